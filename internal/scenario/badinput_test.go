@@ -1,0 +1,140 @@
+package scenario
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestBadManifestsNameFileAndLine(t *testing.T) {
+	cases := map[string]string{
+		"malformed.yaml":     "testdata/bad/malformed.yaml:8: malformed YAML:",
+		"unknown-field.yaml": `testdata/bad/unknown-field.yaml:9: unknown field "policyType"`,
+		"old-api.yaml":       `testdata/bad/old-api.yaml:6: Deployment has apiVersion "apps/v1beta2": use "apps/v1"`,
+		"unknown-kind.yaml":  `testdata/bad/unknown-kind.yaml:1: kind "ConfigMap" is not supported`,
+		"missing.yaml":       "testdata/bad/missing.yaml: cannot read",
+	}
+	for file, want := range cases {
+		t.Run(file, func(t *testing.T) {
+			_, err := LoadObjects(filepath.Join("testdata/bad", file))
+			require.Error(t, err)
+			require.Contains(t, err.Error(), want)
+		})
+	}
+}
+
+// copyRepo copies the repository's scenario into a temp dir so a test can break one file.
+func copyRepo(t *testing.T) string {
+	t.Helper()
+	dst := t.TempDir()
+	for _, dir := range []string{"manifests/v1", "manifests/v2", "policies/ingress", "policies/egress", "fixtures"} {
+		files, err := filepath.Glob(filepath.Join("../..", dir, "*"))
+		require.NoError(t, err)
+		require.NoError(t, os.MkdirAll(filepath.Join(dst, dir), 0o755))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(dst, dir, filepath.Base(f)), b, 0o644))
+		}
+	}
+	b, err := os.ReadFile(repoScenario)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dst, "scenario.yaml"), b, 0o644))
+	return dst
+}
+
+func edit(t *testing.T, path, old, new string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Contains(t, string(b), old)
+	require.NoError(t, os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o644))
+}
+
+func loadFixtureOf(t *testing.T, dir, step string) error {
+	t.Helper()
+	s, err := Load(filepath.Join(dir, "scenario.yaml"))
+	require.NoError(t, err)
+	states, err := s.States()
+	require.NoError(t, err)
+	for i := range s.Steps {
+		if s.Steps[i].Name == step {
+			_, err := s.LoadFixture(&s.Steps[i], states[i])
+			return err
+		}
+	}
+	t.Fatalf("no step %s", step)
+	return nil
+}
+
+func TestBadFixturesNameFileAndLine(t *testing.T) {
+	t.Run("unknown source", func(t *testing.T) {
+		dir := copyRepo(t)
+		f := filepath.Join(dir, "fixtures/03-backend-policy.txt")
+		edit(t, f, "backend/facade ", "backend/fascade")
+		err := loadFixtureOf(t, dir, "03-backend-policy")
+		require.ErrorContains(t, err, f+`:6: unknown source "backend/fascade"`)
+	})
+	t.Run("unknown port", func(t *testing.T) {
+		dir := copyRepo(t)
+		f := filepath.Join(dir, "fixtures/03-backend-policy.txt")
+		edit(t, f, "facade:80 ", "facade:81 ")
+		err := loadFixtureOf(t, dir, "03-backend-policy")
+		require.ErrorContains(t, err, f+`:3: unknown target "facade:81"`)
+	})
+	t.Run("missing row", func(t *testing.T) {
+		dir := copyRepo(t)
+		f := filepath.Join(dir, "fixtures/00-deploy-v1.txt")
+		b, _ := os.ReadFile(f)
+		lines := strings.Split(string(b), "\n")
+		require.NoError(t, os.WriteFile(f, []byte(strings.Join(append(lines[:4], lines[5:]...), "\n")), 0o644))
+		err := loadFixtureOf(t, dir, "00-deploy-v1")
+		require.ErrorContains(t, err, `source "frontend/client" has no row`)
+	})
+	t.Run("missing fixture", func(t *testing.T) {
+		dir := copyRepo(t)
+		require.NoError(t, os.Remove(filepath.Join(dir, "fixtures/07-queue-policy.txt")))
+		err := loadFixtureOf(t, dir, "07-queue-policy")
+		require.ErrorContains(t, err, "step 07-queue-policy needs this fixture")
+	})
+}
+
+func TestBadScenarioInput(t *testing.T) {
+	t.Run("policy in a namespace that does not exist yet", func(t *testing.T) {
+		dir := copyRepo(t)
+		edit(t, filepath.Join(dir, "policies/ingress/backend-policy.yaml"), "namespace: backend", "namespace: backnd")
+		_, err := Load(filepath.Join(dir, "scenario.yaml"))
+		require.ErrorContains(t, err, `policies/ingress/backend-policy.yaml:2: NetworkPolicy backnd/backend-policy: namespace "backnd" does not exist at step 03-backend-policy`)
+	})
+	t.Run("service selecting nothing", func(t *testing.T) {
+		dir := copyRepo(t)
+		edit(t, filepath.Join(dir, "manifests/v2/01-queue.yaml"), "    app: queue\n  ports", "    app: queu\n  ports")
+		_, err := Load(filepath.Join(dir, "scenario.yaml"))
+		require.ErrorContains(t, err, "manifests/v2/01-queue.yaml:3: Service infrastructure/queue selects 0 deployments' pods")
+	})
+	t.Run("service targetPort that is no container port", func(t *testing.T) {
+		dir := copyRepo(t)
+		edit(t, filepath.Join(dir, "manifests/v1/02-client.yaml"), "targetPort: http", "targetPort: web")
+		_, err := Load(filepath.Join(dir, "scenario.yaml"))
+		require.ErrorContains(t, err, "targetPort web is not a container port of Deployment frontend/client")
+	})
+	t.Run("unknown field in scenario", func(t *testing.T) {
+		dir := copyRepo(t)
+		edit(t, filepath.Join(dir, "scenario.yaml"), "  apply: [policies/ingress/queue-policy.yaml]", "  aply: [policies/ingress/queue-policy.yaml]")
+		_, err := Load(filepath.Join(dir, "scenario.yaml"))
+		require.ErrorContains(t, err, `scenario.yaml:46: unknown field "aply"`)
+	})
+	t.Run("policy with an invalid selector", func(t *testing.T) {
+		dir := copyRepo(t)
+		edit(t, filepath.Join(dir, "policies/ingress/queue-policy.yaml"), "      app: queue", "      app: queue/x/y")
+		s, err := Load(filepath.Join(dir, "scenario.yaml"))
+		require.NoError(t, err)
+		states, err := s.States()
+		require.NoError(t, err)
+		_, err = states[7].Expected(s, s.External.IP)
+		require.ErrorContains(t, err, "policy infrastructure/queue-policy: spec.podSelector")
+	})
+}

@@ -1,0 +1,154 @@
+package scenario
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// DNSTarget is the name-lookup target.
+type DNSTarget struct {
+	Target    string            `json:"target"`
+	Namespace string            `json:"namespace"`
+	PodLabels map[string]string `json:"podLabels"`
+	Port      int32             `json:"port"`
+	Protocol  corev1.Protocol   `json:"protocol"`
+	Lookup    string            `json:"lookup"`
+}
+
+// ExternalTarget is the host outside the cluster.
+type ExternalTarget struct {
+	Target string `json:"target"`
+	Port   int32  `json:"port"`
+	IP     string `json:"ip"`
+}
+
+// Step is one step of the workshop.
+type Step struct {
+	Name             string   `json:"name"`
+	Apply            []string `json:"apply,omitempty"`
+	DeleteNamespaces []string `json:"deleteNamespaces,omitempty"`
+
+	// Objects are what Apply decodes to, in order.
+	Objects []Object `json:"-"`
+	// Fixture is the path of the declared truth table ("" for a step that probes nothing).
+	Fixture string `json:"-"`
+}
+
+// Scenario is scenario.yaml, loaded with every file it names.
+type Scenario struct {
+	Dir      string         `json:"-"`
+	File     string         `json:"-"`
+	DNS      []DNSTarget    `json:"dns"`
+	External ExternalTarget `json:"external"`
+	Steps    []Step         `json:"steps"`
+}
+
+var stepName = regexp.MustCompile(`^[0-9]{2}-[a-z0-9-]+$`)
+
+// Load reads a scenario file and every manifest and policy it names, and checks that the
+// steps fit together (namespaces exist before anything is put in them, fixtures exist for
+// every step that leaves pods running). Nothing touches a cluster.
+func Load(file string) (*Scenario, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, &FileError{file, 0, "cannot read: " + err.Error()}
+	}
+	s := &Scenario{Dir: filepath.Dir(file), File: file}
+	if err := yaml.UnmarshalStrict(data, s); err != nil {
+		return nil, decodeError(file, document{text: data, start: 1 + firstContentLine(data)}, err)
+	}
+	lineOf := func(name string) int {
+		return max(1, lineContaining(data, "name: "+name))
+	}
+	if s.External.Target == "" || s.External.Port == 0 {
+		return nil, &FileError{file, 1, "external (target, port) is required"}
+	}
+	for _, d := range s.DNS {
+		if d.Target == "" || d.Lookup == "" || d.Port == 0 || (d.Protocol != corev1.ProtocolUDP && d.Protocol != corev1.ProtocolTCP) {
+			return nil, &FileError{file, max(1, lineContaining(data, "target: "+d.Target)), "each dns target needs target, lookup, port and protocol UDP or TCP"}
+		}
+	}
+	seen := map[string]bool{}
+	for i := range s.Steps {
+		st := &s.Steps[i]
+		if !stepName.MatchString(st.Name) || seen[st.Name] {
+			return nil, &FileError{file, lineOf(st.Name), fmt.Sprintf("step name %q must be unique and look like 03-backend-policy", st.Name)}
+		}
+		seen[st.Name] = true
+		if len(st.Apply) == 0 && len(st.DeleteNamespaces) == 0 {
+			return nil, &FileError{file, lineOf(st.Name), fmt.Sprintf("step %s neither applies nor deletes anything", st.Name)}
+		}
+		for _, p := range st.Apply {
+			objs, err := LoadObjects(filepath.Join(s.Dir, p))
+			if err != nil {
+				return nil, err
+			}
+			st.Objects = append(st.Objects, objs...)
+		}
+	}
+	if len(s.Steps) == 0 {
+		return nil, &FileError{file, 1, "no steps"}
+	}
+	// Walk the steps once: every object must land in a namespace that exists by then, and
+	// every step that leaves app pods behind gets a fixture path (LoadFixture reads it).
+	state := NewState()
+	for i := range s.Steps {
+		st := &s.Steps[i]
+		if err := state.Apply(st); err != nil {
+			return nil, err
+		}
+		if len(state.Deployments) > 0 {
+			st.Fixture = filepath.Join(s.Dir, "fixtures", st.Name+".txt")
+		}
+	}
+	return s, nil
+}
+
+func lineContaining(data []byte, s string) int {
+	for i, l := range splitLines(data) {
+		if regexp.MustCompile(`(^|\s)` + regexp.QuoteMeta(s) + `\s*$`).MatchString(l) {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+func splitLines(b []byte) []string {
+	var out []string
+	start := 0
+	for i, c := range b {
+		if c == '\n' {
+			out = append(out, string(b[start:i]))
+			start = i + 1
+		}
+	}
+	return append(out, string(b[start:]))
+}
+
+// StatesUpTo returns the state after each step, in order.
+func (s *Scenario) States() ([]*State, error) {
+	state := NewState()
+	var out []*State
+	for i := range s.Steps {
+		if err := state.Apply(&s.Steps[i]); err != nil {
+			return nil, err
+		}
+		out = append(out, state.Clone())
+	}
+	return out, nil
+}
+
+// Step returns the step of that name.
+func (s *Scenario) Step(name string) (*Step, bool) {
+	i := slices.IndexFunc(s.Steps, func(st Step) bool { return st.Name == name })
+	if i < 0 {
+		return nil, false
+	}
+	return &s.Steps[i], true
+}

@@ -1,0 +1,180 @@
+package scenario
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
+)
+
+var update = flag.Bool("update", false, "write the computed matrices into fixtures/ (review the diff!)")
+
+const repoScenario = "../../scenario.yaml"
+
+func loadRepo(t *testing.T) (*Scenario, []*State) {
+	t.Helper()
+	s, err := Load(repoScenario)
+	require.NoError(t, err)
+	states, err := s.States()
+	require.NoError(t, err)
+	return s, states
+}
+
+// TestDeclaredFixturesMatchComputed is the two-oracle check: for every step, the
+// hand-written fixture equals what the NetworkPolicy evaluator computes from the manifests
+// and policies.
+func TestDeclaredFixturesMatchComputed(t *testing.T) {
+	s, states := loadRepo(t)
+	n := 0
+	for i := range s.Steps {
+		step := &s.Steps[i]
+		if step.Fixture == "" {
+			continue
+		}
+		n++
+		t.Run(step.Name, func(t *testing.T) {
+			computed, err := states[i].Expected(s, s.External.IP)
+			require.NoError(t, err)
+			if *update {
+				require.NoError(t, os.WriteFile(step.Fixture, []byte(FormatFixture(step.Name, computed)), 0o644))
+			}
+			declared, err := s.LoadFixture(step, states[i])
+			require.NoError(t, err)
+			mm, err := matrix.Compare(declared, computed)
+			require.NoError(t, err)
+			if len(mm) > 0 {
+				t.Fatalf("%s (declared) disagrees with the evaluator (computed):\n%s", step.Fixture, matrix.RenderDiff(declared, mm))
+			}
+		})
+	}
+	require.Equal(t, 9, n, "every step but cleanup has a fixture")
+}
+
+func cell(t *testing.T, s *Scenario, states []*State, step, from, to string) matrix.Verdict {
+	t.Helper()
+	for i := range s.Steps {
+		if s.Steps[i].Name == step {
+			m, err := s.LoadFixture(&s.Steps[i], states[i])
+			require.NoError(t, err)
+			v, ok := m.Get(from, to)
+			require.True(t, ok, "%s has no cell %s -> %s", step, from, to)
+			return v
+		}
+	}
+	t.Fatalf("no step %s", step)
+	return 0
+}
+
+// TestWorkshopClaims encodes the workshop's prose, sentence by sentence, against the
+// declared fixtures.
+func TestWorkshopClaims(t *testing.T) {
+	s, st := loadRepo(t)
+	const (
+		ui, client, facade, backend = "management-ui/management-ui", "frontend/client", "backend/facade", "backend/backend"
+		queue, payments             = "infrastructure/queue", "pci/payments"
+	)
+	allowed, blocked := matrix.Allowed, matrix.Blocked
+	claims := []struct {
+		claim, step, from, to string
+		want                  matrix.Verdict
+	}{
+		{"badly configured: every service reaches every other", "00-deploy-v1", client, "backend:6379", allowed},
+		{"the frontend talks to the backend directly", "00-deploy-v1", client, "backend:6379", allowed},
+		{"the facade talks to the frontend", "00-deploy-v1", facade, "client:9000", allowed},
+		{"default deny: the UI can't even access the app pods", "01-default-deny", ui, "client:9000", blocked},
+		{"default deny: the UI can't even access the facade", "01-default-deny", ui, "facade:80", blocked},
+		{"default deny leaves the UI's own namespace open", "01-default-deny", client, "management-ui:9001", allowed},
+		{"after allow-management-ui the UI sees all components", "02-allow-management-ui", ui, "backend:6379", allowed},
+		{"...but they are still isolated", "02-allow-management-ui", facade, "backend:6379", blocked},
+		{"backend policy: the facade reaches the backend", "03-backend-policy", facade, "backend:6379", allowed},
+		{"backend policy: the client is still isolated", "03-backend-policy", client, "facade:80", blocked},
+		{"backend policy: the client can't reach the backend", "03-backend-policy", client, "backend:6379", blocked},
+		{"facade policy: the client reaches the facade", "04-facade-policy", client, "facade:80", allowed},
+		{"facade policy: the client still can't skip the facade", "04-facade-policy", client, "backend:6379", blocked},
+		{"facade policy: the backend can't call the facade", "04-facade-policy", backend, "facade:80", blocked},
+		{"facade policy: the backend can't call the client", "04-facade-policy", backend, "client:9000", blocked},
+		{"v2: the queue is isolated by the default ingress policy", "05-deploy-v2", facade, "queue:5000", blocked},
+		{"v2: payments is isolated by the default ingress policy", "05-deploy-v2", backend, "payments:6380", blocked},
+		{"v2: the UI sees the queue", "05-deploy-v2", ui, "queue:5000", allowed},
+		{"v2: payments can still leave the cluster", "05-deploy-v2", payments, "external:8080", allowed},
+		{"pci policy: the UI doesn't change", "06-pci-policy", ui, "payments:6380", allowed},
+		{"pci policy: port 53 stays open, DNS resolves", "06-pci-policy", payments, "dns:53/udp", allowed},
+		{"pci policy: no traffic leaves the cluster from pci", "06-pci-policy", payments, "external:8080", blocked},
+		{"pci policy: other namespaces still leave the cluster", "06-pci-policy", client, "external:8080", allowed},
+		{"queue policy: backend publishes to the queue", "07-queue-policy", backend, "queue:5000", allowed},
+		{"queue policy: the facade publishes to the queue", "07-queue-policy", facade, "queue:5000", allowed},
+		{"queue policy: payments still can't (egress blocks it)", "07-queue-policy", payments, "queue:5000", blocked},
+		{"queue policy: the client has no requires=queue", "07-queue-policy", client, "queue:5000", blocked},
+		{"payments policy: payments reaches the queue", "08-payments-policy", payments, "queue:5000", allowed},
+		{"payments policy: payments sends nowhere but infrastructure", "08-payments-policy", payments, "backend:6379", blocked},
+		{"payments policy: payments can't reach the UI", "08-payments-policy", payments, "management-ui:9001", blocked},
+		{"payments policy: still no traffic out of the cluster", "08-payments-policy", payments, "external:8080", blocked},
+		{"payments policy: DNS still resolves", "08-payments-policy", payments, "dns:53/udp", allowed},
+		{"ingress rules stop new services receiving traffic", "08-payments-policy", queue, "payments:6380", blocked},
+	}
+	for _, c := range claims {
+		require.Equal(t, c.want.String(), cell(t, s, st, c.step, c.from, c.to).String(), "%s: %s -> %s at %s", c.claim, c.from, c.to, c.step)
+	}
+}
+
+func TestCleanupLeavesNothing(t *testing.T) {
+	_, states := loadRepo(t)
+	last := states[len(states)-1]
+	require.Empty(t, last.Namespaces)
+	require.Empty(t, last.Deployments)
+	require.Empty(t, last.Policies)
+}
+
+// TestPolicyMutationsAreCaught changes one port, label or selector of one policy at a
+// time and requires that some step's declared fixture then disagrees with the computation.
+func TestPolicyMutationsAreCaught(t *testing.T) {
+	for _, mut := range policyMutations {
+		t.Run(mut.name, func(t *testing.T) {
+			require.Positive(t, fixtureDiffsAfter(t, mut.policy, mut.apply), "mutation %q went unnoticed by every fixture", mut.name)
+		})
+	}
+	for _, mut := range equivalentMutations {
+		t.Run("equivalent/"+mut.name, func(t *testing.T) {
+			require.Zero(t, fixtureDiffsAfter(t, mut.policy, mut.apply), "mutation %q should change nothing", mut.name)
+		})
+	}
+}
+
+// fixtureDiffsAfter mutates one policy of a freshly loaded scenario and counts the cells,
+// over all steps, where the declared fixtures disagree with the computed matrices.
+func fixtureDiffsAfter(t *testing.T, policy string, apply func(*networkingv1.NetworkPolicy)) int {
+	t.Helper()
+	s, _ := loadRepo(t)
+	apply(findPolicy(t, s, policy))
+	states, err := s.States()
+	require.NoError(t, err)
+	diffs := 0
+	for i := range s.Steps {
+		if s.Steps[i].Fixture == "" {
+			continue
+		}
+		computed, err := states[i].Expected(s, s.External.IP)
+		require.NoError(t, err)
+		declared, err := s.LoadFixture(&s.Steps[i], states[i])
+		require.NoError(t, err)
+		mm, err := matrix.Compare(declared, computed)
+		require.NoError(t, err)
+		diffs += len(mm)
+	}
+	return diffs
+}
+
+func TestScenarioFilesExist(t *testing.T) {
+	s, _ := loadRepo(t)
+	for _, st := range s.Steps {
+		for _, p := range st.Apply {
+			_, err := os.Stat(filepath.Join(s.Dir, p))
+			require.NoError(t, err)
+		}
+	}
+}

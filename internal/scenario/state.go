@@ -1,0 +1,165 @@
+package scenario
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// State is what the cluster holds after some steps: the objects of the scenario in the
+// order they were first applied (a re-applied object replaces its earlier version in place).
+type State struct {
+	Namespaces  []*corev1.Namespace
+	Deployments []*appsv1.Deployment
+	Services    []*corev1.Service
+	Policies    []*networkingv1.NetworkPolicy
+}
+
+// NewState is an empty cluster.
+func NewState() *State { return &State{} }
+
+// Clone copies the lists (objects are shared: they are never mutated).
+func (st *State) Clone() *State {
+	return &State{
+		Namespaces:  slices.Clone(st.Namespaces),
+		Deployments: slices.Clone(st.Deployments),
+		Services:    slices.Clone(st.Services),
+		Policies:    slices.Clone(st.Policies),
+	}
+}
+
+func upsert[T any](list []*T, obj *T, same func(a, b *T) bool) []*T {
+	if i := slices.IndexFunc(list, func(x *T) bool { return same(x, obj) }); i >= 0 {
+		list[i] = obj
+		return list
+	}
+	return append(list, obj)
+}
+
+// Apply adds a step's objects (namespaces first, as kubectl's ordering would need) and
+// deletes its namespaces with everything in them.
+func (st *State) Apply(step *Step) error {
+	for _, o := range step.Objects {
+		if o.Namespace != nil {
+			st.Namespaces = upsert(st.Namespaces, o.Namespace, func(a, b *corev1.Namespace) bool { return a.Name == b.Name })
+		}
+	}
+	for _, o := range step.Objects {
+		if o.Namespace != nil {
+			continue
+		}
+		ns := objectNamespace(o)
+		if st.namespace(ns) == nil {
+			return &FileError{o.File, o.Line, fmt.Sprintf("%s: namespace %q does not exist at step %s; create it in an earlier step or in the same files", o.Ref(), ns, step.Name)}
+		}
+		switch {
+		case o.Deployment != nil:
+			st.Deployments = upsert(st.Deployments, o.Deployment, sameMeta[appsv1.Deployment])
+		case o.Service != nil:
+			st.Services = upsert(st.Services, o.Service, sameMeta[corev1.Service])
+		case o.Policy != nil:
+			st.Policies = upsert(st.Policies, o.Policy, sameMeta[networkingv1.NetworkPolicy])
+		}
+	}
+	for _, ns := range step.DeleteNamespaces {
+		if st.namespace(ns) == nil {
+			return fmt.Errorf("step %s deletes namespace %q, which does not exist by then", step.Name, ns)
+		}
+		st.Namespaces = slices.DeleteFunc(st.Namespaces, func(n *corev1.Namespace) bool { return n.Name == ns })
+		st.Deployments = slices.DeleteFunc(st.Deployments, func(d *appsv1.Deployment) bool { return d.Namespace == ns })
+		st.Services = slices.DeleteFunc(st.Services, func(s *corev1.Service) bool { return s.Namespace == ns })
+		st.Policies = slices.DeleteFunc(st.Policies, func(p *networkingv1.NetworkPolicy) bool { return p.Namespace == ns })
+	}
+	for _, o := range step.Objects {
+		if o.Service != nil {
+			if _, _, err := st.backing(o.Service, o.Service.Spec.Ports[0]); err != nil {
+				return &FileError{o.File, o.Line, err.Error()}
+			}
+		}
+	}
+	return nil
+}
+
+type namedObject interface {
+	GetName() string
+	GetNamespace() string
+}
+
+func sameMeta[T any, PT interface {
+	*T
+	namedObject
+}](a, b *T) bool {
+	return PT(a).GetName() == PT(b).GetName() && PT(a).GetNamespace() == PT(b).GetNamespace()
+}
+
+func objectNamespace(o Object) string {
+	switch {
+	case o.Deployment != nil:
+		return o.Deployment.Namespace
+	case o.Service != nil:
+		return o.Service.Namespace
+	case o.Policy != nil:
+		return o.Policy.Namespace
+	}
+	return ""
+}
+
+func (st *State) namespace(name string) *corev1.Namespace {
+	i := slices.IndexFunc(st.Namespaces, func(n *corev1.Namespace) bool { return n.Name == name })
+	if i < 0 {
+		return nil
+	}
+	return st.Namespaces[i]
+}
+
+// NamespaceLabels returns a namespace's labels as the API server stores them, with the
+// kubernetes.io/metadata.name label it adds to every namespace.
+func NamespaceLabels(ns *corev1.Namespace) map[string]string {
+	l := maps.Clone(ns.Labels)
+	if l == nil {
+		l = map[string]string{}
+	}
+	l["kubernetes.io/metadata.name"] = ns.Name
+	return l
+}
+
+// backing finds the one deployment whose pods a service port reaches, and the container
+// port number it lands on.
+func (st *State) backing(svc *corev1.Service, sp corev1.ServicePort) (*appsv1.Deployment, corev1.ContainerPort, error) {
+	var found []*appsv1.Deployment
+	sel := labels.SelectorFromSet(svc.Spec.Selector)
+	for _, d := range st.Deployments {
+		if d.Namespace == svc.Namespace && len(svc.Spec.Selector) > 0 && sel.Matches(labels.Set(d.Spec.Template.Labels)) {
+			found = append(found, d)
+		}
+	}
+	if len(found) != 1 {
+		return nil, corev1.ContainerPort{}, fmt.Errorf("Service %s/%s selects %d deployments' pods; each service must select exactly one app", svc.Namespace, svc.Name, len(found))
+	}
+	d := found[0]
+	for _, c := range d.Spec.Template.Spec.Containers {
+		for _, cp := range c.Ports {
+			if (sp.TargetPort.StrVal != "" && cp.Name == sp.TargetPort.StrVal) ||
+				(sp.TargetPort.StrVal == "" && cp.ContainerPort == targetPortNumber(sp)) {
+				if cp.Protocol == "" {
+					cp.Protocol = corev1.ProtocolTCP
+				}
+				return d, cp, nil
+			}
+		}
+	}
+	return nil, corev1.ContainerPort{}, fmt.Errorf("Service %s/%s port %d: targetPort %s is not a container port of Deployment %s/%s",
+		svc.Namespace, svc.Name, sp.Port, sp.TargetPort.String(), d.Namespace, d.Name)
+}
+
+func targetPortNumber(sp corev1.ServicePort) int32 {
+	if sp.TargetPort.IntVal != 0 {
+		return sp.TargetPort.IntVal
+	}
+	return sp.Port
+}

@@ -1,0 +1,164 @@
+package scenario
+
+import (
+	"fmt"
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/netpol"
+)
+
+// Source is a row of a matrix: one app's pod, named "namespace/deployment".
+type Source struct {
+	ID         string
+	Deployment *appsv1.Deployment
+}
+
+// TargetKind says how a target is probed.
+type TargetKind string
+
+const (
+	// ServiceTarget is an HTTP GET of /status on a service port, by name (or pod IP).
+	ServiceTarget TargetKind = "service"
+	// DNSTarget is a name lookup through the cluster DNS.
+	DNSLookupTarget TargetKind = "dns"
+	// ExternalTarget is an HTTP GET of /status on a host outside the cluster.
+	ExternalHostTarget TargetKind = "external"
+)
+
+// Target is a column of a matrix.
+type Target struct {
+	ID   string
+	Kind TargetKind
+	// For ServiceTarget: the service, its port, the deployment behind it and the
+	// container port the traffic lands on.
+	Service     *corev1.Service
+	ServicePort corev1.ServicePort
+	Backend     *appsv1.Deployment
+	PodPort     corev1.ContainerPort
+	// For DNSLookupTarget: the DNS server pods and protocol.
+	DNS *DNSTarget
+	// Host is the DNS name probed (service FQDN, or the name a DNS target looks up).
+	Host string
+	Port int32
+}
+
+// Sources lists the rows, in the order the deployments were applied.
+func (st *State) Sources() []Source {
+	out := make([]Source, 0, len(st.Deployments))
+	for _, d := range st.Deployments {
+		out = append(out, Source{ID: d.Namespace + "/" + d.Name, Deployment: d})
+	}
+	return out
+}
+
+// Targets lists the columns: every service port in applied order, then DNS and external.
+func (st *State) Targets(s *Scenario) ([]Target, error) {
+	var out []Target
+	seen := map[string]string{}
+	for _, svc := range st.Services {
+		for _, sp := range svc.Spec.Ports {
+			d, cp, err := st.backing(svc, sp)
+			if err != nil {
+				return nil, err
+			}
+			id := svc.Name + ":" + strconv.Itoa(int(sp.Port))
+			if sp.Protocol != "" && sp.Protocol != corev1.ProtocolTCP {
+				return nil, fmt.Errorf("Service %s/%s port %d: only TCP service ports can be probed", svc.Namespace, svc.Name, sp.Port)
+			}
+			if prev, dup := seen[id]; dup {
+				return nil, fmt.Errorf("target %s is ambiguous: services in %s and %s share name and port", id, prev, svc.Namespace)
+			}
+			seen[id] = svc.Namespace
+			out = append(out, Target{
+				ID: id, Kind: ServiceTarget, Service: svc, ServicePort: sp, Backend: d, PodPort: cp,
+				Host: svc.Name + "." + svc.Namespace + ".svc.cluster.local", Port: sp.Port,
+			})
+		}
+	}
+	for i := range s.DNS {
+		d := &s.DNS[i]
+		out = append(out, Target{ID: d.Target, Kind: DNSLookupTarget, DNS: d, Host: d.Lookup, Port: d.Port})
+	}
+	out = append(out, Target{ID: s.External.Target, Kind: ExternalHostTarget, Port: s.External.Port})
+	return out, nil
+}
+
+// Expected computes a step's matrix from its state: the netpol evaluator decides every
+// (source, target) cell; a source probing its own service is not probed. externalIP is
+// the address of the outside host (s.External.IP when computing offline).
+func (st *State) Expected(s *Scenario, externalIP string) (*matrix.Matrix, error) {
+	return st.ExpectedWith(s, externalIP, nil)
+}
+
+// ExpectedWith is Expected with extra policies in force (a negative control's variant).
+func (st *State) ExpectedWith(s *Scenario, externalIP string, extra []networkingv1.NetworkPolicy) (*matrix.Matrix, error) {
+	sources := st.Sources()
+	targets, err := st.Targets(s)
+	if err != nil {
+		return nil, err
+	}
+	var policies []networkingv1.NetworkPolicy
+	for _, p := range st.Policies {
+		policies = append(policies, *p)
+	}
+	policies = append(policies, extra...)
+	ev, err := netpol.New(policies)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]string, len(sources))
+	for i, src := range sources {
+		rows[i] = src.ID
+	}
+	cols := make([]string, len(targets))
+	for i, t := range targets {
+		cols[i] = t.ID
+	}
+	m := matrix.New(rows, cols, matrix.NotProbed)
+	for r, src := range sources {
+		from := st.podEndpoint(src.Deployment)
+		for c, t := range targets {
+			var conn netpol.Connection
+			switch t.Kind {
+			case ServiceTarget:
+				if t.Backend == src.Deployment {
+					continue // self: not probed
+				}
+				conn = netpol.Connection{Src: from, Dst: st.podEndpoint(t.Backend), Port: t.PodPort.ContainerPort, Protocol: t.PodPort.Protocol}
+			case DNSLookupTarget:
+				d := t.DNS
+				ns := &corev1.Namespace{}
+				ns.Name = d.Namespace
+				dns := netpol.Endpoint{
+					Pod: true, Namespace: d.Namespace, Labels: d.PodLabels, NamespaceLabels: NamespaceLabels(ns),
+					Ports: []corev1.ContainerPort{{Name: "dns", ContainerPort: d.Port, Protocol: d.Protocol}},
+				}
+				conn = netpol.Connection{Src: from, Dst: dns, Port: d.Port, Protocol: d.Protocol}
+			case ExternalHostTarget:
+				conn = netpol.Connection{Src: from, Dst: netpol.Endpoint{IP: externalIP}, Port: t.Port, Protocol: corev1.ProtocolTCP}
+			}
+			v := matrix.Blocked
+			if ev.Evaluate(conn).Allowed {
+				v = matrix.Allowed
+			}
+			m.Cells[r][c] = v
+		}
+	}
+	return m, nil
+}
+
+func (st *State) podEndpoint(d *appsv1.Deployment) netpol.Endpoint {
+	var ports []corev1.ContainerPort
+	for _, c := range d.Spec.Template.Spec.Containers {
+		ports = append(ports, c.Ports...)
+	}
+	return netpol.Endpoint{
+		Pod: true, Namespace: d.Namespace, Labels: d.Spec.Template.Labels,
+		NamespaceLabels: NamespaceLabels(st.namespace(d.Namespace)), Ports: ports,
+	}
+}

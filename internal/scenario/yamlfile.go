@@ -1,0 +1,233 @@
+package scenario
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// FileError names the file (and line, when known) of bad input and what to do about it.
+type FileError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *FileError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// Object is one decoded document of a YAML file, with where it came from.
+type Object struct {
+	File string
+	Line int // first line of the document
+	// Exactly one of these is set.
+	Namespace  *corev1.Namespace
+	Deployment *appsv1.Deployment
+	Service    *corev1.Service
+	Policy     *networkingv1.NetworkPolicy
+}
+
+// Ref is "Kind namespace/name", for messages.
+func (o Object) Ref() string {
+	switch {
+	case o.Namespace != nil:
+		return "Namespace " + o.Namespace.Name
+	case o.Deployment != nil:
+		return "Deployment " + o.Deployment.Namespace + "/" + o.Deployment.Name
+	case o.Service != nil:
+		return "Service " + o.Service.Namespace + "/" + o.Service.Name
+	default:
+		return "NetworkPolicy " + o.Policy.Namespace + "/" + o.Policy.Name
+	}
+}
+
+type document struct {
+	text  []byte
+	start int // 1-based line of the document's first object line (comments skipped)
+}
+
+// line converts a 1-based line within the document's text to a line of the file.
+func (d document) line(n int) int { return d.start - firstContentLine(d.text) + n - 1 }
+
+// splitDocuments cuts a multi-document YAML file at its "---" lines, keeping line numbers.
+func splitDocuments(data []byte) []document {
+	var docs []document
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	cur := document{start: 1}
+	for i, l := range lines {
+		if strings.TrimRight(string(l), " \t\r\n") == "---" {
+			docs = append(docs, cur)
+			cur = document{start: i + 2}
+			continue
+		}
+		cur.text = append(cur.text, l...)
+	}
+	docs = append(docs, cur)
+	docs = slices.DeleteFunc(docs, func(d document) bool { return isBlank(d.text) })
+	for i := range docs {
+		docs[i].start += firstContentLine(docs[i].text)
+	}
+	return docs
+}
+
+// firstContentLine is the 0-based offset of the first line that is not a comment or blank,
+// so that messages point at the object rather than at its leading comment.
+func firstContentLine(b []byte) int {
+	for i, l := range strings.Split(string(b), "\n") {
+		t := strings.TrimSpace(l)
+		if t != "" && !strings.HasPrefix(t, "#") {
+			return i
+		}
+	}
+	return 0
+}
+
+// isBlank reports whether a document holds only comments and whitespace.
+func isBlank(b []byte) bool {
+	for _, l := range strings.Split(string(b), "\n") {
+		t := strings.TrimSpace(l)
+		if t != "" && !strings.HasPrefix(t, "#") {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	yamlLineRe     = regexp.MustCompile(`line (\d+): (.*)`)
+	unknownFieldRe = regexp.MustCompile(`unknown field "([^"]+)"`)
+)
+
+// decodeError turns a sigs.k8s.io/yaml error into a FileError with the best line we can find.
+func decodeError(file string, d document, err error) error {
+	msg := err.Error()
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return &FileError{file, d.line(n), "malformed YAML: " + m[2]}
+	}
+	if m := unknownFieldRe.FindStringSubmatch(msg); m != nil {
+		field := m[1]
+		if i := strings.LastIndex(field, "."); i >= 0 {
+			field = field[i+1:]
+		}
+		line := d.start
+		for i, l := range strings.Split(string(d.text), "\n") {
+			t := strings.TrimLeft(strings.TrimSpace(l), "- ")
+			if strings.HasPrefix(t, field+":") {
+				line = d.line(i + 1)
+				break
+			}
+		}
+		return &FileError{file, line, fmt.Sprintf("unknown field %q: check its spelling and indentation against the API", m[1])}
+	}
+	return &FileError{file, d.start, "cannot decode: " + strings.TrimPrefix(msg, "error unmarshaling JSON: while decoding JSON: ")}
+}
+
+// LoadObjects reads a YAML file, or every *.yaml file of a directory in name order, and
+// decodes each document strictly (unknown fields are errors).
+func LoadObjects(path string) ([]Object, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, &FileError{path, 0, "cannot read: " + errors.Unwrap(err).Error()}
+	}
+	files := []string{path}
+	if st.IsDir() {
+		files, _ = filepath.Glob(filepath.Join(path, "*.yaml"))
+		if len(files) == 0 {
+			return nil, &FileError{path, 0, "directory holds no *.yaml file"}
+		}
+	}
+	var out []Object
+	for _, f := range files {
+		objs, err := loadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, objs...)
+	}
+	return out, nil
+}
+
+func loadFile(file string) ([]Object, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, &FileError{file, 0, "cannot read: " + err.Error()}
+	}
+	var out []Object
+	for _, d := range splitDocuments(data) {
+		var head struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+		}
+		if err := yaml.Unmarshal(d.text, &head); err != nil {
+			return nil, decodeError(file, d, err)
+		}
+		o := Object{File: file, Line: d.start}
+		var target any
+		want := ""
+		switch head.Kind {
+		case "Namespace":
+			o.Namespace, target, want = &corev1.Namespace{}, &o.Namespace, "v1"
+		case "Service":
+			o.Service, target, want = &corev1.Service{}, &o.Service, "v1"
+		case "Deployment":
+			o.Deployment, target, want = &appsv1.Deployment{}, &o.Deployment, "apps/v1"
+		case "NetworkPolicy":
+			o.Policy, target, want = &networkingv1.NetworkPolicy{}, &o.Policy, "networking.k8s.io/v1"
+		default:
+			return nil, &FileError{file, d.start, fmt.Sprintf("kind %q is not supported here (want Namespace, Service, Deployment or NetworkPolicy)", head.Kind)}
+		}
+		if head.APIVersion != want {
+			return nil, &FileError{file, d.start, fmt.Sprintf("%s has apiVersion %q: use %q (apps/v1beta2 and friends no longer exist)", head.Kind, head.APIVersion, want)}
+		}
+		if err := yaml.UnmarshalStrict(d.text, target); err != nil {
+			return nil, decodeError(file, d, err)
+		}
+		if err := checkMeta(o); err != nil {
+			return nil, &FileError{file, d.start, err.Error()}
+		}
+		out = append(out, o)
+	}
+	if len(out) == 0 {
+		return nil, &FileError{file, 0, "holds no object"}
+	}
+	return out, nil
+}
+
+func checkMeta(o Object) error {
+	switch {
+	case o.Namespace != nil:
+		if o.Namespace.Name == "" {
+			return errors.New("Namespace needs metadata.name")
+		}
+		return nil
+	case o.Deployment != nil:
+		return needNamed("Deployment", o.Deployment.Name, o.Deployment.Namespace)
+	case o.Service != nil:
+		return needNamed("Service", o.Service.Name, o.Service.Namespace)
+	default:
+		return needNamed("NetworkPolicy", o.Policy.Name, o.Policy.Namespace)
+	}
+}
+
+func needNamed(kind, name, ns string) error {
+	if name == "" || ns == "" {
+		return fmt.Errorf("%s needs metadata.name and metadata.namespace (got %q/%q)", kind, ns, name)
+	}
+	return nil
+}
