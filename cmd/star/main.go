@@ -1,0 +1,86 @@
+// Command star is the workshop's demo app: `star probe`, `star collect` (the management UI)
+// and `star check` (what the harness execs inside pods). See internal/star.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/netpol-e2e/harness/internal/star"
+)
+
+const usage = `usage:
+  star probe   --name NAME --listen :PORT --urls URL,URL... [--interval 2s] [--timeout 1s]
+  star collect --name NAME --listen :PORT --probes name=URL,... [--ui-version v1] [--interval 2s]
+  star check   [--timeout 1s] [--dns-server host:port] TARGET...
+               TARGET: http://host:port/path | tcp://host:port | dns+udp://name | dns+tcp://name
+`
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "star: %v\n", err)
+		os.Exit(2)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		return errors.New("no mode given\n" + usage)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fs := flag.NewFlagSet("star "+args[0], flag.ContinueOnError)
+	name := fs.String("name", "", "this app's name")
+	listen := fs.String("listen", "", "address to serve HTTP on")
+	interval := fs.Duration("interval", 2*time.Second, "poll interval")
+	timeout := fs.Duration("timeout", time.Second, "timeout per target")
+	urls := fs.String("urls", "", "comma-separated URLs this probe tries to reach")
+	probes := fs.String("probes", "", "comma-separated name=URL of every probe's /status")
+	uiVersion := fs.String("ui-version", "v1", "UI version shown on the page")
+	dnsServer := fs.String("dns-server", "", "DNS server host:port (default: /etc/resolv.conf)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	switch args[0] {
+	case "check":
+		return star.Checker{Timeout: *timeout, DNSServer: *dnsServer}.RunCheck(ctx, fs.Args())
+	case "probe":
+		if *name == "" || *listen == "" {
+			return errors.New("probe needs --name and --listen\n" + usage)
+		}
+		p := &star.Prober{Name: *name, URLs: splitList(*urls), Interval: *interval, Timeout: *timeout}
+		go p.Run(ctx)
+		return star.Serve(ctx, *listen, p.Handler())
+	case "collect":
+		list, err := star.ParseNamedURLs(*probes)
+		if err != nil {
+			return err
+		}
+		if *name == "" || *listen == "" {
+			return errors.New("collect needs --name and --listen\n" + usage)
+		}
+		c := &star.Collector{Version: *uiVersion, Probes: list, Interval: *interval, Timeout: *timeout, Client: &http.Client{}}
+		go c.Run(ctx)
+		return star.Serve(ctx, *listen, c.Handler(*name))
+	default:
+		return fmt.Errorf("unknown mode %q\n%s", args[0], usage)
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}

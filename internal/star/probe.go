@@ -1,0 +1,104 @@
+package star
+
+import (
+	"context"
+	"encoding/json"
+	"log"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
+)
+
+// Reach is the last known state of one URL, as /status reports it.
+type Reach struct {
+	URL         string         `json:"url"`
+	Reachable   bool           `json:"reachable"`
+	Verdict     matrix.Verdict `json:"verdict"`
+	LastChecked time.Time      `json:"lastChecked"`
+}
+
+// Status is the JSON served at /status.
+type Status struct {
+	Name    string  `json:"name"`
+	Mode    string  `json:"mode"`
+	Reaches []Reach `json:"reaches"`
+}
+
+// Prober polls its URLs on an interval and remembers the last result of each.
+type Prober struct {
+	Name     string
+	URLs     []string
+	Interval time.Duration
+	Timeout  time.Duration
+
+	mu      sync.Mutex
+	reaches []Reach
+}
+
+// Run polls until ctx ends.
+func (p *Prober) Run(ctx context.Context) {
+	t := time.NewTicker(p.Interval)
+	defer t.Stop()
+	for {
+		p.pollOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *Prober) pollOnce(ctx context.Context) {
+	rs := Check(ctx, p.URLs, p.Timeout)
+	now := time.Now().UTC()
+	reaches := make([]Reach, len(rs))
+	for i, r := range rs {
+		reaches[i] = Reach{URL: r.Target, Reachable: r.Verdict == matrix.Allowed, Verdict: r.Verdict, LastChecked: now}
+	}
+	p.mu.Lock()
+	p.reaches = reaches
+	p.mu.Unlock()
+}
+
+// Status returns a snapshot.
+func (p *Prober) Status() Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return Status{Name: p.Name, Mode: "probe", Reaches: append([]Reach(nil), p.reaches...)}
+}
+
+// Handler serves /status and /healthz.
+func (p *Prober) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, p.Status()) })
+	mux.HandleFunc("GET /healthz", healthz)
+	return mux
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) }
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		log.Printf("write json: %v", err)
+	}
+}
+
+// Serve runs an HTTP server on addr until ctx ends.
+func Serve(ctx context.Context, addr string, h http.Handler) error {
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
