@@ -1,0 +1,111 @@
+package imagebuild
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"github.com/netpol-e2e/harness/internal/images"
+)
+
+// minFreeGiB is what a cold build needs in the cache and Docker's directories.
+const minFreeGiB = 15
+
+// Result says what a build produced.
+type Result struct {
+	NodeImage       string
+	StarImage       string
+	CalicoManifests map[string]string // version -> path
+	CalicoImages    map[string]map[string]string
+	Built           []string // stages that were (re)built, empty when everything was cached
+	Elapsed         time.Duration
+}
+
+// Build runs every stage in order:
+func (b *Builder) Build(ctx context.Context) (*Result, error) {
+	b.start = time.Now()
+	if len(b.CalicoBuilds) == 0 {
+		b.CalicoBuilds = []string{images.CalicoVersion}
+	}
+	b.logf("versions: %s", images.Summary())
+	b.logf("cache: %s", b.Cache)
+	// Preflight: a Docker engine, the tools, and room on disk, before any long stage.
+	if err := b.preflight(ctx); err != nil {
+		return nil, err
+	}
+	// Go binaries from the Go module proxy, each in its own build module.
+	bins, err := b.buildBinaries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The Debian root filesystem shared by the node, kube-proxy and calico-node.
+	rootfs, err := b.rootfsImage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The control-plane images under the names kubeadm asks for.
+	if err := b.controlPlaneImages(ctx, bins, rootfs); err != nil {
+		return nil, err
+	}
+	// Calico's images and its manifest adapted for kind, per build.
+	res := &Result{CalicoManifests: map[string]string{}, CalicoImages: map[string]map[string]string{}}
+	src, err := b.moduleDir(ctx, "github.com/projectcalico/calico", images.CalicoModule)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range b.CalicoBuilds {
+		if err := b.calicoImages(ctx, bins, rootfs, v); err != nil {
+			return nil, err
+		}
+		if res.CalicoManifests[v], err = b.calicoManifest(src, v); err != nil {
+			return nil, err
+		}
+		res.CalicoImages[v] = images.CalicoImages(v)
+	}
+	// The node image, with the control plane and the first Calico build preloaded.
+	preload := images.ControlPlaneImages()
+	for _, img := range images.CalicoImages(b.CalicoBuilds[0]) {
+		preload = append(preload, img)
+	}
+	if err := b.nodeImage(ctx, bins, rootfs, sortedParts(preload)); err != nil {
+		return nil, err
+	}
+	// The demo app.
+	if err := b.starImage(ctx); err != nil {
+		return nil, err
+	}
+	res.NodeImage, res.StarImage = images.NodeImage(), images.StarImage()
+	res.Built, res.Elapsed = b.built, time.Since(b.start)
+	return res, nil
+}
+
+func (b *Builder) preflight(ctx context.Context) error {
+	if _, err := output(ctx, "docker", "info", "--format", "{{.ServerVersion}}"); err != nil {
+		return &StageError{Stage: "preflight", Command: "docker info", Err: err, Hint: "no Docker engine answers: run scripts/bootstrap-host.sh"}
+	}
+	for _, tool := range []string{"go", "gcc", "debootstrap", "jq"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return &StageError{Stage: "preflight", Command: "look for " + tool, Err: err, Hint: "run scripts/bootstrap-host.sh (it installs the build tools)"}
+		}
+	}
+	dockerRoot, _ := output(ctx, "docker", "info", "--format", "{{.DockerRootDir}}")
+	for _, dir := range []string{b.Cache, dockerRoot} {
+		if dir == "" {
+			continue
+		}
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(dir, &st); err != nil {
+			continue
+		}
+		free := float64(st.Bavail) * float64(st.Bsize) / (1 << 30)
+		if free < minFreeGiB {
+			return &StageError{Stage: "preflight", Command: "check free space in " + dir,
+				Err:  fmt.Errorf("only %.1f GiB free, a cold build needs about %d GiB", free, minFreeGiB),
+				Hint: "free disk space, or set NETPOL_CACHE to a bigger disk"}
+		}
+	}
+	return nil
+}
+

@@ -1,0 +1,262 @@
+package imagebuild
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/netpol-e2e/harness/internal/images"
+)
+
+// rootfsImage debootstraps the Debian root filesystem (cached as a tarball) and imports it.
+func (b *Builder) rootfsImage(ctx context.Context) (string, error) {
+	script := filepath.Join(b.Repo, "images", "rootfs", "build.sh")
+	key, err := b.key("rootfs", images.Debian, "file:"+script)
+	if err != nil {
+		return "", err
+	}
+	b.logf("debian rootfs: about 3 min when nothing is cached")
+	dir, err := b.dirStage("debian-rootfs", key, func(out string) error {
+		return b.run(ctx, "debian-rootfs", out, nil, nil, "bash", script, filepath.Join(out, "rootfs.tar"))
+	})
+	if err != nil {
+		return "", err
+	}
+	tag := images.LocalRegistry + "/rootfs:" + images.Debian
+	return tag, b.imageStage(ctx, "rootfs-image", tag, key, func() error {
+		return b.run(ctx, "rootfs-image", dir, nil, nil, "docker", "import",
+			"-c", "LABEL "+LabelKey+"="+key, "-c", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			filepath.Join(dir, "rootfs.tar"), tag)
+	})
+}
+
+// scratchImage builds a FROM scratch image holding binaries (src dir, names) at dest.
+func (b *Builder) scratchImage(ctx context.Context, stage, tag, srcDir string, files map[string]string, extra string) error {
+	parts := []string{stage, tag, extra}
+	for from, to := range files {
+		parts = append(parts, from+"->"+to, "file:"+filepath.Join(srcDir, from))
+	}
+	key, err := b.key(sortedParts(parts)...)
+	if err != nil {
+		return err
+	}
+	return b.imageStage(ctx, stage, tag, key, func() error {
+		ctxDir, err := os.MkdirTemp("", "netpol-img-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(ctxDir)
+		df := "FROM scratch\nENV PATH=/usr/local/bin:/usr/bin:/bin\n"
+		for from, to := range files {
+			if err := copyFile(filepath.Join(srcDir, from), filepath.Join(ctxDir, "files", from), 0o755); err != nil {
+				return err
+			}
+			df += fmt.Sprintf("COPY files/%s %s\n", from, to)
+		}
+		return b.dockerBuild(ctx, stage, tag, key, ctxDir, df+extra)
+	})
+}
+
+// sortedParts makes a key independent of map iteration order.
+func sortedParts(p []string) []string {
+	out := slices.Clone(p)
+	slices.Sort(out)
+	return out
+}
+
+// controlPlaneImages builds what kubeadm pulls, under the names it pulls them by.
+func (b *Builder) controlPlaneImages(ctx context.Context, bins *binaries, rootfs string) error {
+	k := "registry.k8s.io/"
+	for _, c := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+		if err := b.scratchImage(ctx, c+"-image", k+c+":"+images.Kubernetes, bins.k8s,
+			map[string]string{c: "/usr/local/bin/" + c}, fmt.Sprintf("ENTRYPOINT [\"/usr/local/bin/%s\"]\n", c)); err != nil {
+			return err
+		}
+	}
+	if err := b.scratchImage(ctx, "etcd-image", k+"etcd:"+images.EtcdImageTag, bins.etcd,
+		map[string]string{"etcd": "/usr/local/bin/etcd", "etcdctl": "/usr/local/bin/etcdctl"}, "ENTRYPOINT [\"/usr/local/bin/etcd\"]\n"); err != nil {
+		return err
+	}
+	if err := b.scratchImage(ctx, "coredns-image", k+"coredns/coredns:"+images.CoreDNS, bins.coredns,
+		map[string]string{"coredns": "/coredns"}, "EXPOSE 53 53/udp\nENTRYPOINT [\"/coredns\"]\n"); err != nil {
+		return err
+	}
+	for _, tag := range []string{images.Pause, images.KindSandboxPause} {
+		if err := b.scratchImage(ctx, "pause-image-"+tag, k+"pause:"+tag, bins.pause,
+			map[string]string{"pause": "/pause"}, "USER 65535:65535\nENTRYPOINT [\"/pause\"]\n"); err != nil {
+			return err
+		}
+	}
+	// kube-proxy needs iptables, conntrack and friends: it sits on the Debian rootfs.
+	tag := k + "kube-proxy:" + images.Kubernetes
+	key, err := b.key("kube-proxy-image", rootfs, rootfsLabel(ctx, rootfs), "file:"+filepath.Join(bins.k8s, "kube-proxy"))
+	if err != nil {
+		return err
+	}
+	return b.imageStage(ctx, "kube-proxy-image", tag, key, func() error {
+		ctxDir, err := os.MkdirTemp("", "netpol-img-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(ctxDir)
+		if err := copyFile(filepath.Join(bins.k8s, "kube-proxy"), filepath.Join(ctxDir, "kube-proxy"), 0o755); err != nil {
+			return err
+		}
+		return b.dockerBuild(ctx, "kube-proxy-image", tag, key, ctxDir,
+			"FROM "+rootfs+"\nCOPY kube-proxy /usr/local/bin/kube-proxy\nENTRYPOINT [\"/usr/local/bin/kube-proxy\"]\n")
+	})
+}
+
+func rootfsLabel(ctx context.Context, tag string) string {
+	l, _ := output(ctx, "docker", "image", "inspect", "-f", `{{index .Config.Labels "`+LabelKey+`"}}`, tag)
+	return l
+}
+
+// calicoImages builds calico/node, calico/cni and calico/kube-controllers of one build.
+func (b *Builder) calicoImages(ctx context.Context, bins *binaries, rootfs, version string) error {
+	src, err := b.moduleDir(ctx, "github.com/projectcalico/calico", images.CalicoModule)
+	if err != nil {
+		return err
+	}
+	bin := bins.calico[version]
+	tags := images.CalicoImages(version)
+
+	// calico/node: the Debian rootfs (iptables, ipset, conntrack, runit...) plus Calico's
+	// own filesystem/ (runit services, rc.local) and the calico-node binary. VXLAN mode
+	// needs no BIRD or confd. Binaries go under usr/: the rootfs is merged-/usr.
+	nodeKey, err := b.key("calico-node-image", version, rootfsLabel(ctx, rootfs), "file:"+filepath.Join(src, "node", "filesystem"), "file:"+filepath.Join(bin, "calico-node"))
+	if err != nil {
+		return err
+	}
+	if err := b.imageStage(ctx, "calico-node-image-"+version, tags["node"], nodeKey, func() error {
+		ctxDir, err := os.MkdirTemp("", "netpol-img-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(ctxDir)
+		isExec := func(rel string) bool {
+			return strings.HasPrefix(rel, "sbin/") || filepath.Base(rel) == "run" || rel == "etc/rc.local"
+		}
+		if err := copyTree(filepath.Join(src, "node", "filesystem", "etc"), filepath.Join(ctxDir, "etc"), func(rel string) bool { return isExec("etc/" + rel) }); err != nil {
+			return err
+		}
+		if err := copyTree(filepath.Join(src, "node", "filesystem", "sbin"), filepath.Join(ctxDir, "usr", "sbin"), func(string) bool { return true }); err != nil {
+			return err
+		}
+		if err := copyFile(filepath.Join(bin, "calico-node"), filepath.Join(ctxDir, "usr", "bin", "calico-node"), 0o755); err != nil {
+			return err
+		}
+		return b.dockerBuild(ctx, "calico-node-image-"+version, tags["node"], nodeKey, ctxDir, fmt.Sprintf(`FROM %s
+COPY etc/ /etc/
+COPY usr/ /usr/
+ENV SVDIR=/etc/service/enabled
+LABEL org.opencontainers.image.version=%s
+CMD ["start_runit"]
+`, rootfs, version))
+	}); err != nil {
+		return err
+	}
+
+	// calico/cni: the install program, calico and calico-ipam (one binary, two names) and
+	// the reference plugins its conflist chains.
+	files := map[string]string{"calico": "/opt/cni/bin/calico", "install": "/opt/cni/bin/install"}
+	cniKeyParts := []string{"calico-cni-image", version, "file:" + filepath.Join(bin, "calico"), "file:" + filepath.Join(bin, "install")}
+	for _, p := range cniPluginPaths {
+		cniKeyParts = append(cniKeyParts, "file:"+filepath.Join(bins.tools, "cni", filepath.Base(p)))
+	}
+	cniKey, err := b.key(cniKeyParts...)
+	if err != nil {
+		return err
+	}
+	if err := b.imageStage(ctx, "calico-cni-image-"+version, tags["cni"], cniKey, func() error {
+		ctxDir, err := os.MkdirTemp("", "netpol-img-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(ctxDir)
+		for from := range files {
+			if err := copyFile(filepath.Join(bin, from), filepath.Join(ctxDir, "bin", from), 0o755); err != nil {
+				return err
+			}
+		}
+		if err := copyFile(filepath.Join(bin, "calico"), filepath.Join(ctxDir, "bin", "calico-ipam"), 0o755); err != nil {
+			return err
+		}
+		for _, p := range cniPluginPaths {
+			n := filepath.Base(p)
+			if err := copyFile(filepath.Join(bins.tools, "cni", n), filepath.Join(ctxDir, "bin", n), 0o755); err != nil {
+				return err
+			}
+		}
+		return b.dockerBuild(ctx, "calico-cni-image-"+version, tags["cni"], cniKey, ctxDir, fmt.Sprintf(`FROM scratch
+COPY bin/ /opt/cni/bin/
+ENV PATH=/opt/cni/bin
+LABEL org.opencontainers.image.version=%s
+CMD ["/opt/cni/bin/install"]
+`, version))
+	}); err != nil {
+		return err
+	}
+
+	// calico/kube-controllers runs as uid 999 and writes /status/status.json.
+	kcKey, err := b.key("calico-kube-controllers-image", version, "file:"+filepath.Join(bin, "kube-controllers"), "file:"+filepath.Join(bin, "check-status"))
+	if err != nil {
+		return err
+	}
+	return b.imageStage(ctx, "calico-kube-controllers-image-"+version, tags["kube-controllers"], kcKey, func() error {
+		ctxDir, err := os.MkdirTemp("", "netpol-img-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(ctxDir)
+		for _, n := range []string{"kube-controllers", "check-status"} {
+			if err := copyFile(filepath.Join(bin, n), filepath.Join(ctxDir, "bin", n), 0o755); err != nil {
+				return err
+			}
+		}
+		for _, d := range []string{"status", "tmp"} {
+			if err := copyFile("/dev/null", filepath.Join(ctxDir, d, ".keep"), 0o644); err != nil {
+				return err
+			}
+		}
+		return b.dockerBuild(ctx, "calico-kube-controllers-image-"+version, tags["kube-controllers"], kcKey, ctxDir, fmt.Sprintf(`FROM scratch
+COPY bin/ /usr/bin/
+COPY --chown=999:999 status/ /status/
+COPY --chown=999:999 tmp/ /tmp/
+USER 999
+LABEL org.opencontainers.image.version=%s
+ENTRYPOINT ["/usr/bin/kube-controllers"]
+`, version))
+	})
+}
+
+// starImage builds the demo app from this repository.
+func (b *Builder) starImage(ctx context.Context) error {
+	var parts []string
+	for _, p := range []string{"go.mod", "go.sum", "cmd/star", "internal/star", "internal/matrix"} {
+		parts = append(parts, "file:"+filepath.Join(b.Repo, p))
+	}
+	key, err := b.key(append([]string{"star-image", images.StarVersion}, parts...)...)
+	if err != nil {
+		return err
+	}
+	return b.imageStage(ctx, "star-image", images.StarImage(), key, func() error {
+		ctxDir, err := os.MkdirTemp("", "netpol-img-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(ctxDir)
+		if err := b.run(ctx, "star-image", b.Repo, []string{"CGO_ENABLED=0"}, nil,
+			"go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(ctxDir, "star"), "./cmd/star"); err != nil {
+			return err
+		}
+		return b.dockerBuild(ctx, "star-image", images.StarImage(), key, ctxDir, `FROM scratch
+COPY star /star
+USER 65532:65532
+ENTRYPOINT ["/star"]
+`)
+	})
+}

@@ -1,0 +1,99 @@
+package images
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// The pinned versions. Change them here and nowhere else: `make images` keys its cache on
+// them, and the e2e reads the tags below.
+const (
+	Kubernetes       = "v1.37.2" // kubeadm, kubelet, kubectl and the control plane
+	KubernetesMinor  = "37"
+	KubernetesStage  = "v0.37.2" // the staging modules (k8s.io/api...) of that release
+	Kind             = "v0.33.0" // its images/base files and the Go library
+	Containerd       = "v2.3.4"
+	Runc             = "v1.4.3"
+	Crictl           = "v1.37.0"
+	CNIPlugins       = "v1.9.1"
+	CoreDNS          = "v1.14.6"
+	Etcd             = "v3.7.0"
+	EtcdImageTag     = "3.7.0-0" // what kubeadm v1.37 asks for
+	Pause            = "3.10.2"  // what kubeadm v1.37 asks for
+	KindSandboxPause = "3.10"    // what kind's containerd config pins
+	Debian           = "bookworm"
+
+	// CalicoModule is the one Calico version the Go module proxy serves (release-v3.28
+	// branch); its images are named v3.28.5.
+	CalicoModule  = "v1.11.0-cni-plugin.0.20250813170300-a0db560f0520"
+	CalicoVersion = "v3.28.5"
+
+	// StarVersion tags the demo app's image (manifests/ name it).
+	StarVersion = "0.1.0"
+)
+
+const (
+	// LocalRegistry prefixes images we build that upstream publishes under other names.
+	LocalRegistry = "netpol-e2e.local"
+	// PodSubnet is kind's podSubnet and Calico's IPv4 pool.
+	PodSubnet = "10.244.0.0/16"
+)
+
+// NodeImage is the offline kind node image.
+func NodeImage() string { return LocalRegistry + "/kind-node:" + Kubernetes }
+
+// StarImage is the demo app's image.
+func StarImage() string { return "netpol-e2e/star:" + StarVersion }
+
+// CalicoImages are the three Calico images of a build, by component.
+func CalicoImages(version string) map[string]string {
+	return map[string]string{
+		"node":             LocalRegistry + "/calico/node:" + version,
+		"cni":              LocalRegistry + "/calico/cni:" + version,
+		"kube-controllers": LocalRegistry + "/calico/kube-controllers:" + version,
+	}
+}
+
+// ControlPlaneImages are the images kubeadm and kind need inside the node.
+func ControlPlaneImages() []string {
+	k := "registry.k8s.io/"
+	return []string{
+		k + "kube-apiserver:" + Kubernetes,
+		k + "kube-controller-manager:" + Kubernetes,
+		k + "kube-scheduler:" + Kubernetes,
+		k + "kube-proxy:" + Kubernetes,
+		k + "etcd:" + EtcdImageTag,
+		k + "coredns/coredns:" + CoreDNS,
+		k + "pause:" + Pause,
+		k + "pause:" + KindSandboxPause,
+	}
+}
+
+// CacheDir is where build outputs are kept, outside the work tree:
+// $NETPOL_CACHE, else /var/cache/netpol-e2e when writable, else the user cache dir.
+func CacheDir() string {
+	if d := os.Getenv("NETPOL_CACHE"); d != "" {
+		return d
+	}
+	if err := os.MkdirAll("/var/cache/netpol-e2e", 0o755); err == nil {
+		if f, err := os.CreateTemp("/var/cache/netpol-e2e", ".w"); err == nil {
+			f.Close()
+			os.Remove(f.Name())
+			return "/var/cache/netpol-e2e"
+		}
+	}
+	d, _ := os.UserCacheDir()
+	return filepath.Join(d, "netpol-e2e")
+}
+
+// CalicoManifest is the known path of the adapted Calico manifest of a build.
+func CalicoManifest(version string) string {
+	return filepath.Join(CacheDir(), "calico", version, "calico-vxlan-kind.yaml")
+}
+
+// Summary lists the versions, for logs and reports.
+func Summary() string {
+	return fmt.Sprintf("kubernetes %s, kind %s, containerd %s, runc %s, crictl %s, cni-plugins %s, coredns %s, etcd %s, calico %s (module %s)",
+		Kubernetes, Kind, Containerd, Runc, Crictl, CNIPlugins, CoreDNS, Etcd, CalicoVersion, CalicoModule)
+}
