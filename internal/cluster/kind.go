@@ -1,0 +1,212 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+	"sigs.k8s.io/kind/pkg/cmd"
+)
+
+// Options configure a cluster.
+type Options struct {
+	Name      string
+	NodeImage string // "" = kind's default node image
+	Workers   int
+	PodSubnet string
+	// Reuse an existing cluster of that name instead of creating one.
+	Reuse bool
+	// Keep the cluster when Down is called.
+	Keep bool
+	// KubeconfigDir is where the kubeconfig file is written.
+	KubeconfigDir string
+	Log           io.Writer
+}
+
+// Kind is one kind cluster.
+type Kind struct {
+	opts       Options
+	provider   *kindcluster.Provider
+	kubeconfig string
+	reused     bool
+	// CreateTime is how long creation took (0 when reused).
+	CreateTime time.Duration
+}
+
+// New prepares a cluster; nothing happens until Up.
+func New(opts Options) *Kind {
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	logger := cmd.NewLogger()
+	return &Kind{opts: opts, provider: kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(logger)),
+		kubeconfig: filepath.Join(opts.KubeconfigDir, "kubeconfig-"+opts.Name)}
+}
+
+// Kubeconfig is the path of the cluster's kubeconfig.
+func (k *Kind) Kubeconfig() string { return k.kubeconfig }
+
+// Name is the cluster's name.
+func (k *Kind) Name() string { return k.opts.Name }
+
+// Reused reports whether Up found an existing cluster.
+func (k *Kind) Reused() bool { return k.reused }
+
+// Config is the kind cluster configuration Up creates.
+func (k *Kind) Config() *v1alpha4.Cluster {
+	cfg := &v1alpha4.Cluster{
+		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
+		Nodes:    []v1alpha4.Node{{Role: v1alpha4.ControlPlaneRole}},
+		Networking: v1alpha4.Networking{
+			// Calico replaces kindnet; its IP pool is the podSubnet.
+			DisableDefaultCNI: true,
+			PodSubnet:         k.opts.PodSubnet,
+		},
+	}
+	for range k.opts.Workers {
+		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole})
+	}
+	if HostCgroupV1() {
+		// kubelet >= 1.35 refuses cgroup v1 unless told otherwise.
+		cfg.KubeadmConfigPatches = append(cfg.KubeadmConfigPatches,
+			"kind: KubeletConfiguration\napiVersion: kubelet.config.k8s.io/v1beta1\nfailCgroupV1: false\n")
+	}
+	return cfg
+}
+
+// HostCgroupV1 reports whether the Docker engine runs on cgroup v1.
+func HostCgroupV1() bool {
+	out, err := exec.Command("docker", "info", "--format", "{{.CgroupVersion}}").Output()
+	return err == nil && strings.TrimSpace(string(out)) == "1"
+}
+
+// Exists reports whether a cluster of this name has nodes.
+func (k *Kind) Exists() (bool, error) {
+	names, err := k.provider.List()
+	if err != nil {
+		return false, fmt.Errorf("list kind clusters: %w", err)
+	}
+	return slices.Contains(names, k.opts.Name), nil
+}
+
+// Up creates the cluster (or reuses it) and writes its kubeconfig:
+func (k *Kind) Up(ctx context.Context) error {
+	if err := os.MkdirAll(k.opts.KubeconfigDir, 0o755); err != nil {
+		return err
+	}
+	exists, err := k.Exists()
+	if err != nil {
+		return err
+	}
+	// Reuse: only export the kubeconfig.
+	if exists && k.opts.Reuse {
+		k.reused = true
+		fmt.Fprintf(k.opts.Log, "reusing kind cluster %q\n", k.opts.Name)
+		return k.provider.ExportKubeConfig(k.opts.Name, k.kubeconfig, false)
+	}
+	// A cluster of the same name left behind (a killed run, stopped containers after a
+	// machine restart) is deleted first.
+	if exists {
+		fmt.Fprintf(k.opts.Log, "deleting leftover kind cluster %q\n", k.opts.Name)
+		if err := k.provider.Delete(k.opts.Name, k.kubeconfig); err != nil {
+			return fmt.Errorf("delete leftover cluster %s: %w", k.opts.Name, err)
+		}
+	}
+	// Create, waiting for the control plane; nodes become Ready only once a CNI runs.
+	opts := []kindcluster.CreateOption{
+		kindcluster.CreateWithV1Alpha4Config(k.Config()),
+		kindcluster.CreateWithKubeconfigPath(k.kubeconfig),
+		kindcluster.CreateWithDisplayUsage(false),
+		kindcluster.CreateWithDisplaySalutation(false),
+	}
+	if k.opts.NodeImage != "" {
+		opts = append(opts, kindcluster.CreateWithNodeImage(k.opts.NodeImage))
+	}
+	t0 := time.Now()
+	fmt.Fprintf(k.opts.Log, "creating kind cluster %q (1 control plane + %d workers, image %s)\n", k.opts.Name, k.opts.Workers, orDefault(k.opts.NodeImage, "kind default"))
+	if err := k.provider.Create(k.opts.Name, opts...); err != nil {
+		return fmt.Errorf("create kind cluster %s: %w", k.opts.Name, err)
+	}
+	k.CreateTime = time.Since(t0)
+	fmt.Fprintf(k.opts.Log, "kind cluster %q created in %.0fs\n", k.opts.Name, k.CreateTime.Seconds())
+	return ctx.Err()
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// Down deletes the cluster unless it is to be kept.
+func (k *Kind) Down() error {
+	if k.opts.Keep {
+		fmt.Fprintf(k.opts.Log, "keeping kind cluster %q (kubeconfig %s)\n", k.opts.Name, k.kubeconfig)
+		return nil
+	}
+	return k.Delete()
+}
+
+// Delete deletes the cluster whatever Keep says (Ctrl-C without keep).
+func (k *Kind) Delete() error {
+	fmt.Fprintf(k.opts.Log, "deleting kind cluster %q\n", k.opts.Name)
+	return k.provider.Delete(k.opts.Name, k.kubeconfig)
+}
+
+// LoadImage copies a local Docker image into every node's containerd, in parallel.
+func (k *Kind) LoadImage(ctx context.Context, image string) error {
+	nodes, err := k.provider.ListInternalNodes(k.opts.Name)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp("", "netpol-image-*.tar")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	tmp.Close()
+	if out, err := exec.CommandContext(ctx, "docker", "save", "-o", tmp.Name(), image).CombinedOutput(); err != nil {
+		return fmt.Errorf("docker save %s: %v: %s (build it with `make images`)", image, err, strings.TrimSpace(string(out)))
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(nodes))
+	for i, n := range nodes {
+		wg.Go(func() {
+			f, err := os.Open(tmp.Name())
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer f.Close()
+			if err := nodeutils.LoadImageArchive(n, f); err != nil {
+				errs[i] = fmt.Errorf("load %s into node %s: %w", image, n.String(), err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ExportLogs writes kind's logs (every node's journal, containers, pods) to dir.
+func (k *Kind) ExportLogs(dir string) error {
+	return k.provider.CollectLogs(k.opts.Name, dir)
+}
+
+// Network is the Docker network kind puts nodes on.
+const Network = "kind"

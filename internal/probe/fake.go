@@ -1,0 +1,51 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/star"
+)
+
+// FakeCluster is a simulated cluster: it answers `star check` execs from a truth function,
+// so the engine can be tested (and demonstrated) without any cluster.
+type FakeCluster struct {
+	// Truth says what a probe from pod ns/pod to url observes right now.
+	Truth func(ns, pod, url string) matrix.Verdict
+	// Broken pods fail every exec, as a deleted pod or a missing binary would.
+	Broken map[string]bool
+
+	mu    sync.Mutex
+	Execs int
+	// Probed counts targets probed, per url.
+	Probed map[string]int
+}
+
+// Exec implements Execer.
+func (f *FakeCluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (string, string, error) {
+	f.mu.Lock()
+	f.Execs++
+	if f.Probed == nil {
+		f.Probed = map[string]int{}
+	}
+	f.mu.Unlock()
+	if f.Broken[ns+"/"+pod] {
+		return "", "container not found", errors.New("command terminated with exit code 126")
+	}
+	if len(cmd) < 4 || cmd[1] != "check" || cmd[2] != "--timeout" {
+		return "", "usage", errors.New("exit code 2")
+	}
+	var rs []star.Result
+	for _, u := range cmd[4:] {
+		f.mu.Lock()
+		f.Probed[u]++
+		f.mu.Unlock()
+		rs = append(rs, star.Result{Target: u, Verdict: f.Truth(ns, pod, u), Millis: 1})
+	}
+	var b bytes.Buffer
+	err := star.WriteResults(&b, rs)
+	return b.String(), "", err
+}
