@@ -162,3 +162,29 @@ func (st *State) podEndpoint(d *appsv1.Deployment) netpol.Endpoint {
 		NamespaceLabels: NamespaceLabels(st.namespace(d.Namespace)), Ports: ports,
 	}
 }
+
+// NamesNeedDNS adjusts a computed matrix for probes by name: a source whose UDP DNS cell is
+// blocked cannot resolve any service name (Go's resolver, like most, asks over UDP first),
+// so each of its service cells is a dns-failure rather than what the policy alone decides.
+func NamesNeedDNS(m *matrix.Matrix, targets []Target) {
+	for r, row := range m.Rows {
+		noDNS := false
+		for _, t := range targets {
+			if t.Kind == DNSLookupTarget && t.DNS.Protocol == corev1.ProtocolUDP {
+				if v, _ := m.Get(row, t.ID); v == matrix.Blocked {
+					noDNS = true
+				}
+			}
+		}
+		if !noDNS {
+			continue
+		}
+		for c, col := range m.Cols {
+			for _, t := range targets {
+				if t.ID == col && t.Kind == ServiceTarget && m.Cells[r][c] != matrix.NotProbed {
+					m.Cells[r][c] = matrix.DNSFailure
+				}
+			}
+		}
+	}
+}

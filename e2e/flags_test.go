@@ -1,0 +1,67 @@
+package e2e
+
+import (
+	"flag"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/netpol-e2e/harness/internal/images"
+)
+
+// Every flag also reads an environment variable (NETPOL_ + upper-case name), so the
+// nightly workflow and a laptop can set them either way: go test ./e2e/... -args -keep-cluster
+// or NETPOL_KEEP_CLUSTER=true go test ./e2e/...
+var (
+	flagImageSource      = flag.String("image-source", envStr("IMAGE_SOURCE", "offline"), "offline: images built here by `make images`; upstream: kind's default node image and Calico's published manifest and images")
+	flagNodeImage        = flag.String("node-image", envStr("NODE_IMAGE", ""), "kind node image (default: the offline one, or kind's default with -image-source=upstream)")
+	flagCalicoVersion    = flag.String("calico-version", envStr("CALICO_VERSION", images.CalicoVersion), "Calico version (the offline build's version string, or an upstream release such as v3.29.1)")
+	flagCalicoManifest   = flag.String("calico-manifest", envStr("CALICO_MANIFEST", ""), "Calico manifest file or https URL (default: the offline build's, or the release's calico-vxlan.yaml)")
+	flagClusterName      = flag.String("cluster-name", envStr("CLUSTER_NAME", "netpol-e2e"), "kind cluster name")
+	flagWorkers          = flag.Int("workers", envInt("WORKERS", 2), "kind worker nodes (plus one control plane)")
+	flagReuse            = flag.Bool("reuse-cluster", envBool("REUSE_CLUSTER", false), "use an existing cluster of that name (with Calico) instead of creating one")
+	flagKeep             = flag.Bool("keep-cluster", envBool("KEEP_CLUSTER", false), "keep the cluster after the run (also on Ctrl-C)")
+	flagReportDir        = flag.String("report-dir", envStr("REPORT_DIR", "_report"), "where JUnit XML, JSON, HTML and (on failure) logs go")
+	flagProbeTimeout     = flag.Duration("probe-timeout", envDuration("PROBE_TIMEOUT", time.Second), "per-target timeout of star check: a connection not made by then is blocked")
+	flagConvergeDeadline = flag.Duration("converge-deadline", envDuration("CONVERGE_DEADLINE", 60*time.Second), "how long a step may take to match its expectation after apply")
+	flagByPodIP          = flag.Bool("by-pod-ip", envBool("BY_POD_IP", false), "probe services' pods by pod IP instead of by service DNS name")
+	flagSoak             = flag.Int("soak", envInt("SOAK", 0), "full matrix rounds to run on the end state (0: none)")
+	flagPerfRounds       = flag.Int("perf-rounds", envInt("PERF_ROUNDS", 3), "rounds of the per-source vs per-cell measurement on the end state (0: skip)")
+)
+
+// flagErrors collects environment variables that did not parse; TestMain reports them.
+var flagErrors []string
+
+func envStr(name, def string) string {
+	if v, ok := os.LookupEnv("NETPOL_" + name); ok {
+		return v
+	}
+	return def
+}
+
+func envBool(name string, def bool) bool {
+	b, err := strconv.ParseBool(envStr(name, strconv.FormatBool(def)))
+	if err != nil {
+		flagErrors = append(flagErrors, "NETPOL_"+name+": "+err.Error())
+		return def
+	}
+	return b
+}
+
+func envInt(name string, def int) int {
+	n, err := strconv.Atoi(envStr(name, strconv.Itoa(def)))
+	if err != nil {
+		flagErrors = append(flagErrors, "NETPOL_"+name+": "+err.Error())
+		return def
+	}
+	return n
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	d, err := time.ParseDuration(envStr(name, def.String()))
+	if err != nil {
+		flagErrors = append(flagErrors, "NETPOL_"+name+": "+err.Error())
+		return def
+	}
+	return d
+}

@@ -1,0 +1,323 @@
+package e2e
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/e2e-framework/pkg/env"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/yaml"
+
+	"github.com/netpol-e2e/harness/internal/calico"
+	"github.com/netpol-e2e/harness/internal/cluster"
+	"github.com/netpol-e2e/harness/internal/harness"
+	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/kube"
+	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/scenario"
+)
+
+const (
+	repoRoot          = ".."
+	externalContainer = "netpol-e2e-external"
+)
+
+// Suite state, owned by TestMain.
+var (
+	testenv env.Environment
+	kindC   *cluster.Kind
+	h       *harness.Harness
+	run     = &report.Run{Suite: "netpol-e2e", Environment: map[string]string{}, Timings: map[string]string{}}
+	scen    *scenario.Scenario
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: -short: the live suite needs a cluster and does not run in unit mode (make e2e runs it)")
+		os.Exit(m.Run())
+	}
+	if err := checkInput(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		os.Exit(2)
+	}
+	run.Started = time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	onInterrupt(cancel)
+
+	testenv = env.NewWithConfig(envconf.New()).WithContext(ctx)
+	testenv.Setup(
+		// Create (or reuse) the kind cluster through the kind library.
+		step("cluster", createCluster),
+		// Install Calico from the chosen manifest and wait for it and for every node.
+		step("calico", installCalico),
+		// Load the demo image into every node (built here in both image sources).
+		step("images", loadImages),
+		// Start the host outside the cluster: our own container on kind's network.
+		step("external-host", startExternal),
+		// Connect the harness.
+		step("harness", connectHarness),
+	)
+	testenv.Finish(
+		// Report first, so a failing teardown cannot lose it.
+		step("report", writeReport),
+		// On failure, kind's logs (every node, calico-node included) and the policies.
+		step("logs", exportLogsOnFailure),
+		step("external-host-down", stopExternal),
+		// Delete the cluster unless asked to keep it.
+		step("cluster-down", deleteCluster),
+	)
+	os.Exit(testenv.Run(m))
+}
+
+// checkInput validates flags and loads every data file before any cluster work.
+func checkInput() error {
+	if len(flagErrors) > 0 {
+		return fmt.Errorf("bad environment: %s", strings.Join(flagErrors, "; "))
+	}
+	switch *flagImageSource {
+	case "offline", "upstream":
+	default:
+		return fmt.Errorf("-image-source=%q: want offline or upstream", *flagImageSource)
+	}
+	if *flagProbeTimeout <= 0 || *flagConvergeDeadline < *flagProbeTimeout {
+		return fmt.Errorf("-probe-timeout must be > 0 and below -converge-deadline")
+	}
+	var err error
+	if scen, err = scenario.Load(filepath.Join(repoRoot, "scenario.yaml")); err != nil {
+		return err
+	}
+	states, err := scen.States()
+	if err != nil {
+		return err
+	}
+	for i := range scen.Steps {
+		if scen.Steps[i].Fixture != "" {
+			if _, err := scen.LoadFixture(&scen.Steps[i], states[i]); err != nil {
+				return err
+			}
+		}
+	}
+	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
+		return fmt.Errorf("no Docker engine answers (%s): run scripts/bootstrap-host.sh (make bootstrap)", strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// step wraps a setup or finish action: it logs and times it, and records a failure in the
+// report so that a run that never got to its tests still says why.
+func step(name string, fn func(ctx context.Context) error) env.Func {
+	return func(ctx context.Context, _ *envconf.Config) (context.Context, error) {
+		t0 := time.Now()
+		fmt.Printf("--- %s\n", name)
+		err := fn(ctx)
+		run.Timings[name] = time.Since(t0).Round(time.Millisecond).String()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %s failed: %v\n", name, err)
+			run.Steps = append(run.Steps, &report.Step{Name: "setup-" + name, Kind: "check", Failure: err.Error(), Duration: time.Since(t0)})
+			setupFailed = true
+		}
+		return ctx, err
+	}
+}
+
+var setupFailed bool
+
+func reportDir() string {
+	d, _ := filepath.Abs(*flagReportDir)
+	return d
+}
+
+func createCluster(ctx context.Context) error {
+	node := *flagNodeImage
+	if node == "" && *flagImageSource == "offline" {
+		node = images.NodeImage()
+	}
+	if node != "" {
+		if out, err := exec.CommandContext(ctx, "docker", "image", "inspect", node).CombinedOutput(); err != nil && *flagImageSource == "offline" {
+			return fmt.Errorf("node image %s is missing (%s): run `make images`", node, strings.TrimSpace(lastLine(string(out))))
+		}
+	}
+	kindC = cluster.New(cluster.Options{
+		Name: *flagClusterName, NodeImage: node, Workers: *flagWorkers, PodSubnet: images.PodSubnet,
+		Reuse: *flagReuse, Keep: *flagKeep, KubeconfigDir: reportDir(), Log: os.Stdout,
+	})
+	run.Environment["cluster"] = fmt.Sprintf("kind %s, 1 control plane + %d workers, node image %s", images.Kind, *flagWorkers, orDefault(node, "kind default"))
+	run.Environment["image source"] = *flagImageSource
+	if err := kindC.Up(ctx); err != nil {
+		return err
+	}
+	if !kindC.Reused() {
+		run.Timings["kind create"] = kindC.CreateTime.Round(time.Second).String()
+	}
+	return nil
+}
+
+func installCalico(ctx context.Context) error {
+	k, err := kube.NewFromKubeconfig(kindC.Kubeconfig())
+	if err != nil {
+		return err
+	}
+	if kindC.Reused() {
+		return calico.Wait(ctx, k, 3*time.Minute)
+	}
+	src := *flagCalicoManifest
+	if src == "" {
+		src = images.CalicoManifest(*flagCalicoVersion)
+		if *flagImageSource == "upstream" {
+			src = calico.UpstreamManifestURL(*flagCalicoVersion)
+		}
+	}
+	manifest, err := calico.LoadManifest(ctx, src, *flagCalicoVersion, images.PodSubnet)
+	if err != nil {
+		return err
+	}
+	if *flagImageSource == "offline" {
+		// The offline node image preloads the first Calico build; any other build's
+		// images are loaded now.
+		for _, img := range images.CalicoImages(*flagCalicoVersion) {
+			if err := kindC.LoadImage(ctx, img); err != nil {
+				return err
+			}
+		}
+	}
+	run.Environment["calico"] = *flagCalicoVersion + " from " + src
+	t, err := calico.Install(ctx, k, manifest, os.Stdout)
+	run.Timings["calico ready after apply"] = t.Ready.Round(time.Millisecond).String()
+	return err
+}
+
+func loadImages(ctx context.Context) error {
+	return kindC.LoadImage(ctx, images.StarImage())
+}
+
+func startExternal(ctx context.Context) error {
+	_ = exec.Command("docker", "rm", "-f", externalContainer).Run()
+	out, err := exec.CommandContext(ctx, "docker", "run", "-d", "--name", externalContainer, "--network", cluster.Network,
+		"--label", "netpol-e2e=external", images.StarImage(), "probe", "--name=external", "--listen=:8080").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("start external host: docker run: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func connectHarness(ctx context.Context) error {
+	k, err := kube.NewFromKubeconfig(kindC.Kubeconfig())
+	if err != nil {
+		return err
+	}
+	ip, err := harness.DockerIP(ctx, externalContainer, cluster.Network)
+	if err != nil || ip == "" {
+		return fmt.Errorf("external host address: %v", err)
+	}
+	run.Environment["external host"] = ip + ":8080 (container " + externalContainer + " on docker network " + cluster.Network + ")"
+	run.Environment["probe"] = fmt.Sprintf("timeout %s, by %s, converge deadline %s", *flagProbeTimeout, map[bool]string{true: "pod IP", false: "service DNS name"}[*flagByPodIP], *flagConvergeDeadline)
+	h, err = harness.New(harness.Config{
+		ProbeTimeout: *flagProbeTimeout, ConvergeDeadline: *flagConvergeDeadline, ByPodIP: *flagByPodIP,
+		ExternalIP: ip, Kubeconfig: kindC.Kubeconfig(), ReadyTimeout: 3 * time.Minute,
+	}, k, scen, os.Stdout)
+	return err
+}
+
+func writeReport(_ context.Context) error {
+	run.Finished = time.Now()
+	fmt.Printf("\n%s", run.Summary())
+	if err := run.Write(reportDir()); err != nil {
+		return err
+	}
+	fmt.Printf("report: %s (junit.xml, results.json, report.html, summary.txt)\n", reportDir())
+	return nil
+}
+
+func exportLogsOnFailure(ctx context.Context) error {
+	if kindC == nil || (!run.Failed() && !setupFailed && !failed) {
+		return nil
+	}
+	dir := filepath.Join(reportDir(), "logs")
+	fmt.Printf("exporting kind logs (calico-node included) to %s\n", dir)
+	if err := kindC.ExportLogs(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "export logs: %v\n", err)
+	}
+	if h != nil {
+		saveAppliedPolicies(ctx, filepath.Join(dir, "applied-policies.yaml"))
+	}
+	return nil
+}
+
+// failed is set by tests that fail (t.Failed), read by the log export.
+var failed bool
+
+func saveAppliedPolicies(ctx context.Context, path string) {
+	list, err := h.Kube.Typed.NetworkingV1().NetworkPolicies("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return
+	}
+	var b strings.Builder
+	for _, p := range list.Items {
+		u, err := kube.ToUnstructured(&p)
+		if err != nil {
+			continue
+		}
+		y, err := yaml.Marshal(u.Object)
+		if err == nil {
+			b.WriteString("---\n")
+			b.Write(y)
+		}
+	}
+	_ = os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+func stopExternal(_ context.Context) error {
+	return exec.Command("docker", "rm", "-f", externalContainer).Run()
+}
+
+func deleteCluster(_ context.Context) error {
+	if kindC == nil {
+		return nil
+	}
+	return kindC.Down()
+}
+
+// onInterrupt makes Ctrl-C leave no containers behind unless -keep-cluster was given.
+func onInterrupt(cancel context.CancelFunc) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sig
+		fmt.Fprintf(os.Stderr, "\ne2e: %s: cleaning up\n", s)
+		cancel()
+		_ = exec.Command("docker", "rm", "-f", externalContainer).Run()
+		if kindC != nil {
+			if err := kindC.Down(); err != nil {
+				fmt.Fprintf(os.Stderr, "e2e: delete cluster: %v\n", err)
+			}
+		} else if !*flagKeep {
+			// Interrupted while the cluster was being created: delete what exists.
+			_ = cluster.New(cluster.Options{Name: *flagClusterName}).Delete()
+		}
+		os.Exit(130)
+	}()
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}

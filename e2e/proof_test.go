@@ -1,0 +1,42 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/features"
+
+	"github.com/netpol-e2e/harness/internal/report"
+)
+
+// requireLive skips only in -short (unit) mode; `make e2e` never passes -short, and a
+// setup failure there fails the run before any test.
+func requireLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("live suite: run `make e2e`")
+	}
+}
+
+// record adds a harness result to the report, prints it, and fails the test if it failed.
+func record(t *testing.T, rs *report.Step) {
+	t.Helper()
+	run.Steps = append(run.Steps, rs)
+	t.Log("\n" + rs.Text())
+	if rs.Failure != "" {
+		failed = true
+		t.Errorf("%s: %s", rs.Name, rs.Failure)
+	}
+}
+
+// TestProof: the cluster built from offline images really carries and polices traffic,
+// across nodes, before the workshop starts.
+func TestProof(t *testing.T) {
+	requireLive(t)
+	f := features.New("cross-node dataplane").
+		Assess("pod to pod by IP and by name; default deny times out; delete restores", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			record(t, h.Proof(ctx, repoRoot))
+			return ctx
+		}).Feature()
+	testenv.Test(t, f)
+}

@@ -1,0 +1,151 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/scenario"
+)
+
+// Control replaces policies of the state after step i with a variant file, predicts with
+// the evaluator which cells change, requires the live cluster to show exactly those
+// changes, then restores the originals and requires the step's fixture again. It is the
+// proof that the harness can fail: the predicted cells must be non-empty, and a harness
+// that saw nothing would report them as missing.
+func (h *Harness) Control(ctx context.Context, name string, i int, variantFile string) *report.Step {
+	step := &h.Scenario.Steps[i]
+	st := h.States[i]
+	rs := &report.Step{Name: name, Kind: "check"}
+	t0 := time.Now()
+	defer func() { rs.Duration = time.Since(t0) }()
+	fail := func(format string, args ...any) *report.Step {
+		rs.Failure = fmt.Sprintf(format, args...)
+		return rs
+	}
+	fixture, err := h.expected(step, st)
+	if err != nil {
+		return fail("%v", err)
+	}
+	variant, err := scenario.LoadObjects(variantFile)
+	if err != nil {
+		return fail("%v", err)
+	}
+	vst := st.Clone()
+	if err := vst.Apply(&scenario.Step{Name: name, Objects: variant}); err != nil {
+		return fail("%v", err)
+	}
+	want, err := vst.Expected(h.Scenario, h.Cfg.ExternalIP)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if !h.Cfg.ByPodIP {
+		targets, err := vst.Targets(h.Scenario)
+		if err != nil {
+			return fail("%v", err)
+		}
+		scenario.NamesNeedDNS(want, targets)
+	}
+	predicted, err := matrix.Compare(fixture, want)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if len(predicted) == 0 {
+		return fail("variant %s changes no cell of %s: it proves nothing", variantFile, step.Name)
+	}
+	for _, p := range predicted {
+		rs.Notes = append(rs.Notes, "predicted change: "+p.String())
+	}
+	// Apply the variant and probe until the cluster shows the variant's matrix.
+	applied := time.Now()
+	if err := h.Apply(ctx, variant); err != nil {
+		return fail("%v", err)
+	}
+	out, plan, err := h.converge(ctx, vst, want, applied)
+	if err != nil {
+		return fail("%v", err)
+	}
+	h.fill(rs, want, out, plan)
+	if rs.Failure != "" {
+		return rs
+	}
+	// The harness, judging against the unchanged fixture, must flag exactly the
+	// predicted cells.
+	seen, err := matrix.Compare(fixture, out.Observed)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if !sameCells(seen, predicted) {
+		return fail("against %s the harness flagged %d cells, the variant changes %d:\nflagged:\n%s\npredicted:\n%s",
+			step.Fixture, len(seen), len(predicted), mismatchList(seen), mismatchList(predicted))
+	}
+	rs.Notes = append(rs.Notes, fmt.Sprintf("variant enforced after %s; against the unchanged fixture the harness flags exactly the %d predicted cells", out.Latency.Round(time.Millisecond), len(predicted)))
+	// Restore the originals and require the fixture again.
+	restored := time.Now()
+	if err := h.restore(ctx, st, variant); err != nil {
+		return fail("restore: %v", err)
+	}
+	back, _, err := h.converge(ctx, st, fixture, restored)
+	if err != nil {
+		return fail("restore: %v", err)
+	}
+	if !back.Converged {
+		return fail("after restoring, %d cells still differ from %s:\n%s", len(back.Mismatches), step.Fixture, matrix.RenderDiff(fixture, back.Mismatches))
+	}
+	rs.Notes = append(rs.Notes, fmt.Sprintf("originals restored; %s matched again after %s", step.Fixture, back.Latency.Round(time.Millisecond)))
+	return rs
+}
+
+// restore re-applies the state's version of each variant object, deleting those it lacks.
+func (h *Harness) restore(ctx context.Context, st *scenario.State, variant []scenario.Object) error {
+	var back []scenario.Object
+	var gone []*unstructured.Unstructured
+	for _, v := range variant {
+		if v.Policy == nil {
+			return fmt.Errorf("%s:%d: a control variant may only hold NetworkPolicies", v.File, v.Line)
+		}
+		i := slices.IndexFunc(st.Policies, func(p *networkingv1.NetworkPolicy) bool {
+			return p.Namespace == v.Policy.Namespace && p.Name == v.Policy.Name
+		})
+		if i >= 0 {
+			back = append(back, scenario.Object{File: "restore", Policy: st.Policies[i]})
+			continue
+		}
+		us, err := Unstructured([]scenario.Object{v})
+		if err != nil {
+			return err
+		}
+		gone = append(gone, us...)
+	}
+	if err := h.Apply(ctx, back); err != nil {
+		return err
+	}
+	return h.Kube.Delete(ctx, gone...)
+}
+
+func sameCells(a, b []matrix.Mismatch) bool {
+	key := func(m []matrix.Mismatch) []string {
+		var out []string
+		for _, x := range m {
+			out = append(out, x.Row+"|"+x.Col+"|"+x.Got.String())
+		}
+		slices.Sort(out)
+		return out
+	}
+	return slices.Equal(key(a), key(b))
+}
+
+func mismatchList(m []matrix.Mismatch) string {
+	var b strings.Builder
+	for _, x := range m {
+		b.WriteString("  " + x.String() + "\n")
+	}
+	return b.String()
+}

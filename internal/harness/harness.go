@@ -1,0 +1,256 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/netpol-e2e/harness/internal/kube"
+	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/probe"
+	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/scenario"
+)
+
+// Config tunes a run.
+type Config struct {
+	ProbeTimeout     time.Duration
+	ConvergeDeadline time.Duration
+	ByPodIP          bool
+	ExternalIP       string
+	Kubeconfig       string
+	ReadyTimeout     time.Duration
+}
+
+// Harness drives one scenario on one cluster.
+type Harness struct {
+	Cfg      Config
+	Kube     *kube.Client
+	Scenario *scenario.Scenario
+	States   []*scenario.State
+	Engine   *probe.Engine
+	Log      io.Writer
+}
+
+// New loads nothing itself: s must be loaded (scenario.Load) before any cluster work.
+func New(cfg Config, k *kube.Client, s *scenario.Scenario, log io.Writer) (*Harness, error) {
+	states, err := s.States()
+	if err != nil {
+		return nil, err
+	}
+	return &Harness{
+		Cfg: cfg, Kube: k, Scenario: s, States: states, Log: log,
+		Engine: &probe.Engine{Exec: k, Timeout: cfg.ProbeTimeout, Binary: "/star", Kubectl: "kubectl --kubeconfig " + cfg.Kubeconfig},
+	}, nil
+}
+
+// Unstructured converts a step's decoded objects for server-side apply.
+func Unstructured(objs []scenario.Object) ([]*unstructured.Unstructured, error) {
+	var out []*unstructured.Unstructured
+	for _, o := range objs {
+		var obj runtime.Object
+		switch {
+		case o.Namespace != nil:
+			obj = o.Namespace
+		case o.Deployment != nil:
+			obj = o.Deployment
+		case o.Service != nil:
+			obj = o.Service
+		default:
+			obj = o.Policy
+		}
+		u, err := kube.ToUnstructured(obj)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", o.File, o.Line, err)
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// Apply applies objects, namespaces first.
+func (h *Harness) Apply(ctx context.Context, objs []scenario.Object) error {
+	us, err := Unstructured(objs)
+	if err != nil {
+		return err
+	}
+	var first, rest []*unstructured.Unstructured
+	for _, u := range us {
+		if u.GetKind() == "Namespace" {
+			first = append(first, u)
+		} else {
+			rest = append(rest, u)
+		}
+	}
+	return h.Kube.Apply(ctx, append(first, rest...)...)
+}
+
+// RunStep runs step i of the scenario and returns its report.
+func (h *Harness) RunStep(ctx context.Context, i int) *report.Step {
+	step := &h.Scenario.Steps[i]
+	st := h.States[i]
+	rs := &report.Step{Name: step.Name, Kind: "step"}
+	t0 := time.Now()
+	defer func() { rs.Duration = time.Since(t0) }()
+	fail := func(err error) *report.Step {
+		rs.Failure = err.Error()
+		return rs
+	}
+	// Apply the step's objects, or delete its namespaces.
+	if len(step.Objects) > 0 {
+		if err := h.Apply(ctx, step.Objects); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(h.Log, "%s: applied %d objects from %s\n", step.Name, len(step.Objects), strings.Join(step.Apply, ", "))
+	}
+	if len(step.DeleteNamespaces) > 0 {
+		if err := h.Kube.DeleteNamespaces(ctx, 3*time.Minute, step.DeleteNamespaces...); err != nil {
+			return fail(err)
+		}
+		rs.Notes = append(rs.Notes, fmt.Sprintf("namespaces %s deleted and gone after %s", strings.Join(step.DeleteNamespaces, ", "), time.Since(t0).Round(time.Millisecond)))
+	}
+	if step.Fixture == "" {
+		return rs
+	}
+	// Wait for the app's pods (all of them: a step may replace a deployment).
+	if err := h.waitApps(ctx, st); err != nil {
+		return fail(err)
+	}
+	want, err := h.expected(step, st)
+	if err != nil {
+		return fail(err)
+	}
+	out, plan, err := h.converge(ctx, st, want, t0)
+	if err != nil {
+		return fail(err)
+	}
+	h.fill(rs, want, out, plan)
+	return rs
+}
+
+func (h *Harness) waitApps(ctx context.Context, st *scenario.State) error {
+	var names []string
+	for _, src := range st.Sources() {
+		names = append(names, src.ID)
+	}
+	return h.Kube.WaitDeployments(ctx, h.Cfg.ReadyTimeout, names...)
+}
+
+// expected reads the declared fixture and checks it against the evaluator once more, with
+// the real address of the external host.
+func (h *Harness) expected(step *scenario.Step, st *scenario.State) (*matrix.Matrix, error) {
+	want, err := h.Scenario.LoadFixture(step, st)
+	if err != nil {
+		return nil, err
+	}
+	computed, err := st.Expected(h.Scenario, h.Cfg.ExternalIP)
+	if err != nil {
+		return nil, err
+	}
+	mm, err := matrix.Compare(want, computed)
+	if err != nil {
+		return nil, err
+	}
+	if len(mm) > 0 {
+		return nil, fmt.Errorf("%s disagrees with the computed matrix (external host %s):\n%s", step.Fixture, h.Cfg.ExternalIP, matrix.RenderDiff(want, mm))
+	}
+	return want, nil
+}
+
+func (h *Harness) converge(ctx context.Context, st *scenario.State, want *matrix.Matrix, since time.Time) (*probe.Outcome, probe.Plan, error) {
+	plan, err := h.Plan(ctx, st)
+	if err != nil {
+		return nil, plan, err
+	}
+	out, err := h.Engine.Converge(ctx, plan, want, since, h.Cfg.ConvergeDeadline)
+	return out, plan, err
+}
+
+// fill records an outcome into a report step.
+func (h *Harness) fill(rs *report.Step, want *matrix.Matrix, out *probe.Outcome, plan probe.Plan) {
+	rs.Expected = matrix.Format(want)
+	rs.Observed = matrix.Format(out.Observed)
+	rs.Converged, rs.FirstTry, rs.Rounds, rs.Latency = out.Converged, out.FirstTry, out.Rounds, out.Latency
+	rs.Cells = report.CellsOf(want, out.Observed, func(c matrix.Cell) (int64, string, string) {
+		d := out.Details[c]
+		return d.Millis, d.URL, d.Detail
+	}, func(c matrix.Cell) string { return h.Engine.Repro(plan, c) })
+	if !out.Converged {
+		rs.Diff = matrix.RenderDiff(want, out.Mismatches)
+		broken := 0
+		for _, m := range out.Mismatches {
+			if m.Broken() {
+				broken++
+			}
+		}
+		rs.Failure = fmt.Sprintf("%d cells differ from the expectation after %s (%d rounds)", len(out.Mismatches), h.Cfg.ConvergeDeadline, out.Rounds)
+		if broken > 0 {
+			rs.Failure += fmt.Sprintf("; %d of them are a broken test (refused, dns-failure or error where a verdict was expected), not a policy result", broken)
+		}
+	}
+}
+
+// Plan finds each source's running pod and each target's address.
+func (h *Harness) Plan(ctx context.Context, st *scenario.State) (probe.Plan, error) {
+	var p probe.Plan
+	for _, src := range st.Sources() {
+		d := src.Deployment
+		pod, err := h.Kube.RunningPod(ctx, d.Namespace, d.Spec.Selector.MatchLabels)
+		if err != nil {
+			return p, fmt.Errorf("source %s: %w", src.ID, err)
+		}
+		p.Sources = append(p.Sources, probe.Source{ID: src.ID, Namespace: d.Namespace, Pod: pod.Name, Container: d.Spec.Template.Spec.Containers[0].Name})
+	}
+	targets, err := st.Targets(h.Scenario)
+	if err != nil {
+		return p, err
+	}
+	for _, t := range targets {
+		var url string
+		switch t.Kind {
+		case scenario.ServiceTarget:
+			host, port := t.Host, t.Port
+			if h.Cfg.ByPodIP {
+				pod, err := h.Kube.RunningPod(ctx, t.Backend.Namespace, t.Backend.Spec.Selector.MatchLabels)
+				if err != nil {
+					return p, fmt.Errorf("target %s: %w", t.ID, err)
+				}
+				host, port = pod.Status.PodIP, t.PodPort.ContainerPort
+			}
+			url = "http://" + joinHostPort(host, port) + "/status"
+		case scenario.DNSLookupTarget:
+			url = "dns+" + strings.ToLower(string(t.DNS.Protocol)) + "://" + t.Host
+		case scenario.ExternalHostTarget:
+			if h.Cfg.ExternalIP == "" {
+				return p, errors.New("no external host address (the external container did not start)")
+			}
+			url = "http://" + joinHostPort(h.Cfg.ExternalIP, t.Port) + "/status"
+		}
+		p.Targets = append(p.Targets, probe.Target{ID: t.ID, URL: url})
+	}
+	return p, nil
+}
+
+func joinHostPort(host string, port int32) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]:" + strconv.Itoa(int(port))
+	}
+	return host + ":" + strconv.Itoa(int(port))
+}
+
+// DockerIP returns a container's address on a Docker network.
+func DockerIP(ctx context.Context, container, network string) (string, error) {
+	out, err := exec.CommandContext(ctx, "docker", "inspect", "-f", `{{(index .NetworkSettings.Networks "`+network+`").IPAddress}}`, container).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("docker inspect %s: %v: %s", container, err, strings.TrimSpace(string(out)))
+	}
+	return strings.TrimSpace(string(out)), nil
+}

@@ -1,0 +1,212 @@
+package report
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
+)
+
+// Cell is one probed cell, for JSON.
+type Cell struct {
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Expected string `json:"expected"`
+	Observed string `json:"observed"`
+	Millis   int64  `json:"ms,omitempty"`
+	URL      string `json:"url,omitempty"`
+	Detail   string `json:"detail,omitempty"`
+	Repro    string `json:"repro,omitempty"`
+}
+
+// Step is one step's (or one check's) result.
+type Step struct {
+	Name      string        `json:"name"`
+	Kind      string        `json:"kind"` // "step" or "check"
+	Expected  string        `json:"expected,omitempty"`
+	Observed  string        `json:"observed,omitempty"`
+	Diff      string        `json:"diff,omitempty"`
+	Cells     []Cell        `json:"cells,omitempty"`
+	Converged bool          `json:"converged"`
+	FirstTry  int           `json:"firstTryMismatches"`
+	Rounds    int           `json:"rounds"`
+	Latency   time.Duration `json:"enforcementLatencyNs"`
+	Duration  time.Duration `json:"durationNs"`
+	Failure   string        `json:"failure,omitempty"`
+	Notes     []string      `json:"notes,omitempty"`
+}
+
+// Run is a whole run.
+type Run struct {
+	Suite       string            `json:"suite"`
+	Started     time.Time         `json:"started"`
+	Finished    time.Time         `json:"finished"`
+	Environment map[string]string `json:"environment"`
+	Timings     map[string]string `json:"timings"`
+	Steps       []*Step           `json:"steps"`
+}
+
+// Failed reports whether any step failed.
+func (r *Run) Failed() bool {
+	return slices.ContainsFunc(r.Steps, func(s *Step) bool { return s.Failure != "" })
+}
+
+// CellsOf lists every probed cell of a step.
+func CellsOf(want, got *matrix.Matrix, detail func(matrix.Cell) (ms int64, url, text string), repro func(matrix.Cell) string) []Cell {
+	var out []Cell
+	for _, c := range want.ProbedCells() {
+		w, _ := want.Get(c.Row, c.Col)
+		g, _ := got.Get(c.Row, c.Col)
+		ms, url, text := detail(c)
+		cell := Cell{From: c.Row, To: c.Col, Expected: w.String(), Observed: g.String(), Millis: ms, URL: url, Detail: text}
+		if w != g {
+			cell.Repro = repro(c)
+		}
+		out = append(out, cell)
+	}
+	return out
+}
+
+// Text renders a step for the terminal.
+func (s *Step) Text() string {
+	var b strings.Builder
+	status := "PASS"
+	if s.Failure != "" {
+		status = "FAIL"
+	}
+	fmt.Fprintf(&b, "=== %s %s", status, s.Name)
+	if s.Kind == "step" && s.Expected != "" {
+		fmt.Fprintf(&b, " (enforcement latency %s, %d rounds, %d cells wrong on first try)", s.Latency.Round(time.Millisecond), s.Rounds, s.FirstTry)
+	}
+	b.WriteString("\n")
+	if s.Expected != "" {
+		fmt.Fprintf(&b, "expected:\n%s", s.Expected)
+	}
+	if s.Observed != "" && s.Observed != s.Expected {
+		fmt.Fprintf(&b, "observed:\n%s", s.Observed)
+	} else if s.Observed != "" {
+		b.WriteString("observed: as expected\n")
+	}
+	if s.Diff != "" {
+		fmt.Fprintf(&b, "diff:\n%s", s.Diff)
+		for _, c := range s.Cells {
+			if c.Repro != "" {
+				fmt.Fprintf(&b, "  repro %s -> %s (%s): %s\n", c.From, c.To, c.Detail, c.Repro)
+			}
+		}
+	}
+	for _, n := range s.Notes {
+		fmt.Fprintf(&b, "  %s\n", n)
+	}
+	if s.Failure != "" {
+		fmt.Fprintf(&b, "failure: %s\n", s.Failure)
+	}
+	return b.String()
+}
+
+// Summary is the run's closing table: each step, its verdict and latency.
+func (r *Run) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-28s %-6s %-10s %-8s %s\n", "step", "result", "latency", "rounds", "cells")
+	var lat []time.Duration
+	for _, s := range r.Steps {
+		res := "PASS"
+		if s.Failure != "" {
+			res = "FAIL"
+		}
+		l := "-"
+		if s.Kind == "step" && s.Expected != "" {
+			l = s.Latency.Round(time.Millisecond).String()
+			lat = append(lat, s.Latency)
+		}
+		fmt.Fprintf(&b, "%-28s %-6s %-10s %-8d %d\n", s.Name, res, l, s.Rounds, len(s.Cells))
+	}
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		fmt.Fprintf(&b, "enforcement latency over %d steps: median %s, worst %s\n", len(lat),
+			lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
+	}
+	fmt.Fprintf(&b, "total %s\n", r.Finished.Sub(r.Started).Round(time.Second))
+	return b.String()
+}
+
+// Write saves results.json, junit.xml and summary.txt into dir.
+func (r *Run) Write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), js, 0o644); err != nil {
+		return err
+	}
+	x, err := r.JUnit()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "junit.xml"), x, 0o644); err != nil {
+		return err
+	}
+	var txt strings.Builder
+	for _, s := range r.Steps {
+		txt.WriteString(s.Text())
+		txt.WriteString("\n")
+	}
+	txt.WriteString(r.Summary())
+	if err := os.WriteFile(filepath.Join(dir, "summary.txt"), []byte(txt.String()), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "report.html"), []byte(r.HTML()), 0o644)
+}
+
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Time     string      `xml:"time,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Text    string `xml:",chardata"`
+}
+
+// JUnit renders one test case per step.
+func (r *Run) JUnit() ([]byte, error) {
+	s := junitSuite{Name: r.Suite, Time: secs(r.Finished.Sub(r.Started))}
+	for _, st := range r.Steps {
+		c := junitCase{Name: st.Name, Classname: r.Suite + "." + st.Kind, Time: secs(st.Duration), SystemOut: st.Text()}
+		if st.Failure != "" {
+			c.Failure = &junitFailure{Message: st.Failure, Text: st.Text()}
+			s.Failures++
+		}
+		s.Cases = append(s.Cases, c)
+	}
+	s.Tests = len(s.Cases)
+	out, err := xml.MarshalIndent(junitSuites{Suites: []junitSuite{s}}, "", "  ")
+	return append([]byte(xml.Header), out...), err
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
