@@ -1,0 +1,60 @@
+package report
+
+import (
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func sampleRun() *Run {
+	t0 := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	return &Run{
+		Suite: "netpol-e2e", Started: t0, Finished: t0.Add(5 * time.Minute),
+		Environment: map[string]string{"cluster": "kind"}, Timings: map[string]string{"kind create": "30s"},
+		Steps: []*Step{
+			{Name: "00-deploy-v1", Kind: "step", Expected: "from\\to a:1\nx/y .\n", Observed: "from\\to a:1\nx/y .\n", Latency: 2 * time.Second, Rounds: 2, Converged: true,
+				Cells: []Cell{{From: "x/y", To: "a:1", Expected: "allowed", Observed: "allowed"}}},
+			{Name: "01-default-deny", Kind: "step", Expected: "from\\to a:1\nx/y X\n", Observed: "from\\to a:1\nx/y .\n", Latency: 4 * time.Second, Rounds: 9,
+				Diff: "x/y -> a:1 ...\n", Failure: "1 cells differ",
+				Cells: []Cell{{From: "x/y", To: "a:1", Expected: "blocked", Observed: "allowed", Repro: "kubectl exec -n x y -- /star check http://a:1/status"}}},
+			{Name: "proof", Kind: "check", Notes: []string{"a on node1, b on node2"}},
+		},
+	}
+}
+
+func TestJUnitHasOneCasePerStepAndMarksFailures(t *testing.T) {
+	x, err := sampleRun().JUnit()
+	require.NoError(t, err)
+	var s junitSuites
+	require.NoError(t, xml.Unmarshal(x, &s))
+	require.Len(t, s.Suites, 1)
+	require.Equal(t, 3, s.Suites[0].Tests)
+	require.Equal(t, 1, s.Suites[0].Failures)
+	require.Nil(t, s.Suites[0].Cases[0].Failure)
+	require.Contains(t, s.Suites[0].Cases[1].Failure.Text, "kubectl exec -n x y")
+}
+
+func TestSummaryReportsMedianAndWorstLatency(t *testing.T) {
+	s := sampleRun().Summary()
+	require.Contains(t, s, "median 4s, worst 4s")
+	require.Contains(t, s, "01-default-deny              FAIL")
+	require.Contains(t, s, "total 5m0s")
+}
+
+func TestWriteProducesEveryFile(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, sampleRun().Write(dir))
+	for _, f := range []string{"results.json", "junit.xml", "summary.txt", "report.html"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		require.NoError(t, err)
+		require.NotEmpty(t, b)
+	}
+	page, _ := os.ReadFile(filepath.Join(dir, "report.html"))
+	require.Contains(t, string(page), `class="a w"`, "the wrong cell is highlighted")
+	require.False(t, strings.Contains(string(page), "http://") && strings.Contains(string(page), "<script src"), "no external assets")
+}
