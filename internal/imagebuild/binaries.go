@@ -70,7 +70,7 @@ func (b *Builder) goInstall(ctx context.Context, stage string, cgo bool, tags st
 
 type binaries struct {
 	k8s, etcd, tools, coredns, pause string
-	calico                            map[string]string // by version string
+	calico                           map[string]string // by version string
 }
 
 func (b *Builder) buildBinaries(ctx context.Context) (*binaries, error) {

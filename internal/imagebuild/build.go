@@ -108,4 +108,3 @@ func (b *Builder) preflight(ctx context.Context) error {
 	}
 	return nil
 }
-
