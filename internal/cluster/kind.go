@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cmd"
 )
 
@@ -164,11 +165,25 @@ func (k *Kind) Delete() error {
 	return k.provider.Delete(k.opts.Name, k.kubeconfig)
 }
 
-// LoadImage copies a local Docker image into every node's containerd, in parallel.
+// LoadImage copies a local Docker image into every node's containerd that lacks that
+// image ID (the offline node image preloads some), in parallel.
 func (k *Kind) LoadImage(ctx context.Context, image string) error {
-	nodes, err := k.provider.ListInternalNodes(k.opts.Name)
+	all, err := k.provider.ListInternalNodes(k.opts.Name)
 	if err != nil {
 		return err
+	}
+	id, err := exec.CommandContext(ctx, "docker", "image", "inspect", "-f", "{{.Id}}", image).Output()
+	if err != nil {
+		return fmt.Errorf("image %s is missing: build it with `make images`", image)
+	}
+	var targets []nodes.Node
+	for _, n := range all {
+		if have, err := nodeutils.ImageID(n, image); err != nil || have != strings.TrimSpace(string(id)) {
+			targets = append(targets, n)
+		}
+	}
+	if len(targets) == 0 {
+		return nil
 	}
 	tmp, err := os.CreateTemp("", "netpol-image-*.tar")
 	if err != nil {
@@ -180,8 +195,8 @@ func (k *Kind) LoadImage(ctx context.Context, image string) error {
 		return fmt.Errorf("docker save %s: %v: %s (build it with `make images`)", image, err, strings.TrimSpace(string(out)))
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, len(nodes))
-	for i, n := range nodes {
+	errs := make([]error, len(targets))
+	for i, n := range targets {
 		wg.Go(func() {
 			f, err := os.Open(tmp.Name())
 			if err != nil {

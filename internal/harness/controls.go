@@ -63,44 +63,55 @@ func (h *Harness) Control(ctx context.Context, name string, i int, variantFile s
 	for _, p := range predicted {
 		rs.Notes = append(rs.Notes, "predicted change: "+p.String())
 	}
-	// Apply the variant and probe until the cluster shows the variant's matrix.
+	// Apply the variant and probe until the cluster shows the variant's matrix; whatever
+	// happens, restore the originals and require the step's fixture again, so that a
+	// failed control never leaks into the following steps.
 	applied := time.Now()
 	if err := h.Apply(ctx, variant); err != nil {
-		return fail("%v", err)
+		rs.Failure = err.Error()
+	} else {
+		h.assessVariant(ctx, rs, step, st, vst, fixture, want, predicted, applied)
 	}
+	restored := time.Now()
+	if err := h.restore(ctx, st, variant); err != nil {
+		rs.Failure = strings.TrimSpace(rs.Failure + "\nrestore: " + err.Error())
+		return rs
+	}
+	back, _, err := h.converge(ctx, st, fixture, restored)
+	switch {
+	case err != nil:
+		rs.Failure = strings.TrimSpace(rs.Failure + "\nrestore: " + err.Error())
+	case !back.Converged:
+		rs.Failure = strings.TrimSpace(rs.Failure + fmt.Sprintf("\nafter restoring, %d cells still differ from %s:\n%s", len(back.Mismatches), step.Fixture, matrix.RenderDiff(fixture, back.Mismatches)))
+	default:
+		rs.Notes = append(rs.Notes, fmt.Sprintf("originals restored; %s matched again after %s", step.Fixture, back.Latency.Round(time.Millisecond)))
+	}
+	return rs
+}
+
+// assessVariant probes the variant until it shows, then checks that against the unchanged
+// fixture the harness flags exactly the predicted cells.
+func (h *Harness) assessVariant(ctx context.Context, rs *report.Step, step *scenario.Step, st, vst *scenario.State, fixture, want *matrix.Matrix, predicted []matrix.Mismatch, applied time.Time) {
 	out, plan, err := h.converge(ctx, vst, want, applied)
 	if err != nil {
-		return fail("%v", err)
+		rs.Failure = err.Error()
+		return
 	}
 	h.fill(rs, want, out, plan)
 	if rs.Failure != "" {
-		return rs
+		return
 	}
-	// The harness, judging against the unchanged fixture, must flag exactly the
-	// predicted cells.
 	seen, err := matrix.Compare(fixture, out.Observed)
 	if err != nil {
-		return fail("%v", err)
+		rs.Failure = err.Error()
+		return
 	}
 	if !sameCells(seen, predicted) {
-		return fail("against %s the harness flagged %d cells, the variant changes %d:\nflagged:\n%s\npredicted:\n%s",
+		rs.Failure = fmt.Sprintf("against %s the harness flagged %d cells, the variant changes %d:\nflagged:\n%s\npredicted:\n%s",
 			step.Fixture, len(seen), len(predicted), mismatchList(seen), mismatchList(predicted))
+		return
 	}
 	rs.Notes = append(rs.Notes, fmt.Sprintf("variant enforced after %s; against the unchanged fixture the harness flags exactly the %d predicted cells", out.Latency.Round(time.Millisecond), len(predicted)))
-	// Restore the originals and require the fixture again.
-	restored := time.Now()
-	if err := h.restore(ctx, st, variant); err != nil {
-		return fail("restore: %v", err)
-	}
-	back, _, err := h.converge(ctx, st, fixture, restored)
-	if err != nil {
-		return fail("restore: %v", err)
-	}
-	if !back.Converged {
-		return fail("after restoring, %d cells still differ from %s:\n%s", len(back.Mismatches), step.Fixture, matrix.RenderDiff(fixture, back.Mismatches))
-	}
-	rs.Notes = append(rs.Notes, fmt.Sprintf("originals restored; %s matched again after %s", step.Fixture, back.Latency.Round(time.Millisecond)))
-	return rs
 }
 
 // restore re-applies the state's version of each variant object, deleting those it lacks.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -179,9 +180,13 @@ func (h *Harness) fill(rs *report.Step, want *matrix.Matrix, out *probe.Outcome,
 	rs.Expected = matrix.Format(want)
 	rs.Observed = matrix.Format(out.Observed)
 	rs.Converged, rs.FirstTry, rs.Rounds, rs.Latency = out.Converged, out.FirstTry, out.Rounds, out.Latency
-	rs.Cells = report.CellsOf(want, out.Observed, func(c matrix.Cell) (int64, string, string) {
+	if n := len(out.RoundTimes); n > 0 {
+		rs.Notes = append(rs.Notes, fmt.Sprintf("%d rounds; first %s, slowest %s, last %s", n,
+			out.RoundTimes[0].Round(time.Millisecond), slices.Max(out.RoundTimes).Round(time.Millisecond), out.RoundTimes[n-1].Round(time.Millisecond)))
+	}
+	rs.Cells = report.CellsOf(want, out.Observed, func(c matrix.Cell) (int64, int64, string, string) {
 		d := out.Details[c]
-		return d.Millis, d.URL, d.Detail
+		return d.Millis, d.ExecMillis, d.URL, d.Detail
 	}, func(c matrix.Cell) string { return h.Engine.Repro(plan, c) })
 	if !out.Converged {
 		rs.Diff = matrix.RenderDiff(want, out.Mismatches)

@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/netpol-e2e/harness/internal/images"
 )
 
 // AdaptCalicoManifest turns Calico's calico-vxlan.yaml into what a kind cluster needs:
-// images renamed to the given ones, the IPv4 pool set to kind's podSubnet, VXLAN Always and
+// images renamed to the given ones, the IPv4 pool set to kind's podSubnet with VXLAN Always,
 // IPIP Never checked, XDP and IPv6 off. It fails if the manifest is not shaped as expected,
 // rather than silently producing something else.
 func AdaptCalicoManifest(manifest, upstreamVersion string, imgs map[string]string, podSubnet string) (string, error) {
@@ -28,9 +29,15 @@ func AdaptCalicoManifest(manifest, upstreamVersion string, imgs map[string]strin
 	}
 	out = strings.Replace(out, poolComment, fmt.Sprintf(
 		"            - name: CALICO_IPV4POOL_CIDR\n              value: %q\n            - name: FELIX_XDPENABLED\n              value: \"false\"\n", podSubnet), 1)
+	// The published manifest uses VXLAN CrossSubnet; all our nodes share one subnet, where
+	// CrossSubnet would route natively, so force VXLAN encapsulation as the spec asks.
+	vxlan := regexp.MustCompile(`(            - name: CALICO_IPV4POOL_VXLAN\n              value: )"[A-Za-z]+"\n`)
+	if !vxlan.MatchString(out) {
+		return "", fmt.Errorf("calico manifest: no CALICO_IPV4POOL_VXLAN setting found")
+	}
+	out = vxlan.ReplaceAllString(out, `${1}"Always"`+"\n")
 	for _, want := range []string{
 		"            - name: CALICO_IPV4POOL_IPIP\n              value: \"Never\"\n",
-		"            - name: CALICO_IPV4POOL_VXLAN\n              value: \"Always\"\n",
 		"            - name: FELIX_IPV6SUPPORT\n              value: \"false\"\n",
 		"  calico_backend: \"vxlan\"\n",
 	} {

@@ -25,7 +25,7 @@ spec:
             - name: CALICO_IPV4POOL_IPIP
               value: "Never"
             - name: CALICO_IPV4POOL_VXLAN
-              value: "Always"
+              value: "CrossSubnet"
             # - name: CALICO_IPV4POOL_CIDR
             #   value: "192.168.0.0/16"
             - name: FELIX_IPV6SUPPORT
@@ -42,6 +42,8 @@ func TestAdaptCalicoManifest(t *testing.T) {
 	require.Contains(t, out, "image: l/calico/node:v9")
 	require.Contains(t, out, "- name: CALICO_IPV4POOL_CIDR\n              value: \"10.244.0.0/16\"")
 	require.Contains(t, out, "FELIX_XDPENABLED")
+	require.Contains(t, out, "- name: CALICO_IPV4POOL_VXLAN\n              value: \"Always\"")
+	require.NotContains(t, out, "CrossSubnet")
 
 	_, err = AdaptCalicoManifest(strings.Replace(fakeManifest, `"Never"`, `"Always"`, 1), "v3.28.5", imgs, "10.244.0.0/16")
 	require.ErrorContains(t, err, "CALICO_IPV4POOL_IPIP", "an IPIP manifest is refused: this kernel has no ipip")

@@ -150,7 +150,11 @@ cat /tmp/containerd.log; exit 1`); err != nil {
 		return "", importErr
 	}
 	if err := b.run(ctx, "node-image", "", nil, nil, "docker", "exec", name, "bash", "-c",
-		`ctr -n k8s.io images ls -q | sort; pkill containerd; for i in $(seq 50); do pgrep containerd >/dev/null || exit 0; sleep 0.2; done; exit 1`); err != nil {
+		`ctr -n k8s.io images ls -q | sort
+pkill -x containerd
+# PID 1 here is sleep, which reaps nothing: an exited containerd stays a zombie (Z).
+for i in $(seq 300); do ps -C containerd -o stat= | grep -qv Z || exit 0; sleep 0.2; done
+echo "containerd did not stop within 60s"; cat /tmp/containerd.log | tail -20; exit 1`); err != nil {
 		return "", err
 	}
 	committed := images.NodeImage() + "-stage2"

@@ -52,6 +52,8 @@ type Detail struct {
 	Millis  int64          `json:"ms"`
 	Detail  string         `json:"detail,omitempty"`
 	URL     string         `json:"url"`
+	// ExecMillis is the whole exec's wall time (API round trip included).
+	ExecMillis int64 `json:"execMs"`
 }
 
 // Round probes the given cells (all probed cells of want when cells is nil) and returns the
@@ -113,7 +115,15 @@ func (e *Engine) probeSource(ctx context.Context, p Plan, src Source, cols []str
 	// Each exec gets the check timeout plus room for the API round trip.
 	ectx, cancel := context.WithTimeout(ctx, e.Timeout+20*time.Second)
 	defer cancel()
+	t0 := time.Now()
 	stdout, stderr, err := e.Exec.Exec(ectx, src.Namespace, src.Pod, src.Container, cmd)
+	execMs := time.Since(t0).Milliseconds()
+	defer func() {
+		for c, d := range out {
+			d.ExecMillis = execMs
+			out[c] = d
+		}
+	}()
 	if err != nil {
 		return fail(fmt.Sprintf("%v %s", err, strings.TrimSpace(stderr)))
 	}
@@ -147,14 +157,22 @@ type Outcome struct {
 	Rounds  int
 	// FirstTry is the mismatch count of the first full round.
 	FirstTry int
+	// RoundTimes is how long each round took (exec round trips included).
+	RoundTimes []time.Duration
 }
 
 // Converge probes until the observation matches want, re-probing only the wrong cells,
 // then confirms with one full round. since is when the change under test was applied.
 func (e *Engine) Converge(ctx context.Context, p Plan, want *matrix.Matrix, since time.Time, deadline time.Duration) (*Outcome, error) {
 	out := &Outcome{}
-	obs, details := e.Round(ctx, p, want, nil)
-	out.Rounds = 1
+	round := func(cells []matrix.Cell) (*matrix.Matrix, map[matrix.Cell]Detail) {
+		t0 := time.Now()
+		m, d := e.Round(ctx, p, want, cells)
+		out.Rounds++
+		out.RoundTimes = append(out.RoundTimes, time.Since(t0))
+		return m, d
+	}
+	obs, details := round(nil)
 	mm, err := matrix.Compare(want, obs)
 	if err != nil {
 		return nil, err
@@ -170,8 +188,7 @@ func (e *Engine) Converge(ctx context.Context, p Plan, want *matrix.Matrix, sinc
 		for i, m := range mm {
 			cells[i] = matrix.Cell{Row: m.Row, Col: m.Col}
 		}
-		again, d := e.Round(ctx, p, want, cells)
-		out.Rounds++
+		again, d := round(cells)
 		for _, c := range cells {
 			v, _ := again.Get(c.Row, c.Col)
 			_ = obs.Set(c.Row, c.Col, v)
@@ -184,8 +201,7 @@ func (e *Engine) Converge(ctx context.Context, p Plan, want *matrix.Matrix, sinc
 	if len(mm) == 0 {
 		out.Latency = time.Since(since)
 		// Confirm: a full round must match too (a cell that flips back is not converged).
-		obs, details = e.Round(ctx, p, want, nil)
-		out.Rounds++
+		obs, details = round(nil)
 		if mm, err = matrix.Compare(want, obs); err != nil {
 			return nil, err
 		}

@@ -20,6 +20,7 @@ type Cell struct {
 	Expected string `json:"expected"`
 	Observed string `json:"observed"`
 	Millis   int64  `json:"ms,omitempty"`
+	ExecMs   int64  `json:"execMs,omitempty"`
 	URL      string `json:"url,omitempty"`
 	Detail   string `json:"detail,omitempty"`
 	Repro    string `json:"repro,omitempty"`
@@ -58,13 +59,13 @@ func (r *Run) Failed() bool {
 }
 
 // CellsOf lists every probed cell of a step.
-func CellsOf(want, got *matrix.Matrix, detail func(matrix.Cell) (ms int64, url, text string), repro func(matrix.Cell) string) []Cell {
+func CellsOf(want, got *matrix.Matrix, detail func(matrix.Cell) (ms, execMs int64, url, text string), repro func(matrix.Cell) string) []Cell {
 	var out []Cell
 	for _, c := range want.ProbedCells() {
 		w, _ := want.Get(c.Row, c.Col)
 		g, _ := got.Get(c.Row, c.Col)
-		ms, url, text := detail(c)
-		cell := Cell{From: c.Row, To: c.Col, Expected: w.String(), Observed: g.String(), Millis: ms, URL: url, Detail: text}
+		ms, execMs, url, text := detail(c)
+		cell := Cell{From: c.Row, To: c.Col, Expected: w.String(), Observed: g.String(), Millis: ms, ExecMs: execMs, URL: url, Detail: text}
 		if w != g {
 			cell.Repro = repro(c)
 		}
