@@ -222,9 +222,9 @@ func connectHarness(ctx context.Context) error {
 		return fmt.Errorf("external host address: %v", err)
 	}
 	run.Environment["external host"] = ip + ":8080 (container " + externalContainer + " on docker network " + cluster.Network + ")"
-	run.Environment["probe"] = fmt.Sprintf("timeout %s, by %s, converge deadline %s", *flagProbeTimeout, map[bool]string{true: "pod IP", false: "service DNS name"}[*flagByPodIP], *flagConvergeDeadline)
+	run.Environment["probe"] = fmt.Sprintf("connect timeout %s, dns budget %s, by %s, converge deadline %s", *flagProbeTimeout, *flagDNSTimeout, map[bool]string{true: "pod IP", false: "service DNS name"}[*flagByPodIP], *flagConvergeDeadline)
 	h, err = harness.New(harness.Config{
-		ProbeTimeout: *flagProbeTimeout, ConvergeDeadline: *flagConvergeDeadline, ByPodIP: *flagByPodIP,
+		ProbeTimeout: *flagProbeTimeout, DNSTimeout: *flagDNSTimeout, ConvergeDeadline: *flagConvergeDeadline, ByPodIP: *flagByPodIP,
 		ExternalIP: ip, Kubeconfig: kindC.Kubeconfig(), ReadyTimeout: 3 * time.Minute,
 	}, k, scen, os.Stdout)
 	return err

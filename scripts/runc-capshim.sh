@@ -30,6 +30,8 @@ own_oom=$(cat /proc/self/oom_score_adj)
 edit() {
   local f=$1 tmp
   [[ -f $f ]] || return 0
+  # Most files need nothing (a pod's exec, an unprivileged container): skip jq for them.
+  grep -q -e CAP_SYS_RESOURCE -e oomScoreAdj "$f" || return 0
   tmp=$(mktemp "$f.XXXX")
   jq --argjson own "$own_oom" --arg clamp "${NETPOL_CLAMP_OOM:-0}" '
     walk(if type == "object" and has("bounding")

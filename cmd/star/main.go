@@ -20,7 +20,7 @@ import (
 const usage = `usage:
   star probe   --name NAME --listen :PORT --urls URL,URL... [--interval 2s] [--timeout 1s]
   star collect --name NAME --listen :PORT --probes name=URL,... [--ui-version v1] [--interval 2s]
-  star check   [--timeout 1s] [--dns-server host:port] TARGET...
+  star check   [--timeout 1s] [--dns-timeout 2s] [--dns-server host:port] TARGET...
                TARGET: http://host:port/path | tcp://host:port | dns+udp://name | dns+tcp://name
 `
 
@@ -46,12 +46,13 @@ func run(args []string) error {
 	probes := fs.String("probes", "", "comma-separated name=URL of every probe's /status")
 	uiVersion := fs.String("ui-version", "v1", "UI version shown on the page")
 	dnsServer := fs.String("dns-server", "", "DNS server host:port (default: /etc/resolv.conf)")
+	dnsTimeout := fs.Duration("dns-timeout", star.DefaultDNSTimeout, "name resolution budget per target (lookups are retried within it)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	switch args[0] {
 	case "check":
-		return star.Checker{Timeout: *timeout, DNSServer: *dnsServer}.RunCheck(ctx, fs.Args())
+		return star.Checker{Timeout: *timeout, DNSTimeout: *dnsTimeout, DNSServer: *dnsServer}.RunCheck(ctx, fs.Args())
 	case "probe":
 		if *name == "" || *listen == "" {
 			return errors.New("probe needs --name and --listen\n" + usage)

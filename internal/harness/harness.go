@@ -24,6 +24,7 @@ import (
 // Config tunes a run.
 type Config struct {
 	ProbeTimeout     time.Duration
+	DNSTimeout       time.Duration
 	ConvergeDeadline time.Duration
 	ByPodIP          bool
 	ExternalIP       string
@@ -49,7 +50,7 @@ func New(cfg Config, k *kube.Client, s *scenario.Scenario, log io.Writer) (*Harn
 	}
 	return &Harness{
 		Cfg: cfg, Kube: k, Scenario: s, States: states, Log: log,
-		Engine: &probe.Engine{Exec: k, Timeout: cfg.ProbeTimeout, Binary: "/star", Kubectl: "kubectl --kubeconfig " + cfg.Kubeconfig},
+		Engine: &probe.Engine{Exec: k, Timeout: cfg.ProbeTimeout, DNSTimeout: cfg.DNSTimeout, Binary: "/star", Kubectl: "kubectl --kubeconfig " + cfg.Kubeconfig},
 	}, nil
 }
 

@@ -38,8 +38,12 @@ func (f *FakeCluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (
 	if len(cmd) < 4 || cmd[1] != "check" || cmd[2] != "--timeout" {
 		return "", "usage", errors.New("exit code 2")
 	}
+	args := cmd[4:]
+	if len(args) >= 2 && args[0] == "--dns-timeout" {
+		args = args[2:]
+	}
 	var rs []star.Result
-	for _, u := range cmd[4:] {
+	for _, u := range args {
 		f.mu.Lock()
 		f.Probed[u]++
 		f.mu.Unlock()

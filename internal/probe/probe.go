@@ -38,8 +38,10 @@ type Plan struct {
 // Engine runs rounds.
 type Engine struct {
 	Exec Execer
-	// Timeout is star check's per-target timeout.
+	// Timeout is star check's connection timeout: a connection not made by then is blocked.
 	Timeout time.Duration
+	// DNSTimeout is star check's name resolution budget (0: star's default).
+	DNSTimeout time.Duration
 	// Binary is the star binary's path in the image.
 	Binary string
 	// Kubectl, for repro commands, is how a person reaches the cluster ("kubectl --kubeconfig ...").
@@ -104,7 +106,7 @@ func (e *Engine) probeSource(ctx context.Context, p Plan, src Source, cols []str
 	for i, c := range cols {
 		urls[i] = e.targetURL(p, c)
 	}
-	cmd := append([]string{e.Binary, "check", "--timeout", e.Timeout.String()}, urls...)
+	cmd := append(e.checkCommand(), urls...)
 	out := map[string]Detail{}
 	fail := func(msg string) map[string]Detail {
 		for i, c := range cols {
@@ -113,7 +115,7 @@ func (e *Engine) probeSource(ctx context.Context, p Plan, src Source, cols []str
 		return out
 	}
 	// Each exec gets the check timeout plus room for the API round trip.
-	ectx, cancel := context.WithTimeout(ctx, e.Timeout+20*time.Second)
+	ectx, cancel := context.WithTimeout(ctx, e.Timeout+e.DNSTimeout+20*time.Second)
 	defer cancel()
 	t0 := time.Now()
 	stdout, stderr, err := e.Exec.Exec(ectx, src.Namespace, src.Pod, src.Container, cmd)
@@ -222,5 +224,13 @@ func (e *Engine) Repro(p Plan, c matrix.Cell) string {
 	if kubectl == "" {
 		kubectl = "kubectl"
 	}
-	return fmt.Sprintf("%s exec -n %s %s -c %s -- %s check --timeout %s %s", kubectl, s.Namespace, s.Pod, s.Container, e.Binary, e.Timeout, e.targetURL(p, c.Col))
+	return fmt.Sprintf("%s exec -n %s %s -c %s -- %s %s", kubectl, s.Namespace, s.Pod, s.Container, strings.Join(e.checkCommand(), " "), e.targetURL(p, c.Col))
+}
+
+func (e *Engine) checkCommand() []string {
+	cmd := []string{e.Binary, "check", "--timeout", e.Timeout.String()}
+	if e.DNSTimeout > 0 {
+		cmd = append(cmd, "--dns-timeout", e.DNSTimeout.String())
+	}
+	return cmd
 }

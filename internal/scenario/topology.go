@@ -76,7 +76,9 @@ func (st *State) Targets(s *Scenario) ([]Target, error) {
 			seen[id] = svc.Namespace
 			out = append(out, Target{
 				ID: id, Kind: ServiceTarget, Service: svc, ServicePort: sp, Backend: d, PodPort: cp,
-				Host: svc.Name + "." + svc.Namespace + ".svc.cluster.local", Port: sp.Port,
+				// A fully qualified name (trailing dot): one query, no search-path expansion,
+				// so the probe exercises the policy rather than the resolver's search list.
+				Host: svc.Name + "." + svc.Namespace + ".svc.cluster.local.", Port: sp.Port,
 			})
 		}
 	}

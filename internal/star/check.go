@@ -31,7 +31,7 @@ type Result struct {
 //
 //	http://host:port/path   resolve host, connect, GET path: allowed on HTTP 200
 //	tcp://host:port         resolve host, connect: allowed when the connection opens
-//	dns+udp://name          look name up through the system's DNS servers over UDP
+//	dns+udp://name          look name up (IPv4) through the system's DNS servers over UDP
 //	dns+tcp://name          the same over TCP
 //
 // A connect that times out is "blocked" (a policy drops the packets); a refused one is
@@ -40,11 +40,22 @@ type Result struct {
 
 // Checker probes targets.
 type Checker struct {
-	// Timeout bounds each target (lookup, connect and answer together).
+	// Timeout bounds the connection and the answer of each target: a connection not made
+	// by then is blocked.
 	Timeout time.Duration
+	// DNSTimeout bounds name resolution (and is the verdict timeout of dns+ targets).
+	// Lookups are retried within it, as a real resolver retransmits, so one lost UDP
+	// packet is not mistaken for a policy. Zero means DefaultDNSTimeout.
+	DNSTimeout time.Duration
 	// DNSServer ("host:port"), when set, replaces the servers of /etc/resolv.conf.
 	DNSServer string
 }
+
+// DefaultDNSTimeout is the name resolution budget when none is set.
+const DefaultDNSTimeout = 2 * time.Second
+
+// dnsAttempt is how long one lookup attempt may take before it is retried.
+const dnsAttempt = 400 * time.Millisecond
 
 // Check probes every target concurrently, each bounded by timeout, and returns the results
 // in the order of targets.
@@ -54,15 +65,15 @@ func Check(ctx context.Context, targets []string, timeout time.Duration) []Resul
 
 // Check probes every target concurrently and returns the results in the order of targets.
 func (c Checker) Check(ctx context.Context, targets []string) []Result {
-	timeout := c.Timeout
+	if c.DNSTimeout <= 0 {
+		c.DNSTimeout = DefaultDNSTimeout
+	}
 	out := make([]Result, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		wg.Go(func() {
 			start := time.Now()
-			cctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			v, detail := c.checkOne(cctx, t)
+			v, detail := c.checkOne(ctx, t)
 			out[i] = Result{Target: t, Verdict: v, Millis: time.Since(start).Milliseconds(), Detail: detail}
 		})
 	}
@@ -108,7 +119,14 @@ func (c Checker) checkOne(ctx context.Context, target string) (matrix.Verdict, s
 	case "dns+udp", "dns+tcp":
 		return c.lookup(ctx, u.Host, strings.TrimPrefix(u.Scheme, "dns+"))
 	case "http", "tcp":
-		conn, v, detail := c.dial(ctx, u.Host)
+		ip, v, detail := c.resolve(ctx, u.Host)
+		if ip == "" {
+			return v, detail
+		}
+		// The connection's own budget starts once the name is resolved.
+		cctx, cancel := context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+		conn, v, detail := dial(cctx, ip)
 		if conn == nil {
 			return v, detail
 		}
@@ -116,7 +134,7 @@ func (c Checker) checkOne(ctx context.Context, target string) (matrix.Verdict, s
 		if u.Scheme == "tcp" {
 			return matrix.Allowed, "connected"
 		}
-		return get(ctx, conn, u)
+		return get(cctx, conn, u)
 	default:
 		return matrix.Error, fmt.Sprintf("unknown scheme %q", u.Scheme)
 	}
@@ -137,33 +155,64 @@ func (c Checker) resolver(network string) *net.Resolver {
 	}}
 }
 
+// lookupIPv4 resolves name to IPv4 addresses within the DNS budget, retrying attempts
+// that time out; a name that does not exist is answered at once.
+func (c Checker) lookupIPv4(ctx context.Context, name, network string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.DNSTimeout)
+	defer cancel()
+	r := c.resolver(network)
+	for {
+		actx, acancel := context.WithTimeout(ctx, dnsAttempt)
+		ips, err := r.LookupIP(actx, "ip4", name)
+		acancel()
+		if err == nil {
+			out := make([]string, len(ips))
+			for i, ip := range ips {
+				out[i] = ip.String()
+			}
+			return out, nil
+		}
+		var dnsErr *net.DNSError
+		if ctx.Err() != nil || (errors.As(err, &dnsErr) && dnsErr.IsNotFound) {
+			return nil, err
+		}
+	}
+}
+
 func (c Checker) lookup(ctx context.Context, name, network string) (matrix.Verdict, string) {
-	addrs, err := c.resolver(network).LookupHost(ctx, name)
+	addrs, err := c.lookupIPv4(ctx, name, network)
 	if err == nil {
 		return matrix.Allowed, strings.Join(addrs, ",")
 	}
 	var dnsErr *net.DNSError
-	if ctx.Err() != nil || (errors.As(err, &dnsErr) && dnsErr.IsTimeout) {
-		return matrix.Blocked, "lookup timed out: " + err.Error()
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return matrix.Error, err.Error()
+	}
+	if isTimeout(err) || errors.Is(err, context.DeadlineExceeded) {
+		return matrix.Blocked, fmt.Sprintf("lookup timed out after %s: %v", c.DNSTimeout, err)
 	}
 	return matrix.Error, err.Error()
 }
 
-func (c Checker) dial(ctx context.Context, hostport string) (net.Conn, matrix.Verdict, string) {
+// resolve returns the address to connect to ("ip:port"), or a dns-failure verdict.
+func (c Checker) resolve(ctx context.Context, hostport string) (string, matrix.Verdict, string) {
 	host, port, err := net.SplitHostPort(hostport)
 	if err != nil {
-		return nil, matrix.Error, err.Error()
+		return "", matrix.Error, err.Error()
 	}
-	ip := host
-	if net.ParseIP(host) == nil {
-		addrs, err := c.resolver("").LookupHost(ctx, host)
-		if err != nil || len(addrs) == 0 {
-			return nil, matrix.DNSFailure, fmt.Sprintf("lookup %s: %v", host, err)
-		}
-		ip = addrs[0]
+	if net.ParseIP(host) != nil {
+		return hostport, matrix.Allowed, ""
 	}
+	addrs, err := c.lookupIPv4(ctx, host, "")
+	if err != nil || len(addrs) == 0 {
+		return "", matrix.DNSFailure, fmt.Sprintf("lookup %s: %v", host, err)
+	}
+	return net.JoinHostPort(addrs[0], port), matrix.Allowed, ""
+}
+
+func dial(ctx context.Context, addr string) (net.Conn, matrix.Verdict, string) {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip, port))
+	conn, err := d.DialContext(ctx, "tcp", addr)
 	switch {
 	case err == nil:
 		return conn, matrix.Allowed, ""

@@ -170,11 +170,39 @@ func TestCheckVerdicts(t *testing.T) {
 }
 
 func TestCheckDNSBlockedIsATimeout(t *testing.T) {
-	c := Checker{Timeout: 500 * time.Millisecond, DNSServer: silentUDP(t)}
+	c := Checker{Timeout: 500 * time.Millisecond, DNSTimeout: 500 * time.Millisecond, DNSServer: silentUDP(t)}
 	rs := c.Check(context.Background(), []string{"dns+udp://app.test", "http://app.test:80/status"})
 	require.Equal(t, matrix.Blocked, rs[0].Verdict, rs[0].Detail)
 	// A service probe whose name cannot be resolved is a DNS failure, never "blocked".
 	require.Equal(t, matrix.DNSFailure, rs[1].Verdict, rs[1].Detail)
+}
+
+// lossyDNS answers like fakeDNS over UDP but drops the first query it gets.
+func lossyDNS(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for n := 0; ; n++ {
+			k, addr, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if n > 0 {
+				_, _ = pc.WriteTo(dnsAnswer(buf[:k]), addr)
+			}
+		}
+	}()
+	return pc.LocalAddr().String()
+}
+
+func TestCheckRetriesALostDNSQuery(t *testing.T) {
+	c := Checker{Timeout: 500 * time.Millisecond, DNSTimeout: 2 * time.Second, DNSServer: lossyDNS(t)}
+	rs := c.Check(context.Background(), []string{"dns+udp://app.test"})
+	require.Equal(t, matrix.Allowed, rs[0].Verdict, rs[0].Detail)
+	require.GreaterOrEqual(t, rs[0].Millis, dnsAttempt.Milliseconds(), "the first attempt was lost and retried")
 }
 
 func TestResultsRoundTrip(t *testing.T) {
