@@ -40,29 +40,24 @@ func envStr(name, def string) string {
 	return def
 }
 
-func envBool(name string, def bool) bool {
-	b, err := strconv.ParseBool(envStr(name, strconv.FormatBool(def)))
+// envParsed reads NETPOL_<name> with parse, recording a bad value for TestMain.
+func envParsed[T any](name string, def T, format func(T) string, parse func(string) (T, error)) T {
+	v, err := parse(envStr(name, format(def)))
 	if err != nil {
 		flagErrors = append(flagErrors, "NETPOL_"+name+": "+err.Error())
 		return def
 	}
-	return b
+	return v
+}
+
+func envBool(name string, def bool) bool {
+	return envParsed(name, def, strconv.FormatBool, strconv.ParseBool)
 }
 
 func envInt(name string, def int) int {
-	n, err := strconv.Atoi(envStr(name, strconv.Itoa(def)))
-	if err != nil {
-		flagErrors = append(flagErrors, "NETPOL_"+name+": "+err.Error())
-		return def
-	}
-	return n
+	return envParsed(name, def, strconv.Itoa, strconv.Atoi)
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
-	d, err := time.ParseDuration(envStr(name, def.String()))
-	if err != nil {
-		flagErrors = append(flagErrors, "NETPOL_"+name+": "+err.Error())
-		return def
-	}
-	return d
+	return envParsed(name, def, time.Duration.String, time.ParseDuration)
 }

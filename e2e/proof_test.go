@@ -4,9 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"sigs.k8s.io/e2e-framework/pkg/envconf"
-	"sigs.k8s.io/e2e-framework/pkg/features"
-
 	"github.com/netpol-e2e/harness/internal/report"
 )
 
@@ -33,10 +30,6 @@ func record(t *testing.T, rs *report.Step) {
 // across nodes, before the workshop starts.
 func TestProof(t *testing.T) {
 	requireLive(t)
-	f := features.New("cross-node dataplane").
-		Assess("pod to pod by IP and by name; default deny times out; delete restores", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			record(t, h.Proof(ctx, repoRoot))
-			return ctx
-		}).Feature()
-	testenv.Test(t, f)
+	testenv.Test(t, feature("cross-node dataplane", "pod to pod by IP and by name; default deny times out; delete restores",
+		func(ctx context.Context) *report.Step { return h.Proof(ctx, repoRoot) }))
 }

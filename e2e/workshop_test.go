@@ -7,47 +7,47 @@ import (
 
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
+
+	"github.com/netpol-e2e/harness/internal/report"
 )
+
+// feature is one assessed harness result: one subtest, one JUnit case.
+func feature(name, assessment string, fn func(ctx context.Context) *report.Step) features.Feature {
+	return features.New(name).Assess(assessment, func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+		record(t, fn(ctx))
+		return ctx
+	}).Feature()
+}
 
 // TestWorkshop runs the workshop's steps in order, one feature (and one JUnit case) per
 // step, with the controls at the points the workshop makes its claims.
 func TestWorkshop(t *testing.T) {
 	requireLive(t)
 	var feats []features.Feature
+	control := func(name string, i int, variant string) features.Feature {
+		return feature(name, "the live matrix changes exactly as the evaluator predicts, then is restored", func(ctx context.Context) *report.Step {
+			return h.Control(ctx, name, i, filepath.Join(repoRoot, variant))
+		})
+	}
 	for i := range scen.Steps {
 		name := scen.Steps[i].Name
-		feats = append(feats, features.New(name).
-			Assess("matrix", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-				record(t, h.RunStep(ctx, i))
-				return ctx
-			}).Feature())
+		feats = append(feats, feature(name, "matrix", func(ctx context.Context) *report.Step { return h.RunStep(ctx, i) }))
 		switch name {
 		case "06-pci-policy":
 			// The workshop: without port 53, pods cannot resolve DNS names.
-			feats = append(feats, features.New("06-control-pci-without-dns").
-				Assess("dns fails without the port 53 rule, and comes back", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-					record(t, h.Control(ctx, "06-control-pci-without-dns", i, filepath.Join(repoRoot, "policies/controls/pci-policy-without-dns.yaml")))
-					return ctx
-				}).Feature())
+			feats = append(feats, control("06-control-pci-without-dns", i, "policies/controls/pci-policy-without-dns.yaml"))
 		case "08-payments-policy":
-			feats = append(feats, features.New("08-self-check-wrong-policy").
-				Assess("the harness reports exactly the cells a wrong policy changes", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-					record(t, h.Control(ctx, "08-self-check-wrong-policy", i, filepath.Join(repoRoot, "policies/controls/backend-policy-wrong-port.yaml")))
-					return ctx
-				}).Feature())
+			// The harness can fail: it reports exactly the cells a wrong policy changes.
+			feats = append(feats, control("08-self-check-wrong-policy", i, "policies/controls/backend-policy-wrong-port.yaml"))
 			if *flagPerfRounds > 0 {
-				feats = append(feats, features.New("08-perf").
-					Assess("one exec per source vs one exec per cell", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-						record(t, h.Perf(ctx, i, *flagPerfRounds))
-						return ctx
-					}).Feature())
+				feats = append(feats, feature("08-perf", "one exec per source vs one exec per cell", func(ctx context.Context) *report.Step {
+					return h.Perf(ctx, i, *flagPerfRounds)
+				}))
 			}
 			if *flagSoak > 0 {
-				feats = append(feats, features.New("08-soak").
-					Assess("repeated full rounds never mismatch", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-						record(t, h.Soak(ctx, i, *flagSoak))
-						return ctx
-					}).Feature())
+				feats = append(feats, feature("08-soak", "repeated full rounds never mismatch", func(ctx context.Context) *report.Step {
+					return h.Soak(ctx, i, *flagSoak)
+				}))
 			}
 		}
 	}

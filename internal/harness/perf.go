@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/probe"
 	"github.com/netpol-e2e/harness/internal/report"
 )
 
@@ -18,12 +19,7 @@ func (h *Harness) Perf(ctx context.Context, i, rounds int) *report.Step {
 	rs := &report.Step{Name: "perf-" + step.Name, Kind: "check"}
 	t0 := time.Now()
 	defer func() { rs.Duration = time.Since(t0) }()
-	want, err := h.expected(step, h.States[i])
-	if err != nil {
-		rs.Failure = err.Error()
-		return rs
-	}
-	plan, err := h.Plan(ctx, h.States[i])
+	want, plan, err := h.stateOf(ctx, i)
 	if err != nil {
 		rs.Failure = err.Error()
 		return rs
@@ -60,12 +56,7 @@ func (h *Harness) Soak(ctx context.Context, i, n int) *report.Step {
 	rs := &report.Step{Name: fmt.Sprintf("soak-%d-%s", n, step.Name), Kind: "check"}
 	t0 := time.Now()
 	defer func() { rs.Duration = time.Since(t0) }()
-	want, err := h.expected(step, h.States[i])
-	if err != nil {
-		rs.Failure = err.Error()
-		return rs
-	}
-	plan, err := h.Plan(ctx, h.States[i])
+	want, plan, err := h.stateOf(ctx, i)
 	if err != nil {
 		rs.Failure = err.Error()
 		return rs
@@ -90,6 +81,17 @@ func (h *Harness) Soak(ctx context.Context, i, n int) *report.Step {
 		rs.Failure = fmt.Sprintf("%d of %d soak rounds mismatched, %d probe errors", bad, n, errorsSeen)
 	}
 	return rs
+}
+
+// stateOf returns the expected matrix of step i (its fixture, checked against the
+// evaluator) and the probe plan of the pods running now.
+func (h *Harness) stateOf(ctx context.Context, i int) (*matrix.Matrix, probe.Plan, error) {
+	want, err := h.expected(&h.Scenario.Steps[i], h.States[i])
+	if err != nil {
+		return nil, probe.Plan{}, err
+	}
+	plan, err := h.Plan(ctx, h.States[i])
+	return want, plan, err
 }
 
 func median(d []time.Duration) time.Duration {

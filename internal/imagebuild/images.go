@@ -3,7 +3,6 @@ package imagebuild
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,7 +25,7 @@ func (b *Builder) rootfsImage(ctx context.Context) (string, error) {
 		return "", err
 	}
 	tag := images.LocalRegistry + "/rootfs:" + images.Debian
-	return tag, b.imageStage(ctx, "rootfs-image", tag, key, func() error {
+	return tag, b.imageStage(ctx, "rootfs-image", tag, key, func(string) error {
 		return b.run(ctx, "rootfs-image", dir, nil, nil, "docker", "import",
 			"-c", "LABEL "+LabelKey+"="+key, "-c", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 			filepath.Join(dir, "rootfs.tar"), tag)
@@ -43,12 +42,7 @@ func (b *Builder) scratchImage(ctx context.Context, stage, tag, srcDir string, f
 	if err != nil {
 		return err
 	}
-	return b.imageStage(ctx, stage, tag, key, func() error {
-		ctxDir, err := os.MkdirTemp("", "netpol-img-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(ctxDir)
+	return b.imageStage(ctx, stage, tag, key, func(ctxDir string) error {
 		df := "FROM scratch\nENV PATH=/usr/local/bin:/usr/bin:/bin\n"
 		for from, to := range files {
 			if err := copyFile(filepath.Join(srcDir, from), filepath.Join(ctxDir, "files", from), 0o755); err != nil {
@@ -96,12 +90,7 @@ func (b *Builder) controlPlaneImages(ctx context.Context, bins *binaries, rootfs
 	if err != nil {
 		return err
 	}
-	return b.imageStage(ctx, "kube-proxy-image", tag, key, func() error {
-		ctxDir, err := os.MkdirTemp("", "netpol-img-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(ctxDir)
+	return b.imageStage(ctx, "kube-proxy-image", tag, key, func(ctxDir string) error {
 		if err := copyFile(filepath.Join(bins.k8s, "kube-proxy"), filepath.Join(ctxDir, "kube-proxy"), 0o755); err != nil {
 			return err
 		}
@@ -131,12 +120,7 @@ func (b *Builder) calicoImages(ctx context.Context, bins *binaries, rootfs, vers
 	if err != nil {
 		return err
 	}
-	if err := b.imageStage(ctx, "calico-node-image-"+version, tags["node"], nodeKey, func() error {
-		ctxDir, err := os.MkdirTemp("", "netpol-img-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(ctxDir)
+	if err := b.imageStage(ctx, "calico-node-image-"+version, tags["node"], nodeKey, func(ctxDir string) error {
 		isExec := func(rel string) bool {
 			return strings.HasPrefix(rel, "sbin/") || filepath.Base(rel) == "run" || rel == "etc/rc.local"
 		}
@@ -171,12 +155,7 @@ CMD ["start_runit"]
 	if err != nil {
 		return err
 	}
-	if err := b.imageStage(ctx, "calico-cni-image-"+version, tags["cni"], cniKey, func() error {
-		ctxDir, err := os.MkdirTemp("", "netpol-img-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(ctxDir)
+	if err := b.imageStage(ctx, "calico-cni-image-"+version, tags["cni"], cniKey, func(ctxDir string) error {
 		for from := range files {
 			if err := copyFile(filepath.Join(bin, from), filepath.Join(ctxDir, "bin", from), 0o755); err != nil {
 				return err
@@ -206,12 +185,7 @@ CMD ["/opt/cni/bin/install"]
 	if err != nil {
 		return err
 	}
-	return b.imageStage(ctx, "calico-kube-controllers-image-"+version, tags["kube-controllers"], kcKey, func() error {
-		ctxDir, err := os.MkdirTemp("", "netpol-img-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(ctxDir)
+	return b.imageStage(ctx, "calico-kube-controllers-image-"+version, tags["kube-controllers"], kcKey, func(ctxDir string) error {
 		for _, n := range []string{"kube-controllers", "check-status"} {
 			if err := copyFile(filepath.Join(bin, n), filepath.Join(ctxDir, "bin", n), 0o755); err != nil {
 				return err
@@ -243,12 +217,7 @@ func (b *Builder) starImage(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return b.imageStage(ctx, "star-image", images.StarImage(), key, func() error {
-		ctxDir, err := os.MkdirTemp("", "netpol-img-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(ctxDir)
+	return b.imageStage(ctx, "star-image", images.StarImage(), key, func(ctxDir string) error {
 		if err := b.run(ctx, "star-image", b.Repo, []string{"CGO_ENABLED=0"}, nil,
 			"go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(ctxDir, "star"), "./cmd/star"); err != nil {
 			return err

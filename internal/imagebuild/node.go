@@ -37,12 +37,7 @@ func (b *Builder) nodeImage(ctx context.Context, bins *binaries, rootfs string, 
 		return err
 	}
 	tag := images.NodeImage()
-	return b.imageStage(ctx, "node-image", tag, key, func() error {
-		ctxDir, err := os.MkdirTemp("", "netpol-node-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(ctxDir)
+	return b.imageStage(ctx, "node-image", tag, key, func(ctxDir string) error {
 		isExec := func(rel string) bool {
 			return strings.HasPrefix(rel, "usr/local/bin/") || strings.HasPrefix(rel, "kind/bin/")
 		}

@@ -202,9 +202,10 @@ func (b *Builder) dirStage(name, key string, fn func(out string) error) (string,
 // LabelKey is the image label holding a stage's key.
 const LabelKey = "netpol-e2e.key"
 
-// imageStage runs fn unless the image exists with that key in its label; fn must set the
-// label (docker build --label, docker import/commit --change LABEL).
-func (b *Builder) imageStage(ctx context.Context, name, tag, key string, fn func() error) error {
+// imageStage runs fn, in a fresh build-context directory, unless the image exists with
+// that key in its label; fn must set the label (docker build --label, docker import/commit
+// --change LABEL).
+func (b *Builder) imageStage(ctx context.Context, name, tag, key string, fn func(ctxDir string) error) error {
 	have, _ := output(ctx, "docker", "image", "inspect", "-f", `{{index .Config.Labels "`+LabelKey+`"}}`, tag)
 	if have == key {
 		b.logf("%-28s cached (%s %s)", name, tag, key)
@@ -212,7 +213,12 @@ func (b *Builder) imageStage(ctx context.Context, name, tag, key string, fn func
 	}
 	t0 := time.Now()
 	b.logf("%-28s building %s (%s)...", name, tag, key)
-	if err := fn(); err != nil {
+	ctxDir, err := os.MkdirTemp("", "netpol-img-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(ctxDir)
+	if err := fn(ctxDir); err != nil {
 		return err
 	}
 	got, err := output(ctx, "docker", "image", "inspect", "-f", `{{index .Config.Labels "`+LabelKey+`"}}`, tag)

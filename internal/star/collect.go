@@ -88,18 +88,7 @@ func (c *Collector) nodeOf(raw string) string {
 }
 
 // Run polls until ctx ends.
-func (c *Collector) Run(ctx context.Context) {
-	t := time.NewTicker(c.Interval)
-	defer t.Stop()
-	for {
-		c.pollOnce(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
+func (c *Collector) Run(ctx context.Context) { every(ctx, c.Interval, c.pollOnce) }
 
 func (c *Collector) pollOnce(ctx context.Context) {
 	statuses := make([]*Status, len(c.Probes))

@@ -38,11 +38,14 @@ type Prober struct {
 }
 
 // Run polls until ctx ends.
-func (p *Prober) Run(ctx context.Context) {
-	t := time.NewTicker(p.Interval)
+func (p *Prober) Run(ctx context.Context) { every(ctx, p.Interval, p.pollOnce) }
+
+// every calls fn at once and then every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		p.pollOnce(ctx)
+		fn(ctx)
 		select {
 		case <-ctx.Done():
 			return
