@@ -105,10 +105,14 @@ ENV container=docker
 			return err
 		}
 		defer os.RemoveAll(finalDir)
-		return b.dockerBuild(ctx, "node-image", tag, key, finalDir, fmt.Sprintf(`FROM %s
+		if err := b.dockerBuild(ctx, "node-image", tag, key, finalDir, fmt.Sprintf(`FROM %s
 STOPSIGNAL SIGRTMIN+3
 ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]
-`, committed))
+`, committed)); err != nil {
+			return err
+		}
+		// The intermediate tags are only parents of the final image now.
+		return b.run(ctx, "node-image", "", nil, nil, "docker", "rmi", stage1, committed)
 	})
 }
 
