@@ -12,8 +12,9 @@ import (
 )
 
 // Perf measures, on the state after step i, full matrix rounds (one exec per source)
-// against the naive one exec per cell, in the same run. It records numbers; it fails only
-// if a round does not match the fixture.
+// against the naive one exec per cell at the same parallelism, in the same run. It records
+// numbers; it fails only if a one-exec-per-source round does not match the fixture (the
+// naive rounds' own mismatches are reported, not failed: they are the baseline).
 func (h *Harness) Perf(ctx context.Context, i, rounds int) *report.Step {
 	step := &h.Scenario.Steps[i]
 	rs := &report.Step{Name: "perf-" + step.Name, Kind: "check"}
@@ -25,6 +26,7 @@ func (h *Harness) Perf(ctx context.Context, i, rounds int) *report.Step {
 		return rs
 	}
 	var perSource, perCell []time.Duration
+	naiveWrong := 0
 	for range rounds {
 		s := time.Now()
 		obs, _ := h.Engine.Round(ctx, plan, want, nil)
@@ -34,18 +36,19 @@ func (h *Harness) Perf(ctx context.Context, i, rounds int) *report.Step {
 			return rs
 		}
 		s = time.Now()
-		obs = h.Engine.RoundPerCell(ctx, plan, want)
+		obs, details := h.Engine.RoundPerCell(ctx, plan, want, len(plan.Sources))
 		perCell = append(perCell, time.Since(s))
-		if mm, _ := matrix.Compare(want, obs); len(mm) > 0 {
-			rs.Failure = fmt.Sprintf("a one-exec-per-cell round differs from %s:\n%s", step.Fixture, matrix.RenderDiff(want, mm))
-			return rs
+		mm, _ := matrix.Compare(want, obs)
+		naiveWrong += len(mm)
+		for _, m := range mm {
+			rs.Notes = append(rs.Notes, fmt.Sprintf("one-exec-per-cell baseline: %s: %s", m, details[matrix.Cell{Row: m.Row, Col: m.Col}].Detail))
 		}
 	}
 	ms, mc := median(perSource), median(perCell)
 	rs.Notes = append(rs.Notes,
 		fmt.Sprintf("full matrix of %d sources x %d targets (%d cells), probe timeout %s, %d rounds each way", len(want.Rows), len(want.Cols), len(want.ProbedCells()), h.Cfg.ProbeTimeout, rounds),
 		fmt.Sprintf("one exec per source: median %s, worst %s", ms.Round(time.Millisecond), slices.Max(perSource).Round(time.Millisecond)),
-		fmt.Sprintf("one exec per cell:   median %s, worst %s", mc.Round(time.Millisecond), slices.Max(perCell).Round(time.Millisecond)),
+		fmt.Sprintf("one exec per cell (%d at a time):   median %s, worst %s, %d wrong cells", len(plan.Sources), mc.Round(time.Millisecond), slices.Max(perCell).Round(time.Millisecond), naiveWrong),
 		fmt.Sprintf("ratio (per cell / per source, medians): %.1fx", mc.Seconds()/ms.Seconds()))
 	return rs
 }

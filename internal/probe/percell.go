@@ -7,10 +7,12 @@ import (
 	"github.com/netpol-e2e/harness/internal/matrix"
 )
 
-// RoundPerCell is the naive way, kept only to measure against Round: one exec per cell
-// (all cells concurrently), as a loop of `kubectl exec` would do.
-func (e *Engine) RoundPerCell(ctx context.Context, p Plan, shape *matrix.Matrix) *matrix.Matrix {
+// RoundPerCell is the naive way, kept only to measure against Round: one exec per cell,
+// with at most parallel execs at a time (Round's own parallelism is one per source).
+func (e *Engine) RoundPerCell(ctx context.Context, p Plan, shape *matrix.Matrix, parallel int) (*matrix.Matrix, map[matrix.Cell]Detail) {
 	obs := matrix.New(shape.Rows, shape.Cols, matrix.NotProbed)
+	details := map[matrix.Cell]Detail{}
+	sem := make(chan struct{}, max(1, parallel))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, c := range shape.ProbedCells() {
@@ -19,13 +21,16 @@ func (e *Engine) RoundPerCell(ctx context.Context, p Plan, shape *matrix.Matrix)
 				continue
 			}
 			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
 				res := e.probeSource(ctx, p, src, []string{c.Col})
 				mu.Lock()
+				defer mu.Unlock()
 				_ = obs.Set(c.Row, c.Col, res[c.Col].Verdict)
-				mu.Unlock()
+				details[c] = res[c.Col]
 			})
 		}
 	}
 	wg.Wait()
-	return obs
+	return obs, details
 }

@@ -107,3 +107,15 @@ func TestExecFailureIsAnErrorNamingThePod(t *testing.T) {
 	require.Equal(t, matrix.Error, v, "never blocked")
 	require.Contains(t, details[matrix.Cell{Row: "backend/facade", Col: "client:9000"}].Detail, "pod backend/facade-xyz could not run")
 }
+
+func TestRoundPerCellIsOneExecPerCell(t *testing.T) {
+	p, want := plan()
+	f := &FakeCluster{Truth: truthFrom(p, want)}
+	e := &Engine{Exec: f, Timeout: time.Second, Binary: "/star"}
+	obs, details := e.RoundPerCell(context.Background(), p, want, 2)
+	require.Equal(t, len(want.ProbedCells()), f.Execs)
+	require.Len(t, details, len(want.ProbedCells()))
+	mm, err := matrix.Compare(want, obs)
+	require.NoError(t, err)
+	require.Empty(t, mm)
+}
