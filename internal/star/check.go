@@ -51,8 +51,11 @@ type Checker struct {
 	DNSServer string
 }
 
-// DefaultDNSTimeout is the name resolution budget when none is set.
-const DefaultDNSTimeout = 2 * time.Second
+// DefaultDNSTimeout is the name resolution budget when none is set: what a standard
+// resolver waits for one try (resolv.conf's default timeout), retried here every
+// dnsAttempt within it. A name not resolved by then is a dns-failure (or, for a dns+
+// target, blocked).
+const DefaultDNSTimeout = 5 * time.Second
 
 // dnsAttempt is how long one lookup attempt may take before it is retried.
 const dnsAttempt = 400 * time.Millisecond
