@@ -226,6 +226,7 @@ func connectHarness(ctx context.Context) error {
 	h, err = harness.New(harness.Config{
 		ProbeTimeout: *flagProbeTimeout, DNSTimeout: *flagDNSTimeout, ConvergeDeadline: *flagConvergeDeadline, ByPodIP: *flagByPodIP,
 		ExternalIP: ip, Kubeconfig: kindC.Kubeconfig(), ReadyTimeout: 3 * time.Minute,
+		ConntrackUDPTimeout: kindC.ConntrackUDPTimeout(ctx),
 	}, k, scen, os.Stdout)
 	return err
 }

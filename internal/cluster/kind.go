@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -221,6 +222,23 @@ func (k *Kind) LoadImage(ctx context.Context, image string) error {
 // ExportLogs writes kind's logs (every node's journal, containers, pods) to dir.
 func (k *Kind) ExportLogs(dir string) error {
 	return k.provider.CollectLogs(k.opts.Name, dir)
+}
+
+// ConntrackUDPTimeout reads nf_conntrack_udp_timeout in a node (30s if it cannot).
+func (k *Kind) ConntrackUDPTimeout(ctx context.Context) time.Duration {
+	all, err := k.provider.ListInternalNodes(k.opts.Name)
+	if err != nil || len(all) == 0 {
+		return 30 * time.Second
+	}
+	var out strings.Builder
+	if err := all[0].CommandContext(ctx, "cat", "/proc/sys/net/netfilter/nf_conntrack_udp_timeout").SetStdout(&out).Run(); err != nil {
+		return 30 * time.Second
+	}
+	secs, err := strconv.Atoi(strings.TrimSpace(out.String()))
+	if err != nil || secs <= 0 {
+		return 30 * time.Second
+	}
+	return time.Duration(secs) * time.Second
 }
 
 // Network is the Docker network kind puts nodes on.

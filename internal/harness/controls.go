@@ -70,7 +70,8 @@ func (h *Harness) Control(ctx context.Context, name string, i int, variantFile s
 	if err := h.Apply(ctx, variant); err != nil {
 		rs.Failure = err.Error()
 	} else {
-		h.assessVariant(ctx, rs, step, st, vst, fixture, want, predicted, applied)
+		since := h.settleUDP(ctx, rs, predicted, applied)
+		h.assessVariant(ctx, rs, step, vst, fixture, want, predicted, since)
 	}
 	restored := time.Now()
 	if err := h.restore(ctx, st, variant); err != nil {
@@ -91,7 +92,7 @@ func (h *Harness) Control(ctx context.Context, name string, i int, variantFile s
 
 // assessVariant probes the variant until it shows, then checks that against the unchanged
 // fixture the harness flags exactly the predicted cells.
-func (h *Harness) assessVariant(ctx context.Context, rs *report.Step, step *scenario.Step, st, vst *scenario.State, fixture, want *matrix.Matrix, predicted []matrix.Mismatch, applied time.Time) {
+func (h *Harness) assessVariant(ctx context.Context, rs *report.Step, step *scenario.Step, vst *scenario.State, fixture, want *matrix.Matrix, predicted []matrix.Mismatch, applied time.Time) {
 	out, plan, err := h.converge(ctx, vst, want, applied)
 	if err != nil {
 		rs.Failure = err.Error()
@@ -112,6 +113,32 @@ func (h *Harness) assessVariant(ctx context.Context, rs *report.Step, step *scen
 		return
 	}
 	rs.Notes = append(rs.Notes, fmt.Sprintf("variant enforced after %s; against the unchanged fixture the harness flags exactly the %d predicted cells", out.Latency.Round(time.Millisecond), len(predicted)))
+}
+
+// settleUDP waits out the UDP conntrack timeout when the variant denies a UDP flow that
+// was allowed. Calico, like any stateful filter, accepts packets of flows conntrack
+// already tracks; a DNS query whose random source port matches an entry created before the
+// change still passes, for up to nf_conntrack_udp_timeout. Probing before then would
+// report those as leaks of the variant; this is the dataplane's documented behaviour,
+// not the policy's, so the control starts judging once it cannot happen any more.
+// It returns the time judging starts from.
+func (h *Harness) settleUDP(ctx context.Context, rs *report.Step, predicted []matrix.Mismatch, applied time.Time) time.Time {
+	udp := false
+	for _, p := range predicted {
+		if p.Want == matrix.Allowed && strings.HasSuffix(p.Col, "/udp") {
+			udp = true
+		}
+	}
+	if !udp || h.Cfg.ConntrackUDPTimeout <= 0 {
+		return applied
+	}
+	wait := h.Cfg.ConntrackUDPTimeout + 2*time.Second
+	rs.Notes = append(rs.Notes, fmt.Sprintf("the variant denies UDP flows that were allowed: waiting %s (nf_conntrack_udp_timeout %s) before judging, so no flow tracked before the change is left", wait, h.Cfg.ConntrackUDPTimeout))
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Until(applied.Add(wait))):
+	}
+	return time.Now()
 }
 
 // restore re-applies the state's version of each variant object, deleting those it lacks.

@@ -30,6 +30,9 @@ type Config struct {
 	ExternalIP       string
 	Kubeconfig       string
 	ReadyTimeout     time.Duration
+	// ConntrackUDPTimeout is the nodes' nf_conntrack_udp_timeout: how long a UDP flow
+	// allowed before a policy change may still pass after it (stateful filtering).
+	ConntrackUDPTimeout time.Duration
 }
 
 // Harness drives one scenario on one cluster.
