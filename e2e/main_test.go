@@ -299,13 +299,20 @@ func onInterrupt(cancel context.CancelFunc) {
 		fmt.Fprintf(os.Stderr, "\ne2e: %s: cleaning up\n", s)
 		cancel()
 		_ = exec.Command("docker", "rm", "-f", externalContainer).Run()
-		if kindC != nil {
-			if err := kindC.Down(); err != nil {
-				fmt.Fprintf(os.Stderr, "e2e: delete cluster: %v\n", err)
+		if *flagKeep {
+			fmt.Fprintf(os.Stderr, "e2e: keeping cluster %q (-keep-cluster)\n", *flagClusterName)
+			os.Exit(130)
+		}
+		// kind may still be creating nodes: delete until none is left.
+		c := cluster.New(cluster.Options{Name: *flagClusterName})
+		for attempt := range 10 {
+			if err := c.Delete(); err != nil {
+				fmt.Fprintf(os.Stderr, "e2e: delete cluster (attempt %d): %v\n", attempt+1, err)
 			}
-		} else if !*flagKeep {
-			// Interrupted while the cluster was being created: delete what exists.
-			_ = cluster.New(cluster.Options{Name: *flagClusterName}).Delete()
+			time.Sleep(2 * time.Second)
+			if ok, err := c.Exists(); err == nil && !ok {
+				break
+			}
 		}
 		os.Exit(130)
 	}()
