@@ -4,6 +4,8 @@ GO ?= go
 UNIT_PKGS := $(shell $(GO) list ./... 2>/dev/null | grep -v /e2e)
 E2E_FLAGS ?=
 REPORT_DIR ?= $(CURDIR)/_report
+# Pinned checkers, fetched through the Go module proxy.
+GOFUMPT := mvdan.cc/gofumpt@v0.12.0
 
 .PHONY: test e2e images bootstrap verify fmt
 
@@ -23,11 +25,11 @@ images:
 e2e:
 	$(GO) test -count=1 -timeout 80m -v ./e2e/... -args -report-dir=$(REPORT_DIR) $(E2E_FLAGS)
 
-## verify: formatting, vet, shell scripts.
+## verify: formatting (gofumpt), go vet, shellcheck.
 verify:
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n $$out ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$($(GO) run $(GOFUMPT) -l $$(git ls-files '*.go')); if [[ -n $$out ]]; then echo "gofumpt needed (make fmt):"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	shellcheck scripts/*.sh images/rootfs/*.sh .ci/run
 
 fmt:
-	gofmt -w $$(git ls-files '*.go')
+	$(GO) run $(GOFUMPT) -w $$(git ls-files '*.go')

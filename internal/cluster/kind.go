@@ -51,8 +51,10 @@ func New(opts Options) *Kind {
 		opts.Log = io.Discard
 	}
 	logger := cmd.NewLogger()
-	return &Kind{opts: opts, provider: kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(logger)),
-		kubeconfig: filepath.Join(opts.KubeconfigDir, "kubeconfig-"+opts.Name)}
+	return &Kind{
+		opts: opts, provider: kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(logger)),
+		kubeconfig: filepath.Join(opts.KubeconfigDir, "kubeconfig-"+opts.Name),
+	}
 }
 
 // Kubeconfig is the path of the cluster's kubeconfig.

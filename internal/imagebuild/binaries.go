@@ -15,8 +15,10 @@ import (
 func (b *Builder) moduleDir(ctx context.Context, path, version string) (string, error) {
 	out, err := output(ctx, "go", "mod", "download", "-json", path+"@"+version)
 	if err != nil {
-		return "", &StageError{Stage: "module " + path, Command: "go mod download " + path + "@" + version, Err: err,
-			Hint: "check that the Go module proxy (GOPROXY) is reachable"}
+		return "", &StageError{
+			Stage: "module " + path, Command: "go mod download " + path + "@" + version, Err: err,
+			Hint: "check that the Go module proxy (GOPROXY) is reachable",
+		}
 	}
 	var m struct{ Dir, Error string }
 	if err := json.Unmarshal([]byte(out), &m); err != nil || m.Dir == "" {

@@ -101,9 +101,11 @@ func (b *Builder) preflight(ctx context.Context) error {
 		}
 		free := float64(st.Bavail) * float64(st.Bsize) / (1 << 30)
 		if free < minFreeGiB {
-			return &StageError{Stage: "preflight", Command: "check free space in " + dir,
+			return &StageError{
+				Stage: "preflight", Command: "check free space in " + dir,
 				Err:  fmt.Errorf("only %.1f GiB free, a cold build needs about %d GiB", free, minFreeGiB),
-				Hint: "free disk space, or set NETPOL_CACHE to a bigger disk"}
+				Hint: "free disk space, or set NETPOL_CACHE to a bigger disk",
+			}
 		}
 	}
 	return nil

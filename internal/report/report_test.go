@@ -17,11 +17,15 @@ func sampleRun() *Run {
 		Suite: "netpol-e2e", Started: t0, Finished: t0.Add(5 * time.Minute),
 		Environment: map[string]string{"cluster": "kind"}, Timings: map[string]string{"kind create": "30s"},
 		Steps: []*Step{
-			{Name: "00-deploy-v1", Kind: "step", Expected: "from\\to a:1\nx/y .\n", Observed: "from\\to a:1\nx/y .\n", Latency: 2 * time.Second, Rounds: 2, Converged: true,
-				Cells: []Cell{{From: "x/y", To: "a:1", Expected: "allowed", Observed: "allowed"}}},
-			{Name: "01-default-deny", Kind: "step", Expected: "from\\to a:1\nx/y X\n", Observed: "from\\to a:1\nx/y .\n", Latency: 4 * time.Second, Rounds: 9,
+			{
+				Name: "00-deploy-v1", Kind: "step", Expected: "from\\to a:1\nx/y .\n", Observed: "from\\to a:1\nx/y .\n", Latency: 2 * time.Second, Rounds: 2, Converged: true,
+				Cells: []Cell{{From: "x/y", To: "a:1", Expected: "allowed", Observed: "allowed"}},
+			},
+			{
+				Name: "01-default-deny", Kind: "step", Expected: "from\\to a:1\nx/y X\n", Observed: "from\\to a:1\nx/y .\n", Latency: 4 * time.Second, Rounds: 9,
 				Diff: "x/y -> a:1 ...\n", Failure: "1 cells differ",
-				Cells: []Cell{{From: "x/y", To: "a:1", Expected: "blocked", Observed: "allowed", Repro: "kubectl exec -n x y -- /star check http://a:1/status"}}},
+				Cells: []Cell{{From: "x/y", To: "a:1", Expected: "blocked", Observed: "allowed", Repro: "kubectl exec -n x y -- /star check http://a:1/status"}},
+			},
 			{Name: "proof", Kind: "check", Notes: []string{"a on node1, b on node2"}},
 		},
 	}

@@ -231,8 +231,10 @@ func TestProbeAndCollectorDrawTheGraph(t *testing.T) {
 	go pa.Run(ctx)
 	go pb.Run(ctx)
 
-	col := &Collector{Version: "v2", Probes: []NamedURL{{"a", srvA.URL + "/status"}, {"b", srvB.URL + "/status"}, {"gone", "http://" + closedPort(t) + "/status"}},
-		Interval: 50 * time.Millisecond, Timeout: 300 * time.Millisecond, Client: &http.Client{}}
+	col := &Collector{
+		Version: "v2", Probes: []NamedURL{{"a", srvA.URL + "/status"}, {"b", srvB.URL + "/status"}, {"gone", "http://" + closedPort(t) + "/status"}},
+		Interval: 50 * time.Millisecond, Timeout: 300 * time.Millisecond, Client: &http.Client{},
+	}
 	ui := httptest.NewServer(col.Handler("management-ui"))
 	defer ui.Close()
 	go col.Run(ctx)
