@@ -111,8 +111,9 @@ func Load(file string) (*Scenario, error) {
 }
 
 func lineContaining(data []byte, s string) int {
+	re := regexp.MustCompile(`(^|\s)` + regexp.QuoteMeta(s) + `\s*$`)
 	for i, l := range splitLines(data) {
-		if regexp.MustCompile(`(^|\s)` + regexp.QuoteMeta(s) + `\s*$`).MatchString(l) {
+		if re.MatchString(l) {
 			return i + 1
 		}
 	}
