@@ -56,7 +56,7 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	for _, v := range b.CalicoBuilds {
-		if err := b.calicoImages(ctx, bins, rootfs, v); err != nil {
+		if err := b.calicoImages(ctx, bins, rootfs, src, v); err != nil {
 			return nil, err
 		}
 		if res.CalicoManifests[v], err = b.calicoManifest(src, v); err != nil {

@@ -86,7 +86,7 @@ func (b *Builder) controlPlaneImages(ctx context.Context, bins *binaries, rootfs
 	}
 	// kube-proxy needs iptables, conntrack and friends: it sits on the Debian rootfs.
 	tag := k + "kube-proxy:" + images.Kubernetes
-	key, err := b.key("kube-proxy-image", rootfs, rootfsLabel(ctx, rootfs), "file:"+filepath.Join(bins.k8s, "kube-proxy"))
+	key, err := b.key("kube-proxy-image", rootfs, imageKey(ctx, rootfs), "file:"+filepath.Join(bins.k8s, "kube-proxy"))
 	if err != nil {
 		return err
 	}
@@ -99,24 +99,22 @@ func (b *Builder) controlPlaneImages(ctx context.Context, bins *binaries, rootfs
 	})
 }
 
-func rootfsLabel(ctx context.Context, tag string) string {
+// imageKey is the stage key an image was built with ("" when it does not exist).
+func imageKey(ctx context.Context, tag string) string {
 	l, _ := output(ctx, "docker", "image", "inspect", "-f", `{{index .Config.Labels "`+LabelKey+`"}}`, tag)
 	return l
 }
 
-// calicoImages builds calico/node, calico/cni and calico/kube-controllers of one build.
-func (b *Builder) calicoImages(ctx context.Context, bins *binaries, rootfs, version string) error {
-	src, err := b.moduleDir(ctx, "github.com/projectcalico/calico", images.CalicoModule)
-	if err != nil {
-		return err
-	}
+// calicoImages builds calico/node, calico/cni and calico/kube-controllers of one build;
+// src is the Calico module's directory in the module cache.
+func (b *Builder) calicoImages(ctx context.Context, bins *binaries, rootfs, src, version string) error {
 	bin := bins.calico[version]
 	tags := images.CalicoImages(version)
 
 	// calico/node: the Debian rootfs (iptables, ipset, conntrack, runit...) plus Calico's
 	// own filesystem/ (runit services, rc.local) and the calico-node binary. VXLAN mode
 	// needs no BIRD or confd. Binaries go under usr/: the rootfs is merged-/usr.
-	nodeKey, err := b.key("calico-node-image", version, rootfsLabel(ctx, rootfs), "file:"+filepath.Join(src, "node", "filesystem"), "file:"+filepath.Join(bin, "calico-node"))
+	nodeKey, err := b.key("calico-node-image", version, imageKey(ctx, rootfs), "file:"+filepath.Join(src, "node", "filesystem"), "file:"+filepath.Join(bin, "calico-node"))
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func (b *Builder) nodeImage(ctx context.Context, bins *binaries, rootfs string, 
 	baseFiles := filepath.Join(kind, "images", "base", "files")
 	shim := filepath.Join(b.Repo, "scripts", "runc-capshim.sh")
 	parts := []string{
-		"node-image", images.Kubernetes, rootfsLabel(ctx, rootfs), "file:" + baseFiles, "file:" + shim,
+		"node-image", images.Kubernetes, imageKey(ctx, rootfs), "file:" + baseFiles, "file:" + shim,
 		"file:" + bins.k8s, "file:" + bins.tools,
 	}
 	for _, img := range preload {

@@ -91,7 +91,7 @@ func hint(out string) string {
 	switch {
 	case strings.Contains(out, "no space left on device"):
 		return "the disk is full: free space under " + "/var/lib/docker and the cache dir, or set NETPOL_CACHE elsewhere"
-	case strings.Contains(out, "proxy.golang.org") || strings.Contains(out, "reading https://") || strings.Contains(out, "dial tcp") && strings.Contains(out, "go: "):
+	case strings.Contains(out, "go: ") && (strings.Contains(out, "reading https://") || strings.Contains(out, "dial tcp")):
 		return "a Go module download failed: check that the Go module proxy (GOPROXY) is reachable"
 	case strings.Contains(out, "Cannot connect to the Docker daemon"):
 		return "no Docker engine answers: run scripts/bootstrap-host.sh"
@@ -206,8 +206,7 @@ const LabelKey = "netpol-e2e.key"
 // that key in its label; fn must set the label (docker build --label, docker import/commit
 // --change LABEL).
 func (b *Builder) imageStage(ctx context.Context, name, tag, key string, fn func(ctxDir string) error) error {
-	have, _ := output(ctx, "docker", "image", "inspect", "-f", `{{index .Config.Labels "`+LabelKey+`"}}`, tag)
-	if have == key {
+	if imageKey(ctx, tag) == key {
 		b.logf("%-28s cached (%s %s)", name, tag, key)
 		return nil
 	}
@@ -221,9 +220,8 @@ func (b *Builder) imageStage(ctx context.Context, name, tag, key string, fn func
 	if err := fn(ctxDir); err != nil {
 		return err
 	}
-	got, err := output(ctx, "docker", "image", "inspect", "-f", `{{index .Config.Labels "`+LabelKey+`"}}`, tag)
-	if err != nil || got != key {
-		return &StageError{Stage: name, Command: "docker image inspect " + tag, Err: fmt.Errorf("image has key %q after the build, want %q (%v)", got, key, err)}
+	if got := imageKey(ctx, tag); got != key {
+		return &StageError{Stage: name, Command: "docker image inspect " + tag, Err: fmt.Errorf("image has key %q after the build, want %q", got, key)}
 	}
 	b.logf("%-28s built in %.0fs", name, time.Since(t0).Seconds())
 	b.built = append(b.built, name)
