@@ -28,6 +28,14 @@ var (
 	flagByPodIP          = flag.Bool("by-pod-ip", envBool("BY_POD_IP", false), "probe services' pods by pod IP instead of by service DNS name")
 	flagSoak             = flag.Int("soak", envInt("SOAK", 0), "full matrix rounds to run on the end state (0: none)")
 	flagPerfRounds       = flag.Int("perf-rounds", envInt("PERF_ROUNDS", 3), "rounds of the per-source vs per-cell measurement on the end state (0: skip)")
+
+	// The upgrade check (TestUpgrade): roll Calico -calico-version -> -upgrade-to and back.
+	flagUpgradeTo        = flag.String("upgrade-to", envStr("UPGRADE_TO", ""), "Calico version B of the upgrade check (default offline: the second build "+images.CalicoUpgradeBuild+" of the one served source; upstream: required, e.g. v3.29.1)")
+	flagUpgradeManifest  = flag.String("upgrade-manifest", envStr("UPGRADE_MANIFEST", ""), "version B's Calico manifest file or https URL (default: the offline build's, or the release's calico-vxlan.yaml)")
+	flagUpgradeInterval  = flag.Duration("upgrade-interval", envDuration("UPGRADE_INTERVAL", 250*time.Millisecond), "how often every source probes every target during a rollout")
+	flagUpgradeGapBudget = flag.Duration("upgrade-gap-budget", envDuration("UPGRADE_GAP_BUDGET", 0), "how long an allowed cell may be seen down during a rollout (0: never)")
+	flagUpgradeTail      = flag.Duration("upgrade-tail", envDuration("UPGRADE_TAIL", 10*time.Second), "how long probing goes on after a rollout is complete")
+	flagUpgradeControl   = flag.String("upgrade-control", envStr("UPGRADE_CONTROL", "pci/default-deny-pci,pci/allow-management-ui"), "negative control: end-state policies (namespace/name, comma-separated) deleted during a third rollout (a restart of calico-node); the suite must report exactly their leak (empty: no control)")
 )
 
 // flagErrors collects environment variables that did not parse; TestMain reports them.

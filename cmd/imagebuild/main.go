@@ -18,8 +18,8 @@ import (
 
 func main() {
 	repo := flag.String("repo", ".", "repository root")
-	calico := flag.String("calico-builds", images.CalicoVersion,
-		"comma-separated Calico version strings to build from the one served source (a second one, e.g. "+images.CalicoVersion+"-b, is a distinct build for the offline upgrade check)")
+	calico := flag.String("calico-builds", images.CalicoVersion+","+images.CalicoUpgradeBuild,
+		"comma-separated Calico version strings to build from the one served source; the first is preloaded in the node image, the second is the offline upgrade check's version B")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -20,7 +21,9 @@ import (
 const usage = `usage:
   star probe   --name NAME --listen :PORT --urls URL,URL... [--interval 2s] [--timeout 1s]
   star collect --name NAME --listen :PORT --probes name=URL,... [--ui-version v1] [--interval 2s]
-  star check   [--timeout 1s] [--dns-timeout 2s] [--dns-server host:port] TARGET...
+  star check   [--timeout 1s] [--dns-timeout 2s] [--dns-server host:port] [--watch 250ms [--max 30m] [--stdin-stop]] TARGET...
+               --watch: probe each target every interval, one JSON line per probe, until
+               --max passes, a signal arrives or (--stdin-stop) stdin is closed
                TARGET: http://host:port/path | tcp://host:port | dns+udp://name | dns+tcp://name
 `
 
@@ -47,12 +50,27 @@ func run(args []string) error {
 	uiVersion := fs.String("ui-version", "v1", "UI version shown on the page")
 	dnsServer := fs.String("dns-server", "", "DNS server host:port (default: /etc/resolv.conf)")
 	dnsTimeout := fs.Duration("dns-timeout", star.DefaultDNSTimeout, "name resolution budget per target (lookups are retried within it)")
+	watch := fs.Duration("watch", 0, "check: probe continuously at this interval")
+	maxWatch := fs.Duration("max", 30*time.Minute, "check --watch: stop after this long at the latest")
+	stdinStop := fs.Bool("stdin-stop", false, "check --watch: stop when stdin is closed (how the harness ends a watch)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	switch args[0] {
 	case "check":
-		return star.Checker{Timeout: *timeout, DNSTimeout: *dnsTimeout, DNSServer: *dnsServer}.RunCheck(ctx, fs.Args())
+		c := star.Checker{Timeout: *timeout, DNSTimeout: *dnsTimeout, DNSServer: *dnsServer}
+		if *watch > 0 {
+			wctx, cancel := context.WithTimeout(ctx, *maxWatch)
+			defer cancel()
+			if *stdinStop {
+				go func() {
+					_, _ = io.Copy(io.Discard, os.Stdin)
+					cancel()
+				}()
+			}
+			return c.Watch(wctx, fs.Args(), *watch, os.Stdout)
+		}
+		return c.RunCheck(ctx, fs.Args())
 	case "probe":
 		if *name == "" || *listen == "" {
 			return errors.New("probe needs --name and --listen\n" + usage)

@@ -101,7 +101,6 @@ func (h *Harness) Apply(ctx context.Context, objs []scenario.Object) error {
 // RunStep runs step i of the scenario and returns its report.
 func (h *Harness) RunStep(ctx context.Context, i int) *report.Step {
 	step := &h.Scenario.Steps[i]
-	st := h.States[i]
 	rs := &report.Step{Name: step.Name, Kind: "step"}
 	t0 := time.Now()
 	defer func() { rs.Duration = time.Since(t0) }()
@@ -125,6 +124,25 @@ func (h *Harness) RunStep(ctx context.Context, i int) *report.Step {
 	if step.Fixture == "" {
 		return rs
 	}
+	return h.assess(ctx, rs, i, t0)
+}
+
+// Verify probes the state after step i again, applying nothing: after a Calico rollout,
+// the end-state matrix (DNS and external columns included) must still hold.
+func (h *Harness) Verify(ctx context.Context, i int, name string) *report.Step {
+	rs := &report.Step{Name: name, Kind: "step"}
+	t0 := time.Now()
+	defer func() { rs.Duration = time.Since(t0) }()
+	return h.assess(ctx, rs, i, t0)
+}
+
+// assess waits for the app's pods and probes until the state after step i shows.
+func (h *Harness) assess(ctx context.Context, rs *report.Step, i int, since time.Time) *report.Step {
+	step, st := &h.Scenario.Steps[i], h.States[i]
+	fail := func(err error) *report.Step {
+		rs.Failure = err.Error()
+		return rs
+	}
 	// Wait for the app's pods (all of them: a step may replace a deployment).
 	if err := h.waitApps(ctx, st); err != nil {
 		return fail(err)
@@ -133,7 +151,7 @@ func (h *Harness) RunStep(ctx context.Context, i int) *report.Step {
 	if err != nil {
 		return fail(err)
 	}
-	out, plan, err := h.converge(ctx, st, want, t0)
+	out, plan, err := h.converge(ctx, st, want, since)
 	if err != nil {
 		return fail(err)
 	}

@@ -28,6 +28,10 @@ const (
 	// branch); its images are named v3.28.5.
 	CalicoModule  = "v1.11.0-cni-plugin.0.20250813170300-a0db560f0520"
 	CalicoVersion = "v3.28.5"
+	// CalicoUpgradeBuild is a second build of that same source with its own version string
+	// and image tags: offline, the upgrade check rolls CalicoVersion -> CalicoUpgradeBuild
+	// and back (the rollout is real; the code on both sides is the same).
+	CalicoUpgradeBuild = CalicoVersion + "-b"
 
 	// StarVersion tags the demo app's image (manifests/ name it).
 	StarVersion = "0.1.0"

@@ -305,21 +305,27 @@ func (c *Client) RunningPod(ctx context.Context, ns string, selector map[string]
 // Exec runs a command in a pod's container through the API server (SPDY/websocket
 // remotecommand) and returns stdout and stderr.
 func (c *Client) Exec(ctx context.Context, ns, pod, container string, cmd []string) (string, string, error) {
+	var stdout, stderr bytes.Buffer
+	err := c.Stream(ctx, ns, pod, container, cmd, nil, &stdout, &stderr)
+	return stdout.String(), stderr.String(), err
+}
+
+// Stream runs a command in a pod's container, copying stdin (when not nil) to it and its
+// output to stdout and stderr as it comes, until the command ends or ctx does.
+func (c *Client) Stream(ctx context.Context, ns, pod, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	req := c.Typed.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Container: container, Command: cmd, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+		VersionedParams(&corev1.PodExecOptions{Container: container, Command: cmd, Stdin: stdin != nil, Stdout: true, Stderr: true}, scheme.ParameterCodec)
 	spdy, err := remotecommand.NewSPDYExecutor(c.Config, "POST", req.URL())
 	if err != nil {
-		return "", "", err
+		return err
 	}
 	ws, err := remotecommand.NewWebSocketExecutor(c.Config, "GET", req.URL().String())
 	if err != nil {
-		return "", "", err
+		return err
 	}
 	exec, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool { return true })
 	if err != nil {
-		return "", "", err
+		return err
 	}
-	var stdout, stderr bytes.Buffer
-	err = exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr})
-	return stdout.String(), stderr.String(), err
+	return exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr})
 }

@@ -41,6 +41,8 @@ type Step struct {
 	Duration  time.Duration `json:"durationNs"`
 	Failure   string        `json:"failure,omitempty"`
 	Notes     []string      `json:"notes,omitempty"`
+	// Rollout is set for the upgrade checks.
+	Rollout *Rollout `json:"rollout,omitempty"`
 }
 
 // Run is a whole run.
@@ -104,6 +106,9 @@ func (s *Step) Text() string {
 	}
 	for _, n := range s.Notes {
 		fmt.Fprintf(&b, "  %s\n", n)
+	}
+	if s.Rollout != nil {
+		b.WriteString(s.Rollout.Text())
 	}
 	if s.Failure != "" {
 		fmt.Fprintf(&b, "failure: %s\n", s.Failure)

@@ -25,6 +25,8 @@ type Result struct {
 	Verdict matrix.Verdict `json:"verdict"`
 	Millis  int64          `json:"ms"`
 	Detail  string         `json:"detail,omitempty"`
+	// At is when the probe started (Unix milliseconds); set by Watch.
+	At int64 `json:"at,omitempty"`
 }
 
 // Target forms understood by Check:
@@ -122,25 +124,30 @@ func (c Checker) checkOne(ctx context.Context, target string) (matrix.Verdict, s
 	case "dns+udp", "dns+tcp":
 		return c.lookup(ctx, u.Host, strings.TrimPrefix(u.Scheme, "dns+"))
 	case "http", "tcp":
-		ip, v, detail := c.resolve(ctx, u.Host)
-		if ip == "" {
+		addr, v, detail := c.resolve(ctx, u.Host)
+		if addr == "" {
 			return v, detail
 		}
-		// The connection's own budget starts once the name is resolved.
-		cctx, cancel := context.WithTimeout(ctx, c.Timeout)
-		defer cancel()
-		conn, v, detail := dial(cctx, ip)
-		if conn == nil {
-			return v, detail
-		}
-		defer conn.Close()
-		if u.Scheme == "tcp" {
-			return matrix.Allowed, "connected"
-		}
-		return get(cctx, conn, u)
+		return c.connect(ctx, u, addr)
 	default:
 		return matrix.Error, fmt.Sprintf("unknown scheme %q", u.Scheme)
 	}
+}
+
+// connect opens a connection to addr ("ip:port", u's resolved host) and, for http
+// targets, asks for u. Its budget starts once the name is resolved.
+func (c Checker) connect(ctx context.Context, u *url.URL, addr string) (matrix.Verdict, string) {
+	cctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	conn, v, detail := dial(cctx, addr)
+	if conn == nil {
+		return v, detail
+	}
+	defer conn.Close()
+	if u.Scheme == "tcp" {
+		return matrix.Allowed, "connected"
+	}
+	return get(cctx, conn, u)
 }
 
 // resolver returns a pure-Go resolver; network "" keeps the resolver's own choice, "udp"

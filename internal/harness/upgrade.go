@@ -1,0 +1,475 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/rollout"
+	"github.com/netpol-e2e/harness/internal/scenario"
+)
+
+// RolloutSpec is one Calico rollout to watch.
+type RolloutSpec struct {
+	Name     string
+	From, To string // version strings; every calico-node must say To afterwards
+	// Note says what From and To are (offline: two builds of one source).
+	Note string
+	// Manifest is applied to roll Calico; nil restarts calico-node in place.
+	Manifest []*unstructured.Unstructured
+	// Interval is how often every source probes every target.
+	Interval time.Duration
+	// GapBudget is how long an allowed cell may be seen down (0: never).
+	GapBudget time.Duration
+	// Tail is how long probing goes on after the rollout is complete.
+	Tail time.Duration
+	// Timeout bounds the rollout.
+	Timeout time.Duration
+	// Inject, for the negative control, are policies ("namespace/name") of the end state
+	// deleted during the rollout and restored once their leak was seen.
+	Inject []string
+}
+
+const calicoNS = "kube-system"
+
+// Rollout rolls Calico while the end state of step end is probed continuously from every
+// source, and judges every observation: a denied cell seen allowed is a leak, an allowed
+// cell seen down longer than the budget is a gap, a cell left unprobed too long is a hole
+// in the proof. The timeline puts each calico pod's restart next to any deviation.
+func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *report.Step {
+	rs := &report.Step{Name: spec.Name, Kind: "check"}
+	t0 := time.Now()
+	defer func() { rs.Duration = time.Since(t0) }()
+	fail := func(err error) *report.Step {
+		rs.Failure = err.Error()
+		return rs
+	}
+	step, st := &h.Scenario.Steps[end], h.States[end]
+	want, err := h.expected(step, st)
+	if err != nil {
+		return fail(err)
+	}
+	var inj *injection
+	if len(spec.Inject) > 0 {
+		if inj, err = h.newInjection(st, want, spec.Inject); err != nil {
+			return fail(err)
+		}
+		for _, c := range inj.predicted {
+			rs.Notes = append(rs.Notes, fmt.Sprintf("control: deleting %s makes %s allowed", inj.name(), cellName(c)))
+		}
+	}
+	plan, err := h.Plan(ctx, st)
+	if err != nil {
+		return fail(err)
+	}
+	w := &rollout.Watcher{Stream: h.Kube, Binary: "/star", Interval: spec.Interval, Timeout: h.Cfg.ProbeTimeout, DNSTimeout: h.Cfg.DNSTimeout}
+	sess, err := w.Start(ctx, plan, want.ProbedCells())
+	if err != nil {
+		return fail(err)
+	}
+	stopped := false
+	var obs []rollout.Observation
+	var streamEvents []rollout.StreamEvent
+	stop := func() {
+		if !stopped {
+			stopped = true
+			obs, streamEvents = sess.Stop()
+		}
+	}
+	defer stop()
+	// Baseline: every cell observed at least twice before Calico is touched.
+	from, err := baseline(ctx, sess, want, time.Minute)
+	if err != nil {
+		return fail(err)
+	}
+	tracker := &rollout.Tracker{List: h.calicoPods}
+	tracker.Start(ctx)
+	trackerStopped := false
+	var podEvents []rollout.Event
+	defer func() {
+		if !trackerStopped {
+			tracker.Stop()
+		}
+	}()
+
+	applied := time.Now()
+	var harnessEvents []rollout.Event
+	note := func(at time.Time, format string, args ...any) {
+		harnessEvents = append(harnessEvents, rollout.Event{At: at, Kind: "harness", Text: fmt.Sprintf(format, args...)})
+	}
+	if spec.Manifest != nil {
+		err = h.Kube.Apply(ctx, spec.Manifest...)
+		note(applied, "applied the Calico %s manifest (%d objects)", spec.To, len(spec.Manifest))
+	} else {
+		err = h.restartCalicoNode(ctx)
+		note(applied, "restarted calico-node in place (rolling, %s)", spec.To)
+	}
+	if err != nil {
+		return fail(fmt.Errorf("roll calico to %s: %w", spec.To, err))
+	}
+	injDone := make(chan error, 1)
+	if inj != nil {
+		go func() { injDone <- inj.run(ctx, h, sess, applied) }()
+	} else {
+		injDone <- nil
+	}
+	rollErr := h.waitCalicoRolledOut(ctx, spec.Timeout)
+	rolledOut := time.Now()
+	note(rolledOut, "rollout complete: every calico pod updated and ready")
+	injErr := <-injDone
+	if inj != nil {
+		note(inj.deleted, "control: deleted %s", inj.name())
+		if !inj.restored.IsZero() {
+			note(inj.restored, "control: restored %s", inj.name())
+		}
+	}
+	var versions []string
+	if rollErr == nil {
+		versions, rollErr = h.calicoNodeVersions(ctx, spec.To)
+	}
+	// Keep probing a little: a dataplane that breaks once the last pod is ready counts.
+	select {
+	case <-ctx.Done():
+	case <-time.After(spec.Tail):
+	}
+	to := time.Now()
+	stop()
+	podEvents, trackerStopped = tracker.Stop(), true
+
+	a := rollout.Analyze(want, obs, from, to)
+	r := &report.Rollout{
+		From: spec.From, To: spec.To, Note: spec.Note, IntervalMs: spec.Interval.Milliseconds(), Applied: applied,
+		RolledOutMs: rolledOut.Sub(applied).Milliseconds(), WindowMs: to.Sub(from).Milliseconds(),
+		Cells: len(want.ProbedCells()), Observations: a.Observations, Leaks: a.Leaks, DownRuns: a.DownRuns, Others: a.Others,
+		WorstDownMs: a.WorstDown.Milliseconds(), GapBudgetMs: spec.GapBudget.Milliseconds(),
+		LongestHoleMs: a.LongestHole.Milliseconds(), Versions: versions, Deviations: []report.Deviation{},
+	}
+	if a.WorstDown > 0 {
+		r.WorstDownCell = cellName(a.WorstDownCell)
+	}
+	if a.LongestHole > 0 {
+		r.LongestHoleCell = cellName(a.LongestHoleCell)
+	}
+	rs.Rollout = r
+	ms := func(t time.Time) int64 { return t.Sub(applied).Milliseconds() }
+	var real []rollout.Deviation
+	for _, d := range a.Deviations {
+		injected := inj != nil && inj.explains(d, h.Cfg)
+		if !injected {
+			real = append(real, d)
+		}
+		until := int64(-1)
+		if !d.Until.IsZero() {
+			until = ms(d.Until)
+		}
+		r.Deviations = append(r.Deviations, report.Deviation{
+			Kind: string(d.Kind), From: d.Cell.Row, To: d.Cell.Col, Expected: d.Want.String(), Observed: d.Got.String(),
+			FirstMs: ms(d.First), LastMs: ms(d.Last), UntilMs: until, Probes: d.Count, Detail: d.Detail, Injected: injected,
+		})
+	}
+	r.Timeline = timeline(applied, podEvents, harnessEvents, a.Deviations, streamEvents)
+
+	var problems []string
+	if rollErr != nil {
+		problems = append(problems, rollErr.Error())
+	}
+	if injErr != nil {
+		problems = append(problems, "control: "+injErr.Error())
+	}
+	problems = append(problems, judge(a, real, spec, h.maxHole(spec.Interval))...)
+	if inj != nil {
+		problems = append(problems, inj.judge(a, h.Cfg)...)
+		if len(problems) == 0 {
+			rs.Notes = append(rs.Notes, fmt.Sprintf("control: the suite reported exactly the injected leak: %d leak runs on the %d predicted cells while %s was deleted, nothing else; without the control this rollout would have failed", a.Leaks, len(inj.predicted), inj.name()))
+		}
+	}
+	if len(problems) > 0 {
+		rs.Failure = strings.Join(problems, "\n")
+	}
+	return rs
+}
+
+// judge lists what makes a rollout fail, injected leaks excepted.
+func judge(a *rollout.Analysis, real []rollout.Deviation, spec RolloutSpec, maxHole time.Duration) []string {
+	var out []string
+	for _, c := range a.Unobserved {
+		out = append(out, fmt.Sprintf("%s was never probed during the rollout", cellName(c)))
+	}
+	if a.LongestHole > maxHole {
+		out = append(out, fmt.Sprintf("%s went %s without a probe (allowed: %s): the rollout was not watched continuously", cellName(a.LongestHoleCell), a.LongestHole.Round(time.Millisecond), maxHole))
+	}
+	for _, d := range real {
+		switch {
+		case d.Kind == rollout.Leak:
+			out = append(out, fmt.Sprintf("LEAK: %s -> %s denied but seen allowed %d times from %s", d.Cell.Row, d.Cell.Col, d.Count, d.First.Format("15:04:05.000")))
+		case d.Kind == rollout.Down && d.Duration(a.To) > spec.GapBudget:
+			out = append(out, fmt.Sprintf("DOWN: %s -> %s allowed but seen %s for %s (budget %s): %s", d.Cell.Row, d.Cell.Col, d.Got, d.Duration(a.To).Round(time.Millisecond), spec.GapBudget, d.Detail))
+		case d.Kind == rollout.Other:
+			out = append(out, fmt.Sprintf("CHANGED: %s -> %s denied by silence but seen %s %d times: %s", d.Cell.Row, d.Cell.Col, d.Got, d.Count, d.Detail))
+		}
+	}
+	return out
+}
+
+// maxHole is the longest a cell may go unobserved: one interval plus the slowest verdict
+// (a DNS lookup that times out) plus slack for the exec stream.
+func (h *Harness) maxHole(interval time.Duration) time.Duration {
+	return interval + max(h.Cfg.ProbeTimeout, h.Cfg.DNSTimeout) + 3*time.Second
+}
+
+// baseline waits until every cell was observed twice, all as expected, and returns when
+// every cell had first been observed (the start of the judged window).
+func baseline(ctx context.Context, sess *rollout.Session, want *matrix.Matrix, timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	cells := want.ProbedCells()
+	for {
+		obs := sess.Observations()
+		count := map[matrix.Cell]int{}
+		first := map[matrix.Cell]time.Time{}
+		var wrong []string
+		for _, o := range obs {
+			count[o.Cell]++
+			if _, ok := first[o.Cell]; !ok {
+				first[o.Cell] = o.At
+			}
+			if v, _ := want.Get(o.Cell.Row, o.Cell.Col); v != o.Verdict {
+				wrong = append(wrong, fmt.Sprintf("%s: %s, want %s (%s)", cellName(o.Cell), o.Verdict, v, o.Detail))
+			}
+		}
+		if len(wrong) > 0 {
+			return time.Time{}, fmt.Errorf("before touching Calico the end state is not as expected (%d wrong probes), first: %s", len(wrong), wrong[0])
+		}
+		var from time.Time
+		missing := 0
+		for _, c := range cells {
+			if count[c] < 2 {
+				missing++
+			}
+			if first[c].After(from) {
+				from = first[c]
+			}
+		}
+		if missing == 0 {
+			return from, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return time.Time{}, fmt.Errorf("continuous probes did not cover the matrix within %s: %d of %d cells seen less than twice", timeout, missing, len(cells))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func (h *Harness) calicoPods(ctx context.Context) ([]corev1.Pod, error) {
+	list, err := h.Kube.Typed.CoreV1().Pods(calicoNS).List(ctx, metav1.ListOptions{LabelSelector: "k8s-app in (calico-node,calico-kube-controllers)"})
+	if err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
+// restartCalicoNode rolls calico-node without changing its version (kubectl rollout restart).
+func (h *Harness) restartCalicoNode(ctx context.Context) error {
+	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"netpol-e2e/restartedAt":%q}}}}}`, time.Now().Format(time.RFC3339Nano))
+	_, err := h.Kube.Typed.AppsV1().DaemonSets(calicoNS).Patch(ctx, "calico-node", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
+	return err
+}
+
+func (h *Harness) waitCalicoRolledOut(ctx context.Context, timeout time.Duration) error {
+	if err := h.Kube.WaitDaemonSet(ctx, timeout, calicoNS, "calico-node"); err != nil {
+		return err
+	}
+	return h.Kube.WaitDeployments(ctx, timeout, calicoNS+"/calico-kube-controllers")
+}
+
+// calicoNodeVersions asks every calico-node what it runs; each must say want.
+func (h *Harness) calicoNodeVersions(ctx context.Context, want string) ([]string, error) {
+	pods, err := h.calicoPods(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out, wrong []string
+	for _, p := range pods {
+		if p.Labels["k8s-app"] != "calico-node" || p.DeletionTimestamp != nil {
+			continue
+		}
+		stdout, stderr, err := h.Kube.Exec(ctx, calicoNS, p.Name, "calico-node", []string{"calico-node", "-v"})
+		if err != nil {
+			return out, fmt.Errorf("calico-node -v in %s: %v %s", p.Name, err, strings.TrimSpace(stderr))
+		}
+		got := strings.TrimSpace(stdout)
+		out = append(out, fmt.Sprintf("%s on %s: calico-node -v = %s", p.Name, p.Spec.NodeName, got))
+		if got != want {
+			wrong = append(wrong, fmt.Sprintf("%s says %q", p.Name, got))
+		}
+	}
+	slices.Sort(out)
+	if len(out) == 0 {
+		return nil, errors.New("no calico-node pod to ask its version")
+	}
+	if len(wrong) > 0 {
+		return out, fmt.Errorf("after the rollout calico-node should be %s: %s", want, strings.Join(wrong, ", "))
+	}
+	return out, nil
+}
+
+func cellName(c matrix.Cell) string { return c.Row + " -> " + c.Col }
+
+// timeline merges what happened, relative to the apply.
+func timeline(applied time.Time, pods, harness []rollout.Event, devs []rollout.Deviation, streams []rollout.StreamEvent) []report.Event {
+	all := append(append([]rollout.Event(nil), pods...), harness...)
+	for _, d := range devs {
+		text := fmt.Sprintf("%s -> %s: %s, want %s (%d probes", d.Cell.Row, d.Cell.Col, d.Got, d.Want, d.Count)
+		if !d.Until.IsZero() {
+			text += fmt.Sprintf(", right again %s later", d.Until.Sub(d.First).Round(time.Millisecond))
+		}
+		all = append(all, rollout.Event{At: d.First, Kind: string(d.Kind), Text: text + ")"})
+	}
+	for _, s := range streams {
+		all = append(all, rollout.Event{At: s.At, Kind: "stream", Text: fmt.Sprintf("watch from %s interrupted, restarted: %s", s.Source, s.Err)})
+	}
+	slices.SortStableFunc(all, func(a, b rollout.Event) int { return a.At.Compare(b.At) })
+	out := make([]report.Event, len(all))
+	for i, e := range all {
+		out[i] = report.Event{Ms: e.At.Sub(applied).Milliseconds(), Kind: e.Kind, Text: e.Text}
+	}
+	return out
+}
+
+// injection is the negative control: policies deleted mid-rollout, then restored.
+type injection struct {
+	policies          []*networkingv1.NetworkPolicy
+	predicted         []matrix.Cell
+	udp               bool
+	deleted, restored time.Time
+}
+
+func (h *Harness) newInjection(st *scenario.State, want *matrix.Matrix, refs []string) (*injection, error) {
+	inj := &injection{}
+	vst := st.Clone()
+	vst.Policies = slices.Clone(vst.Policies)
+	for _, ref := range refs {
+		ns, name, _ := strings.Cut(ref, "/")
+		i := slices.IndexFunc(vst.Policies, func(p *networkingv1.NetworkPolicy) bool { return p.Namespace == ns && p.Name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("control policy %q is not in the end state (want namespace/name of its NetworkPolicies)", ref)
+		}
+		inj.policies = append(inj.policies, vst.Policies[i])
+		vst.Policies = slices.Delete(vst.Policies, i, i+1)
+	}
+	without, err := vst.Expected(h.Scenario, h.Cfg.ExternalIP)
+	if err != nil {
+		return nil, err
+	}
+	mm, err := matrix.Compare(want, without)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range mm {
+		if m.Got == matrix.Allowed && m.Want == matrix.Blocked {
+			inj.predicted = append(inj.predicted, matrix.Cell{Row: m.Row, Col: m.Col})
+			inj.udp = inj.udp || strings.HasSuffix(m.Col, "/udp")
+		}
+	}
+	if len(inj.predicted) == 0 {
+		return nil, fmt.Errorf("deleting %s opens no denied cell: it cannot prove the suite sees a leak", strings.Join(refs, ", "))
+	}
+	return inj, nil
+}
+
+// run deletes the policy once the rollout is under way, waits until every predicted cell
+// was seen leaking (or 45 s), and restores it.
+func (inj *injection) run(ctx context.Context, h *Harness, sess *rollout.Session, applied time.Time) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Until(applied.Add(5 * time.Second))):
+	}
+	us, err := Unstructured(inj.objects())
+	if err != nil {
+		return err
+	}
+	inj.deleted = time.Now()
+	if err := h.Kube.Delete(ctx, us...); err != nil {
+		return err
+	}
+	defer func() {
+		inj.restored = time.Now()
+		_ = h.Apply(context.WithoutCancel(ctx), inj.objects())
+	}()
+	deadline := time.Now().Add(45 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		seen := map[matrix.Cell]bool{}
+		for _, o := range sess.Observations() {
+			if o.At.After(inj.deleted) && o.Verdict == matrix.Allowed {
+				seen[o.Cell] = true
+			}
+		}
+		if !slices.ContainsFunc(inj.predicted, func(c matrix.Cell) bool { return !seen[c] }) {
+			return nil
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return nil // judge says which predicted cells never leaked
+}
+
+// grace is how long after the restore a leak may still be the control's: the time to
+// enforce the policy again, plus the UDP conntrack timeout for UDP cells.
+func (inj *injection) grace(cfg Config) time.Duration {
+	g := cfg.ConvergeDeadline
+	if inj.udp {
+		g += cfg.ConntrackUDPTimeout
+	}
+	return g
+}
+
+func (inj *injection) explains(d rollout.Deviation, cfg Config) bool {
+	return d.Kind == rollout.Leak && slices.Contains(inj.predicted, d.Cell) && !inj.deleted.IsZero() &&
+		!d.First.Before(inj.deleted) && !inj.restored.IsZero() && d.Last.Before(inj.restored.Add(inj.grace(cfg)))
+}
+
+// judge requires the suite to have reported the injected leak on exactly the predicted cells.
+func (inj *injection) judge(a *rollout.Analysis, cfg Config) []string {
+	var leaked []matrix.Cell
+	for _, d := range a.Deviations {
+		if inj.explains(d, cfg) && !slices.Contains(leaked, d.Cell) {
+			leaked = append(leaked, d.Cell)
+		}
+	}
+	var missing []string
+	for _, c := range inj.predicted {
+		if !slices.Contains(leaked, c) {
+			missing = append(missing, cellName(c))
+		}
+	}
+	if len(missing) > 0 {
+		return []string{fmt.Sprintf("control: the suite did not report the injected leak on %s (deleted %s)", strings.Join(missing, ", "), inj.name())}
+	}
+	return nil
+}
+
+func (inj *injection) objects() []scenario.Object {
+	var out []scenario.Object
+	for _, p := range inj.policies {
+		out = append(out, scenario.Object{File: "control", Policy: p})
+	}
+	return out
+}
+
+func (inj *injection) name() string {
+	var names []string
+	for _, p := range inj.policies {
+		names = append(names, p.Namespace+"/"+p.Name)
+	}
+	return "policies " + strings.Join(names, ", ")
+}

@@ -1,0 +1,88 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Rollout is a Calico rollout watched by continuous probes of the whole matrix.
+type Rollout struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Note says what A and B are (offline: two builds of one source).
+	Note       string    `json:"note,omitempty"`
+	IntervalMs int64     `json:"intervalMs"`
+	Applied    time.Time `json:"applied"`
+	// RolledOutMs is apply -> every calico pod updated and ready.
+	RolledOutMs  int64 `json:"rolledOutMs"`
+	WindowMs     int64 `json:"windowMs"`
+	Cells        int   `json:"cells"`
+	Observations int   `json:"observations"`
+	Leaks        int   `json:"leaks"`
+	DownRuns     int   `json:"downRuns"`
+	Others       int   `json:"others"`
+	// WorstDownMs is the longest an allowed cell was seen down; GapBudgetMs what is allowed.
+	WorstDownMs     int64  `json:"worstDownMs"`
+	WorstDownCell   string `json:"worstDownCell,omitempty"`
+	GapBudgetMs     int64  `json:"gapBudgetMs"`
+	LongestHoleMs   int64  `json:"longestHoleMs"`
+	LongestHoleCell string `json:"longestHoleCell,omitempty"`
+	// Versions are what each calico-node said (`calico-node -v`) after the rollout.
+	Versions   []string    `json:"versions,omitempty"`
+	Deviations []Deviation `json:"deviations"`
+	Timeline   []Event     `json:"timeline"`
+}
+
+// Deviation is a run of wrong observations of one cell; times are ms after the apply.
+type Deviation struct {
+	Kind     string `json:"kind"` // leak, down, other
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Expected string `json:"expected"`
+	Observed string `json:"observed"`
+	FirstMs  int64  `json:"firstMs"`
+	LastMs   int64  `json:"lastMs"`
+	// UntilMs is the next right observation (-1: none before the end).
+	UntilMs int64  `json:"untilMs"`
+	Probes  int    `json:"probes"`
+	Detail  string `json:"detail,omitempty"`
+	// Injected marks a leak the negative control caused on purpose.
+	Injected bool `json:"injected,omitempty"`
+}
+
+// Event is one timeline line; Ms is relative to the apply (negative: before it).
+type Event struct {
+	Ms   int64  `json:"ms"`
+	Kind string `json:"kind"` // calico, harness, leak, down, other, stream
+	Text string `json:"text"`
+}
+
+// Text renders the rollout: the verdict numbers, then the timeline.
+func (r *Rollout) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "rollout %s -> %s", r.From, r.To)
+	if r.Note != "" {
+		fmt.Fprintf(&b, " (%s)", r.Note)
+	}
+	fmt.Fprintf(&b, "\n  %d cells probed every %dms per source over %.1fs: %d observations; rolled out %.1fs after apply\n",
+		r.Cells, r.IntervalMs, float64(r.WindowMs)/1000, r.Observations, float64(r.RolledOutMs)/1000)
+	fmt.Fprintf(&b, "  leaks (denied seen allowed): %d; allowed cells down: %d runs, worst %dms%s (budget %dms); other deviations: %d\n",
+		r.Leaks, r.DownRuns, r.WorstDownMs, cellSuffix(r.WorstDownCell), r.GapBudgetMs, r.Others)
+	fmt.Fprintf(&b, "  longest time a cell went unprobed: %dms%s\n", r.LongestHoleMs, cellSuffix(r.LongestHoleCell))
+	for _, v := range r.Versions {
+		fmt.Fprintf(&b, "  after: %s\n", v)
+	}
+	b.WriteString("  timeline (s after apply):\n")
+	for _, e := range r.Timeline {
+		fmt.Fprintf(&b, "  %+9.3fs  %-7s %s\n", float64(e.Ms)/1000, e.Kind, e.Text)
+	}
+	return b.String()
+}
+
+func cellSuffix(c string) string {
+	if c == "" {
+		return ""
+	}
+	return " (" + c + ")"
+}

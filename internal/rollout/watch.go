@@ -1,0 +1,221 @@
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/probe"
+	"github.com/netpol-e2e/harness/internal/star"
+)
+
+// Streamer runs a command in a pod, feeding stdin and streaming its output until the
+// command or ctx ends (kube.Client in the cluster, a fake in tests).
+type Streamer interface {
+	Stream(ctx context.Context, ns, pod, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) error
+}
+
+// Observation is one probe of one cell.
+type Observation struct {
+	At      time.Time
+	Cell    matrix.Cell
+	Verdict matrix.Verdict
+	Millis  int64
+	Detail  string
+}
+
+// StreamEvent is a source's watch ending while the session was live (and restarted).
+type StreamEvent struct {
+	At     time.Time
+	Source string
+	Err    string
+}
+
+// Watcher streams continuous probes from every source of a plan.
+type Watcher struct {
+	Stream Streamer
+	// Binary is star's path in the image.
+	Binary string
+	// Interval is how often each source probes each of its targets.
+	Interval time.Duration
+	// Timeout and DNSTimeout are star check's, as in the rounds.
+	Timeout, DNSTimeout time.Duration
+	// Max bounds a watch inside the pod, should the harness vanish without closing it.
+	Max time.Duration
+}
+
+// Session is a running watch.
+type Session struct {
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	obs     []Observation
+	events  []StreamEvent
+	stopped bool
+	stdins  []*io.PipeWriter
+}
+
+// Command is what runs in a source pod.
+func (w *Watcher) Command(urls []string) []string {
+	maxWatch := w.Max
+	if maxWatch <= 0 {
+		maxWatch = 30 * time.Minute
+	}
+	cmd := []string{w.Binary, "check", "--watch", w.Interval.String(), "--max", maxWatch.String(), "--stdin-stop", "--timeout", w.Timeout.String()}
+	if w.DNSTimeout > 0 {
+		cmd = append(cmd, "--dns-timeout", w.DNSTimeout.String())
+	}
+	return append(cmd, urls...)
+}
+
+// Start begins watching cells (rows are plan sources, columns plan targets): one stream
+// per source, restarted should it end before Stop.
+func (w *Watcher) Start(ctx context.Context, p probe.Plan, cells []matrix.Cell) (*Session, error) {
+	urlOf := map[string]string{}
+	for _, t := range p.Targets {
+		urlOf[t.ID] = t.URL
+	}
+	byRow := map[string][]string{}
+	for _, c := range cells {
+		if urlOf[c.Col] == "" {
+			return nil, fmt.Errorf("cell %s -> %s: no such target in the plan", c.Row, c.Col)
+		}
+		byRow[c.Row] = append(byRow[c.Row], c.Col)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &Session{cancel: cancel}
+	for _, src := range p.Sources {
+		cols := byRow[src.ID]
+		if len(cols) == 0 {
+			continue
+		}
+		colOf := map[string]string{}
+		var urls []string
+		for _, c := range cols {
+			colOf[urlOf[c]] = c
+			urls = append(urls, urlOf[c])
+		}
+		s.wg.Go(func() { s.runSource(ctx, w, src, w.Command(urls), colOf) })
+	}
+	return s, nil
+}
+
+// runSource keeps one source's watch streaming until the session stops.
+func (s *Session) runSource(ctx context.Context, w *Watcher, src probe.Source, cmd []string, colOf map[string]string) {
+	for ctx.Err() == nil {
+		pr, pw := io.Pipe()
+		s.mu.Lock()
+		if s.stopped {
+			s.mu.Unlock()
+			return
+		}
+		s.stdins = append(s.stdins, pw)
+		s.mu.Unlock()
+		out := &lineWriter{line: func(line string) { s.add(src.ID, colOf, line) }}
+		var stderr strings.Builder
+		err := w.Stream.Stream(ctx, src.Namespace, src.Pod, src.Container, cmd, pr, out, &stderr)
+		out.flush()
+		s.mu.Lock()
+		live := !s.stopped
+		s.mu.Unlock()
+		if !live || ctx.Err() != nil {
+			return
+		}
+		msg := "watch ended"
+		if err != nil {
+			msg = err.Error()
+		}
+		if e := strings.TrimSpace(stderr.String()); e != "" {
+			msg += ": " + e
+		}
+		s.mu.Lock()
+		s.events = append(s.events, StreamEvent{At: time.Now(), Source: src.ID, Err: msg})
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Session) add(source string, colOf map[string]string, line string) {
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return
+	}
+	var r star.Result
+	o := Observation{At: time.Now(), Cell: matrix.Cell{Row: source}}
+	if err := json.Unmarshal([]byte(line), &r); err != nil || colOf[r.Target] == "" {
+		s.mu.Lock()
+		s.events = append(s.events, StreamEvent{At: o.At, Source: source, Err: fmt.Sprintf("unreadable watch line %q", line)})
+		s.mu.Unlock()
+		return
+	}
+	o.Cell.Col, o.Verdict, o.Millis, o.Detail = colOf[r.Target], r.Verdict, r.Millis, r.Detail
+	if r.At > 0 {
+		o.At = time.UnixMilli(r.At)
+	}
+	s.mu.Lock()
+	s.obs = append(s.obs, o)
+	s.mu.Unlock()
+}
+
+// Observations returns a copy of what was observed so far.
+func (s *Session) Observations() []Observation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Observation(nil), s.obs...)
+}
+
+// Stop ends every stream (closing its stdin ends star's watch; the context is the
+// backstop) and returns the observations and the streams' interruptions.
+func (s *Session) Stop() ([]Observation, []StreamEvent) {
+	s.mu.Lock()
+	s.stopped = true
+	for _, pw := range s.stdins {
+		_ = pw.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		s.cancel()
+		<-done
+	}
+	s.cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Observation(nil), s.obs...), append([]StreamEvent(nil), s.events...)
+}
+
+// lineWriter calls line for every complete line written to it.
+type lineWriter struct {
+	buf  []byte
+	line func(string)
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := strings.IndexByte(string(l.buf), '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		l.line(string(l.buf[:i]))
+		l.buf = l.buf[i+1:]
+	}
+}
+
+func (l *lineWriter) flush() {
+	if len(l.buf) > 0 {
+		l.line(string(l.buf))
+		l.buf = nil
+	}
+}

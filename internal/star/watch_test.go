@@ -1,0 +1,81 @@
+package star
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
+)
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of Watch.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestWatchProbesEachTargetOnItsOwnClock(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	byName := "http://app.test:" + port + "/status"
+	hole := "tcp://" + blackhole(t)
+	c := Checker{Timeout: 300 * time.Millisecond, DNSServer: fakeDNS(t)}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error)
+	go func() { done <- c.Watch(ctx, []string{byName, hole}, 100*time.Millisecond, &out) }()
+	time.Sleep(1200 * time.Millisecond)
+	// The server goes away mid-watch: its target turns refused, without a restart.
+	srv.Close()
+	time.Sleep(600 * time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+
+	results, err := ParseResults(strings.NewReader(out.String()))
+	require.NoError(t, err)
+	byTarget := map[string][]Result{}
+	for _, r := range results {
+		require.NotZero(t, r.At, "every watch line carries its start time")
+		byTarget[r.Target] = append(byTarget[r.Target], r)
+	}
+	ok := byTarget[byName]
+	// About one probe per 100 ms over 1.8 s, and in time order.
+	require.GreaterOrEqual(t, len(ok), 12, "allowed target probed every interval")
+	for i := 1; i < len(ok); i++ {
+		require.GreaterOrEqual(t, ok[i].At, ok[i-1].At)
+	}
+	require.Equal(t, matrix.Allowed, ok[0].Verdict, ok[0].Detail)
+	require.Equal(t, matrix.Refused, ok[len(ok)-1].Verdict, ok[len(ok)-1].Detail)
+	// A blocked target takes its timeout per probe: fewer, all blocked.
+	blocked := byTarget[hole]
+	require.GreaterOrEqual(t, len(blocked), 4)
+	require.Less(t, len(blocked), len(ok))
+	for _, r := range blocked {
+		require.Equal(t, matrix.Blocked, r.Verdict)
+	}
+}
+
+func TestWatchRejectsBadUsage(t *testing.T) {
+	require.Error(t, Checker{}.Watch(context.Background(), nil, time.Second, &bytes.Buffer{}))
+	require.Error(t, Checker{}.Watch(context.Background(), []string{"tcp://127.0.0.1:1"}, 0, &bytes.Buffer{}))
+}
