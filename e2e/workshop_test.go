@@ -2,12 +2,16 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
+	"github.com/netpol-e2e/harness/internal/browser"
+	"github.com/netpol-e2e/harness/internal/cluster"
+	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/report"
 )
 
@@ -44,6 +48,11 @@ func TestWorkshop(t *testing.T) {
 					return h.Perf(ctx, i, *flagPerfRounds)
 				}))
 			}
+			// The workshop's visual: the management UI, in a real browser, draws what the
+			// harness observes.
+			feats = append(feats, feature("08-management-ui-in-browser", "headless Chromium shows the observed matrix's arrows", func(ctx context.Context) *report.Step {
+				return uiCheck(ctx, i)
+			}))
 			if *flagSoak > 0 {
 				feats = append(feats, feature("08-soak", "repeated full rounds never mismatch", func(ctx context.Context) *report.Step {
 					return h.Soak(ctx, i, *flagSoak)
@@ -52,4 +61,20 @@ func TestWorkshop(t *testing.T) {
 		}
 	}
 	testenv.Test(t, feats...)
+}
+
+// uiCheck finds Chromium and a node address for the UI's NodePort.
+func uiCheck(ctx context.Context, i int) *report.Step {
+	fail := func(err error) *report.Step {
+		return &report.Step{Name: scen.Steps[i].Name + "-management-ui-in-browser", Kind: "check", Failure: err.Error()}
+	}
+	exe, err := browser.Executable(os.Getenv("NETPOL_CHROMIUM"))
+	if err != nil {
+		return fail(err)
+	}
+	ip, err := harness.DockerIP(ctx, *flagClusterName+"-control-plane", cluster.Network)
+	if err != nil {
+		return fail(err)
+	}
+	return h.UICheck(ctx, i, ip, exe)
 }

@@ -51,7 +51,7 @@ func TestUpgrade(t *testing.T) {
 	endName := scen.Steps[end].Name
 	spec := func(name, a, b string, manifest []*unstructured.Unstructured) harness.RolloutSpec {
 		return harness.RolloutSpec{
-			Name: name, From: a, To: b, Note: note, Manifest: manifest, Interval: *flagUpgradeInterval,
+			Name: name, From: a, To: b, Note: note, Manifest: manifest, Interval: *flagUpgradeInterval, ProbeTimeout: *flagUpgradeTimeout,
 			GapBudget: *flagUpgradeGapBudget, Tail: *flagUpgradeTail, Timeout: 10 * time.Minute,
 		}
 	}

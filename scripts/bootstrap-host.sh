@@ -5,7 +5,8 @@
 #  2. the runc capability shim, only when the capability bounding set lacks CAP_SYS_RESOURCE
 #     (a no-op on a normal host such as a GitHub runner);
 #  3. inotify limits for kind;
-#  4. the build tools `make images` needs (debootstrap, jq, libseccomp-dev, gcc).
+#  4. the build tools `make images` needs (debootstrap, jq, libseccomp-dev, gcc), shellcheck
+#     for `make verify`, and Chromium for the e2e's browser check of the management UI.
 set -euo pipefail
 
 log() { printf '[bootstrap %s] %s\n' "$(date +%T)" "$*"; }
@@ -17,9 +18,11 @@ if [[ $(id -u) != 0 ]]; then SUDO=sudo; fi
 have_engine=false
 if docker info >/dev/null 2>&1; then have_engine=true; fi
 need_pkgs=()
-for p in docker.io debootstrap jq libseccomp-dev gcc libc6-dev; do
-  # On a host whose engine comes from elsewhere (Docker's own packages), don't add Debian's.
+for p in docker.io debootstrap jq libseccomp-dev gcc libc6-dev shellcheck chromium; do
+  # On a host whose engine comes from elsewhere (Docker's own packages), don't add Debian's;
+  # a host with another Chromium build (a GitHub runner's Chrome) keeps it.
   if [[ $p == docker.io && $have_engine == true ]]; then continue; fi
+  if [[ $p == chromium ]] && command -v chromium google-chrome >/dev/null 2>&1; then continue; fi
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need_pkgs+=("$p")
 done
 if ((${#need_pkgs[@]})); then

@@ -20,14 +20,18 @@ func main() {
 	repo := flag.String("repo", ".", "repository root")
 	calico := flag.String("calico-builds", images.CalicoVersion+","+images.CalicoUpgradeBuild,
 		"comma-separated Calico version strings to build from the one served source; the first is preloaded in the node image, the second is the offline upgrade check's version B")
+	only := flag.String("only", "", `"star": build only the demo app's image (what -image-source=upstream needs)`)
 	flag.Parse()
+	if *only != "" && *only != "star" {
+		fail(fmt.Errorf("-only=%q: the one partial build is -only=star", *only))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root, err := filepath.Abs(*repo)
 	if err != nil {
 		fail(err)
 	}
-	b := &imagebuild.Builder{Repo: root, Cache: images.CacheDir(), Out: os.Stdout, CalicoBuilds: strings.Split(*calico, ",")}
+	b := &imagebuild.Builder{Repo: root, Cache: images.CacheDir(), Out: os.Stdout, CalicoBuilds: strings.Split(*calico, ","), StarOnly: *only == "star"}
 	res, err := b.Build(ctx)
 	if err != nil {
 		fail(err)

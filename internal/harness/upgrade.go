@@ -30,6 +30,9 @@ type RolloutSpec struct {
 	Manifest []*unstructured.Unstructured
 	// Interval is how often every source probes every target.
 	Interval time.Duration
+	// ProbeTimeout is the watch's connect timeout: an allowed cell not connected by then
+	// is down. Right probes slower than the suite's probe timeout are counted as slow.
+	ProbeTimeout time.Duration
 	// GapBudget is how long an allowed cell may be seen down (0: never).
 	GapBudget time.Duration
 	// Tail is how long probing goes on after the rollout is complete.
@@ -73,7 +76,10 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 	if err != nil {
 		return fail(err)
 	}
-	w := &rollout.Watcher{Stream: h.Kube, Binary: "/star", Interval: spec.Interval, Timeout: h.Cfg.ProbeTimeout, DNSTimeout: h.Cfg.DNSTimeout}
+	if spec.ProbeTimeout <= 0 {
+		spec.ProbeTimeout = h.Cfg.ProbeTimeout
+	}
+	w := &rollout.Watcher{Stream: h.Kube, Binary: "/star", Interval: spec.Interval, Timeout: spec.ProbeTimeout, DNSTimeout: h.Cfg.DNSTimeout}
 	sess, err := w.Start(ctx, plan, want.ProbedCells())
 	if err != nil {
 		return fail(err)
@@ -147,13 +153,18 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 	stop()
 	podEvents, trackerStopped = tracker.Stop(), true
 
-	a := rollout.Analyze(want, obs, from, to)
+	a := rollout.Analyze(want, obs, from, to, h.Cfg.ProbeTimeout)
 	r := &report.Rollout{
 		From: spec.From, To: spec.To, Note: spec.Note, IntervalMs: spec.Interval.Milliseconds(), Applied: applied,
 		RolledOutMs: rolledOut.Sub(applied).Milliseconds(), WindowMs: to.Sub(from).Milliseconds(),
 		Cells: len(want.ProbedCells()), Observations: a.Observations, Leaks: a.Leaks, DownRuns: a.DownRuns, Others: a.Others,
 		WorstDownMs: a.WorstDown.Milliseconds(), GapBudgetMs: spec.GapBudget.Milliseconds(),
 		LongestHoleMs: a.LongestHole.Milliseconds(), Versions: versions, Deviations: []report.Deviation{},
+		ProbeTimeoutMs: spec.ProbeTimeout.Milliseconds(), SlowThresholdMs: h.Cfg.ProbeTimeout.Milliseconds(),
+		SlowProbes: a.Slow, SlowestMs: a.Slowest.Milliseconds(),
+	}
+	if a.Slow > 0 {
+		r.SlowestCell = cellName(a.SlowestCell)
 	}
 	if a.WorstDown > 0 {
 		r.WorstDownCell = cellName(a.WorstDownCell)
@@ -178,7 +189,7 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 			FirstMs: ms(d.First), LastMs: ms(d.Last), UntilMs: until, Probes: d.Count, Detail: d.Detail, Injected: injected,
 		})
 	}
-	r.Timeline = timeline(applied, podEvents, harnessEvents, a.Deviations, streamEvents)
+	r.Timeline = timeline(applied, podEvents, harnessEvents, append(slices.Clone(a.Deviations), a.SlowRuns...), streamEvents)
 
 	var problems []string
 	if rollErr != nil {
@@ -187,7 +198,7 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 	if injErr != nil {
 		problems = append(problems, "control: "+injErr.Error())
 	}
-	problems = append(problems, judge(a, real, spec, h.maxHole(spec.Interval))...)
+	problems = append(problems, judge(a, real, spec, spec.Interval+max(spec.ProbeTimeout, h.Cfg.DNSTimeout)+3*time.Second)...)
 	if inj != nil {
 		problems = append(problems, inj.judge(a, h.Cfg)...)
 		if len(problems) == 0 {
@@ -220,12 +231,6 @@ func judge(a *rollout.Analysis, real []rollout.Deviation, spec RolloutSpec, maxH
 		}
 	}
 	return out
-}
-
-// maxHole is the longest a cell may go unobserved: one interval plus the slowest verdict
-// (a DNS lookup that times out) plus slack for the exec stream.
-func (h *Harness) maxHole(interval time.Duration) time.Duration {
-	return interval + max(h.Cfg.ProbeTimeout, h.Cfg.DNSTimeout) + 3*time.Second
 }
 
 // baseline waits until every cell was observed twice, all as expected, and returns when
@@ -329,6 +334,10 @@ func cellName(c matrix.Cell) string { return c.Row + " -> " + c.Col }
 func timeline(applied time.Time, pods, harness []rollout.Event, devs []rollout.Deviation, streams []rollout.StreamEvent) []report.Event {
 	all := append(append([]rollout.Event(nil), pods...), harness...)
 	for _, d := range devs {
+		if d.Kind == "slow" {
+			all = append(all, rollout.Event{At: d.First, Kind: "slow", Text: fmt.Sprintf("%s -> %s: %s", d.Cell.Row, d.Cell.Col, d.Detail)})
+			continue
+		}
 		text := fmt.Sprintf("%s -> %s: %s, want %s (%d probes", d.Cell.Row, d.Cell.Col, d.Got, d.Want, d.Count)
 		if !d.Until.IsZero() {
 			text += fmt.Sprintf(", right again %s later", d.Until.Sub(d.First).Round(time.Millisecond))
@@ -404,8 +413,14 @@ func (inj *injection) run(ctx context.Context, h *Harness, sess *rollout.Session
 		return err
 	}
 	defer func() {
+		// Restore in reverse order: an allow policy back before the deny it narrows, so the
+		// restore itself denies nothing the end state allows.
+		objs := inj.objects()
+		slices.Reverse(objs)
 		inj.restored = time.Now()
-		_ = h.Apply(context.WithoutCancel(ctx), inj.objects())
+		for _, o := range objs {
+			_ = h.Apply(context.WithoutCancel(ctx), []scenario.Object{o})
+		}
 	}()
 	deadline := time.Now().Add(45 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -435,7 +450,7 @@ func (inj *injection) grace(cfg Config) time.Duration {
 
 func (inj *injection) explains(d rollout.Deviation, cfg Config) bool {
 	return d.Kind == rollout.Leak && slices.Contains(inj.predicted, d.Cell) && !inj.deleted.IsZero() &&
-		!d.First.Before(inj.deleted) && !inj.restored.IsZero() && d.Last.Before(inj.restored.Add(inj.grace(cfg)))
+		!d.FirstEnd.Before(inj.deleted) && !inj.restored.IsZero() && d.Last.Before(inj.restored.Add(inj.grace(cfg)))
 }
 
 // judge requires the suite to have reported the injected leak on exactly the predicted cells.

@@ -27,6 +27,8 @@ type Builder struct {
 	// CalicoBuilds are the Calico version strings to build (the second one, if any, is a
 	// rebuild of the same source under another tag, for the offline upgrade check).
 	CalicoBuilds []string
+	// StarOnly builds the demo app's image alone (upstream mode needs nothing else).
+	StarOnly bool
 
 	start time.Time
 	built []string

@@ -43,6 +43,11 @@ type Step struct {
 	Notes     []string      `json:"notes,omitempty"`
 	// Rollout is set for the upgrade checks.
 	Rollout *Rollout `json:"rollout,omitempty"`
+	// Screenshot, when set, is a JPEG shown in the HTML report and saved as
+	// <name>.jpg next to it.
+	Screenshot []byte `json:"-"`
+	// ScreenshotFile is that file's name.
+	ScreenshotFile string `json:"screenshot,omitempty"`
 }
 
 // Run is a whole run.
@@ -169,6 +174,14 @@ func (r *Run) Write(dir string) error {
 	txt.WriteString(r.Summary())
 	if err := os.WriteFile(filepath.Join(dir, "summary.txt"), []byte(txt.String()), 0o644); err != nil {
 		return err
+	}
+	for _, st := range r.Steps {
+		if len(st.Screenshot) > 0 {
+			st.ScreenshotFile = st.Name + ".jpg"
+			if err := os.WriteFile(filepath.Join(dir, st.ScreenshotFile), st.Screenshot, 0o644); err != nil {
+				return err
+			}
+		}
 	}
 	return os.WriteFile(filepath.Join(dir, "report.html"), []byte(r.HTML()), 0o644)
 }

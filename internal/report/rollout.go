@@ -28,6 +28,13 @@ type Rollout struct {
 	GapBudgetMs     int64  `json:"gapBudgetMs"`
 	LongestHoleMs   int64  `json:"longestHoleMs"`
 	LongestHoleCell string `json:"longestHoleCell,omitempty"`
+	// ProbeTimeoutMs is the watch's connect timeout; right probes of allowed cells slower
+	// than SlowThresholdMs are counted as slow (reported, not failed).
+	ProbeTimeoutMs  int64  `json:"probeTimeoutMs"`
+	SlowThresholdMs int64  `json:"slowThresholdMs"`
+	SlowProbes      int    `json:"slowProbes"`
+	SlowestMs       int64  `json:"slowestMs"`
+	SlowestCell     string `json:"slowestCell,omitempty"`
 	// Versions are what each calico-node said (`calico-node -v`) after the rollout.
 	Versions   []string    `json:"versions,omitempty"`
 	Deviations []Deviation `json:"deviations"`
@@ -54,7 +61,7 @@ type Deviation struct {
 // Event is one timeline line; Ms is relative to the apply (negative: before it).
 type Event struct {
 	Ms   int64  `json:"ms"`
-	Kind string `json:"kind"` // calico, harness, leak, down, other, stream
+	Kind string `json:"kind"` // calico, harness, leak, down, other, slow, stream
 	Text string `json:"text"`
 }
 
@@ -69,6 +76,8 @@ func (r *Rollout) Text() string {
 		r.Cells, r.IntervalMs, float64(r.WindowMs)/1000, r.Observations, float64(r.RolledOutMs)/1000)
 	fmt.Fprintf(&b, "  leaks (denied seen allowed): %d; allowed cells down: %d runs, worst %dms%s (budget %dms); other deviations: %d\n",
 		r.Leaks, r.DownRuns, r.WorstDownMs, cellSuffix(r.WorstDownCell), r.GapBudgetMs, r.Others)
+	fmt.Fprintf(&b, "  right but slow (> %dms; down means not connected within %dms): %d probes, slowest %dms%s\n",
+		r.SlowThresholdMs, r.ProbeTimeoutMs, r.SlowProbes, r.SlowestMs, cellSuffix(r.SlowestCell))
 	fmt.Fprintf(&b, "  longest time a cell went unprobed: %dms%s\n", r.LongestHoleMs, cellSuffix(r.LongestHoleCell))
 	for _, v := range r.Versions {
 		fmt.Fprintf(&b, "  after: %s\n", v)

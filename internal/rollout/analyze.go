@@ -30,8 +30,10 @@ type Deviation struct {
 	// First and Last are the start times of the run's first and last wrong probes;
 	// Until is the start of the next right probe (zero when none came before the end).
 	First, Last, Until time.Time
-	Count              int
-	Detail             string
+	// FirstEnd is when the first wrong probe ended: what it saw happened by then.
+	FirstEnd time.Time
+	Count    int
+	Detail   string
 }
 
 // Duration is how long the cell was wrong: from the first wrong probe to the next right
@@ -66,11 +68,19 @@ type Analysis struct {
 	Unobserved []matrix.Cell
 	// PerCell counts observations.
 	PerCell map[matrix.Cell]int
+	// Slow counts allowed cells' probes that were right but took longer than the slow
+	// threshold (a connection that needed a SYN retransmission, an answer held up);
+	// Slowest is the longest of them.
+	Slow        int
+	Slowest     time.Duration
+	SlowestCell matrix.Cell
+	SlowRuns    []Deviation
 }
 
 // Analyze judges the observations made in [from, to] against want. Observations of cells
 // want does not probe are ignored.
-func Analyze(want *matrix.Matrix, obs []Observation, from, to time.Time) *Analysis {
+// A right probe of an allowed cell slower than slow is counted (not failed) as slow.
+func Analyze(want *matrix.Matrix, obs []Observation, from, to time.Time, slow time.Duration) *Analysis {
 	a := &Analysis{From: from, To: to, PerCell: map[matrix.Cell]int{}}
 	byCell := map[matrix.Cell][]Observation{}
 	for _, o := range obs {
@@ -95,6 +105,14 @@ func Analyze(want *matrix.Matrix, obs []Observation, from, to time.Time) *Analys
 		a.holes(c, list)
 		var run *Deviation
 		for _, o := range list {
+			if o.Verdict == exp && exp == matrix.Allowed && slow > 0 && time.Duration(o.Millis)*time.Millisecond > slow {
+				a.Slow++
+				d := time.Duration(o.Millis) * time.Millisecond
+				if d > a.Slowest {
+					a.Slowest, a.SlowestCell = d, c
+				}
+				a.SlowRuns = append(a.SlowRuns, Deviation{Kind: "slow", Cell: c, Want: exp, Got: o.Verdict, First: o.At, Last: o.At, FirstEnd: o.At.Add(d), Count: 1, Detail: fmt.Sprintf("right, but took %s", d)})
+			}
 			if o.Verdict == exp {
 				if run != nil {
 					run.Until = o.At
@@ -104,7 +122,7 @@ func Analyze(want *matrix.Matrix, obs []Observation, from, to time.Time) *Analys
 				continue
 			}
 			if run == nil {
-				run = &Deviation{Kind: kindOf(exp, o.Verdict), Cell: c, Want: exp, Got: o.Verdict, First: o.At, Detail: o.Detail}
+				run = &Deviation{Kind: kindOf(exp, o.Verdict), Cell: c, Want: exp, Got: o.Verdict, First: o.At, FirstEnd: o.At.Add(time.Duration(o.Millis) * time.Millisecond), Detail: o.Detail}
 			}
 			run.Last = o.At
 			run.Count++

@@ -53,7 +53,7 @@ func steady(want *matrix.Matrix, until int, override func(c matrix.Cell, ms int)
 
 func TestAnalyzeCleanStream(t *testing.T) {
 	want := wantMatrix(t)
-	a := Analyze(want, steady(want, 10000, nil), at(0), at(10000))
+	a := Analyze(want, steady(want, 10000, nil), at(0), at(10000), time.Second)
 	require.Empty(t, a.Deviations)
 	require.Equal(t, 160, a.Observations)
 	require.Zero(t, a.WorstDown)
@@ -83,7 +83,7 @@ func TestAnalyzeFindsLeaksGapsAndHoles(t *testing.T) {
 		}
 		kept = append(kept, o)
 	}
-	a := Analyze(want, kept, at(0), at(10000))
+	a := Analyze(want, kept, at(0), at(10000), time.Second)
 	require.Equal(t, 1, a.Leaks)
 	require.Equal(t, 1, a.DownRuns)
 	require.Equal(t, 1, a.Others)
@@ -112,7 +112,7 @@ func TestAnalyzeCellThatNeverRecovers(t *testing.T) {
 	obs := steady(want, 4000, func(c matrix.Cell, ms int) (matrix.Verdict, bool) {
 		return matrix.Blocked, c == ax && ms >= 3000
 	})
-	a := Analyze(want, obs, at(0), at(5000))
+	a := Analyze(want, obs, at(0), at(5000), time.Second)
 	require.Len(t, a.Deviations, 1)
 	require.True(t, a.Deviations[0].Until.IsZero())
 	require.Equal(t, 2*time.Second, a.WorstDown, "down until the end of the window")
@@ -125,7 +125,7 @@ func TestAnalyzeReportsUnobservedCellsAndIgnoresOutsideTheWindow(t *testing.T) {
 		// Before the window: a leak that does not count.
 		{At: at(-100), Cell: matrix.Cell{Row: "a", Col: "y"}, Verdict: matrix.Allowed},
 	}
-	a := Analyze(want, obs, at(0), at(1000))
+	a := Analyze(want, obs, at(0), at(1000), time.Second)
 	require.Zero(t, a.Leaks)
 	require.Len(t, a.Unobserved, 3)
 }
@@ -201,7 +201,7 @@ func TestWatcherStreamsEverySourceAndRestartsABrokenStream(t *testing.T) {
 	require.Equal(t, "b", events[0].Source)
 	require.Contains(t, events[0].Err, "stream reset")
 	require.Equal(t, int32(3), fs.calls.Load(), "a once, b twice")
-	a := Analyze(want, obs, from, to)
+	a := Analyze(want, obs, from, to, time.Second)
 	require.Empty(t, a.Deviations)
 	require.Empty(t, a.Unobserved)
 	// b's restart left a hole of about the 500 ms back-off.
@@ -252,4 +252,22 @@ func TestTrackerRecordsTheRollout(t *testing.T) {
 		"calico-node-new created on node-1 (node:v2)",
 		"calico-node-new on node-1 ready",
 	}, texts)
+}
+
+func TestAnalyzeCountsSlowRightProbes(t *testing.T) {
+	want := wantMatrix(t)
+	obs := steady(want, 2000, nil)
+	for i := range obs {
+		if obs[i].Cell == (matrix.Cell{Row: "a", Col: "x"}) && obs[i].At.Equal(at(1000)) {
+			obs[i].Millis = 1200 // a SYN retransmission
+		}
+		if obs[i].Cell == (matrix.Cell{Row: "a", Col: "y"}) {
+			obs[i].Millis = 3000 // blocked probes take their timeout: not slow
+		}
+	}
+	a := Analyze(want, obs, at(0), at(2000), time.Second)
+	require.Empty(t, a.Deviations)
+	require.Equal(t, 1, a.Slow)
+	require.Equal(t, 1200*time.Millisecond, a.Slowest)
+	require.Equal(t, matrix.Cell{Row: "a", Col: "x"}, a.SlowestCell)
 }

@@ -1,0 +1,155 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/netpol-e2e/harness/internal/browser"
+	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/scenario"
+	"github.com/netpol-e2e/harness/internal/star"
+)
+
+// UICheck opens the management UI in headless Chromium (through the service's NodePort on
+// nodeIP) and requires it to draw exactly the arrows the harness observes: app a -> app b
+// for every pair of the UI's probes whose cell a full round observes allowed. The round
+// must match step i's fixture first. The screenshot goes into the report.
+func (h *Harness) UICheck(ctx context.Context, i int, nodeIP, chromium string) *report.Step {
+	rs := &report.Step{Name: h.Scenario.Steps[i].Name + "-management-ui-in-browser", Kind: "check"}
+	t0 := time.Now()
+	defer func() { rs.Duration = time.Since(t0) }()
+	fail := func(format string, args ...any) *report.Step {
+		rs.Failure = fmt.Sprintf(format, args...)
+		return rs
+	}
+	step, st := &h.Scenario.Steps[i], h.States[i]
+	want, err := h.expected(step, st)
+	if err != nil {
+		return fail("%v", err)
+	}
+	apps, err := uiProbes(st.Sources())
+	if err != nil {
+		return fail("%v", err)
+	}
+	// The observed matrix the page is compared with.
+	plan, err := h.Plan(ctx, st)
+	if err != nil {
+		return fail("%v", err)
+	}
+	obs, details := h.Engine.Round(ctx, plan, want, nil)
+	if mm, err := matrix.Compare(want, obs); err != nil || len(mm) > 0 {
+		return fail("the cluster is not at %s before the browser check:\n%s", step.Name, matrix.RenderDiff(want, mm))
+	}
+	rs.Expected, rs.Observed = matrix.Format(want), matrix.Format(obs)
+	rs.Cells = report.CellsOf(want, obs, func(c matrix.Cell) (int64, int64, string, string) {
+		d := details[c]
+		return d.Millis, d.ExecMillis, d.URL, d.Detail
+	}, func(c matrix.Cell) string { return h.Engine.Repro(plan, c) })
+	expect, err := uiEdges(obs, apps)
+	if err != nil {
+		return fail("%v", err)
+	}
+	svc, err := h.Kube.Typed.CoreV1().Services("management-ui").Get(ctx, "management-ui", metav1.GetOptions{})
+	if err != nil || len(svc.Spec.Ports) == 0 || svc.Spec.Ports[0].NodePort == 0 {
+		return fail("management-ui service has no NodePort: %v", err)
+	}
+	url := fmt.Sprintf("http://%s/", joinHostPort(nodeIP, svc.Spec.Ports[0].NodePort))
+	var last browser.Page
+	page, err := browser.Open(ctx, url, browser.Options{Exec: chromium, Timeout: 90 * time.Second, Ready: func(p browser.Page) bool {
+		last = p
+		return len(p.Unseen) == 0 && sameEdges(p.Edges, expect) && len(p.Nodes) == len(apps)
+	}})
+	if page != nil {
+		rs.Screenshot = page.Screenshot
+		last = *page
+	}
+	rs.Notes = append(rs.Notes, fmt.Sprintf("%s in %s: %s", url, chromium, last.Describe()))
+	rs.Notes = append(rs.Notes, fmt.Sprintf("arrows the observed matrix implies (%d): %s", len(expect), edgeList(expect)))
+	if err != nil {
+		return fail("the management UI does not show the observed matrix: %v", err)
+	}
+	rs.Notes = append(rs.Notes, fmt.Sprintf("the page drew exactly the %d arrows of the observed matrix between its %d apps, every app answering", len(expect), len(apps)))
+	return rs
+}
+
+// uiApp is one of the UI's probes: its name and its row and column in the matrix.
+type uiApp struct{ name, row, col string }
+
+// uiProbes reads the management UI's --probes from its deployment in the state.
+func uiProbes(sources []scenario.Source) ([]uiApp, error) {
+	var arg string
+	for _, s := range sources {
+		for _, c := range s.Deployment.Spec.Template.Spec.Containers {
+			for _, a := range c.Args {
+				if v, ok := strings.CutPrefix(a, "--probes="); ok {
+					arg = v
+				}
+			}
+		}
+	}
+	if arg == "" {
+		return nil, fmt.Errorf("no deployment of this state runs the management UI (star collect --probes=...)")
+	}
+	list, err := star.ParseNamedURLs(arg)
+	if err != nil {
+		return nil, err
+	}
+	var apps []uiApp
+	for _, p := range list {
+		a := uiApp{name: p.Name}
+		for _, s := range sources {
+			if strings.HasSuffix(s.ID, "/"+p.Name) {
+				a.row = s.ID
+			}
+		}
+		if a.row == "" {
+			return nil, fmt.Errorf("the management UI probes %q, which is no source of the matrix", p.Name)
+		}
+		apps = append(apps, a)
+	}
+	return apps, nil
+}
+
+// uiEdges: a -> b for every pair of UI apps whose cell (a's row, b's service column) is allowed.
+func uiEdges(obs *matrix.Matrix, apps []uiApp) ([]browser.Edge, error) {
+	var out []browser.Edge
+	for _, a := range apps {
+		for _, b := range apps {
+			if a.name == b.name {
+				continue
+			}
+			col := ""
+			for _, c := range obs.Cols {
+				if strings.HasPrefix(c, b.name+":") {
+					col = c
+				}
+			}
+			if col == "" {
+				return nil, fmt.Errorf("no column of the matrix is app %q's service", b.name)
+			}
+			if v, _ := obs.Get(a.row, col); v == matrix.Allowed {
+				out = append(out, browser.Edge{From: a.name, To: b.name})
+			}
+		}
+	}
+	return out, nil
+}
+
+func sameEdges(a, b []browser.Edge) bool {
+	return edgeList(a) == edgeList(b)
+}
+
+func edgeList(es []browser.Edge) string {
+	var s []string
+	for _, e := range es {
+		s = append(s, e.String())
+	}
+	slices.Sort(s)
+	return strings.Join(s, " ")
+}
