@@ -4,8 +4,14 @@ GO ?= go
 UNIT_PKGS := $(shell $(GO) list ./... 2>/dev/null | grep -v /e2e)
 E2E_FLAGS ?=
 REPORT_DIR ?= $(CURDIR)/_report
-# Pinned checkers, fetched through the Go module proxy.
+# Pinned checkers, built from the Go module proxy once per version into the cache (outside
+# the work tree): $NETPOL_CACHE/tools, else /var/cache/netpol-e2e/tools, else ~/.cache.
 GOFUMPT := mvdan.cc/gofumpt@v0.12.0
+GOLANGCI_VERSION := v2.15.0
+ACTIONLINT_VERSION := v1.7.12
+TOOLS := $(shell d=$${NETPOL_CACHE:-/var/cache/netpol-e2e}/tools; mkdir -p $$d 2>/dev/null && test -w $$d && echo $$d || echo $$HOME/.cache/netpol-e2e/tools)
+GOLANGCI := $(TOOLS)/golangci-lint-$(GOLANGCI_VERSION)/golangci-lint
+ACTIONLINT := $(TOOLS)/actionlint-$(ACTIONLINT_VERSION)/actionlint
 
 .PHONY: test e2e images bootstrap verify fmt
 
@@ -25,11 +31,19 @@ images:
 e2e:
 	$(GO) test -count=1 -timeout 80m -v ./e2e/... -args -report-dir=$(REPORT_DIR) $(E2E_FLAGS)
 
-## verify: formatting (gofumpt), go vet, shellcheck.
-verify:
+## verify: formatting (gofumpt), go vet, golangci-lint (.golangci.yml), shellcheck, actionlint.
+verify: $(GOLANGCI) $(ACTIONLINT)
 	@out=$$($(GO) run $(GOFUMPT) -l $$(git ls-files '*.go')); if [[ -n $$out ]]; then echo "gofumpt needed (make fmt):"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GOLANGCI) run ./...
 	shellcheck scripts/*.sh images/rootfs/*.sh .ci/run
+	$(ACTIONLINT) -shellcheck=$$(command -v shellcheck) .github/workflows/*.yml
+
+$(GOLANGCI):
+	GOBIN=$(dir $@) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+
+$(ACTIONLINT):
+	GOBIN=$(dir $@) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
 fmt:
 	$(GO) run $(GOFUMPT) -w $$(git ls-files '*.go')

@@ -62,3 +62,30 @@ func TestWriteProducesEveryFile(t *testing.T) {
 	require.Contains(t, string(page), `class="a w"`, "the wrong cell is highlighted")
 	require.False(t, strings.Contains(string(page), "http://") && strings.Contains(string(page), "<script src"), "no external assets")
 }
+
+func TestRolloutRendering(t *testing.T) {
+	r := &Run{Suite: "s", Started: time.Unix(0, 0), Finished: time.Unix(60, 0), Steps: []*Step{{
+		Name: "upgrade", Kind: "check", Failure: "LEAK: a -> b",
+		Rollout: &Rollout{
+			From: "v1", To: "v2", Note: "offline: two builds", IntervalMs: 250, Cells: 2, Observations: 40, Leaks: 1,
+			Deviations: []Deviation{{Kind: "leak", From: "a", To: "b", Expected: "blocked", Observed: "allowed", FirstMs: 1500, LastMs: 1750, UntilMs: 2000, Probes: 2}},
+			Timeline: []Event{
+				{Ms: 0, Kind: "harness", Text: "applied"},
+				{Ms: 1000, Kind: "calico", Text: "calico-node-x on n1 gone"},
+				{Ms: 1200, Kind: "slow", Text: "a -> c: right, but took 1.2s"},
+				{Ms: 1500, Kind: "leak", Text: "a -> b: allowed, want blocked"},
+			},
+		},
+	}}}
+	text := r.Steps[0].Text()
+	require.Contains(t, text, "rollout v1 -> v2 (offline: two builds)")
+	require.Contains(t, text, "leaks (denied seen allowed): 1")
+	require.Contains(t, text, "+1.500s  leak    a -> b: allowed, want blocked")
+	require.NotContains(t, text, "took 1.2s", "slow probes stay out of the text timeline")
+	page := r.HTML()
+	require.Contains(t, page, `<svg width=`)
+	require.Contains(t, page, `<tr class="leak">`)
+	require.Contains(t, page, "took 1.2s", "the HTML timeline lists slow probes")
+	require.Contains(t, page, `href="#upgrade"`)
+	require.NotContains(t, page, "http://", "no external assets")
+}

@@ -82,9 +82,11 @@ func (r *Rollout) Text() string {
 	for _, v := range r.Versions {
 		fmt.Fprintf(&b, "  after: %s\n", v)
 	}
-	b.WriteString("  timeline (s after apply):\n")
+	b.WriteString("  timeline (s after apply; slow probes are listed in results.json and report.html):\n")
 	for _, e := range r.Timeline {
-		fmt.Fprintf(&b, "  %+9.3fs  %-7s %s\n", float64(e.Ms)/1000, e.Kind, e.Text)
+		if e.Kind != "slow" {
+			fmt.Fprintf(&b, "  %+9.3fs  %-7s %s\n", float64(e.Ms)/1000, e.Kind, e.Text)
+		}
 	}
 	return b.String()
 }
