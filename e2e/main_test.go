@@ -53,7 +53,6 @@ func TestMain(m *testing.M) {
 	}
 	run.Started = time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	onInterrupt(cancel)
 
 	testenv = env.NewWithConfig(envconf.New()).WithContext(ctx)
@@ -78,7 +77,9 @@ func TestMain(m *testing.M) {
 		// Delete the cluster unless asked to keep it.
 		step("cluster-down", deleteCluster),
 	)
-	os.Exit(testenv.Run(m))
+	code := testenv.Run(m)
+	cancel()
+	os.Exit(code)
 }
 
 // checkInput validates flags and loads every data file before any cluster work.
@@ -207,7 +208,7 @@ func startExternal(ctx context.Context) error {
 	out, err := exec.CommandContext(ctx, "docker", "run", "-d", "--name", externalContainer, "--network", cluster.Network,
 		"--label", "netpol-e2e=external", images.StarImage(), "probe", "--name=external", "--listen=:8080").CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("start external host: docker run: %v: %s", err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("start external host: docker run: %w: %s", err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
@@ -219,7 +220,7 @@ func connectHarness(ctx context.Context) error {
 	}
 	ip, err := harness.DockerIP(ctx, externalContainer, cluster.Network)
 	if err != nil || ip == "" {
-		return fmt.Errorf("external host address: %v", err)
+		return fmt.Errorf("external host address %q: %w", ip, err)
 	}
 	run.Environment["external host"] = ip + ":8080 (container " + externalContainer + " on docker network " + cluster.Network + ")"
 	run.Environment["probe"] = fmt.Sprintf("connect timeout %s, dns budget %s, by %s, converge deadline %s", *flagProbeTimeout, *flagDNSTimeout, map[bool]string{true: "pod IP", false: "service DNS name"}[*flagByPodIP], *flagConvergeDeadline)

@@ -30,13 +30,19 @@ const usage = `usage:
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintf(os.Stderr, "star: %v\n", err)
+		if errors.Is(err, errUsage) {
+			fmt.Fprint(os.Stderr, usage)
+		}
 		os.Exit(2)
 	}
 }
 
+// errUsage marks errors after which the usage is printed.
+var errUsage = errors.New("see usage")
+
 func run(args []string) error {
 	if len(args) == 0 {
-		return errors.New("no mode given\n" + usage)
+		return fmt.Errorf("no mode given: %w", errUsage)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -73,7 +79,7 @@ func run(args []string) error {
 		return c.RunCheck(ctx, fs.Args())
 	case "probe":
 		if *name == "" || *listen == "" {
-			return errors.New("probe needs --name and --listen\n" + usage)
+			return fmt.Errorf("probe needs --name and --listen: %w", errUsage)
 		}
 		p := &star.Prober{Name: *name, URLs: splitList(*urls), Interval: *interval, Timeout: *timeout}
 		go p.Run(ctx)
@@ -84,13 +90,13 @@ func run(args []string) error {
 			return err
 		}
 		if *name == "" || *listen == "" {
-			return errors.New("collect needs --name and --listen\n" + usage)
+			return fmt.Errorf("collect needs --name and --listen: %w", errUsage)
 		}
 		c := &star.Collector{Version: *uiVersion, Probes: list, Interval: *interval, Timeout: *timeout, Client: &http.Client{}}
 		go c.Run(ctx)
 		return star.Serve(ctx, *listen, c.Handler(*name))
 	default:
-		return fmt.Errorf("unknown mode %q\n%s", args[0], usage)
+		return fmt.Errorf("unknown mode %q: %w", args[0], errUsage)
 	}
 }
 

@@ -195,7 +195,7 @@ func (k *Kind) LoadImage(ctx context.Context, image string) error {
 	defer os.Remove(tmp.Name())
 	tmp.Close()
 	if out, err := exec.CommandContext(ctx, "docker", "save", "-o", tmp.Name(), image).CombinedOutput(); err != nil {
-		return fmt.Errorf("docker save %s: %v: %s (build it with `make images`)", image, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("docker save %s: %w: %s (build it with `make images`)", image, err, strings.TrimSpace(string(out)))
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(targets))

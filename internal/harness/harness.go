@@ -277,7 +277,7 @@ func joinHostPort(host string, port int32) string {
 func DockerIP(ctx context.Context, container, network string) (string, error) {
 	out, err := exec.CommandContext(ctx, "docker", "inspect", "-f", `{{(index .NetworkSettings.Networks "`+network+`").IPAddress}}`, container).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("docker inspect %s: %v: %s", container, err, strings.TrimSpace(string(out)))
+		return "", fmt.Errorf("docker inspect %s: %w: %s", container, err, strings.TrimSpace(string(out)))
 	}
 	return strings.TrimSpace(string(out)), nil
 }

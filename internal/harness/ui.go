@@ -79,7 +79,7 @@ func (h *Harness) UICheck(ctx context.Context, i int, nodeIP, chromium string) *
 }
 
 // uiApp is one of the UI's probes: its name and its row and column in the matrix.
-type uiApp struct{ name, row, col string }
+type uiApp struct{ name, row string }
 
 // uiProbes reads the management UI's --probes from its deployment in the state.
 func uiProbes(sources []scenario.Source) ([]uiApp, error) {

@@ -310,7 +310,7 @@ func (h *Harness) calicoNodeVersions(ctx context.Context, want string) ([]string
 		}
 		stdout, stderr, err := h.Kube.Exec(ctx, calicoNS, p.Name, "calico-node", []string{"calico-node", "-v"})
 		if err != nil {
-			return out, fmt.Errorf("calico-node -v in %s: %v %s", p.Name, err, strings.TrimSpace(stderr))
+			return out, fmt.Errorf("calico-node -v in %s: %w %s", p.Name, err, strings.TrimSpace(stderr))
 		}
 		got := strings.TrimSpace(stdout)
 		out = append(out, fmt.Sprintf("%s on %s: calico-node -v = %s", p.Name, p.Spec.NodeName, got))

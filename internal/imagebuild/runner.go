@@ -123,7 +123,7 @@ func output(ctx context.Context, name string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
+		return "", fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
 	}
 	return strings.TrimSpace(out.String()), nil
 }
@@ -139,8 +139,8 @@ func (b *Builder) key(parts ...string) (string, error) {
 			}
 			continue
 		}
-		io.WriteString(h, p)
-		h.Write([]byte{0})
+		_, _ = io.WriteString(h, p) // a hash.Hash never fails to write
+		_, _ = h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
@@ -167,7 +167,9 @@ func hashPath(w io.Writer, root string) error {
 		}
 		rel, _ := filepath.Rel(root, f)
 		fmt.Fprintf(w, "%s\x00%d\x00", rel, len(data))
-		w.Write(data)
+		if _, err := w.Write(data); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -113,7 +113,7 @@ func TestBadScenarioInput(t *testing.T) {
 		dir := copyRepo(t)
 		edit(t, filepath.Join(dir, "manifests/v2/01-queue.yaml"), "    app: queue\n  ports", "    app: queu\n  ports")
 		_, err := Load(filepath.Join(dir, "scenario.yaml"))
-		require.ErrorContains(t, err, "manifests/v2/01-queue.yaml:3: Service infrastructure/queue selects 0 deployments' pods")
+		require.ErrorContains(t, err, "manifests/v2/01-queue.yaml:3: service infrastructure/queue selects 0 deployments' pods")
 	})
 	t.Run("service targetPort that is no container port", func(t *testing.T) {
 		dir := copyRepo(t)

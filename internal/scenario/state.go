@@ -139,7 +139,7 @@ func (st *State) backing(svc *corev1.Service, sp corev1.ServicePort) (*appsv1.De
 		}
 	}
 	if len(found) != 1 {
-		return nil, corev1.ContainerPort{}, fmt.Errorf("Service %s/%s selects %d deployments' pods; each service must select exactly one app", svc.Namespace, svc.Name, len(found))
+		return nil, corev1.ContainerPort{}, fmt.Errorf("service %s/%s selects %d deployments' pods; each service must select exactly one app", svc.Namespace, svc.Name, len(found))
 	}
 	d := found[0]
 	for _, c := range d.Spec.Template.Spec.Containers {
@@ -153,7 +153,7 @@ func (st *State) backing(svc *corev1.Service, sp corev1.ServicePort) (*appsv1.De
 			}
 		}
 	}
-	return nil, corev1.ContainerPort{}, fmt.Errorf("Service %s/%s port %d: targetPort %s is not a container port of Deployment %s/%s",
+	return nil, corev1.ContainerPort{}, fmt.Errorf("service %s/%s port %d: targetPort %s is not a container port of Deployment %s/%s",
 		svc.Namespace, svc.Name, sp.Port, sp.TargetPort.String(), d.Namespace, d.Name)
 }
 

@@ -68,7 +68,7 @@ func (st *State) Targets(s *Scenario) ([]Target, error) {
 			}
 			id := svc.Name + ":" + strconv.Itoa(int(sp.Port))
 			if sp.Protocol != "" && sp.Protocol != corev1.ProtocolTCP {
-				return nil, fmt.Errorf("Service %s/%s port %d: only TCP service ports can be probed", svc.Namespace, svc.Name, sp.Port)
+				return nil, fmt.Errorf("service %s/%s port %d: only TCP service ports can be probed", svc.Namespace, svc.Name, sp.Port)
 			}
 			if prev, dup := seen[id]; dup {
 				return nil, fmt.Errorf("target %s is ambiguous: services in %s and %s share name and port", id, prev, svc.Namespace)

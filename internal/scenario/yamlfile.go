@@ -213,7 +213,7 @@ func checkMeta(o Object) error {
 	switch {
 	case o.Namespace != nil:
 		if o.Namespace.Name == "" {
-			return errors.New("Namespace needs metadata.name")
+			return errors.New("a Namespace needs metadata.name")
 		}
 		return nil
 	case o.Deployment != nil:
