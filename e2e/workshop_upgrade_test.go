@@ -100,7 +100,7 @@ func TestUpgrade(t *testing.T) {
 			return h.Rollout(ctx, end, s)
 		}))
 		feats = append(feats, feature(name+"-end-state", "the end-state matrix again, DNS and external included", func(ctx context.Context) *report.Step {
-			return h.Verify(ctx, end, name+"-"+endName)
+			return h.Verify(ctx, end, "after-"+name+"-"+endName)
 		}))
 	}
 	roll("upgrade", from, to, func() []*unstructured.Unstructured { return manB }, nil)

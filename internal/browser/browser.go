@@ -126,7 +126,7 @@ func Open(ctx context.Context, pageURL string, o Options) (*Page, error) {
 	// The screenshot gets its own budget: it is wanted most when the check failed.
 	sctx, scancel := context.WithTimeout(bctx, 20*time.Second)
 	defer scancel()
-	shot, serr := chromedp.Run(sctx, chromedp.FullScreenshot(90))
+	shot, serr := chromedp.Run(sctx, chromedp.FullScreenshot(100)) // 100: lossless PNG
 	page.Screenshot = shot
 	if serr != nil && err == nil {
 		err = fmt.Errorf("screenshot of %s: %w", pageURL, serr)

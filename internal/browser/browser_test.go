@@ -46,7 +46,7 @@ func TestOpenReadsTheDrawnGraph(t *testing.T) {
 	require.Empty(t, page.Unseen)
 	require.Equal(t, "v2", page.Version)
 	require.Greater(t, len(page.Screenshot), 1000)
-	require.Equal(t, []byte{0xff, 0xd8}, page.Screenshot[:2], "a JPEG")
+	require.Equal(t, []byte("\x89PNG"), page.Screenshot[:4], "a PNG")
 
 	// A page that never shows what is awaited: an error naming what it showed, and still
 	// a screenshot.

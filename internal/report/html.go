@@ -72,7 +72,7 @@ tr.calico td{color:#225}tr.harness td{color:#555;font-style:italic}img.shot{bord
 			b.WriteString(rolloutHTML(s.Rollout))
 		}
 		if len(s.Screenshot) > 0 {
-			fmt.Fprintf(&b, `<p><img class="shot" alt="screenshot of %s" src="data:image/jpeg;base64,%s"></p>`, html.EscapeString(s.Name), base64.StdEncoding.EncodeToString(s.Screenshot))
+			fmt.Fprintf(&b, `<p><img class="shot" alt="screenshot of %s" src="data:image/png;base64,%s"></p>`, html.EscapeString(s.Name), base64.StdEncoding.EncodeToString(s.Screenshot))
 		}
 		if s.Failure != "" {
 			fmt.Fprintf(&b, "<pre>%s</pre>", html.EscapeString(s.Text()))

@@ -43,8 +43,8 @@ type Step struct {
 	Notes     []string      `json:"notes,omitempty"`
 	// Rollout is set for the upgrade checks.
 	Rollout *Rollout `json:"rollout,omitempty"`
-	// Screenshot, when set, is a JPEG shown in the HTML report and saved as
-	// <name>.jpg next to it.
+	// Screenshot, when set, is a PNG shown in the HTML report and saved as
+	// <name>.png next to it.
 	Screenshot []byte `json:"-"`
 	// ScreenshotFile is that file's name.
 	ScreenshotFile string `json:"screenshot,omitempty"`
@@ -177,7 +177,7 @@ func (r *Run) Write(dir string) error {
 	}
 	for _, st := range r.Steps {
 		if len(st.Screenshot) > 0 {
-			st.ScreenshotFile = st.Name + ".jpg"
+			st.ScreenshotFile = st.Name + ".png"
 			if err := os.WriteFile(filepath.Join(dir, st.ScreenshotFile), st.Screenshot, 0o644); err != nil {
 				return err
 			}
