@@ -1,0 +1,88 @@
+package harness
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/rollout"
+	"github.com/netpol-e2e/harness/internal/scenario"
+)
+
+func endState(t *testing.T) (*Harness, int, *matrix.Matrix) {
+	t.Helper()
+	s, err := scenario.Load("../../scenario.yaml")
+	require.NoError(t, err)
+	states, err := s.States()
+	require.NoError(t, err)
+	h := &Harness{Scenario: s, States: states, Cfg: Config{ExternalIP: "172.18.255.200", ConvergeDeadline: time.Minute, ConntrackUDPTimeout: 30 * time.Second}}
+	end := 8
+	want, err := h.expected(&s.Steps[end], states[end])
+	require.NoError(t, err)
+	return h, end, want
+}
+
+// The default control policies open exactly the four cells into payments.
+func TestInjectionPredictsItsLeak(t *testing.T) {
+	h, end, want := endState(t)
+	inj, err := h.newInjection(h.States[end], want, []string{"pci/default-deny-pci", "pci/allow-management-ui"})
+	require.NoError(t, err)
+	var cells []string
+	for _, c := range inj.predicted {
+		cells = append(cells, cellName(c))
+	}
+	require.ElementsMatch(t, []string{
+		"frontend/client -> payments:6380", "backend/facade -> payments:6380",
+		"backend/backend -> payments:6380", "infrastructure/queue -> payments:6380",
+	}, cells)
+	require.False(t, inj.udp)
+
+	// One deny policy alone opens nothing (an allow policy still isolates the pods): refused.
+	_, err = h.newInjection(h.States[end], want, []string{"pci/default-deny-pci"})
+	require.ErrorContains(t, err, "opens no denied cell")
+	_, err = h.newInjection(h.States[end], want, []string{"pci/nope"})
+	require.ErrorContains(t, err, "is not in the end state")
+}
+
+// The control is judged on the deletion window: a leak on a predicted cell inside it is the
+// control's; the same leak after the window, or on another cell, is a real one.
+func TestInjectionJudgesOnlyItsWindow(t *testing.T) {
+	h, end, want := endState(t)
+	inj, err := h.newInjection(h.States[end], want, []string{"pci/default-deny-pci", "pci/allow-management-ui"})
+	require.NoError(t, err)
+	t0 := time.Now()
+	inj.deleted, inj.restored = t0.Add(5*time.Second), t0.Add(8*time.Second)
+	leak := func(c matrix.Cell, atMs, ms int) rollout.Deviation {
+		at := t0.Add(time.Duration(atMs) * time.Millisecond)
+		return rollout.Deviation{Kind: rollout.Leak, Cell: c, First: at, Last: at, FirstEnd: at.Add(time.Duration(ms) * time.Millisecond), Count: 1}
+	}
+	client := matrix.Cell{Row: "frontend/client", Col: "payments:6380"}
+	require.True(t, inj.explains(leak(client, 5500, 10), h.Cfg))
+	require.True(t, inj.explains(leak(client, 4600, 900), h.Cfg), "a probe started before the delete and ended after it")
+	require.False(t, inj.explains(leak(client, 4000, 10), h.Cfg), "before the delete")
+	require.False(t, inj.explains(leak(client, 8000+61000, 10), h.Cfg), "long after the restore")
+	require.False(t, inj.explains(leak(matrix.Cell{Row: "frontend/client", Col: "backend:6379"}, 5500, 10), h.Cfg), "not a predicted cell")
+
+	// Every predicted cell must have leaked.
+	a := &rollout.Analysis{Deviations: []rollout.Deviation{leak(client, 5500, 10)}}
+	problems := inj.judge(a, h.Cfg)
+	require.Len(t, problems, 1)
+	require.Contains(t, problems[0], "backend/facade -> payments:6380")
+}
+
+func TestJudgeRollout(t *testing.T) {
+	t0 := time.Now()
+	c := matrix.Cell{Row: "a", Col: "b"}
+	a := &rollout.Analysis{To: t0.Add(time.Minute), LongestHole: 2 * time.Second, LongestHoleCell: c}
+	down := rollout.Deviation{Kind: rollout.Down, Cell: c, Got: matrix.Blocked, First: t0, Until: t0.Add(400 * time.Millisecond), Count: 1}
+	spec := RolloutSpec{GapBudget: 0}
+	require.Len(t, judge(a, []rollout.Deviation{down}, spec, 5*time.Second), 1, "budget 0: any down fails")
+	spec.GapBudget = 500 * time.Millisecond
+	require.Empty(t, judge(a, []rollout.Deviation{down}, spec, 5*time.Second), "within the budget")
+	a.LongestHole = 6 * time.Second
+	require.Len(t, judge(a, nil, spec, 5*time.Second), 1, "a coverage hole fails")
+	a.LongestHole, a.Unobserved = 0, []matrix.Cell{c}
+	require.Contains(t, judge(a, nil, spec, 5*time.Second)[0], "never probed")
+}
