@@ -36,7 +36,10 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	fmt.Printf("node image:   %s\nstar image:   %s\n", res.NodeImage, res.StarImage)
+	if res.NodeImage != "" {
+		fmt.Printf("node image:   %s\n", res.NodeImage)
+	}
+	fmt.Printf("star image:   %s\n", res.StarImage)
 	for v, m := range res.CalicoManifests {
 		fmt.Printf("calico %s: manifest %s\n", v, m)
 	}
