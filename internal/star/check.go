@@ -36,7 +36,8 @@ type Result struct {
 //	dns+udp://name          look name up (IPv4) through the system's DNS servers over UDP
 //	dns+tcp://name          the same over TCP
 //
-// A connect that times out is "blocked" (a policy drops the packets); a refused one is
+// A connect that times out is "blocked" (a policy drops the packets); once connected, an
+// http target's answer may take AnswerTimeout; a refused connect is
 // "refused"; a name that does not resolve is "dns-failure" (for dns+ targets a lookup that
 // times out is "blocked", since then the DNS traffic itself is what is dropped).
 
@@ -147,8 +148,15 @@ func (c Checker) connect(ctx context.Context, u *url.URL, addr string) (matrix.V
 	if u.Scheme == "tcp" {
 		return matrix.Allowed, "connected"
 	}
-	return get(cctx, conn, u)
+	// Connected: the policy let the flow through. The answer gets its own budget, so a
+	// server slowed down by a busy node is not mistaken for a broken one.
+	actx, acancel := context.WithTimeout(ctx, AnswerTimeout)
+	defer acancel()
+	return get(actx, conn, u)
 }
+
+// AnswerTimeout bounds the HTTP answer once a connection is open.
+const AnswerTimeout = 3 * time.Second
 
 // resolver returns a pure-Go resolver; network "" keeps the resolver's own choice, "udp"
 // or "tcp" forces it (Go frames queries by connection type, so a TCP conn means DNS over TCP).

@@ -79,3 +79,25 @@ func TestWatchRejectsBadUsage(t *testing.T) {
 	require.Error(t, Checker{}.Watch(context.Background(), nil, time.Second, &bytes.Buffer{}))
 	require.Error(t, Checker{}.Watch(context.Background(), []string{"tcp://127.0.0.1:1"}, 0, &bytes.Buffer{}))
 }
+
+// A server that accepts and never answers: connected (the policy let it through), so the
+// answer gets AnswerTimeout, not the connect timeout, and then it is an error, not blocked.
+func TestCheckWaitsForTheAnswerOnceConnected(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	start := time.Now()
+	r := Checker{Timeout: 200 * time.Millisecond}.Check(context.Background(), []string{"http://" + ln.Addr().String() + "/status"})
+	require.Equal(t, matrix.Error, r[0].Verdict, r[0].Detail)
+	require.Contains(t, r[0].Detail, "read response")
+	require.GreaterOrEqual(t, time.Since(start), AnswerTimeout)
+}
