@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/matrix"
@@ -68,13 +69,18 @@ func (h *Harness) Soak(ctx context.Context, i, n int) *report.Step {
 	var durations []time.Duration
 	for r := range n {
 		s := time.Now()
-		obs, _ := h.Engine.Round(ctx, plan, want, nil)
+		obs, details := h.Engine.Round(ctx, plan, want, nil)
 		durations = append(durations, time.Since(s))
 		mm, _ := matrix.Compare(want, obs)
 		errorsSeen += obs.Count(matrix.Error)
 		if len(mm) > 0 {
 			bad++
-			rs.Notes = append(rs.Notes, fmt.Sprintf("round %d: %d cells differ:\n%s", r+1, len(mm), matrix.RenderDiff(want, mm)))
+			var why []string
+			for _, m := range mm {
+				d := details[matrix.Cell{Row: m.Row, Col: m.Col}]
+				why = append(why, fmt.Sprintf("%s -> %s: %s after %dms (%s); repro: %s", m.Row, m.Col, d.Verdict, d.Millis, d.Detail, h.Engine.Repro(plan, matrix.Cell{Row: m.Row, Col: m.Col})))
+			}
+			rs.Notes = append(rs.Notes, fmt.Sprintf("round %d: %d cells differ:\n%s%s", r+1, len(mm), matrix.RenderDiff(want, mm), strings.Join(why, "\n")))
 		}
 	}
 	rs.Rounds = n
