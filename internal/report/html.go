@@ -63,7 +63,7 @@ tr.calico td{color:#225}tr.harness td{color:#555;font-style:italic}img.shot{bord
 		cls, res := verdict(s)
 		fmt.Fprintf(&b, `<h3 id="%s"><span class="%s">%s</span> %s <small>(%s)</small></h3>`, anchor(s.Name), cls, res, html.EscapeString(s.Name), s.Duration.Round(time.Millisecond))
 		if len(s.Cells) > 0 {
-			fmt.Fprintf(&b, `<div class="pair"><div><h4>expected</h4>%s</div><div><h4>observed</h4>%s</div></div>`, grid(s.Cells, true), grid(s.Cells, false))
+			fmt.Fprintf(&b, `<div class="pair"><div><h4>expected</h4>%s</div><div><h4>observed</h4>%s</div></div>`, grid(s.Cells, true, columns(s.Expected)), grid(s.Cells, false, columns(s.Expected)))
 		}
 		for _, n := range s.Notes {
 			fmt.Fprintf(&b, "<p>%s</p>", html.EscapeString(n))
@@ -99,10 +99,25 @@ func anchor(name string) string {
 	}, name)
 }
 
-// grid draws the expected or the observed verdicts; a wrong cell has a red frame.
-func grid(cells []Cell, expected bool) string {
+// columns reads the column order from a formatted matrix's header line.
+func columns(formatted string) []string {
+	for _, line := range strings.Split(formatted, "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.Contains(f[0], "\\") {
+			return f[1:]
+		}
+	}
+	return nil
+}
+
+// grid draws the expected or the observed verdicts (columns in order, then any other);
+// a wrong cell has a red frame.
+func grid(cells []Cell, expected bool, order []string) string {
 	var rows, cols []string
 	seen := map[string]bool{}
+	for _, c := range order {
+		seen["c"+c] = true
+		cols = append(cols, c)
+	}
 	idx := map[[2]string]Cell{}
 	for _, c := range cells {
 		if !seen["r"+c.From] {

@@ -89,3 +89,12 @@ func TestRolloutRendering(t *testing.T) {
 	require.Contains(t, page, `href="#upgrade"`)
 	require.NotContains(t, page, "http://", "no external assets")
 }
+
+func TestGridKeepsTheMatrixColumnOrder(t *testing.T) {
+	cells := []Cell{{From: "a", To: "y", Expected: "allowed", Observed: "allowed"}, {From: "b", To: "x", Expected: "blocked", Observed: "allowed"}}
+	order := columns("# comment\nfrom\\to  x  y\na  -  .\nb  X  -\n")
+	require.Equal(t, []string{"x", "y"}, order)
+	g := grid(cells, false, order)
+	require.Less(t, strings.Index(g, "<th>x</th>"), strings.Index(g, "<th>y</th>"))
+	require.Contains(t, g, `class="a w"`, "the wrong cell is framed")
+}
