@@ -202,7 +202,7 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 	if inj != nil {
 		problems = append(problems, inj.judge(a, h.Cfg)...)
 		if len(problems) == 0 {
-			rs.Notes = append(rs.Notes, fmt.Sprintf("control: the suite reported exactly the injected leak: %d leak runs on the %d predicted cells while %s was deleted, nothing else; without the control this rollout would have failed", a.Leaks, len(inj.predicted), inj.name()))
+			rs.Notes = append(rs.Notes, fmt.Sprintf("control: the suite reported exactly the injected leak: %d leak runs on the %d predicted cells while %s were deleted, nothing else; without the control this rollout would have failed", a.Leaks, len(inj.predicted), inj.name()))
 		}
 	}
 	if len(problems) > 0 {
