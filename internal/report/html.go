@@ -175,9 +175,11 @@ func rolloutHTML(r *Rollout) string {
 		fmt.Fprintf(&b, " <i>(%s)</i>", html.EscapeString(r.Note))
 	}
 	fmt.Fprintf(&b, "<br>%d cells probed every %dms per source, %d observations over %.1fs; rolled out %.1fs after apply."+
-		"<br>leaks: <b>%d</b>; allowed cells down: %d runs, worst %dms %s (budget %dms); other deviations: %d; longest unprobed: %dms %s</p>",
+		"<br>leaks: <b>%d</b>; allowed cells down: %d runs, worst %dms %s (budget %dms); other deviations: %d; longest unprobed: %dms %s"+
+		"<br>right but slow (&gt; %dms; down means not connected within %dms): %d probes, slowest %dms %s</p>",
 		r.Cells, r.IntervalMs, r.Observations, float64(r.WindowMs)/1000, float64(r.RolledOutMs)/1000,
-		r.Leaks, r.DownRuns, r.WorstDownMs, html.EscapeString(r.WorstDownCell), r.GapBudgetMs, r.Others, r.LongestHoleMs, html.EscapeString(r.LongestHoleCell))
+		r.Leaks, r.DownRuns, r.WorstDownMs, html.EscapeString(r.WorstDownCell), r.GapBudgetMs, r.Others, r.LongestHoleMs, html.EscapeString(r.LongestHoleCell),
+		r.SlowThresholdMs, r.ProbeTimeoutMs, r.SlowProbes, r.SlowestMs, html.EscapeString(r.SlowestCell))
 	for _, v := range r.Versions {
 		fmt.Fprintf(&b, "<div><small>%s</small></div>", html.EscapeString(v))
 	}
@@ -191,7 +193,8 @@ func rolloutHTML(r *Rollout) string {
 }
 
 // strip is an inline SVG: time runs left to right; calico and harness events are ticks
-// on the upper lane, each deviation a bar on the lower lane (red: leak, orange: down).
+// on the upper lane, slow probes short yellow ticks in the middle, each deviation a bar on
+// the lower lane (red: leak, orange: down).
 func strip(r *Rollout) string {
 	if len(r.Timeline) == 0 {
 		return ""
@@ -207,7 +210,7 @@ func strip(r *Rollout) string {
 	x := func(ms int64) float64 { return left + w*float64(ms-lo)/float64(hi-lo) }
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg width="%.0f" height="86" role="img" aria-label="rollout timeline"><rect x="0" y="0" width="%.0f" height="86" fill="#fafafa"/>`, w+2*left, w+2*left)
-	fmt.Fprintf(&b, `<text x="%.0f" y="12" font-size="10">calico / harness</text><text x="%.0f" y="56" font-size="10">deviations</text>`, left, left)
+	fmt.Fprintf(&b, `<text x="%.0f" y="12" font-size="10">calico / harness</text><text x="%.0f" y="58" font-size="10">deviations (slow probes: yellow ticks above)</text>`, left, left)
 	for _, e := range r.Timeline {
 		color := ""
 		switch e.Kind {
@@ -215,6 +218,9 @@ func strip(r *Rollout) string {
 			color = "#337"
 		case "harness":
 			color = "#999"
+		case "slow":
+			fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="44" y2="52" stroke="#cb0"><title>%+.3fs %s</title></line>`, x(e.Ms), x(e.Ms), float64(e.Ms)/1000, html.EscapeString(e.Text))
+			continue
 		default:
 			continue
 		}
