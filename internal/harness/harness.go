@@ -206,10 +206,7 @@ func (h *Harness) fill(rs *report.Step, want *matrix.Matrix, out *probe.Outcome,
 		rs.Notes = append(rs.Notes, fmt.Sprintf("%d rounds; first %s, slowest %s, last %s", n,
 			out.RoundTimes[0].Round(time.Millisecond), slices.Max(out.RoundTimes).Round(time.Millisecond), out.RoundTimes[n-1].Round(time.Millisecond)))
 	}
-	rs.Cells = report.CellsOf(want, out.Observed, func(c matrix.Cell) (int64, int64, string, string) {
-		d := out.Details[c]
-		return d.Millis, d.ExecMillis, d.URL, d.Detail
-	}, func(c matrix.Cell) string { return h.Engine.Repro(plan, c) })
+	rs.Cells = h.cells(want, out.Observed, out.Details, plan)
 	if !out.Converged {
 		rs.Diff = matrix.RenderDiff(want, out.Mismatches)
 		broken := 0
@@ -223,6 +220,14 @@ func (h *Harness) fill(rs *report.Step, want *matrix.Matrix, out *probe.Outcome,
 			rs.Failure += fmt.Sprintf("; %d of them are a broken test (refused, dns-failure or error where a verdict was expected), not a policy result", broken)
 		}
 	}
+}
+
+// cells lists a round's probed cells for the report, each wrong one with its repro command.
+func (h *Harness) cells(want, obs *matrix.Matrix, details map[matrix.Cell]probe.Detail, plan probe.Plan) []report.Cell {
+	return report.CellsOf(want, obs, func(c matrix.Cell) (int64, int64, string, string) {
+		d := details[c]
+		return d.Millis, d.ExecMillis, d.URL, d.Detail
+	}, func(c matrix.Cell) string { return h.Engine.Repro(plan, c) })
 }
 
 // Plan finds each source's running pod and each target's address.

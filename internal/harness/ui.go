@@ -47,10 +47,7 @@ func (h *Harness) UICheck(ctx context.Context, i int, nodeIP, chromium string) *
 		return fail("the cluster is not at %s before the browser check:\n%s", step.Name, matrix.RenderDiff(want, mm))
 	}
 	rs.Expected, rs.Observed = matrix.Format(want), matrix.Format(obs)
-	rs.Cells = report.CellsOf(want, obs, func(c matrix.Cell) (int64, int64, string, string) {
-		d := details[c]
-		return d.Millis, d.ExecMillis, d.URL, d.Detail
-	}, func(c matrix.Cell) string { return h.Engine.Repro(plan, c) })
+	rs.Cells = h.cells(want, obs, details, plan)
 	expect, err := uiEdges(obs, apps)
 	if err != nil {
 		return fail("%v", err)
