@@ -84,16 +84,7 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 	if err != nil {
 		return fail(err)
 	}
-	stopped := false
-	var obs []rollout.Observation
-	var streamEvents []rollout.StreamEvent
-	stop := func() {
-		if !stopped {
-			stopped = true
-			obs, streamEvents = sess.Stop()
-		}
-	}
-	defer stop()
+	defer sess.Stop() // on every early return; Stop may be called again
 	// Baseline: every cell observed at least twice before Calico is touched.
 	from, err := baseline(ctx, sess, want, time.Minute)
 	if err != nil {
@@ -101,13 +92,7 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 	}
 	tracker := &rollout.Tracker{List: h.calicoPods}
 	tracker.Start(ctx)
-	trackerStopped := false
-	var podEvents []rollout.Event
-	defer func() {
-		if !trackerStopped {
-			tracker.Stop()
-		}
-	}()
+	defer tracker.Stop()
 
 	applied := time.Now()
 	var harnessEvents []rollout.Event
@@ -150,8 +135,8 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 	case <-time.After(spec.Tail):
 	}
 	to := time.Now()
-	stop()
-	podEvents, trackerStopped = tracker.Stop(), true
+	obs, streamEvents := sess.Stop()
+	podEvents := tracker.Stop()
 
 	a := rollout.Analyze(want, obs, from, to, h.Cfg.ProbeTimeout)
 	r := &report.Rollout{

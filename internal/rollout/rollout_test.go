@@ -271,3 +271,22 @@ func TestAnalyzeCountsSlowRightProbes(t *testing.T) {
 	require.Equal(t, 1200*time.Millisecond, a.Slowest)
 	require.Equal(t, matrix.Cell{Row: "a", Col: "x"}, a.SlowestCell)
 }
+
+func TestStopTwiceReturnsTheSame(t *testing.T) {
+	plan := probe.Plan{
+		Sources: []probe.Source{{ID: "a", Namespace: "ns", Pod: "pod-a", Container: "c"}},
+		Targets: []probe.Target{{ID: "x", URL: "http://x/"}, {ID: "y", URL: "http://y/"}},
+	}
+	w := &Watcher{Stream: &fakeStreamer{}, Binary: "/star", Interval: 20 * time.Millisecond, Timeout: time.Second}
+	s, err := w.Start(context.Background(), plan, []matrix.Cell{{Row: "a", Col: "x"}, {Row: "a", Col: "y"}})
+	require.NoError(t, err)
+	time.Sleep(100 * time.Millisecond)
+	first, _ := s.Stop()
+	again, _ := s.Stop()
+	require.NotEmpty(t, first)
+	require.Equal(t, first, again)
+
+	tr := &Tracker{Interval: 10 * time.Millisecond, List: func(context.Context) ([]corev1.Pod, error) { return nil, nil }}
+	tr.Start(context.Background())
+	require.Equal(t, tr.Stop(), tr.Stop())
+}

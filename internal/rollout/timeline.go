@@ -68,7 +68,7 @@ func (t *Tracker) Start(ctx context.Context) {
 	}()
 }
 
-// Stop ends polling and returns the events in time order.
+// Stop ends polling and returns the events in time order; calling it again returns the same.
 func (t *Tracker) Stop() []Event {
 	t.cancel()
 	<-t.done

@@ -173,7 +173,8 @@ func (s *Session) Observations() []Observation {
 }
 
 // Stop ends every stream (closing its stdin ends star's watch; the context is the
-// backstop) and returns the observations and the streams' interruptions.
+// backstop) and returns the observations and the streams' interruptions. Calling it
+// again returns the same.
 func (s *Session) Stop() ([]Observation, []StreamEvent) {
 	s.mu.Lock()
 	s.stopped = true
