@@ -173,30 +173,46 @@ func installCalico(ctx context.Context) error {
 	if kindC.Reused() {
 		return calico.Wait(ctx, k, 3*time.Minute)
 	}
-	src := *flagCalicoManifest
-	if src == "" {
-		src = images.CalicoManifest(*flagCalicoVersion)
-		if *flagImageSource == "upstream" {
-			src = calico.UpstreamManifestURL(*flagCalicoVersion)
-		}
-	}
-	manifest, err := calico.LoadManifest(ctx, src, *flagCalicoVersion, images.PodSubnet)
+	src, manifest, err := calicoManifest(ctx, *flagCalicoVersion, *flagCalicoManifest)
 	if err != nil {
 		return err
 	}
-	if *flagImageSource == "offline" {
-		// The offline node image preloads the first Calico build; any other build's
-		// images are loaded now.
-		for _, img := range images.CalicoImages(*flagCalicoVersion) {
-			if err := kindC.LoadImage(ctx, img); err != nil {
-				return err
-			}
-		}
+	// The offline node image preloads the first Calico build; any other build's images
+	// are loaded now.
+	if err := loadCalicoImages(ctx, *flagCalicoVersion); err != nil {
+		return err
 	}
 	run.Environment["calico"] = *flagCalicoVersion + " from " + src
 	t, err := calico.Install(ctx, k, manifest, os.Stdout)
 	run.Timings["calico ready after apply"] = t.Ready.Round(time.Millisecond).String()
 	return err
+}
+
+// calicoManifest reads a version's manifest: src when given, else the offline build's or
+// the upstream release's. It returns where it came from.
+func calicoManifest(ctx context.Context, version, src string) (string, []byte, error) {
+	if src == "" {
+		src = images.CalicoManifest(version)
+		if *flagImageSource == "upstream" {
+			src = calico.UpstreamManifestURL(version)
+		}
+	}
+	data, err := calico.LoadManifest(ctx, src, version, images.PodSubnet)
+	return src, data, err
+}
+
+// loadCalicoImages loads an offline Calico build's images into every node (those already
+// there, by image ID, are skipped); upstream images are pulled by the nodes themselves.
+func loadCalicoImages(ctx context.Context, version string) error {
+	if *flagImageSource != "offline" {
+		return nil
+	}
+	for _, img := range images.CalicoImages(version) {
+		if err := kindC.LoadImage(ctx, img); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func loadImages(ctx context.Context) error {

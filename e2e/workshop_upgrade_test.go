@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
-	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/kube"
@@ -66,11 +65,7 @@ func TestUpgrade(t *testing.T) {
 			manB, err = calicoObjects(ctx, to, *flagUpgradeManifest)
 		}
 		if err == nil && *flagImageSource == "offline" {
-			for _, img := range images.CalicoImages(to) {
-				if err = kindC.LoadImage(ctx, img); err != nil {
-					break
-				}
-			}
+			err = loadCalicoImages(ctx, to)
 			rs.Notes = append(rs.Notes, fmt.Sprintf("version B images loaded into every node in %s", time.Since(t0).Round(time.Second)))
 		}
 		if note != "" {
@@ -121,13 +116,7 @@ func TestUpgrade(t *testing.T) {
 
 // calicoObjects loads a version's manifest (offline build, upstream release or given file).
 func calicoObjects(ctx context.Context, version, src string) ([]*unstructured.Unstructured, error) {
-	if src == "" {
-		src = images.CalicoManifest(version)
-		if *flagImageSource == "upstream" {
-			src = calico.UpstreamManifestURL(version)
-		}
-	}
-	data, err := calico.LoadManifest(ctx, src, version, images.PodSubnet)
+	src, data, err := calicoManifest(ctx, version, src)
 	if err != nil {
 		return nil, err
 	}
