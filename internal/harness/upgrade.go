@@ -319,8 +319,8 @@ func cellName(c matrix.Cell) string { return c.Row + " -> " + c.Col }
 func timeline(applied time.Time, pods, harness []rollout.Event, devs []rollout.Deviation, streams []rollout.StreamEvent) []report.Event {
 	all := append(append([]rollout.Event(nil), pods...), harness...)
 	for _, d := range devs {
-		if d.Kind == "slow" {
-			all = append(all, rollout.Event{At: d.First, Kind: "slow", Text: fmt.Sprintf("%s -> %s: %s", d.Cell.Row, d.Cell.Col, d.Detail)})
+		if d.Kind == rollout.SlowProbe {
+			all = append(all, rollout.Event{At: d.First, Kind: string(rollout.SlowProbe), Text: fmt.Sprintf("%s -> %s: %s", d.Cell.Row, d.Cell.Col, d.Detail)})
 			continue
 		}
 		text := fmt.Sprintf("%s -> %s: %s, want %s (%d probes", d.Cell.Row, d.Cell.Col, d.Got, d.Want, d.Count)

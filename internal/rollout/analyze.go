@@ -19,6 +19,9 @@ const (
 	// Other: a denied cell answered otherwise than by silence (refused, dns-failure,
 	// error): not a leak, but the dataplane did not drop as before.
 	Other Kind = "other"
+	// SlowProbe: a right probe of an allowed cell that took longer than the slow
+	// threshold (Analysis.SlowRuns): reported, never a deviation.
+	SlowProbe Kind = "slow"
 )
 
 // Deviation is a run of consecutive observations of one cell that disagree with the
@@ -111,7 +114,7 @@ func Analyze(want *matrix.Matrix, obs []Observation, from, to time.Time, slow ti
 				if d > a.Slowest {
 					a.Slowest, a.SlowestCell = d, c
 				}
-				a.SlowRuns = append(a.SlowRuns, Deviation{Kind: "slow", Cell: c, Want: exp, Got: o.Verdict, First: o.At, Last: o.At, FirstEnd: o.At.Add(d), Count: 1, Detail: fmt.Sprintf("right, but took %s", d)})
+				a.SlowRuns = append(a.SlowRuns, Deviation{Kind: SlowProbe, Cell: c, Want: exp, Got: o.Verdict, First: o.At, Last: o.At, FirstEnd: o.At.Add(d), Count: 1, Detail: fmt.Sprintf("right, but took %s", d)})
 			}
 			if o.Verdict == exp {
 				if run != nil {
