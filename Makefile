@@ -31,8 +31,9 @@ images:
 e2e:
 	$(GO) test -count=1 -timeout 80m -v ./e2e/... -args -report-dir=$(REPORT_DIR) $(E2E_FLAGS)
 
-## verify: formatting (gofumpt), go vet, golangci-lint (.golangci.yml), shellcheck, actionlint.
+## verify: no tracked binaries or files over 1 MB, formatting (gofumpt), go vet, golangci-lint (.golangci.yml), shellcheck, actionlint.
 verify: $(GOLANGCI) $(ACTIONLINT)
+	scripts/check-tracked.sh
 	@out=$$($(GO) run $(GOFUMPT) -l $$(git ls-files '*.go')); if [[ -n $$out ]]; then echo "gofumpt needed (make fmt):"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GOLANGCI) run ./...

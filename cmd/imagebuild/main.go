@@ -18,8 +18,9 @@ import (
 
 func main() {
 	repo := flag.String("repo", ".", "repository root")
-	calico := flag.String("calico-builds", images.CalicoVersion+","+images.CalicoUpgradeBuild,
-		"comma-separated Calico version strings to build from the one served source; the first is preloaded in the node image, the second is the offline upgrade check's version B")
+	calico := flag.String("calico-builds", images.CalicoVersion+","+images.CalicoNext,
+		"comma-separated Calico versions to build: "+images.CalicoVersion+" (the served module), "+images.CalicoNext+" (source archive), "+images.CalicoUpgradeBuild+" (a second build of the module: a restart-only rollout); the first is preloaded in the node image")
+	sources := flag.String("sources", os.Getenv(imagebuild.SourcesEnv), "directory searched first for source archives ("+imagebuild.SourcesEnv+"), e.g. ../shared/sources")
 	only := flag.String("only", "", `"star": build only the demo app's image (what -image-source=upstream needs)`)
 	flag.Parse()
 	if *only != "" && *only != "star" {
@@ -31,7 +32,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	b := &imagebuild.Builder{Repo: root, Cache: images.CacheDir(), Out: os.Stdout, CalicoBuilds: strings.Split(*calico, ","), StarOnly: *only == "star"}
+	b := &imagebuild.Builder{Repo: root, Cache: images.CacheDir(), Out: os.Stdout, CalicoBuilds: strings.Split(*calico, ","), Sources: *sources, StarOnly: *only == "star"}
 	res, err := b.Build(ctx)
 	if err != nil {
 		fail(err)

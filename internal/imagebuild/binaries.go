@@ -72,7 +72,6 @@ func (b *Builder) goInstall(ctx context.Context, stage string, cgo bool, tags st
 
 type binaries struct {
 	k8s, etcd, tools, coredns, pause string
-	calico                           map[string]string // by version string
 }
 
 func (b *Builder) buildBinaries(ctx context.Context) (*binaries, error) {
@@ -145,21 +144,6 @@ func (b *Builder) buildBinaries(ctx context.Context) (*binaries, error) {
 	}
 	if bins.pause, err = b.buildPause(ctx); err != nil {
 		return nil, err
-	}
-	bins.calico = map[string]string{}
-	q := "github.com/projectcalico/calico/"
-	for _, ver := range b.CalicoBuilds {
-		flags := fmt.Sprintf("-s -w -X %snode/pkg/lifecycle/startup.VERSION=%s -X %snode/buildinfo.GitVersion=%s -X main.VERSION=%s", q, ver, q, ver, ver)
-		if ver == images.CalicoVersion {
-			b.logf("calico binaries: about 5 min on 2 cores when nothing is cached")
-		}
-		dir, err := b.goBuild(ctx, "calico-binaries-"+ver, "calico", flags, false,
-			q+"node/cmd/calico-node", q+"cni-plugin/cmd/calico", q+"cni-plugin/cmd/install",
-			q+"kube-controllers/cmd/kube-controllers", q+"kube-controllers/cmd/check-status")
-		if err != nil {
-			return nil, err
-		}
-		bins.calico[ver] = dir
 	}
 	return &bins, nil
 }

@@ -29,6 +29,11 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 	if len(b.CalicoBuilds) == 0 {
 		b.CalicoBuilds = []string{images.CalicoVersion}
 	}
+	for _, v := range b.CalicoBuilds {
+		if _, err := CalicoBuildSource(v); err != nil {
+			return nil, err
+		}
+	}
 	b.logf("versions: %s", images.Summary())
 	b.logf("cache: %s", b.Cache)
 	// Preflight: a Docker engine, the tools, and room on disk, before any long stage.
@@ -62,10 +67,14 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	for _, v := range b.CalicoBuilds {
-		if err := b.calicoImages(ctx, bins, rootfs, src, v); err != nil {
+		cb, err := b.calicoBinaries(ctx, src, v)
+		if err != nil {
 			return nil, err
 		}
-		if res.CalicoManifests[v], err = b.calicoManifest(src, v); err != nil {
+		if err := b.calicoImages(ctx, bins, rootfs, cb); err != nil {
+			return nil, err
+		}
+		if res.CalicoManifests[v], err = b.calicoManifest(cb); err != nil {
 			return nil, err
 		}
 		res.CalicoImages[v] = images.CalicoImages(v)

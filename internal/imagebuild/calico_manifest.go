@@ -48,12 +48,13 @@ func AdaptCalicoManifest(manifest, upstreamVersion string, imgs map[string]strin
 	return out, nil
 }
 
-func (b *Builder) calicoManifest(src, version string) (string, error) {
-	raw, err := os.ReadFile(filepath.Join(src, "manifests", "calico-vxlan.yaml"))
+func (b *Builder) calicoManifest(cb *calicoBuild) (string, error) {
+	version := cb.version
+	raw, err := os.ReadFile(filepath.Join(cb.src, "manifests", "calico-vxlan.yaml"))
 	if err != nil {
 		return "", &StageError{Stage: "calico-manifest", Command: "read calico-vxlan.yaml", Err: err}
 	}
-	out, err := AdaptCalicoManifest(string(raw), images.CalicoVersion, images.CalicoImages(version), images.PodSubnet)
+	out, err := AdaptCalicoManifest(string(raw), cb.upstream, images.CalicoImages(version), images.PodSubnet)
 	if err != nil {
 		return "", &StageError{Stage: "calico-manifest", Command: "adapt calico-vxlan.yaml", Err: err}
 	}

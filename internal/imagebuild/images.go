@@ -105,10 +105,9 @@ func imageKey(ctx context.Context, tag string) string {
 	return l
 }
 
-// calicoImages builds calico/node, calico/cni and calico/kube-controllers of one build;
-// src is the Calico module's directory in the module cache.
-func (b *Builder) calicoImages(ctx context.Context, bins *binaries, rootfs, src, version string) error {
-	bin := bins.calico[version]
+// calicoImages builds calico/node, calico/cni and calico/kube-controllers of one build.
+func (b *Builder) calicoImages(ctx context.Context, bins *binaries, rootfs string, cb *calicoBuild) error {
+	bin, src, version := cb.bin, cb.src, cb.version
 	tags := images.CalicoImages(version)
 
 	// calico/node: the Debian rootfs (iptables, ipset, conntrack, runit...) plus Calico's

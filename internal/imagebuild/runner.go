@@ -24,9 +24,12 @@ type Builder struct {
 	Cache string
 	// Out receives progress lines.
 	Out io.Writer
-	// CalicoBuilds are the Calico version strings to build (the second one, if any, is a
-	// rebuild of the same source under another tag, for the offline upgrade check).
+	// CalicoBuilds are the Calico version strings to build (see CalicoBuildSource); the
+	// first is preloaded in the node image.
 	CalicoBuilds []string
+	// Sources is the local sources directory searched first for source archives
+	// ($NETPOL_SOURCES; see internal/images.SourceArchive).
+	Sources string
 	// StarOnly builds the demo app's image alone (upstream mode needs nothing else).
 	StarOnly bool
 

@@ -32,6 +32,9 @@ const (
 	// and image tags: offline, the upgrade check rolls CalicoVersion -> CalicoUpgradeBuild
 	// and back (the rollout is real; the code on both sides is the same).
 	CalicoUpgradeBuild = CalicoVersion + "-b"
+	// CalicoNext is the next Calico release, built from its source archive (no registry
+	// here serves it): offline, the upgrade check rolls CalicoVersion -> CalicoNext -> back.
+	CalicoNext = "v3.29.7"
 
 	// StarVersion tags the demo app's image (manifests/ name it).
 	StarVersion = "0.1.0"
@@ -43,6 +46,26 @@ const (
 	// PodSubnet is kind's podSubnet and Calico's IPv4 pool.
 	PodSubnet = "10.244.0.0/16"
 )
+
+// SourceArchive pins a source archive that no registry here serves: `git archive` of a
+// release tag, gzip'd. The build looks for File in a local sources directory first
+// ($NETPOL_SOURCES, then the cache), and downloads URL only where it is absent.
+type SourceArchive struct {
+	Version string
+	File    string
+	URL     string // upstream, for users with internet
+	Commit  string // the tag's commit id, in the archive's pax header (git get-tar-commit-id)
+	SHA256  string // of File as distributed beside this project (a download is checked by Commit)
+}
+
+// CalicoNextSource is Calico CalicoNext's source archive.
+var CalicoNextSource = SourceArchive{
+	Version: CalicoNext,
+	File:    "calico-" + CalicoNext + ".tar.gz",
+	URL:     "https://github.com/projectcalico/calico/archive/refs/tags/" + CalicoNext + ".tar.gz",
+	Commit:  "82fd18c202ac5400cd7760597a510de9d028b035",
+	SHA256:  "9e20b03304400476dfd683ec463c171f0acafb78cfb43d7bd83364b4c7638d18",
+}
 
 // NodeImage is the offline kind node image.
 func NodeImage() string { return LocalRegistry + "/kind-node:" + Kubernetes }
@@ -98,6 +121,6 @@ func CalicoManifest(version string) string {
 
 // Summary lists the versions, for logs and reports.
 func Summary() string {
-	return fmt.Sprintf("kubernetes %s, kind %s, containerd %s, runc %s, crictl %s, cni-plugins %s, coredns %s, etcd %s, calico %s (module %s)",
-		Kubernetes, Kind, Containerd, Runc, Crictl, CNIPlugins, CoreDNS, Etcd, CalicoVersion, CalicoModule)
+	return fmt.Sprintf("kubernetes %s, kind %s, containerd %s, runc %s, crictl %s, cni-plugins %s, coredns %s, etcd %s, calico %s (module %s) and %s (archive, commit %s)",
+		Kubernetes, Kind, Containerd, Runc, Crictl, CNIPlugins, CoreDNS, Etcd, CalicoVersion, CalicoModule, CalicoNext, CalicoNextSource.Commit[:12])
 }

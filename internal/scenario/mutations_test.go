@@ -61,6 +61,9 @@ var policyMutations = []struct {
 	{"allow-management-ui (frontend) role=management-ui->role=ui", "frontend/allow-management-ui", func(p *networkingv1.NetworkPolicy) {
 		p.Spec.Ingress[0].From[0].NamespaceSelector.MatchLabels["role"] = "ui"
 	}},
+	{"allow-management-ui (infrastructure) role=management-ui->role=ui", "infrastructure/allow-management-ui", func(p *networkingv1.NetworkPolicy) {
+		p.Spec.Ingress[0].From[0].NamespaceSelector.MatchLabels["role"] = "ui"
+	}},
 	{"allow-management-ui (pci) namespaceSelector->podSelector", "pci/allow-management-ui", func(p *networkingv1.NetworkPolicy) {
 		p.Spec.Ingress[0].From[0].PodSelector, p.Spec.Ingress[0].From[0].NamespaceSelector = p.Spec.Ingress[0].From[0].NamespaceSelector, nil
 	}},
@@ -86,5 +89,16 @@ var equivalentMutations = []struct {
 	// stays isolated without the default deny: a policy isolates by selecting, not by denying.
 	{"default-deny-infrastructure selects nothing", "infrastructure/default-deny-infrastructure", func(p *networkingv1.NetworkPolicy) {
 		p.Spec.PodSelector = metav1.LabelSelector{MatchLabels: map[string]string{"app": "nothing"}}
+	}},
+	// The same holds in pci: allow-management-ui (Ingress, every pod) keeps payments
+	// isolated for ingress, and pci-policy (Egress, every pod) isolates it for egress.
+	{"default-deny-pci selects nothing", "pci/default-deny-pci", func(p *networkingv1.NetworkPolicy) {
+		p.Spec.PodSelector = metav1.LabelSelector{MatchLabels: map[string]string{"app": "nothing"}}
+	}},
+	// default-deny-infrastructure still isolates the queue, queue-policy admits requires=queue
+	// on 5000, and the management UI's only other way in is this policy: a selector change
+	// that still selects the queue (its only pod) changes nothing.
+	{"allow-management-ui (infrastructure) podSelector {}->app=queue", "infrastructure/allow-management-ui", func(p *networkingv1.NetworkPolicy) {
+		p.Spec.PodSelector = metav1.LabelSelector{MatchLabels: map[string]string{"app": "queue"}}
 	}},
 }

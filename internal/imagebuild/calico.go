@@ -1,0 +1,79 @@
+package imagebuild
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/netpol-e2e/harness/internal/images"
+)
+
+// calicoBuild is one Calico build: where its source is, and what it is called.
+type calicoBuild struct {
+	version  string // image tag and the version string its binaries print
+	upstream string // the release its manifest names (images renamed from these tags)
+	src      string // source tree: node/filesystem and manifests/ are read from it
+	bin      string // the five binaries
+}
+
+// calicoPackages are the main packages of a Calico image set.
+var calicoPackages = []string{"node/cmd/calico-node", "cni-plugin/cmd/calico", "cni-plugin/cmd/install",
+	"kube-controllers/cmd/kube-controllers", "kube-controllers/cmd/check-status"}
+
+// calicoLDFlags sets the version strings the way Calico's Makefiles do.
+func calicoLDFlags(version string) string {
+	q := "github.com/projectcalico/calico/"
+	return fmt.Sprintf("-s -w -X %snode/pkg/lifecycle/startup.VERSION=%s -X %snode/buildinfo.GitVersion=%s -X main.VERSION=%s", q, version, q, version, version)
+}
+
+// CalicoBuildSource says where a Calico version string comes from: the served module
+// (CalicoVersion, or CalicoVersion-SUFFIX: a second build of it for a restart-only
+// rollout) or the pinned source archive (CalicoNext). Anything else is an error.
+func CalicoBuildSource(version string) (module bool, err error) {
+	switch {
+	case version == images.CalicoVersion || strings.HasPrefix(version, images.CalicoVersion+"-"):
+		return true, nil
+	case version == images.CalicoNext:
+		return false, nil
+	}
+	return false, fmt.Errorf("calico build %q: buildable here are %s (the served module), %s-SUFFIX (a second build of it) and %s (source archive)",
+		version, images.CalicoVersion, images.CalicoVersion, images.CalicoNext)
+}
+
+// calicoBinaries builds one version's binaries, from the module or from the archive.
+func (b *Builder) calicoBinaries(ctx context.Context, moduleSrc, version string) (*calicoBuild, error) {
+	module, err := CalicoBuildSource(version)
+	if err != nil {
+		return nil, err
+	}
+	stage := "calico-binaries-" + version
+	if module {
+		var pkgs []string
+		for _, p := range calicoPackages {
+			pkgs = append(pkgs, "github.com/projectcalico/calico/"+p)
+		}
+		b.logf("calico %s binaries (module): about 5 min on 2 cores when nothing is cached", version)
+		bin, err := b.goBuild(ctx, stage, "calico", calicoLDFlags(version), false, pkgs...)
+		return &calicoBuild{version: version, upstream: images.CalicoVersion, src: moduleSrc, bin: bin}, err
+	}
+	a := images.CalicoNextSource
+	src, err := b.sourceTree(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	key, err := b.key(stage, a.Commit, calicoLDFlags(version), "file:"+filepath.Join(src, "go.mod"))
+	if err != nil {
+		return nil, err
+	}
+	b.logf("calico %s binaries (source archive, commit %s): about 8 min on 2 cores when nothing is cached", version, a.Commit[:12])
+	bin, err := b.dirStage(stage, key, func(out string) error {
+		args := []string{"build", "-trimpath", "-ldflags", calicoLDFlags(version), "-o", out + "/"}
+		for _, p := range calicoPackages {
+			args = append(args, "./"+p)
+		}
+		// -mod=mod: the hcsshim replace needs its go.sum lines written.
+		return b.run(ctx, stage, src, []string{"CGO_ENABLED=0", "GOFLAGS=-mod=mod"}, nil, "go", args...)
+	})
+	return &calicoBuild{version: version, upstream: a.Version, src: src, bin: bin}, err
+}

@@ -1,0 +1,166 @@
+package imagebuild
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/netpol-e2e/harness/internal/images"
+)
+
+// SourcesEnv names the local sources directory (like Buildroot's download dir): archives
+// are looked up there first, then in the cache, and downloaded only where absent.
+const SourcesEnv = "NETPOL_SOURCES"
+
+// findSource returns a verified local copy of an archive: from b.Sources, else from the
+// cache's sources/ directory, else downloaded from its URL into the cache. Every copy is
+// checked (commit id always; sha256 for the file as distributed) before it is used, and a
+// verified copy is kept in the cache so later runs need neither the directory nor the URL.
+func (b *Builder) findSource(ctx context.Context, a images.SourceArchive) (string, error) {
+	cached := filepath.Join(b.Cache, "sources", a.File)
+	var tried []string
+	for _, dir := range []string{b.Sources, filepath.Dir(cached)} {
+		if dir == "" {
+			continue
+		}
+		p := filepath.Join(dir, a.File)
+		tried = append(tried, p)
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		if err := VerifyArchive(p, a, true); err != nil {
+			return "", &StageError{Stage: "source " + a.File, Command: "verify " + p, Err: err,
+				Hint: "replace it with the archive named in internal/images/versions.go (commit " + a.Commit + ")"}
+		}
+		if p != cached {
+			if err := copyFile(p, cached, 0o644); err != nil {
+				return "", err
+			}
+		}
+		return cached, nil
+	}
+	b.logf("%s: not in %v, downloading %s", a.File, tried, a.URL)
+	if err := download(ctx, a.URL, cached+".part"); err != nil {
+		return "", &StageError{Stage: "source " + a.File, Command: "download " + a.URL, Err: err,
+			Hint: fmt.Sprintf("put %s (commit %s, sha256 %s) in a directory and point %s (or -sources) at it", a.File, a.Commit, a.SHA256, SourcesEnv)}
+	}
+	// A tag archive made by the forge has its own compression and top folder: the commit
+	// id, not the file's checksum, says it is the release.
+	if err := VerifyArchive(cached+".part", a, false); err != nil {
+		return "", &StageError{Stage: "source " + a.File, Command: "verify download of " + a.URL, Err: err}
+	}
+	return cached, os.Rename(cached+".part", cached)
+}
+
+// VerifyArchive checks a tag archive's commit id (its pax global header, as
+// `git get-tar-commit-id` reads it) and, when checkSum is set, its sha256.
+func VerifyArchive(path string, a images.SourceArchive, checkSum bool) error {
+	if checkSum {
+		sum, err := fileSHA256(path)
+		if err != nil {
+			return err
+		}
+		if sum != a.SHA256 {
+			return fmt.Errorf("%s: sha256 %s, want %s", path, sum, a.SHA256)
+		}
+	}
+	commit, err := archiveCommit(path)
+	if err != nil {
+		return err
+	}
+	if commit != a.Commit {
+		return fmt.Errorf("%s: commit id %q in its header, want %s (%s)", path, commit, a.Commit, a.Version)
+	}
+	return nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// archiveCommit reads the commit id git archive writes as the first (global) header.
+func archiveCommit(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return "", fmt.Errorf("%s: not a gzip'd tar: %w", path, err)
+	}
+	hdr, err := tar.NewReader(zr).Next()
+	if err != nil {
+		return "", fmt.Errorf("%s: not a tar: %w", path, err)
+	}
+	if hdr.Typeflag != tar.TypeXGlobalHeader || hdr.PAXRecords["comment"] == "" {
+		return "", fmt.Errorf("%s: no commit id in its header (not made by git archive)", path)
+	}
+	return hdr.PAXRecords["comment"], nil
+}
+
+func download(ctx context.Context, url, dst string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return errors.New(resp.Status)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// sourceTree unpacks a verified archive into the cache (once per commit) and applies the
+// one change the Go module proxy forces: hcsshim v0.11.8 is refused, v0.11.7 is served.
+func (b *Builder) sourceTree(ctx context.Context, a images.SourceArchive) (string, error) {
+	archive, err := b.findSource(ctx, a)
+	if err != nil {
+		return "", err
+	}
+	stage := "source-calico-" + a.Version
+	key, err := b.key(stage, a.Commit, hcsshimReplace)
+	if err != nil {
+		return "", err
+	}
+	return b.dirStage(stage, key, func(out string) error {
+		if err := b.run(ctx, stage, out, nil, nil, "tar", "-xzf", archive, "--strip-components=1"); err != nil {
+			return err
+		}
+		return b.run(ctx, stage, out, nil, nil, "go", "mod", "edit", "-replace", hcsshimReplace)
+	})
+}
+
+const hcsshimReplace = "github.com/Microsoft/hcsshim=github.com/Microsoft/hcsshim@v0.11.7"

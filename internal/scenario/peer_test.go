@@ -1,0 +1,137 @@
+package scenario
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/mattfenwick/cyclonus/pkg/matcher"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
+)
+
+// The third oracle: cyclonus's NetworkPolicy matcher (github.com/mattfenwick/cyclonus,
+// kept by others; its engine became the Kubernetes network-policy-api project's
+// policy-assistant) decides every cell from the same objects our evaluator reads. It shares
+// nothing with internal/netpol: only the inputs (labels, namespaces, ports, the external
+// host's address) are taken from the loaded scenario.
+//
+// Cells it covers: every service cell (pod to pod on the container port, named ports
+// resolved by name), both DNS cells (pod to the DNS pods' labels on 53/UDP and 53/TCP) and
+// the external host (traffic to an IP outside every pod, ipBlock rules apply). What it
+// cannot say: that a source whose DNS is blocked fails every probe by name; that is a
+// property of the probe, applied by NamesNeedDNS, and not part of any fixture.
+
+// peerMatrix computes a state's matrix with cyclonus.
+func peerMatrix(s *Scenario, st *State) (*matrix.Matrix, error) {
+	targets, err := st.Targets(s)
+	if err != nil {
+		return nil, err
+	}
+	policy := matcher.BuildNetworkPolicies(false, st.Policies)
+	var rows, cols []string
+	for _, src := range st.Sources() {
+		rows = append(rows, src.ID)
+	}
+	for _, t := range targets {
+		cols = append(cols, t.ID)
+	}
+	m := matrix.New(rows, cols, matrix.NotProbed)
+	for r, src := range st.Sources() {
+		for c, t := range targets {
+			tr := &matcher.Traffic{Source: st.peerPod(src.Deployment), Protocol: corev1.ProtocolTCP, ResolvedPort: int(t.Port)}
+			switch t.Kind {
+			case ServiceTarget:
+				if t.Backend == src.Deployment {
+					continue
+				}
+				tr.Destination = st.peerPod(t.Backend)
+				tr.ResolvedPort, tr.ResolvedPortName, tr.Protocol = int(t.PodPort.ContainerPort), t.PodPort.Name, t.PodPort.Protocol
+			case DNSLookupTarget:
+				ns := &corev1.Namespace{}
+				ns.Name = t.DNS.Namespace
+				tr.Destination = &matcher.TrafficPeer{
+					Internal: &matcher.InternalPeer{PodLabels: t.DNS.PodLabels, NamespaceLabels: NamespaceLabels(ns), Namespace: t.DNS.Namespace},
+					IP:       "10.96.0.10",
+				}
+				tr.ResolvedPortName, tr.Protocol = "dns", t.DNS.Protocol
+			case ExternalHostTarget:
+				tr.Destination = &matcher.TrafficPeer{IP: s.External.IP}
+			}
+			v := matrix.Blocked
+			if policy.IsTrafficAllowed(tr).IsAllowed() {
+				v = matrix.Allowed
+			}
+			m.Cells[r][c] = v
+		}
+	}
+	return m, nil
+}
+
+// peerPod is a pod as cyclonus sees it. Its IP is one of kind's pod subnet: only ipBlock
+// rules read it, and none of ours names the pod subnet.
+func (st *State) peerPod(d *appsv1.Deployment) *matcher.TrafficPeer {
+	return &matcher.TrafficPeer{
+		Internal: &matcher.InternalPeer{PodLabels: d.Spec.Template.Labels, NamespaceLabels: NamespaceLabels(st.namespace(d.Namespace)), Namespace: d.Namespace},
+		IP:       "10.244.1.10",
+	}
+}
+
+// TestThreeOraclesAgree: for every step, the hand-kept fixture, our evaluator and the peer
+// engine give the same verdict in every cell; a disagreement names the cell and what each
+// of the three says.
+func TestThreeOraclesAgree(t *testing.T) {
+	s, states := loadRepo(t)
+	n := 0
+	for i := range s.Steps {
+		step := &s.Steps[i]
+		if step.Fixture == "" {
+			continue
+		}
+		n++
+		t.Run(step.Name, func(t *testing.T) {
+			declared, err := s.LoadFixture(step, states[i])
+			require.NoError(t, err)
+			ours, err := states[i].Expected(s, s.External.IP)
+			require.NoError(t, err)
+			peer, err := peerMatrix(s, states[i])
+			require.NoError(t, err)
+			if d := disagreements(declared, ours, peer); d != "" {
+				t.Fatalf("%s: the oracles disagree (fixture / internal/netpol / cyclonus):\n%s", step.Fixture, d)
+			}
+		})
+	}
+	require.Equal(t, 9, n, "every step but cleanup has a fixture")
+}
+
+// disagreements lists every cell where the three matrices are not unanimous.
+func disagreements(declared, ours, peer *matrix.Matrix) string {
+	var b strings.Builder
+	for _, c := range declared.ProbedCells() {
+		d, _ := declared.Get(c.Row, c.Col)
+		o, okO := ours.Get(c.Row, c.Col)
+		p, okP := peer.Get(c.Row, c.Col)
+		if !okO || !okP || d != o || d != p {
+			fmt.Fprintf(&b, "  %s -> %s: fixture %s, evaluator %s, cyclonus %s\n", c.Row, c.Col, d, o, p)
+		}
+	}
+	return b.String()
+}
+
+// TestPeerOracleCanDisagree is the peer's control: a fixture cell flipped by hand must be
+// reported with what each oracle says, so agreement above is not agreement by default.
+func TestPeerOracleCanDisagree(t *testing.T) {
+	s, states := loadRepo(t)
+	i := len(states) - 2 // the end state
+	declared, err := s.LoadFixture(&s.Steps[i], states[i])
+	require.NoError(t, err)
+	ours, err := states[i].Expected(s, s.External.IP)
+	require.NoError(t, err)
+	peer, err := peerMatrix(s, states[i])
+	require.NoError(t, err)
+	require.NoError(t, declared.Set("pci/payments", "queue:5000", matrix.Blocked))
+	require.Equal(t, "  pci/payments -> queue:5000: fixture blocked, evaluator allowed, cyclonus allowed\n", disagreements(declared, ours, peer))
+}
