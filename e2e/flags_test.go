@@ -30,11 +30,12 @@ var (
 	flagPerfRounds       = flag.Int("perf-rounds", envInt("PERF_ROUNDS", 3), "rounds of the per-source vs per-cell measurement on the end state (0: skip)")
 
 	// The upgrade check (TestUpgrade): roll Calico -calico-version -> -upgrade-to and back.
-	flagUpgradeTo        = flag.String("upgrade-to", envStr("UPGRADE_TO", ""), "Calico version B of the upgrade check (default offline: the second build "+images.CalicoUpgradeBuild+" of the one served source; upstream: required, e.g. v3.29.1)")
+	flagUpgradeTo        = flag.String("upgrade-to", envStr("UPGRADE_TO", ""), "Calico version B of the upgrade check (default offline: "+images.CalicoNext+", built from its source archive; "+images.CalicoUpgradeBuild+" is a second build of A's source, a restart-only baseline; upstream: required, e.g. v3.29.1)")
 	flagUpgradeManifest  = flag.String("upgrade-manifest", envStr("UPGRADE_MANIFEST", ""), "version B's Calico manifest file or https URL (default: the offline build's, or the release's calico-vxlan.yaml)")
 	flagUpgradeInterval  = flag.Duration("upgrade-interval", envDuration("UPGRADE_INTERVAL", 250*time.Millisecond), "how often every source probes every target during a rollout")
 	flagUpgradeTimeout   = flag.Duration("upgrade-probe-timeout", envDuration("UPGRADE_PROBE_TIMEOUT", 3*time.Second), "connect timeout of the probes during a rollout: an allowed cell not connected by then is down (3s lets one SYN retransmission through; right probes slower than -probe-timeout are reported as slow)")
 	flagUpgradeGapBudget = flag.Duration("upgrade-gap-budget", envDuration("UPGRADE_GAP_BUDGET", 0), "how long an allowed cell may be seen down during a rollout (0: never)")
+	flagUpgradeHole      = flag.Duration("upgrade-hole-budget", envDuration("UPGRADE_HOLE_BUDGET", time.Second), "during a rollout, the longest a cell may go without a probe starting")
 	flagUpgradeTail      = flag.Duration("upgrade-tail", envDuration("UPGRADE_TAIL", 10*time.Second), "how long probing goes on after a rollout is complete")
 	flagUpgradeControl   = flag.String("upgrade-control", envStr("UPGRADE_CONTROL", "pci/default-deny-pci,pci/allow-management-ui"), "negative control: end-state policies (namespace/name, comma-separated) deleted during a third rollout (a restart of calico-node); the suite must report exactly their leak (empty: no control)")
 )

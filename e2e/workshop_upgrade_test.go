@@ -16,11 +16,19 @@ import (
 	"github.com/netpol-e2e/harness/internal/report"
 )
 
-// offlineUpgradeNote is said in the output and the report whenever A and B are two builds
+// restartOnlyNote is said in the output and the report whenever A and B are two builds
 // of one source.
-const offlineUpgradeNote = "offline: A and B are two builds of the one Calico source the Go module proxy serves " +
+const restartOnlyNote = "restart-only baseline: A and B are two builds of the one Calico source the Go module proxy serves " +
 	"(module " + images.CalicoModule + "), with distinct version strings and image tags; the rollout, every " +
 	"calico-node restart and the dataplane re-programming are real, a code change between versions is not exercised"
+
+// offlineOrigin says where an offline Calico build's code comes from.
+func offlineOrigin(version string) string {
+	if version == images.CalicoNext {
+		return version + " (source archive " + images.CalicoNextSource.File + ", commit " + images.CalicoNextSource.Commit + ")"
+	}
+	return version + " (Go module github.com/projectcalico/calico@" + images.CalicoModule + ")"
+}
 
 // TestUpgrade: install A (TestMain did), run the scenario to its end state, roll Calico to
 // B while every cell is probed continuously, check the end state again, roll back to A
@@ -32,9 +40,12 @@ func TestUpgrade(t *testing.T) {
 	from, to := *flagCalicoVersion, *flagUpgradeTo
 	note := ""
 	if *flagImageSource == "offline" {
-		note = offlineUpgradeNote
 		if to == "" {
-			to = images.CalicoUpgradeBuild
+			to = images.CalicoNext
+		}
+		note = "offline: A = " + offlineOrigin(from) + ", B = " + offlineOrigin(to)
+		if strings.HasPrefix(to, from+"-") || strings.HasPrefix(from, to+"-") {
+			note = restartOnlyNote
 		}
 	}
 	if to == "" {
@@ -51,7 +62,7 @@ func TestUpgrade(t *testing.T) {
 	spec := func(name, a, b string, manifest []*unstructured.Unstructured) harness.RolloutSpec {
 		return harness.RolloutSpec{
 			Name: name, From: a, To: b, Note: note, Manifest: manifest, Interval: *flagUpgradeInterval, ProbeTimeout: *flagUpgradeTimeout,
-			GapBudget: *flagUpgradeGapBudget, Tail: *flagUpgradeTail, Timeout: 10 * time.Minute,
+			GapBudget: *flagUpgradeGapBudget, HoleBudget: *flagUpgradeHole, Tail: *flagUpgradeTail, Timeout: 10 * time.Minute,
 		}
 	}
 	var manA, manB []*unstructured.Unstructured

@@ -2,7 +2,6 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -35,6 +34,9 @@ type RolloutSpec struct {
 	ProbeTimeout time.Duration
 	// GapBudget is how long an allowed cell may be seen down (0: never).
 	GapBudget time.Duration
+	// HoleBudget is the longest a cell may go without a probe starting (probes run on a
+	// fixed schedule, overlapping, so this is about Interval on a healthy machine).
+	HoleBudget time.Duration
 	// Tail is how long probing goes on after the rollout is complete.
 	Tail time.Duration
 	// Timeout bounds the rollout.
@@ -76,6 +78,11 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 	if err != nil {
 		return fail(err)
 	}
+	before, err := h.calicoVersions(ctx, spec.From)
+	if err != nil {
+		return fail(fmt.Errorf("before the rollout: %w", err))
+	}
+	rs.Notes = append(rs.Notes, "before: "+strings.Join(before, "; "))
 	if spec.ProbeTimeout <= 0 {
 		spec.ProbeTimeout = h.Cfg.ProbeTimeout
 	}
@@ -127,7 +134,7 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 	}
 	var versions []string
 	if rollErr == nil {
-		versions, rollErr = h.calicoNodeVersions(ctx, spec.To)
+		versions, rollErr = h.calicoVersions(ctx, spec.To)
 	}
 	// Keep probing a little: a dataplane that breaks once the last pod is ready counts.
 	select {
@@ -183,7 +190,7 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 	if injErr != nil {
 		problems = append(problems, "control: "+injErr.Error())
 	}
-	problems = append(problems, judge(a, real, spec, spec.Interval+max(spec.ProbeTimeout, h.Cfg.DNSTimeout)+3*time.Second)...)
+	problems = append(problems, judge(a, real, spec)...)
 	if inj != nil {
 		problems = append(problems, inj.judge(a, h.Cfg)...)
 		if len(problems) == 0 {
@@ -197,13 +204,13 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 }
 
 // judge lists what makes a rollout fail, injected leaks excepted.
-func judge(a *rollout.Analysis, real []rollout.Deviation, spec RolloutSpec, maxHole time.Duration) []string {
+func judge(a *rollout.Analysis, real []rollout.Deviation, spec RolloutSpec) []string {
 	var out []string
 	for _, c := range a.Unobserved {
 		out = append(out, fmt.Sprintf("%s was never probed during the rollout", cellName(c)))
 	}
-	if a.LongestHole > maxHole {
-		out = append(out, fmt.Sprintf("%s went %s without a probe (allowed: %s): the rollout was not watched continuously", cellName(a.LongestHoleCell), a.LongestHole.Round(time.Millisecond), maxHole))
+	if a.LongestHole > spec.HoleBudget {
+		out = append(out, fmt.Sprintf("%s went %s without a probe starting (budget %s): the rollout was not watched continuously", cellName(a.LongestHoleCell), a.LongestHole.Round(time.Millisecond), spec.HoleBudget))
 	}
 	for _, d := range real {
 		switch {
@@ -282,33 +289,38 @@ func (h *Harness) waitCalicoRolledOut(ctx context.Context, timeout time.Duration
 	return h.Kube.WaitDeployments(ctx, timeout, calicoNS+"/calico-kube-controllers")
 }
 
-// calicoNodeVersions asks every calico-node what it runs; each must say want.
-func (h *Harness) calicoNodeVersions(ctx context.Context, want string) ([]string, error) {
+// calicoVersions asks every calico pod what it runs (calico-node -v in each calico-node,
+// kube-controllers -version in calico-kube-controllers); each must say want.
+func (h *Harness) calicoVersions(ctx context.Context, want string) ([]string, error) {
 	pods, err := h.calicoPods(ctx)
 	if err != nil {
 		return nil, err
 	}
+	asked := map[string]bool{}
 	var out, wrong []string
 	for _, p := range pods {
-		if p.Labels["k8s-app"] != "calico-node" || p.DeletionTimestamp != nil {
+		app := p.Labels["k8s-app"]
+		cmd := map[string][]string{"calico-node": {"calico-node", "-v"}, "calico-kube-controllers": {"/usr/bin/kube-controllers", "-version"}}[app]
+		if cmd == nil || p.DeletionTimestamp != nil {
 			continue
 		}
-		stdout, stderr, err := h.Kube.Exec(ctx, calicoNS, p.Name, "calico-node", []string{"calico-node", "-v"})
+		stdout, stderr, err := h.Kube.Exec(ctx, calicoNS, p.Name, app, cmd)
 		if err != nil {
-			return out, fmt.Errorf("calico-node -v in %s: %w %s", p.Name, err, strings.TrimSpace(stderr))
+			return out, fmt.Errorf("%s in %s: %w %s", strings.Join(cmd, " "), p.Name, err, strings.TrimSpace(stderr))
 		}
 		got := strings.TrimSpace(stdout)
-		out = append(out, fmt.Sprintf("%s on %s: calico-node -v = %s", p.Name, p.Spec.NodeName, got))
+		asked[app] = true
+		out = append(out, fmt.Sprintf("%s on %s: %s = %s", p.Name, p.Spec.NodeName, strings.Join(cmd, " "), got))
 		if got != want {
 			wrong = append(wrong, fmt.Sprintf("%s says %q", p.Name, got))
 		}
 	}
 	slices.Sort(out)
-	if len(out) == 0 {
-		return nil, errors.New("no calico-node pod to ask its version")
+	if !asked["calico-node"] || !asked["calico-kube-controllers"] {
+		return out, fmt.Errorf("no running calico-node and calico-kube-controllers pods to ask their version (asked: %v)", out)
 	}
 	if len(wrong) > 0 {
-		return out, fmt.Errorf("after the rollout calico-node should be %s: %s", want, strings.Join(wrong, ", "))
+		return out, fmt.Errorf("every calico pod should be %s: %s", want, strings.Join(wrong, ", "))
 	}
 	return out, nil
 }

@@ -77,12 +77,15 @@ func TestJudgeRollout(t *testing.T) {
 	c := matrix.Cell{Row: "a", Col: "b"}
 	a := &rollout.Analysis{To: t0.Add(time.Minute), LongestHole: 2 * time.Second, LongestHoleCell: c}
 	down := rollout.Deviation{Kind: rollout.Down, Cell: c, Got: matrix.Blocked, First: t0, Until: t0.Add(400 * time.Millisecond), Count: 1}
-	spec := RolloutSpec{GapBudget: 0}
-	require.Len(t, judge(a, []rollout.Deviation{down}, spec, 5*time.Second), 1, "budget 0: any down fails")
+	spec := RolloutSpec{GapBudget: 0, HoleBudget: 5 * time.Second}
+	require.Len(t, judge(a, []rollout.Deviation{down}, spec), 1, "budget 0: any down fails")
 	spec.GapBudget = 500 * time.Millisecond
-	require.Empty(t, judge(a, []rollout.Deviation{down}, spec, 5*time.Second), "within the budget")
+	require.Empty(t, judge(a, []rollout.Deviation{down}, spec), "within the budget")
 	a.LongestHole = 6 * time.Second
-	require.Len(t, judge(a, nil, spec, 5*time.Second), 1, "a coverage hole fails")
+	require.Len(t, judge(a, nil, spec), 1, "a coverage hole over its budget fails")
+	spec.HoleBudget = time.Second
+	a.LongestHole = 1001 * time.Millisecond
+	require.Contains(t, judge(a, nil, spec)[0], "went 1.001s without a probe starting (budget 1s)")
 	a.LongestHole, a.Unobserved = 0, []matrix.Cell{c}
-	require.Contains(t, judge(a, nil, spec, 5*time.Second)[0], "never probed")
+	require.Contains(t, judge(a, nil, spec)[0], "never probed")
 }

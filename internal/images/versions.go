@@ -11,7 +11,6 @@ import (
 const (
 	Kubernetes       = "v1.37.2" // kubeadm, kubelet, kubectl and the control plane
 	KubernetesMinor  = "37"
-	KubernetesStage  = "v0.37.2" // the staging modules (k8s.io/api...) of that release
 	Kind             = "v0.33.0" // its images/base files and the Go library
 	Containerd       = "v2.3.4"
 	Runc             = "v1.4.3"
@@ -29,8 +28,8 @@ const (
 	CalicoModule  = "v1.11.0-cni-plugin.0.20250813170300-a0db560f0520"
 	CalicoVersion = "v3.28.5"
 	// CalicoUpgradeBuild is a second build of that same source with its own version string
-	// and image tags: offline, the upgrade check rolls CalicoVersion -> CalicoUpgradeBuild
-	// and back (the rollout is real; the code on both sides is the same).
+	// and image tags: a restart-only baseline for the upgrade check (-upgrade-to; the
+	// rollout is real, the code on both sides is the same). Built on request only.
 	CalicoUpgradeBuild = CalicoVersion + "-b"
 	// CalicoNext is the next Calico release, built from its source archive (no registry
 	// here serves it): offline, the upgrade check rolls CalicoVersion -> CalicoNext -> back.

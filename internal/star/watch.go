@@ -12,16 +12,19 @@ import (
 	"github.com/netpol-e2e/harness/internal/matrix"
 )
 
-// Watch is `star check --watch`: it probes every target over and over, each on its own
-// clock (a probe starts every interval, or right after the previous one when that took
-// longer, as a blocked target does), and prints one JSON line per probe with its start
-// time, until ctx ends. It is what the upgrade check streams from every source while
-// Calico rolls.
+// Watch is `star check --watch`: it probes every target on a fixed schedule, one probe
+// starting every interval whether or not the previous one has finished (a blocked
+// target's probe waits out its timeout; the next one does not wait for it), so no target
+// goes unprobed much longer than interval. It prints one JSON line per probe with its
+// start time. When ctx ends no new probe starts, and the probes under way finish (each is
+// bounded by its own timeouts) and are printed before Watch returns, so every probe
+// started before the end is reported. It is what the upgrade check streams from every
+// source while Calico rolls.
 //
-// Names of http and tcp targets are resolved once, at the start (retried until they
-// resolve, each failure printed as a dns-failure line): during a rollout the question is
-// whether the dataplane keeps enforcing, and the dns+ targets keep querying the cluster
-// DNS on every tick.
+// Names of http and tcp targets are resolved once, at the start (retried every interval
+// until they resolve, each failure printed as a dns-failure line): during a rollout the
+// question is whether the dataplane keeps enforcing, and the dns+ targets keep querying
+// the cluster DNS on every tick.
 func (c Checker) Watch(ctx context.Context, targets []string, interval time.Duration, w io.Writer) error {
 	if len(targets) == 0 {
 		return errors.New("check needs at least one target")
@@ -53,33 +56,41 @@ func (c Checker) Watch(ctx context.Context, targets []string, interval time.Dura
 func (c Checker) watchOne(ctx context.Context, target string, interval time.Duration, emit func(Result)) {
 	u, err := url.Parse(target)
 	connectable := err == nil && (u.Scheme == "http" || u.Scheme == "tcp")
+	// Probes under way finish after the watch ends: their own timeouts bound them.
+	probeCtx := context.WithoutCancel(ctx)
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
 	addr := ""
-	for next := time.Now(); ctx.Err() == nil; next = next.Add(interval) {
-		if d := time.Until(next); d > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(d):
+	for {
+		start := time.Now()
+		if connectable && addr == "" {
+			// The address is needed before the schedule starts: resolve in line.
+			var v matrix.Verdict
+			var detail string
+			if addr, v, detail = c.resolve(ctx, u.Host); addr == "" {
+				if ctx.Err() != nil {
+					return // cut short by the end of the watch: not an observation
+				}
+				emit(Result{Target: target, Verdict: v, Millis: time.Since(start).Milliseconds(), Detail: detail, At: start.UnixMilli()})
 			}
 		} else {
-			next = time.Now()
+			inflight.Go(func() {
+				var v matrix.Verdict
+				var detail string
+				if connectable {
+					v, detail = c.connect(probeCtx, u, addr)
+				} else {
+					v, detail = c.checkOne(probeCtx, target)
+				}
+				emit(Result{Target: target, Verdict: v, Millis: time.Since(start).Milliseconds(), Detail: detail, At: start.UnixMilli()})
+			})
 		}
-		start := time.Now()
-		var v matrix.Verdict
-		var detail string
-		switch {
-		case connectable && addr == "":
-			if addr, v, detail = c.resolve(ctx, u.Host); addr != "" {
-				v, detail = c.connect(ctx, u, addr)
-			}
-		case connectable:
-			v, detail = c.connect(ctx, u, addr)
-		default:
-			v, detail = c.checkOne(ctx, target)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
 		}
-		if ctx.Err() != nil {
-			return // cut short by the end of the watch: not an observation
-		}
-		emit(Result{Target: target, Verdict: v, Millis: time.Since(start).Milliseconds(), Detail: detail, At: start.UnixMilli()})
 	}
 }

@@ -1,0 +1,114 @@
+package imagebuild
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/netpol-e2e/harness/internal/images"
+)
+
+// tagArchive is what `git archive` writes: a pax global header with the commit id, then
+// the tree under a top folder.
+func tagArchive(t *testing.T, commit string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	require.NoError(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeXGlobalHeader, Name: "pax_global_header", PAXRecords: map[string]string{"comment": commit}}))
+	body := []byte("module github.com/projectcalico/calico\n")
+	require.NoError(t, tw.WriteHeader(&tar.Header{Name: "calico-v9/go.mod", Mode: 0o644, Size: int64(len(body))}))
+	_, err := tw.Write(body)
+	require.NoError(t, err)
+	require.NoError(t, tw.Close())
+	require.NoError(t, zw.Close())
+	return buf.Bytes()
+}
+
+func pinned(data []byte, commit string) images.SourceArchive {
+	sum := sha256.Sum256(data)
+	return images.SourceArchive{Version: "v9", File: "calico-v9.tar.gz", Commit: commit, SHA256: hex.EncodeToString(sum[:])}
+}
+
+const commitA = "82fd18c202ac5400cd7760597a510de9d028b035"
+
+func TestFindSourceLocalDirFirstThenCache(t *testing.T) {
+	data := tagArchive(t, commitA)
+	a := pinned(data, commitA)
+	srcDir, cache := t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(srcDir, a.File), data, 0o644))
+	b := &Builder{Cache: cache, Sources: srcDir, Out: io.Discard}
+	got, err := b.findSource(context.Background(), a)
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(cache, "sources", a.File), got, "a verified copy is kept in the cache")
+	// Later runs need neither the directory nor the URL.
+	b.Sources = ""
+	got, err = b.findSource(context.Background(), a)
+	require.NoError(t, err)
+	require.FileExists(t, got)
+}
+
+func TestFindSourceRefusesWrongChecksumOrCommit(t *testing.T) {
+	data := tagArchive(t, commitA)
+	srcDir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(srcDir, "calico-v9.tar.gz"), data, 0o644))
+	b := &Builder{Cache: t.TempDir(), Sources: srcDir, Out: io.Discard}
+
+	wrongSum := pinned(data, commitA)
+	wrongSum.SHA256 = "00"
+	_, err := b.findSource(context.Background(), wrongSum)
+	require.ErrorContains(t, err, "sha256")
+	require.ErrorContains(t, err, "what to do: replace it")
+
+	wrongCommit := pinned(data, "1111111111111111111111111111111111111111")
+	_, err = b.findSource(context.Background(), wrongCommit)
+	require.ErrorContains(t, err, `commit id "`+commitA+`" in its header, want 1111111111111111111111111111111111111111`)
+}
+
+// A missing archive is downloaded (here from a loopback server standing in for the forge)
+// and judged by its commit id; one that cannot be fetched says where to put the file.
+func TestFindSourceDownloadsWhenAbsent(t *testing.T) {
+	data := tagArchive(t, commitA)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v9.tar.gz" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(data)
+	}))
+	defer srv.Close()
+	a := pinned(data, commitA)
+	a.SHA256 = "a forge's own archive differs in bytes" // only the commit id is checked
+	a.URL = srv.URL + "/v9.tar.gz"
+	b := &Builder{Cache: t.TempDir(), Out: io.Discard}
+	got, err := b.findSource(context.Background(), a)
+	require.NoError(t, err)
+	require.FileExists(t, got)
+
+	a.URL = srv.URL + "/missing.tar.gz"
+	b.Cache = t.TempDir()
+	_, err = b.findSource(context.Background(), a)
+	require.ErrorContains(t, err, "404")
+	require.ErrorContains(t, err, "point NETPOL_SOURCES (or -sources) at it")
+}
+
+func TestCalicoBuildSource(t *testing.T) {
+	for v, module := range map[string]bool{images.CalicoVersion: true, images.CalicoUpgradeBuild: true, images.CalicoNext: false} {
+		got, err := CalicoBuildSource(v)
+		require.NoError(t, err, v)
+		require.Equal(t, module, got, v)
+	}
+	_, err := CalicoBuildSource("v3.30.0")
+	require.ErrorContains(t, err, `calico build "v3.30.0": buildable here are`)
+}
