@@ -39,6 +39,8 @@ var (
 	h       *harness.Harness
 	run     = &report.Run{Suite: "netpol-e2e", Environment: map[string]string{}, Timings: map[string]string{}}
 	scen    *scenario.Scenario
+	// logAllowlist: calico error log lines that do not fail the run (data, with reasons).
+	logAllowlist calico.Allowlist
 )
 
 func TestMain(m *testing.M) {
@@ -97,6 +99,9 @@ func checkInput() error {
 	}
 	var err error
 	if scen, err = scenario.Load(filepath.Join(repoRoot, "scenario.yaml")); err != nil {
+		return err
+	}
+	if logAllowlist, err = calico.LoadAllowlist(filepath.Join(repoRoot, "calico-log-allowlist.yaml")); err != nil {
 		return err
 	}
 	states, err := scen.States()
@@ -243,9 +248,13 @@ func connectHarness(ctx context.Context) error {
 	h, err = harness.New(harness.Config{
 		ProbeTimeout: *flagProbeTimeout, DNSTimeout: *flagDNSTimeout, ConvergeDeadline: *flagConvergeDeadline, ByPodIP: *flagByPodIP,
 		ExternalIP: ip, Kubeconfig: kindC.Kubeconfig(), ReadyTimeout: 3 * time.Minute,
-		ConntrackUDPTimeout: kindC.ConntrackUDPTimeout(ctx),
+		ConntrackUDPTimeout: kindC.ConntrackUDPTimeout(ctx), CalicoLogAllowlist: logAllowlist,
 	}, k, scen, os.Stdout)
-	return err
+	if err != nil {
+		return err
+	}
+	// Calico's health is judged from here on (install-time lines are the install's).
+	return h.MarkCalicoHealthy(ctx)
 }
 
 func writeReport(_ context.Context) error {

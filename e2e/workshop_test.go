@@ -60,6 +60,11 @@ func TestWorkshop(t *testing.T) {
 			}
 		}
 	}
+	// Calico's own health over the whole workshop: no restart, no unready pod, no error
+	// line outside the allowlist.
+	feats = append(feats, feature("calico-health-workshop", "calico pods neither restarted nor logged unexplained errors", func(ctx context.Context) *report.Step {
+		return h.CheckCalicoHealth(ctx, "calico-health-workshop")
+	}))
 	testenv.Test(t, feats...)
 }
 

@@ -122,6 +122,9 @@ func TestUpgrade(t *testing.T) {
 			return rs
 		}))
 	}
+	feats = append(feats, feature("calico-health-upgrade", "calico pods neither restarted nor logged unexplained errors since the last rollout", func(ctx context.Context) *report.Step {
+		return h.CheckCalicoHealth(ctx, "calico-health-upgrade")
+	}))
 	testenv.Test(t, feats...)
 }
 

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/kube"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/probe"
@@ -33,6 +34,8 @@ type Config struct {
 	// ConntrackUDPTimeout is the nodes' nf_conntrack_udp_timeout: how long a UDP flow
 	// allowed before a policy change may still pass after it (stateful filtering).
 	ConntrackUDPTimeout time.Duration
+	// CalicoLogAllowlist lists the calico error log lines that do not fail a run.
+	CalicoLogAllowlist calico.Allowlist
 }
 
 // Harness drives one scenario on one cluster.
@@ -43,6 +46,8 @@ type Harness struct {
 	States   []*scenario.State
 	Engine   *probe.Engine
 	Log      io.Writer
+
+	health *healthMark
 }
 
 // New loads nothing itself: s must be loaded (scenario.Load) before any cluster work.

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -83,6 +84,16 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 		return fail(fmt.Errorf("before the rollout: %w", err))
 	}
 	rs.Notes = append(rs.Notes, "before: "+strings.Join(before, "; "))
+	// Calico's health up to now: pods neither restarted nor unready since the last mark.
+	problems, notes, err := h.calicoProblems(ctx, false)
+	if err == nil && len(problems) > 0 {
+		err = errors.New(strings.Join(problems, "\n"))
+	}
+	if err != nil {
+		return fail(fmt.Errorf("calico unhealthy before the rollout: %w", err))
+	}
+	rs.Notes = append(rs.Notes, notes...)
+	healthFrom := time.Now()
 	if spec.ProbeTimeout <= 0 {
 		spec.ProbeTimeout = h.Cfg.ProbeTimeout
 	}
@@ -183,9 +194,20 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 	}
 	r.Timeline = timeline(applied, podEvents, harnessEvents, append(slices.Clone(a.Deviations), a.SlowRuns...), streamEvents)
 
-	var problems []string
+	problems = nil
 	if rollErr != nil {
 		problems = append(problems, rollErr.Error())
+	}
+	// During the rollout pods are replaced by design; their error lines still count.
+	h.health.since = healthFrom
+	if logProblems, notes, err := h.calicoProblems(ctx, true); err != nil {
+		problems = append(problems, "calico health: "+err.Error())
+	} else {
+		problems = append(problems, logProblems...)
+		rs.Notes = append(rs.Notes, notes...)
+	}
+	if err := h.MarkCalicoHealthy(ctx); err != nil {
+		problems = append(problems, "calico health: "+err.Error())
 	}
 	if injErr != nil {
 		problems = append(problems, "control: "+injErr.Error())

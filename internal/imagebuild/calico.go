@@ -18,8 +18,10 @@ type calicoBuild struct {
 }
 
 // calicoPackages are the main packages of a Calico image set.
-var calicoPackages = []string{"node/cmd/calico-node", "cni-plugin/cmd/calico", "cni-plugin/cmd/install",
-	"kube-controllers/cmd/kube-controllers", "kube-controllers/cmd/check-status"}
+var calicoPackages = []string{
+	"node/cmd/calico-node", "cni-plugin/cmd/calico", "cni-plugin/cmd/install",
+	"kube-controllers/cmd/kube-controllers", "kube-controllers/cmd/check-status",
+}
 
 // calicoLDFlags sets the version strings the way Calico's Makefiles do.
 func calicoLDFlags(version string) string {

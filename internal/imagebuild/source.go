@@ -37,8 +37,10 @@ func (b *Builder) findSource(ctx context.Context, a images.SourceArchive) (strin
 			continue
 		}
 		if err := VerifyArchive(p, a, true); err != nil {
-			return "", &StageError{Stage: "source " + a.File, Command: "verify " + p, Err: err,
-				Hint: "replace it with the archive named in internal/images/versions.go (commit " + a.Commit + ")"}
+			return "", &StageError{
+				Stage: "source " + a.File, Command: "verify " + p, Err: err,
+				Hint: "replace it with the archive named in internal/images/versions.go (commit " + a.Commit + ")",
+			}
 		}
 		if p != cached {
 			if err := copyFile(p, cached, 0o644); err != nil {
@@ -49,8 +51,10 @@ func (b *Builder) findSource(ctx context.Context, a images.SourceArchive) (strin
 	}
 	b.logf("%s: not in %v, downloading %s", a.File, tried, a.URL)
 	if err := download(ctx, a.URL, cached+".part"); err != nil {
-		return "", &StageError{Stage: "source " + a.File, Command: "download " + a.URL, Err: err,
-			Hint: fmt.Sprintf("put %s (commit %s, sha256 %s) in a directory and point %s (or -sources) at it", a.File, a.Commit, a.SHA256, SourcesEnv)}
+		return "", &StageError{
+			Stage: "source " + a.File, Command: "download " + a.URL, Err: err,
+			Hint: fmt.Sprintf("put %s (commit %s, sha256 %s) in a directory and point %s (or -sources) at it", a.File, a.Commit, a.SHA256, SourcesEnv),
+		}
 	}
 	// A tag archive made by the forge has its own compression and top folder: the commit
 	// id, not the file's checksum, says it is the release.

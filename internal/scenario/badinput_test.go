@@ -12,7 +12,7 @@ import (
 func TestBadManifestsNameFileAndLine(t *testing.T) {
 	cases := map[string]string{
 		"malformed.yaml":     "testdata/bad/malformed.yaml:8: malformed YAML:",
-		"unknown-field.yaml": `testdata/bad/unknown-field.yaml:9: unknown field "policyType"`,
+		"unknown-field.yaml": `testdata/bad/unknown-field.yaml:9: unknown field "spec.policyType"`,
 		"old-api.yaml":       `testdata/bad/old-api.yaml:6: Deployment has apiVersion "apps/v1beta2": use "apps/v1"`,
 		"unknown-kind.yaml":  `testdata/bad/unknown-kind.yaml:1: kind "ConfigMap" is not supported`,
 		"missing.yaml":       "testdata/bad/missing.yaml: cannot read",
@@ -125,7 +125,7 @@ func TestBadScenarioInput(t *testing.T) {
 		dir := copyRepo(t)
 		edit(t, filepath.Join(dir, "scenario.yaml"), "  apply: [policies/ingress/queue-policy.yaml]", "  aply: [policies/ingress/queue-policy.yaml]")
 		_, err := Load(filepath.Join(dir, "scenario.yaml"))
-		require.ErrorContains(t, err, `scenario.yaml:46: unknown field "aply"`)
+		require.ErrorContains(t, err, `scenario.yaml:46: unknown field "steps[7].aply"`)
 	})
 	t.Run("policy with an invalid selector", func(t *testing.T) {
 		dir := copyRepo(t)
@@ -137,4 +137,19 @@ func TestBadScenarioInput(t *testing.T) {
 		_, err = states[7].Expected(s, s.External.IP)
 		require.ErrorContains(t, err, "policy infrastructure/queue-policy: spec.podSelector")
 	})
+}
+
+// The API server decodes field names case-sensitively: so does the loader.
+func TestFieldNamesAreCaseSensitive(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"upper-spec.yaml":        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: ns}\nSPEC:\n  podSelector: {}\n",
+		"upper-podselector.yaml": "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: ns}\nspec:\n  PODSELECTOR: {}\n",
+	} {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+		_, err := LoadObjects(p)
+		require.ErrorContains(t, err, p+":", name)
+		require.ErrorContains(t, err, "unknown field", name)
+	}
 }

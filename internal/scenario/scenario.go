@@ -8,7 +8,8 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/yaml"
+
+	"github.com/netpol-e2e/harness/internal/strictyaml"
 )
 
 // DNSTarget is the name-lookup target.
@@ -60,7 +61,7 @@ func Load(file string) (*Scenario, error) {
 		return nil, &FileError{file, 0, "cannot read: " + err.Error()}
 	}
 	s := &Scenario{Dir: filepath.Dir(file), File: file}
-	if err := yaml.UnmarshalStrict(data, s); err != nil {
+	if err := strictyaml.Unmarshal(data, s); err != nil {
 		return nil, decodeError(file, document{text: data, start: 1 + firstContentLine(data)}, err)
 	}
 	lineOf := func(name string) int {

@@ -15,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/netpol-e2e/harness/internal/strictyaml"
 )
 
 // FileError names the file (and line, when known) of bad input and what to do about it.
@@ -195,7 +197,7 @@ func loadFile(file string) ([]Object, error) {
 		if head.APIVersion != want {
 			return nil, &FileError{file, d.start, fmt.Sprintf("%s has apiVersion %q: use %q (apps/v1beta2 and friends no longer exist)", head.Kind, head.APIVersion, want)}
 		}
-		if err := yaml.UnmarshalStrict(d.text, target); err != nil {
+		if err := strictyaml.Unmarshal(d.text, target); err != nil {
 			return nil, decodeError(file, d, err)
 		}
 		if err := checkMeta(o); err != nil {

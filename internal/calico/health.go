@@ -1,0 +1,219 @@
+package calico
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/netpol-e2e/harness/internal/kube"
+	"github.com/netpol-e2e/harness/internal/strictyaml"
+)
+
+// Namespace is where the manifest install puts Calico.
+const Namespace = "kube-system"
+
+// PodSelector selects the calico pods whose health is asserted.
+const PodSelector = "k8s-app in (calico-node,calico-kube-controllers)"
+
+// containerOf is the container to read of each calico app.
+var containerOf = map[string]string{"calico-node": "calico-node", "calico-kube-controllers": "calico-kube-controllers"}
+
+// PodState is what health compares between two moments: one calico pod's readiness and
+// its container's restarts.
+type PodState struct {
+	Name, Node, App string
+	Ready           bool
+	Restarts        int32
+	// LastRestart is when the container last ended (zero when it never restarted).
+	LastRestart time.Time
+	LastReason  string
+}
+
+// Snapshot reads every calico pod's state.
+func Snapshot(ctx context.Context, c *kube.Client) ([]PodState, error) {
+	list, err := c.Typed.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: PodSelector})
+	if err != nil {
+		return nil, fmt.Errorf("list calico pods: %w", err)
+	}
+	var out []PodState
+	for _, p := range list.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		out = append(out, podState(&p))
+	}
+	return out, nil
+}
+
+func podState(p *corev1.Pod) PodState {
+	s := PodState{Name: p.Name, Node: p.Spec.NodeName, App: p.Labels["k8s-app"]}
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name != containerOf[s.App] {
+			continue
+		}
+		s.Ready, s.Restarts = cs.Ready, cs.RestartCount
+		if t := cs.LastTerminationState.Terminated; t != nil {
+			s.LastRestart, s.LastReason = t.FinishedAt.Time, fmt.Sprintf("%s, exit code %d", t.Reason, t.ExitCode)
+		}
+	}
+	return s
+}
+
+// CompareStates lists every calico pod present in both snapshots whose container
+// restarted or that is no longer ready: outside a rollout, both are failures. A pod in
+// before and gone in after is one too (nothing should replace calico pods between rollouts).
+func CompareStates(before, after []PodState) []string {
+	var out []string
+	for _, b := range before {
+		i := slices.IndexFunc(after, func(a PodState) bool { return a.Name == b.Name })
+		if i < 0 {
+			out = append(out, fmt.Sprintf("calico pod %s on %s is gone", b.Name, b.Node))
+			continue
+		}
+		a := after[i]
+		if a.Restarts > b.Restarts {
+			out = append(out, fmt.Sprintf("%s on %s restarted %d time(s), last at %s (%s)", a.Name, a.Node, a.Restarts-b.Restarts, a.LastRestart.UTC().Format(time.RFC3339), a.LastReason))
+		}
+		if b.Ready && !a.Ready {
+			out = append(out, fmt.Sprintf("%s on %s is no longer ready", a.Name, a.Node))
+		}
+	}
+	return out
+}
+
+// LogLine is one error-level line of a calico pod's log.
+type LogLine struct {
+	Pod, Container string
+	At             time.Time
+	Text           string
+}
+
+func (l LogLine) String() string {
+	return fmt.Sprintf("%s/%s %s: %s", l.Pod, l.Container, l.At.UTC().Format("15:04:05.000"), l.Text)
+}
+
+// errorLine matches what Calico's components log at error level or worse (logrus through
+// Calico's formatter: "2026-01-02 15:04:05.000 [ERROR][58] felix/...") and Go panics.
+var errorLine = regexp.MustCompile(`\[(ERROR|PANIC|FATAL)\]|^panic: |^fatal error: `)
+
+// ErrorLines reads the logs of every current calico pod since a moment (previous
+// containers' logs too, where one restarted) and returns its error-level lines.
+func ErrorLines(ctx context.Context, c *kube.Client, since time.Time) ([]LogLine, error) {
+	list, err := c.Typed.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: PodSelector})
+	if err != nil {
+		return nil, fmt.Errorf("list calico pods: %w", err)
+	}
+	var out []LogLine
+	for _, p := range list.Items {
+		container := containerOf[p.Labels["k8s-app"]]
+		st := podState(&p)
+		for _, previous := range []bool{false, true} {
+			if previous && st.Restarts == 0 {
+				continue
+			}
+			opts := &corev1.PodLogOptions{Container: container, Timestamps: true, Previous: previous, SinceTime: &metav1.Time{Time: since}}
+			raw, err := c.Typed.CoreV1().Pods(Namespace).GetLogs(p.Name, opts).DoRaw(ctx)
+			if err != nil {
+				return out, fmt.Errorf("logs of %s/%s: %w", p.Name, container, err)
+			}
+			out = append(out, ScanErrors(p.Name, container, string(raw))...)
+		}
+	}
+	return out, nil
+}
+
+// ScanErrors picks the error-level lines of a log read with timestamps (each line starts
+// with the kubelet's RFC 3339 time).
+func ScanErrors(pod, container, log string) []LogLine {
+	var out []LogLine
+	sc := bufio.NewScanner(strings.NewReader(log))
+	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	for sc.Scan() {
+		ts, text, _ := strings.Cut(sc.Text(), " ")
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			text = sc.Text()
+		}
+		if errorLine.MatchString(text) {
+			out = append(out, LogLine{Pod: pod, Container: container, At: at, Text: text})
+		}
+	}
+	return out
+}
+
+// AllowEntry is one kind of error line that does not fail a run, and why.
+type AllowEntry struct {
+	Pattern *regexp.Regexp
+	Reason  string
+	File    string
+	Line    int
+}
+
+// Allowlist is kept as data (calico-log-allowlist.yaml), every entry with its reason.
+type Allowlist []AllowEntry
+
+// LoadAllowlist reads the allowlist; every entry needs a pattern that compiles and a reason.
+func LoadAllowlist(path string) (Allowlist, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("calico log allowlist: %w", err)
+	}
+	var raw struct {
+		Allow []struct {
+			Pattern string `json:"pattern"`
+			Reason  string `json:"reason"`
+		} `json:"allow"`
+	}
+	if err := strictyaml.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("%s: %w (want: allow: [{pattern: REGEXP, reason: WHY}])", path, err)
+	}
+	var out Allowlist
+	for i, e := range raw.Allow {
+		line := lineOfNth(string(data), "pattern:", i)
+		if strings.TrimSpace(e.Reason) == "" {
+			return nil, fmt.Errorf("%s:%d: entry %q has no reason: say why this error line is harmless", path, line, e.Pattern)
+		}
+		re, err := regexp.Compile(e.Pattern)
+		if err != nil || e.Pattern == "" {
+			return nil, fmt.Errorf("%s:%d: pattern %q is not a usable regular expression: %v", path, line, e.Pattern, err)
+		}
+		out = append(out, AllowEntry{Pattern: re, Reason: e.Reason, File: path, Line: line})
+	}
+	return out, nil
+}
+
+// lineOfNth is the 1-based line of the n-th (0-based) occurrence of key.
+func lineOfNth(text, key string, n int) int {
+	for i, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, key) {
+			if n == 0 {
+				return i + 1
+			}
+			n--
+		}
+	}
+	return 0
+}
+
+// Judge splits error lines into those the allowlist explains (counted per entry) and
+// the rest, which fail a run.
+func (a Allowlist) Judge(lines []LogLine) (unexpected []LogLine, allowed map[int]int) {
+	allowed = map[int]int{}
+	for _, l := range lines {
+		i := slices.IndexFunc(a, func(e AllowEntry) bool { return e.Pattern.MatchString(l.Text) })
+		if i < 0 {
+			unexpected = append(unexpected, l)
+			continue
+		}
+		allowed[i]++
+	}
+	return unexpected, allowed
+}

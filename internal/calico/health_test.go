@@ -1,0 +1,65 @@
+package calico
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+const sampleLog = `2026-11-28T20:00:00.100000000Z 2026-11-28 20:00:00.100 [INFO][58] felix/int_dataplane.go 1234: Applying dataplane updates
+2026-11-28T20:00:01.200000000Z 2026-11-28 20:00:01.200 [ERROR][58] felix/route_table.go 77: Failed to sync routes error=boom
+2026-11-28T20:00:02.300000000Z 2026-11-28 20:00:02.300 [WARNING][58] felix/x.go 1: not an error
+2026-11-28T20:00:03.400000000Z panic: runtime error: invalid memory address
+`
+
+func TestScanErrorsPicksErrorLevelsAndPanics(t *testing.T) {
+	lines := ScanErrors("calico-node-x", "calico-node", sampleLog)
+	require.Len(t, lines, 2)
+	require.Contains(t, lines[0].Text, "[ERROR][58] felix/route_table.go 77")
+	require.Equal(t, time.Date(2026, 11, 28, 20, 0, 1, 200_000_000, time.UTC), lines[0].At)
+	require.Equal(t, "calico-node-x/calico-node 20:00:01.200: 2026-11-28 20:00:01.200 [ERROR][58] felix/route_table.go 77: Failed to sync routes error=boom", lines[0].String())
+	require.Equal(t, "panic: runtime error: invalid memory address", lines[1].Text)
+}
+
+func TestAllowlistJudgesAndNeedsReasons(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	require.NoError(t, os.WriteFile(good, []byte("allow:\n  - pattern: 'route_table.go \\d+: Failed to sync'\n    reason: a route sync retried at start-up\n"), 0o644))
+	a, err := LoadAllowlist(good)
+	require.NoError(t, err)
+	unexpected, allowed := a.Judge(ScanErrors("p", "c", sampleLog))
+	require.Len(t, unexpected, 1, "the panic is not allowed")
+	require.Equal(t, map[int]int{0: 1}, allowed)
+	require.Equal(t, 2, a[0].Line)
+
+	for text, want := range map[string]string{
+		"allow:\n  - pattern: x\n":                         "no.yaml:2: entry \"x\" has no reason",
+		"allow:\n  - pattern: '(['\n    reason: because\n": "no.yaml:2: pattern \"([\" is not a usable regular expression",
+		"allow:\n  - pattern: x\n    Reason: y\n":          "unknown field",
+	} {
+		p := filepath.Join(dir, "no.yaml")
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+		_, err := LoadAllowlist(p)
+		require.ErrorContains(t, err, want)
+	}
+}
+
+func TestCompareStatesOutsideRollouts(t *testing.T) {
+	at := time.Date(2026, 11, 28, 20, 0, 0, 0, time.UTC)
+	before := []PodState{{Name: "a", Node: "n1", Ready: true}, {Name: "b", Node: "n2", Ready: true}, {Name: "c", Node: "n3", Ready: true}}
+	after := []PodState{{Name: "a", Node: "n1", Ready: true, Restarts: 1, LastRestart: at, LastReason: "Error, exit code 1"}, {Name: "b", Node: "n2"}}
+	require.Equal(t, []string{
+		"a on n1 restarted 1 time(s), last at 2026-11-28T20:00:00Z (Error, exit code 1)",
+		"b on n2 is no longer ready",
+		"calico pod c on n3 is gone",
+	}, CompareStates(before, after))
+	require.Empty(t, CompareStates(before, before))
+}
+
+func TestRepositoryAllowlistLoads(t *testing.T) {
+	_, err := LoadAllowlist("../../calico-log-allowlist.yaml")
+	require.NoError(t, err)
+}

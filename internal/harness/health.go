@@ -1,0 +1,95 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/netpol-e2e/harness/internal/calico"
+	"github.com/netpol-e2e/harness/internal/report"
+)
+
+// healthMark is the moment health was last known good: calico pods' states then, and
+// the time from which their logs are still to be read.
+type healthMark struct {
+	since time.Time
+	pods  []calico.PodState
+}
+
+// MarkCalicoHealthy records now as the baseline: later checks compare restarts and
+// readiness with it and read logs from it.
+func (h *Harness) MarkCalicoHealthy(ctx context.Context) error {
+	pods, err := calico.Snapshot(ctx, h.Kube)
+	if err != nil {
+		return err
+	}
+	h.health = &healthMark{since: time.Now(), pods: pods}
+	return nil
+}
+
+// calicoProblems lists what is wrong with Calico since the mark: a calico pod restarted,
+// unready or gone (only when pods were not expected to change), and every error-level log
+// line the allowlist does not explain; notes count what the allowlist explained.
+func (h *Harness) calicoProblems(ctx context.Context, podsMayChange bool) (problems, notes []string, err error) {
+	if h.health == nil {
+		return nil, nil, fmt.Errorf("no calico health baseline (MarkCalicoHealthy was not called)")
+	}
+	if !podsMayChange {
+		now, err := calico.Snapshot(ctx, h.Kube)
+		if err != nil {
+			return nil, nil, err
+		}
+		problems = calico.CompareStates(h.health.pods, now)
+	}
+	lines, err := calico.ErrorLines(ctx, h.Kube, h.health.since)
+	if err != nil {
+		return nil, nil, err
+	}
+	unexpected, allowed := h.Cfg.CalicoLogAllowlist.Judge(lines)
+	for _, l := range unexpected {
+		problems = append(problems, "calico error log line: "+l.String())
+	}
+	for i, n := range allowed {
+		e := h.Cfg.CalicoLogAllowlist[i]
+		notes = append(notes, fmt.Sprintf("%d calico log line(s) matching %q allowed (%s:%d: %s)", n, e.Pattern, e.File, e.Line, e.Reason))
+	}
+	return problems, notes, nil
+}
+
+// CheckCalicoHealth is the check between rollouts: since the mark, no calico pod
+// restarted or went unready, and no error line outside the allowlist was logged.
+func (h *Harness) CheckCalicoHealth(ctx context.Context, name string) *report.Step {
+	return h.check(name, func(rs *report.Step) error {
+		problems, notes, err := h.calicoProblems(ctx, false)
+		if err != nil {
+			return err
+		}
+		rs.Notes = append(rs.Notes, notes...)
+		rs.Notes = append(rs.Notes, fmt.Sprintf("calico pods since %s: %s", h.health.since.UTC().Format(time.RFC3339), podSummary(h.health.pods)))
+		if len(problems) > 0 {
+			return fmt.Errorf("%s", strings.Join(problems, "\n"))
+		}
+		return nil
+	})
+}
+
+func podSummary(pods []calico.PodState) string {
+	var out []string
+	for _, p := range pods {
+		out = append(out, fmt.Sprintf("%s on %s (restarts %d)", p.Name, p.Node, p.Restarts))
+	}
+	return strings.Join(out, ", ")
+}
+
+// check runs one check as a report step: it times it and records its error as the
+// step's failure (the boilerplate every check shares).
+func (h *Harness) check(name string, fn func(rs *report.Step) error) *report.Step {
+	rs := &report.Step{Name: name, Kind: "check"}
+	t0 := time.Now()
+	if err := fn(rs); err != nil {
+		rs.Failure = err.Error()
+	}
+	rs.Duration = time.Since(t0)
+	return rs
+}
