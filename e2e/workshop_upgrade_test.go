@@ -62,7 +62,8 @@ func TestUpgrade(t *testing.T) {
 	spec := func(name, a, b string, manifest []*unstructured.Unstructured) harness.RolloutSpec {
 		return harness.RolloutSpec{
 			Name: name, From: a, To: b, Note: note, Manifest: manifest, Interval: *flagUpgradeInterval, ProbeTimeout: *flagUpgradeTimeout,
-			GapBudget: *flagUpgradeGapBudget, HoleBudget: *flagUpgradeHole, Tail: *flagUpgradeTail, Timeout: 10 * time.Minute,
+			GapBudget: *flagUpgradeGapBudget, HoleBudget: *flagUpgradeHole,
+			Hold: harness.HoldSpec{Interval: *flagConnInterval, ReplyBudget: *flagReplyBudget, Disruptions: *flagConnDisruptions}, Tail: *flagUpgradeTail, Timeout: 10 * time.Minute,
 		}
 	}
 	var manA, manB []*unstructured.Unstructured
@@ -100,6 +101,9 @@ func TestUpgrade(t *testing.T) {
 		feats = append(feats, feature(name, "no denied cell leaks, no allowed cell goes down, every cell probed throughout", func(ctx context.Context) *report.Step {
 			s := spec(name, a, b, manifest())
 			s.Inject = control
+			if control != nil {
+				s.Hold.RestartServer = *flagConnControl
+			}
 			if s.Manifest == nil && control == nil {
 				return &report.Step{Name: name, Kind: "check", Failure: "no manifest (upgrade-prepare failed)"}
 			}

@@ -21,10 +21,15 @@ import (
 const usage = `usage:
   star probe   --name NAME --listen :PORT --urls URL,URL... [--interval 2s] [--timeout 1s]
   star collect --name NAME --listen :PORT --probes name=URL,... [--ui-version v1] [--interval 2s]
-  star check   [--timeout 1s] [--dns-timeout 2s] [--dns-server host:port] [--watch 250ms [--max 30m] [--stdin-stop]] TARGET...
-               --watch: probe each target every interval, one JSON line per probe, until
-               --max passes, a signal arrives or (--stdin-stop) stdin is closed
+  star check   [--timeout 1s] [--dns-timeout 5s] [--dns-server host:port] [--watch 250ms | --hold 100ms [--reply-budget 1s]] [--max 30m] [--stdin-stop] TARGET...
+               --watch: probe each target on a fixed schedule, one JSON line per probe
+               --hold: keep one connection per http target open, a request and its reply
+               every interval; JSON lines for opens, disruptions and counters
+               both run until --max passes, a signal arrives or (--stdin-stop) stdin closes
                TARGET: http://host:port/path | tcp://host:port | dns+udp://name | dns+tcp://name
+  star restart-server
+               make this container's star (PID 1) restart its HTTP server, cutting every
+               open connection
 `
 
 func main() {
@@ -46,6 +51,8 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	fs := flag.NewFlagSet("star "+args[0], flag.ContinueOnError)
 	name := fs.String("name", "", "this app's name")
 	listen := fs.String("listen", "", "address to serve HTTP on")
@@ -58,32 +65,43 @@ func run(args []string) error {
 	dnsTimeout := fs.Duration("dns-timeout", star.DefaultDNSTimeout, "name resolution budget per target (lookups are retried within it)")
 	watch := fs.Duration("watch", 0, "check: probe continuously at this interval")
 	maxWatch := fs.Duration("max", 30*time.Minute, "check --watch: stop after this long at the latest")
-	stdinStop := fs.Bool("stdin-stop", false, "check --watch: stop when stdin is closed (how the harness ends a watch)")
+	stdinStop := fs.Bool("stdin-stop", false, "check --watch/--hold: stop when stdin is closed (how the harness ends a watch)")
+	hold := fs.Duration("hold", 0, "check: hold one connection per target open, one exchange every interval")
+	replyBudget := fs.Duration("reply-budget", time.Second, "check --hold: a reply later than this is a disruption")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	switch args[0] {
 	case "check":
 		c := star.Checker{Timeout: *timeout, DNSTimeout: *dnsTimeout, DNSServer: *dnsServer}
-		if *watch > 0 {
-			wctx, cancel := context.WithTimeout(ctx, *maxWatch)
-			defer cancel()
-			if *stdinStop {
-				go func() {
-					_, _ = io.Copy(io.Discard, os.Stdin)
-					cancel()
-				}()
-			}
-			return c.Watch(wctx, fs.Args(), *watch, os.Stdout)
+		if *watch > 0 && *hold > 0 {
+			return fmt.Errorf("--watch and --hold exclude each other: %w", errUsage)
 		}
-		return c.RunCheck(ctx, fs.Args())
+		if *watch == 0 && *hold == 0 {
+			return c.RunCheck(ctx, fs.Args())
+		}
+		wctx, cancel := context.WithTimeout(ctx, *maxWatch)
+		defer cancel()
+		if *stdinStop {
+			go func() {
+				_, _ = io.Copy(io.Discard, os.Stdin)
+				cancel()
+			}()
+		}
+		if *hold > 0 {
+			return c.Hold(wctx, fs.Args(), *hold, *replyBudget, os.Stdout)
+		}
+		return c.Watch(wctx, fs.Args(), *watch, os.Stdout)
+	case "restart-server":
+		// star serves as its container's first process.
+		return syscall.Kill(1, syscall.SIGHUP)
 	case "probe":
 		if *name == "" || *listen == "" {
 			return fmt.Errorf("probe needs --name and --listen: %w", errUsage)
 		}
 		p := &star.Prober{Name: *name, URLs: splitList(*urls), Interval: *interval, Timeout: *timeout}
 		go p.Run(ctx)
-		return star.Serve(ctx, *listen, p.Handler())
+		return star.Serve(ctx, *listen, p.Handler(), hup)
 	case "collect":
 		list, err := star.ParseNamedURLs(*probes)
 		if err != nil {
@@ -94,7 +112,7 @@ func run(args []string) error {
 		}
 		c := &star.Collector{Version: *uiVersion, Probes: list, Interval: *interval, Timeout: *timeout, Client: &http.Client{}}
 		go c.Run(ctx)
-		return star.Serve(ctx, *listen, c.Handler(*name))
+		return star.Serve(ctx, *listen, c.Handler(*name), hup)
 	default:
 		return fmt.Errorf("unknown mode %q: %w", args[0], errUsage)
 	}

@@ -45,6 +45,9 @@ type RolloutSpec struct {
 	// Inject, for the negative control, are policies ("namespace/name") of the end state
 	// deleted during the rollout and restored once their leak was seen.
 	Inject []string
+	// Hold keeps a connection open on every allowed app cell through the rollout
+	// (Interval 0: none).
+	Hold HoldSpec
 }
 
 const calicoNS = "kube-system"
@@ -108,6 +111,24 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 	if err != nil {
 		return fail(err)
 	}
+	// Established connections, opened before Calico is touched.
+	var hs *rollout.HoldSession
+	var ctl *serverRestart
+	if spec.Hold.Interval > 0 {
+		held, err := heldCells(st, h.Scenario, want)
+		if err != nil {
+			return fail(err)
+		}
+		if spec.Hold.RestartServer != "" {
+			if ctl, err = newServerRestart(spec.Hold.RestartServer, held); err != nil {
+				return fail(err)
+			}
+		}
+		if hs, err = h.startHolds(ctx, spec.Hold, plan, held, time.Minute); err != nil {
+			return fail(err)
+		}
+		defer hs.Stop()
+	}
 	tracker := &rollout.Tracker{List: h.calicoPods}
 	tracker.Start(ctx)
 	defer tracker.Stop()
@@ -126,6 +147,12 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 	}
 	if err != nil {
 		return fail(fmt.Errorf("roll calico to %s: %w", spec.To, err))
+	}
+	ctlDone := make(chan error, 1)
+	if ctl != nil {
+		go func() { ctlDone <- ctl.run(ctx, h, plan, st, applied) }()
+	} else {
+		ctlDone <- nil
 	}
 	injDone := make(chan error, 1)
 	if inj != nil {
@@ -154,6 +181,20 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 	}
 	to := time.Now()
 	obs, streamEvents := sess.Stop()
+	var conns []*rollout.Conn
+	var holdEvents []rollout.StreamEvent
+	if hs != nil {
+		conns, holdEvents = hs.Stop()
+		for _, c := range conns {
+			for _, d := range c.Disruptions {
+				note(d.At, "held connection %s -> %s %s: %s", c.Cell.Row, c.Cell.Col, d.Kind, d.Detail)
+			}
+		}
+	}
+	ctlErr := <-ctlDone
+	if ctl != nil && !ctl.at.IsZero() {
+		note(ctl.at, "connection control: restarted the server of %s", ctl.col)
+	}
 	podEvents := tracker.Stop()
 
 	a := rollout.Analyze(want, obs, from, to, h.Cfg.ProbeTimeout)
@@ -176,6 +217,9 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 		r.LongestHoleCell = cellName(a.LongestHoleCell)
 	}
 	rs.Rollout = r
+	if hs != nil {
+		r.Conns, r.ConnIntervalMs, r.ReplyBudgetMs = connReport(conns, ctl, applied), spec.Hold.Interval.Milliseconds(), spec.Hold.ReplyBudget.Milliseconds()
+	}
 	ms := func(t time.Time) int64 { return t.Sub(applied).Milliseconds() }
 	var real []rollout.Deviation
 	for _, d := range a.Deviations {
@@ -204,7 +248,7 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 		problems = append(problems, "calico health: "+err.Error())
 	} else {
 		problems = append(problems, logProblems...)
-		rs.Notes = append(rs.Notes, notes...)
+		r.Health = append(slices.Clone(logProblems), notes...)
 	}
 	if err := h.MarkCalicoHealthy(ctx); err != nil {
 		problems = append(problems, "calico health: "+err.Error())
@@ -213,6 +257,15 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 		problems = append(problems, "control: "+injErr.Error())
 	}
 	problems = append(problems, judge(a, real, spec)...)
+	if hs != nil {
+		problems = append(problems, rollout.JudgeConns(conns, holdEvents, spec.Hold.Disruptions, ctl.explains)...)
+	}
+	if ctlErr != nil {
+		problems = append(problems, ctlErr.Error())
+	}
+	if ctl != nil {
+		problems = append(problems, ctl.judge(conns)...)
+	}
 	if inj != nil {
 		problems = append(problems, inj.judge(a, h.Cfg)...)
 		if len(problems) == 0 {

@@ -43,6 +43,7 @@ func (b *Builder) findSource(ctx context.Context, a images.SourceArchive) (strin
 			}
 		}
 		if p != cached {
+			_ = os.Remove(cached) // a read-only copy from an earlier run
 			if err := copyFile(p, cached, 0o644); err != nil {
 				return "", err
 			}

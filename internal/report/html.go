@@ -180,7 +180,10 @@ func rolloutHTML(r *Rollout) string {
 		r.Cells, r.IntervalMs, r.Observations, float64(r.WindowMs)/1000, float64(r.RolledOutMs)/1000,
 		r.Leaks, r.DownRuns, r.WorstDownMs, html.EscapeString(r.WorstDownCell), r.GapBudgetMs, r.Others, r.LongestHoleMs, html.EscapeString(r.LongestHoleCell),
 		r.SlowThresholdMs, r.ProbeTimeoutMs, r.SlowProbes, r.SlowestMs, html.EscapeString(r.SlowestCell))
-	for _, v := range r.Versions {
+	if cs := r.ConnSummary(); cs != "" {
+		fmt.Fprintf(&b, "<p>%s</p>", html.EscapeString(cs))
+	}
+	for _, v := range append(slices.Clone(r.Health), r.Versions...) {
 		fmt.Fprintf(&b, "<div><small>%s</small></div>", html.EscapeString(v))
 	}
 	b.WriteString(strip(r))

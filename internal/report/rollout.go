@@ -39,6 +39,57 @@ type Rollout struct {
 	Versions   []string    `json:"versions,omitempty"`
 	Deviations []Deviation `json:"deviations"`
 	Timeline   []Event     `json:"timeline"`
+	// Conns are the connections held open through the rollout (one per allowed app
+	// cell); ReplyBudgetMs is the longest a reply may take before it is a disruption.
+	Conns          []Conn `json:"connections,omitempty"`
+	ConnIntervalMs int64  `json:"connIntervalMs,omitempty"`
+	ReplyBudgetMs  int64  `json:"replyBudgetMs,omitempty"`
+	// Health is what was found in Calico's own logs during the rollout.
+	Health []string `json:"calicoHealth,omitempty"`
+}
+
+// Conn is one held connection's life through a rollout.
+type Conn struct {
+	From        string           `json:"from"`
+	To          string           `json:"to"`
+	Exchanges   int              `json:"exchanges"`
+	WorstGapMs  int64            `json:"worstGapMs"`
+	Reconnects  int              `json:"reconnects"`
+	Disruptions []ConnDisruption `json:"disruptions,omitempty"`
+}
+
+// ConnDisruption is a held connection breaking (reset, closed, late, error), ms after the apply.
+type ConnDisruption struct {
+	Ms       int64  `json:"ms"`
+	Kind     string `json:"kind"`
+	Detail   string `json:"detail,omitempty"`
+	Injected bool   `json:"injected,omitempty"` // the connection control's, on purpose
+}
+
+// ConnSummary is one line about the held connections: how many, exchanges, the worst
+// reply gap and its cell, reconnects and disruptions (those of the control apart).
+func (r *Rollout) ConnSummary() string {
+	if len(r.Conns) == 0 {
+		return ""
+	}
+	exchanges, reconnects, disrupted, injected := 0, 0, 0, 0
+	var worst Conn
+	for _, c := range r.Conns {
+		exchanges += c.Exchanges
+		reconnects += c.Reconnects
+		for _, d := range c.Disruptions {
+			if d.Injected {
+				injected++
+			} else {
+				disrupted++
+			}
+		}
+		if c.WorstGapMs > worst.WorstGapMs {
+			worst = c
+		}
+	}
+	return fmt.Sprintf("%d connections held (a request and its reply every %dms, reply budget %dms): %d exchanges, worst gap between replies %dms (%s -> %s), %d reconnects, %d disruptions (+%d caused by the control)",
+		len(r.Conns), r.ConnIntervalMs, r.ReplyBudgetMs, exchanges, worst.WorstGapMs, worst.From, worst.To, reconnects, disrupted, injected)
 }
 
 // Deviation is a run of wrong observations of one cell; times are ms after the apply.
@@ -79,6 +130,12 @@ func (r *Rollout) Text() string {
 	fmt.Fprintf(&b, "  right but slow (> %dms; down means not connected within %dms): %d probes, slowest %dms%s\n",
 		r.SlowThresholdMs, r.ProbeTimeoutMs, r.SlowProbes, r.SlowestMs, cellSuffix(r.SlowestCell))
 	fmt.Fprintf(&b, "  longest time a cell went unprobed: %dms%s\n", r.LongestHoleMs, cellSuffix(r.LongestHoleCell))
+	if cs := r.ConnSummary(); cs != "" {
+		fmt.Fprintf(&b, "  %s\n", cs)
+	}
+	for _, hl := range r.Health {
+		fmt.Fprintf(&b, "  calico health: %s\n", hl)
+	}
 	for _, v := range r.Versions {
 		fmt.Fprintf(&b, "  after: %s\n", v)
 	}

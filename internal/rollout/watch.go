@@ -49,15 +49,21 @@ type Watcher struct {
 	Max time.Duration
 }
 
-// Session is a running watch.
-type Session struct {
+// streams keeps one command streaming per source until stopped, restarting a stream that
+// ends early and recording that as an interruption (shared by Session and HoldSession).
+type streams struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	mu      sync.Mutex
-	obs     []Observation
 	events  []StreamEvent
 	stopped bool
 	stdins  []*io.PipeWriter
+}
+
+// Session is a running watch.
+type Session struct {
+	streams
+	obs []Observation
 }
 
 // Command is what runs in a source pod.
@@ -88,25 +94,30 @@ func (w *Watcher) Start(ctx context.Context, p probe.Plan, cells []matrix.Cell) 
 		byRow[c.Row] = append(byRow[c.Row], c.Col)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Session{cancel: cancel}
+	s := &Session{streams: streams{cancel: cancel}}
 	for _, src := range p.Sources {
-		cols := byRow[src.ID]
-		if len(cols) == 0 {
+		urls, colOf := sourceURLs(byRow[src.ID], urlOf)
+		if len(urls) == 0 {
 			continue
 		}
-		colOf := map[string]string{}
-		var urls []string
-		for _, c := range cols {
-			colOf[urlOf[c]] = c
-			urls = append(urls, urlOf[c])
-		}
-		s.wg.Go(func() { s.runSource(ctx, w, src, w.Command(urls), colOf) })
+		s.wg.Go(func() { s.run(ctx, w.Stream, src, w.Command(urls), func(line string) { s.add(src.ID, colOf, line) }) })
 	}
 	return s, nil
 }
 
-// runSource keeps one source's watch streaming until the session stops.
-func (s *Session) runSource(ctx context.Context, w *Watcher, src probe.Source, cmd []string, colOf map[string]string) {
+// sourceURLs lists one source's target URLs and maps each back to its column.
+func sourceURLs(cols []string, urlOf map[string]string) ([]string, map[string]string) {
+	colOf := map[string]string{}
+	var urls []string
+	for _, c := range cols {
+		colOf[urlOf[c]] = c
+		urls = append(urls, urlOf[c])
+	}
+	return urls, colOf
+}
+
+// run keeps one source's command streaming until stop, each output line to line.
+func (s *streams) run(ctx context.Context, st Streamer, src probe.Source, cmd []string, line func(string)) {
 	for ctx.Err() == nil {
 		pr, pw := io.Pipe()
 		s.mu.Lock()
@@ -116,9 +127,9 @@ func (s *Session) runSource(ctx context.Context, w *Watcher, src probe.Source, c
 		}
 		s.stdins = append(s.stdins, pw)
 		s.mu.Unlock()
-		out := &lineWriter{line: func(line string) { s.add(src.ID, colOf, line) }}
+		out := &lineWriter{line: line}
 		var stderr strings.Builder
-		err := w.Stream.Stream(ctx, src.Namespace, src.Pod, src.Container, cmd, pr, out, &stderr)
+		err := st.Stream(ctx, src.Namespace, src.Pod, src.Container, cmd, pr, out, &stderr)
 		out.flush()
 		s.mu.Lock()
 		live := !s.stopped
@@ -126,7 +137,7 @@ func (s *Session) runSource(ctx context.Context, w *Watcher, src probe.Source, c
 		if !live || ctx.Err() != nil {
 			return
 		}
-		msg := "watch ended"
+		msg := "stream ended"
 		if err != nil {
 			msg = err.Error()
 		}
@@ -176,6 +187,15 @@ func (s *Session) Observations() []Observation {
 // backstop) and returns the observations and the streams' interruptions. Calling it
 // again returns the same.
 func (s *Session) Stop() ([]Observation, []StreamEvent) {
+	events := s.stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Observation(nil), s.obs...), events
+}
+
+// stop closes every stream's stdin, waits for the streams to end (at most 10 s, then
+// cancels them) and returns their interruptions.
+func (s *streams) stop() []StreamEvent {
 	s.mu.Lock()
 	s.stopped = true
 	for _, pw := range s.stdins {
@@ -193,7 +213,7 @@ func (s *Session) Stop() ([]Observation, []StreamEvent) {
 	s.cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Observation(nil), s.obs...), append([]StreamEvent(nil), s.events...)
+	return append([]StreamEvent(nil), s.events...)
 }
 
 // lineWriter calls line for every complete line written to it.

@@ -1,6 +1,7 @@
 package star
 
 import (
+	"os"
 	"context"
 	"encoding/json"
 	"log"
@@ -91,17 +92,32 @@ func writeJSON(w http.ResponseWriter, v any) {
 	}
 }
 
-// Serve runs an HTTP server on addr until ctx ends.
-func Serve(ctx context.Context, addr string, h http.Handler) error {
-	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
-		return err
+// Serve runs an HTTP server on addr until ctx ends. A value on restart restarts it: the
+// listener and every open connection are closed, then it listens again (SIGHUP; `star
+// restart-server` sends it, which is how the harness cuts a held connection on purpose).
+func Serve(ctx context.Context, addr string, h http.Handler, restart <-chan os.Signal) error {
+	for {
+		srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			select {
+			case <-ctx.Done():
+				sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				_ = srv.Shutdown(sctx)
+			case <-restart:
+				// A server restart, as a redeploy does it: every open connection is cut.
+				_ = srv.Close()
+			}
+		}()
+		err := srv.ListenAndServe()
+		<-done
+		if err != nil && err != http.ErrServerClosed {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
 	}
-	return nil
 }
