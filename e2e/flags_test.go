@@ -47,7 +47,12 @@ var (
 // flagErrors collects environment variables that did not parse; TestMain reports them.
 var flagErrors []string
 
+// knownEnv lists every NETPOL_* variable an option reads (and the few read elsewhere), so
+// a misspelled one is an error rather than silently ignored.
+var knownEnv = []string{"NETPOL_CHROMIUM", "NETPOL_CACHE", "NETPOL_SOURCES"}
+
 func envStr(name, def string) string {
+	knownEnv = append(knownEnv, "NETPOL_"+name)
 	if v, ok := os.LookupEnv("NETPOL_" + name); ok {
 		return v
 	}

@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +21,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/netpol-e2e/harness/internal/calico"
+	"github.com/netpol-e2e/harness/internal/imagebuild"
+	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/runcheck"
 	"github.com/netpol-e2e/harness/internal/cluster"
 	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/images"
@@ -84,41 +89,153 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// checkInput validates flags and loads every data file before any cluster work.
+// liveTests are the tests of this package; -run must select at least one.
+var liveTests = []string{"TestProof", "TestWorkshop", "TestUpgrade"}
+
+// checkInput validates flags and environment and loads every data file before any
+// cluster work: everything that needs no cluster fails here, all at once, naming the flag
+// or the file and line.
 func checkInput() error {
+	if err := runcheck.UnknownEnv(runcheck.Environ(), knownEnv); err != nil {
+		return err
+	}
 	if len(flagErrors) > 0 {
 		return fmt.Errorf("bad environment: %s", strings.Join(flagErrors, "; "))
 	}
+	var p runcheck.Problems
 	switch *flagImageSource {
 	case "offline", "upstream":
 	default:
-		return fmt.Errorf("-image-source=%q: want offline or upstream", *flagImageSource)
+		p.Add("-image-source=%q: want offline or upstream", *flagImageSource)
 	}
-	if *flagProbeTimeout <= 0 || *flagConvergeDeadline < *flagProbeTimeout {
-		return fmt.Errorf("-probe-timeout must be > 0 and below -converge-deadline")
+	p.ClusterName("cluster-name", *flagClusterName)
+	p.AtLeast("workers", *flagWorkers, 2, "the cross-node proof puts two pods on two workers")
+	p.AtLeast("soak", *flagSoak, 0, "full rounds on the end state; 0 for none")
+	p.AtLeast("perf-rounds", *flagPerfRounds, 0, "0 to skip")
+	p.AtLeast("upgrade-conn-disruptions", *flagConnDisruptions, 0, "disruptions a rollout may cause")
+	p.Positive("probe-timeout", *flagProbeTimeout)
+	p.Positive("dns-timeout", *flagDNSTimeout)
+	p.Positive("converge-deadline", *flagConvergeDeadline)
+	p.Positive("upgrade-interval", *flagUpgradeInterval)
+	p.Positive("upgrade-probe-timeout", *flagUpgradeTimeout)
+	p.Positive("upgrade-hole-budget", *flagUpgradeHole)
+	p.Positive("upgrade-reply-budget", *flagReplyBudget)
+	p.NonNegative("upgrade-gap-budget", *flagUpgradeGapBudget)
+	p.NonNegative("upgrade-tail", *flagUpgradeTail)
+	p.NonNegative("upgrade-conn-interval", *flagConnInterval)
+	if *flagConvergeDeadline < *flagProbeTimeout {
+		p.Add("-converge-deadline=%s: must not be below -probe-timeout=%s", *flagConvergeDeadline, *flagProbeTimeout)
 	}
-	var err error
-	if scen, err = scenario.Load(filepath.Join(repoRoot, "scenario.yaml")); err != nil {
-		return err
-	}
-	if logAllowlist, err = calico.LoadAllowlist(filepath.Join(repoRoot, "calico-log-allowlist.yaml")); err != nil {
-		return err
-	}
-	states, err := scen.States()
+	selected, err := runcheck.Selected(flag.Lookup("test.run").Value.String(), liveTests)
 	if err != nil {
-		return err
+		p.Add("%v", err)
 	}
-	for i := range scen.Steps {
-		if scen.Steps[i].Fixture != "" {
-			if _, err := scen.LoadFixture(&scen.Steps[i], states[i]); err != nil {
-				return err
-			}
-		}
+	var errLoad error
+	if scen, errLoad = scenario.Load(filepath.Join(repoRoot, "scenario.yaml")); errLoad != nil {
+		return errors.Join(p.Err(), errLoad)
+	}
+	if logAllowlist, errLoad = calico.LoadAllowlist(filepath.Join(repoRoot, "calico-log-allowlist.yaml")); errLoad != nil {
+		return errors.Join(p.Err(), errLoad)
+	}
+	if err := checkFixtures(); err != nil {
+		return errors.Join(p.Err(), err)
+	}
+	if slices.Contains(selected, "TestUpgrade") {
+		checkUpgradeOptions(&p)
+	}
+	if err := p.Err(); err != nil {
+		return err
 	}
 	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
 		return fmt.Errorf("no Docker engine answers (%s): run scripts/bootstrap-host.sh (make bootstrap)", strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// checkFixtures compares every fixture with what the evaluator computes from the
+// manifests and policies: a wrong cell is found here, not minutes later on a cluster
+// (where it would look like a probe result).
+func checkFixtures() error {
+	states, err := scen.States()
+	if err != nil {
+		return err
+	}
+	for i := range scen.Steps {
+		step := &scen.Steps[i]
+		if step.Fixture == "" {
+			continue
+		}
+		declared, err := scen.LoadFixture(step, states[i])
+		if err != nil {
+			return err
+		}
+		computed, err := states[i].Expected(scen, scen.External.IP)
+		if err != nil {
+			return err
+		}
+		mm, err := matrix.Compare(declared, computed)
+		if err != nil {
+			return err
+		}
+		if len(mm) > 0 {
+			return fmt.Errorf("%s: the fixture disagrees with the NetworkPolicy evaluator (internal/netpol) on %d cell(s), before any probe:\n%s"+
+				"fix the fixture or the policy; `go test ./internal/scenario -run TestThreeOraclesAgree -v` shows what the peer engine (cyclonus) says",
+				step.Fixture, len(mm), matrix.RenderDiff(declared, mm))
+		}
+	}
+	return nil
+}
+
+// checkUpgradeOptions checks TestUpgrade's options: version B, its offline build, the
+// control policies and the connection control's target, against the end state.
+func checkUpgradeOptions(p *runcheck.Problems) {
+	to := *flagUpgradeTo
+	switch {
+	case *flagImageSource == "upstream" && to == "":
+		p.Add("-upgrade-to: required with -image-source=upstream (TestUpgrade rolls Calico A -> B), e.g. -upgrade-to=v3.29.1; or leave TestUpgrade out: -run 'TestProof|TestWorkshop'")
+	case *flagImageSource == "offline":
+		if to == "" {
+			to = images.CalicoNext
+		}
+		if _, err := imagebuild.CalicoBuildSource(to); err != nil {
+			p.Add("-upgrade-to: %v", err)
+		} else if _, err := os.Stat(images.CalicoManifest(to)); err != nil && *flagUpgradeManifest == "" {
+			p.Add("-upgrade-to=%s: its offline build is missing (%s): run `go run ./cmd/imagebuild -calico-builds=%s,%s`", to, images.CalicoManifest(to), *flagCalicoVersion, to)
+		}
+	}
+	if to != "" && to == *flagCalicoVersion {
+		p.Add("-upgrade-to=%s is -calico-version: nothing would change", to)
+	}
+	states, err := scen.States()
+	if err != nil {
+		p.Add("%v", err)
+		return
+	}
+	end := endStep()
+	if *flagUpgradeControl != "" {
+		if _, _, err := states[end].DeletionOpens(scen, scen.External.IP, strings.Split(*flagUpgradeControl, ",")); err != nil {
+			p.Add("-upgrade-control=%q: %v", *flagUpgradeControl, err)
+		}
+	}
+	if *flagConnControl != "" && *flagUpgradeControl != "" {
+		want, err := states[end].Expected(scen, scen.External.IP)
+		if err != nil {
+			p.Add("%v", err)
+			return
+		}
+		if err := harness.CheckConnControl(states[end], scen, want, *flagConnControl); err != nil {
+			p.Add("-upgrade-conn-control=%q: %v", *flagConnControl, err)
+		}
+	}
+}
+
+// endStep is the last step with a fixture: the workshop's end state.
+func endStep() int {
+	end := len(scen.Steps) - 1
+	for end >= 0 && scen.Steps[end].Fixture == "" {
+		end--
+	}
+	return end
 }
 
 // step wraps a setup or finish action: it logs and times it, and records a failure in the

@@ -54,10 +54,7 @@ func TestUpgrade(t *testing.T) {
 	if to == from {
 		t.Fatalf("upgrade check: -upgrade-to=%s is the installed version: nothing would change", to)
 	}
-	end := len(scen.Steps) - 1
-	for end >= 0 && scen.Steps[end].Fixture == "" {
-		end--
-	}
+	end := endStep()
 	endName := scen.Steps[end].Name
 	spec := func(name, a, b string, manifest []*unstructured.Unstructured) harness.RolloutSpec {
 		return harness.RolloutSpec{

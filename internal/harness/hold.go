@@ -28,8 +28,8 @@ type HoldSpec struct {
 	RestartServer string
 }
 
-// heldCells are the allowed cells to an app service: what a held connection can use.
-func heldCells(st *scenario.State, s *scenario.Scenario, want *matrix.Matrix) ([]matrix.Cell, error) {
+// HeldCells are the allowed cells to an app service: what a held connection can use.
+func HeldCells(st *scenario.State, s *scenario.Scenario, want *matrix.Matrix) ([]matrix.Cell, error) {
 	targets, err := st.Targets(s)
 	if err != nil {
 		return nil, err
@@ -75,6 +75,16 @@ type serverRestart struct {
 	col       string
 	predicted []matrix.Cell
 	at        time.Time
+}
+
+// CheckConnControl says whether col can serve as the connection control's target.
+func CheckConnControl(st *scenario.State, s *scenario.Scenario, want *matrix.Matrix, col string) error {
+	held, err := HeldCells(st, s, want)
+	if err != nil {
+		return err
+	}
+	_, err = newServerRestart(col, held)
+	return err
 }
 
 func newServerRestart(col string, held []matrix.Cell) (*serverRestart, error) {

@@ -71,7 +71,7 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 	}
 	var inj *injection
 	if len(spec.Inject) > 0 {
-		if inj, err = h.newInjection(st, want, spec.Inject); err != nil {
+		if inj, err = h.newInjection(st, spec.Inject); err != nil {
 			return fail(err)
 		}
 		for _, c := range inj.predicted {
@@ -115,7 +115,7 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 	var hs *rollout.HoldSession
 	var ctl *serverRestart
 	if spec.Hold.Interval > 0 {
-		held, err := heldCells(st, h.Scenario, want)
+		held, err := HeldCells(st, h.Scenario, want)
 		if err != nil {
 			return fail(err)
 		}
@@ -435,35 +435,14 @@ type injection struct {
 	deleted, restored time.Time
 }
 
-func (h *Harness) newInjection(st *scenario.State, want *matrix.Matrix, refs []string) (*injection, error) {
-	inj := &injection{}
-	vst := st.Clone()
-	vst.Policies = slices.Clone(vst.Policies)
-	for _, ref := range refs {
-		ns, name, _ := strings.Cut(ref, "/")
-		i := slices.IndexFunc(vst.Policies, func(p *networkingv1.NetworkPolicy) bool { return p.Namespace == ns && p.Name == name })
-		if i < 0 {
-			return nil, fmt.Errorf("control policy %q is not in the end state (want namespace/name of its NetworkPolicies)", ref)
-		}
-		inj.policies = append(inj.policies, vst.Policies[i])
-		vst.Policies = slices.Delete(vst.Policies, i, i+1)
-	}
-	without, err := vst.Expected(h.Scenario, h.Cfg.ExternalIP)
+func (h *Harness) newInjection(st *scenario.State, refs []string) (*injection, error) {
+	policies, opened, err := st.DeletionOpens(h.Scenario, h.Cfg.ExternalIP, refs)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("control: %w", err)
 	}
-	mm, err := matrix.Compare(want, without)
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range mm {
-		if m.Got == matrix.Allowed && m.Want == matrix.Blocked {
-			inj.predicted = append(inj.predicted, matrix.Cell{Row: m.Row, Col: m.Col})
-			inj.udp = inj.udp || strings.HasSuffix(m.Col, "/udp")
-		}
-	}
-	if len(inj.predicted) == 0 {
-		return nil, fmt.Errorf("deleting %s opens no denied cell: it cannot prove the suite sees a leak", strings.Join(refs, ", "))
+	inj := &injection{policies: policies, predicted: opened}
+	for _, c := range opened {
+		inj.udp = inj.udp || strings.HasSuffix(c.Col, "/udp")
 	}
 	return inj, nil
 }

@@ -47,7 +47,7 @@ type Evaluator struct {
 // New checks every policy's selectors once and returns an evaluator.
 func New(policies []networkingv1.NetworkPolicy) (*Evaluator, error) {
 	for i := range policies {
-		if err := validate(&policies[i]); err != nil {
+		if err := Validate(&policies[i]); err != nil {
 			return nil, fmt.Errorf("policy %s/%s: %w", policies[i].Namespace, policies[i].Name, err)
 		}
 	}
@@ -225,7 +225,10 @@ func selects(sel *metav1.LabelSelector, l map[string]string) bool {
 	return s.Matches(labels.Set(l))
 }
 
-func validate(p *networkingv1.NetworkPolicy) error {
+// Validate checks what the API server would refuse in a policy: selectors that do not
+// parse, a peer with both ipBlock and a selector (or neither), bad CIDRs, a protocol other
+// than TCP, UDP or SCTP, an endPort without a numeric port below it, unknown policyTypes.
+func Validate(p *networkingv1.NetworkPolicy) error {
 	check := func(where string, sel *metav1.LabelSelector) error {
 		if sel == nil {
 			return nil

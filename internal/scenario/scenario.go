@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -108,6 +107,22 @@ func Load(file string) (*Scenario, error) {
 			st.Fixture = filepath.Join(s.Dir, "fixtures", st.Name+".txt")
 		}
 	}
+	// A DNS target looks up a service of the app: a typo would only show on a cluster,
+	// as every lookup failing.
+	services := map[string]bool{}
+	for _, st := range s.Steps {
+		for _, o := range st.Objects {
+			if o.Service != nil {
+				services[o.Service.Name+"."+o.Service.Namespace+".svc.cluster.local."] = true
+			}
+		}
+	}
+	for _, d := range s.DNS {
+		if !services[d.Lookup] {
+			return nil, &FileError{file, max(1, lineContaining(data, "lookup: "+d.Lookup)), fmt.Sprintf(
+				"dns target %s looks up %q, which is no service of the scenario: use SERVICE.NAMESPACE.svc.cluster.local. (with the trailing dot) of one the steps apply", d.Target, d.Lookup)}
+		}
+	}
 	return s, nil
 }
 
@@ -133,7 +148,7 @@ func splitLines(b []byte) []string {
 	return append(out, string(b[start:]))
 }
 
-// StatesUpTo returns the state after each step, in order.
+// States returns the state after each step, in order.
 func (s *Scenario) States() ([]*State, error) {
 	state := NewState()
 	var out []*State
@@ -146,11 +161,3 @@ func (s *Scenario) States() ([]*State, error) {
 	return out, nil
 }
 
-// Step returns the step of that name.
-func (s *Scenario) Step(name string) (*Step, bool) {
-	i := slices.IndexFunc(s.Steps, func(st Step) bool { return st.Name == name })
-	if i < 0 {
-		return nil, false
-	}
-	return &s.Steps[i], true
-}

@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
 )
 
 // State is what the cluster holds after some steps: the objects of the scenario in the
@@ -162,4 +165,48 @@ func targetPortNumber(sp corev1.ServicePort) int32 {
 		return sp.TargetPort.IntVal
 	}
 	return sp.Port
+}
+
+// DeletionOpens predicts what deleting some policies ("namespace/name") of this state
+// opens: the cells the evaluator then computes allowed that are denied now. It returns the
+// policies (for the caller to delete and restore) and those cells. It fails on a name that
+// is no policy of the state, and when nothing would open (such a deletion proves nothing).
+func (st *State) DeletionOpens(s *Scenario, externalIP string, refs []string) ([]*networkingv1.NetworkPolicy, []matrix.Cell, error) {
+	without := st.Clone()
+	var deleted []*networkingv1.NetworkPolicy
+	for _, ref := range refs {
+		ns, name, _ := strings.Cut(ref, "/")
+		i := slices.IndexFunc(without.Policies, func(p *networkingv1.NetworkPolicy) bool { return p.Namespace == ns && p.Name == name })
+		if i < 0 {
+			var have []string
+			for _, p := range st.Policies {
+				have = append(have, p.Namespace+"/"+p.Name)
+			}
+			return nil, nil, fmt.Errorf("policy %q is not in force at that step (have: %s)", ref, strings.Join(have, ", "))
+		}
+		deleted = append(deleted, without.Policies[i])
+		without.Policies = slices.Delete(without.Policies, i, i+1)
+	}
+	want, err := st.Expected(s, externalIP)
+	if err != nil {
+		return nil, nil, err
+	}
+	after, err := without.Expected(s, externalIP)
+	if err != nil {
+		return nil, nil, err
+	}
+	mm, err := matrix.Compare(want, after)
+	if err != nil {
+		return nil, nil, err
+	}
+	var opened []matrix.Cell
+	for _, m := range mm {
+		if m.Got == matrix.Allowed && m.Want == matrix.Blocked {
+			opened = append(opened, matrix.Cell{Row: m.Row, Col: m.Col})
+		}
+	}
+	if len(opened) == 0 {
+		return nil, nil, fmt.Errorf("deleting %s opens no denied cell (a policy that allows still isolates its pods): it cannot show a leak", strings.Join(refs, ", "))
+	}
+	return deleted, opened, nil
 }

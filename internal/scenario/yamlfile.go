@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,8 +15,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 
+	"github.com/netpol-e2e/harness/internal/netpol"
 	"github.com/netpol-e2e/harness/internal/strictyaml"
 )
 
@@ -65,6 +69,16 @@ type document struct {
 
 // line converts a 1-based line within the document's text to a line of the file.
 func (d document) line(n int) int { return d.start - firstContentLine(d.text) + n - 1 }
+
+// lineOfKey is the file line of the first line of d holding key (d's start if none).
+func (d document) lineOfKey(key string) int {
+	for i, l := range strings.Split(string(d.text), "\n") {
+		if strings.Contains(l, key) {
+			return d.line(i + 1)
+		}
+	}
+	return d.start
+}
 
 // splitDocuments cuts a multi-document YAML file at its "---" lines, keeping line numbers.
 func splitDocuments(data []byte) []document {
@@ -203,12 +217,61 @@ func loadFile(file string) ([]Object, error) {
 		if err := checkMeta(o); err != nil {
 			return nil, &FileError{file, d.start, err.Error()}
 		}
+		if err := checkObject(o); err != nil {
+			return nil, &FileError{file, d.lineOfKey(err.key), err.msg}
+		}
 		out = append(out, o)
 	}
 	if len(out) == 0 {
 		return nil, &FileError{file, 0, "holds no object"}
 	}
 	return out, nil
+}
+
+// objectError names the YAML key nearest to what is wrong, for the line number.
+type objectError struct{ key, msg string }
+
+// checkObject finds, before any cluster, what would fail only on a cluster: a policy the
+// API server refuses, a Deployment whose selector misses its own pods, a container port
+// the app does not listen on.
+func checkObject(o Object) *objectError {
+	switch {
+	case o.Policy != nil:
+		if err := netpol.Validate(o.Policy); err != nil {
+			return &objectError{"spec:", fmt.Sprintf("NetworkPolicy %s/%s: %v", o.Policy.Namespace, o.Policy.Name, err)}
+		}
+	case o.Deployment != nil:
+		d := o.Deployment
+		if d.Spec.Selector == nil || len(d.Spec.Selector.MatchLabels) == 0 {
+			return &objectError{"selector:", fmt.Sprintf("Deployment %s/%s needs spec.selector.matchLabels", d.Namespace, d.Name)}
+		}
+		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+		if err != nil || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
+			return &objectError{"selector:", fmt.Sprintf("Deployment %s/%s: spec.selector %v does not match its pod template's labels %v (the API server refuses it)", d.Namespace, d.Name, d.Spec.Selector.MatchLabels, d.Spec.Template.Labels)}
+		}
+		for _, c := range d.Spec.Template.Spec.Containers {
+			listen := listenPort(c.Args)
+			for _, p := range c.Ports {
+				if listen != 0 && p.ContainerPort != listen {
+					return &objectError{"containerPort:", fmt.Sprintf("Deployment %s/%s container %s: containerPort %d but the app listens on %d (--listen): make them equal", d.Namespace, d.Name, c.Name, p.ContainerPort, listen)}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// listenPort is the port of a star container's --listen=:PORT argument (0: none).
+func listenPort(args []string) int32 {
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--listen="); ok {
+			if _, port, err := net.SplitHostPort(v); err == nil {
+				n, _ := strconv.Atoi(port)
+				return int32(n)
+			}
+		}
+	}
+	return 0
 }
 
 func checkMeta(o Object) error {

@@ -1,0 +1,104 @@
+// Package runcheck holds the checks of a live run's options that need no cluster: value
+// ranges, environment variable names, option combinations, and whether a -run pattern
+// selects any test. e2e's TestMain runs them before any cluster work; each error names the
+// flag (or variable) and what to do.
+package runcheck
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Problems collects every bad option, so one run reports them all at once.
+type Problems []string
+
+// Add records a problem.
+func (p *Problems) Add(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+
+// Err is nil when there is no problem.
+func (p Problems) Err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return errors.New("bad options:\n  " + strings.Join(p, "\n  "))
+}
+
+// AtLeast requires an integer flag to be at least minimum.
+func (p *Problems) AtLeast(flag string, v, minimum int, why string) {
+	if v < minimum {
+		p.Add("-%s=%d: must be at least %d (%s)", flag, v, minimum, why)
+	}
+}
+
+// Positive requires a duration flag above zero; NonNegative allows zero.
+func (p *Problems) Positive(flag string, d time.Duration) {
+	if d <= 0 {
+		p.Add("-%s=%s: must be above 0", flag, d)
+	}
+}
+
+// NonNegative requires a duration flag of zero or more.
+func (p *Problems) NonNegative(flag string, d time.Duration) {
+	if d < 0 {
+		p.Add("-%s=%s: must not be negative", flag, d)
+	}
+}
+
+// dnsLabel is what kind accepts as a cluster name (it names containers and a context).
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// ClusterName checks a kind cluster name.
+func (p *Problems) ClusterName(flag, name string) {
+	if !dnsLabel.MatchString(name) || len(name) > 50 {
+		p.Add("-%s=%q: a kind cluster name is lower-case letters, digits and '-', starting and ending with a letter or digit, at most 50 characters", flag, name)
+	}
+}
+
+// UnknownEnv reports NETPOL_* variables that no option reads (a misspelling is otherwise
+// silently ignored), listing the valid names.
+func UnknownEnv(environ, known []string) error {
+	var bad []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "NETPOL_") && !slices.Contains(known, name) {
+			bad = append(bad, name)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	k := slices.Clone(known)
+	slices.Sort(k)
+	return fmt.Errorf("unknown environment variable(s) %s: the valid names are %s", strings.Join(bad, ", "), strings.Join(k, " "))
+}
+
+// Selected returns the tests a `go test -run` pattern selects at the top level (the part
+// before the first '/'), or an error when it selects none: a green run that tested nothing.
+func Selected(pattern string, tests []string) ([]string, error) {
+	if pattern == "" {
+		return tests, nil
+	}
+	top, _, _ := strings.Cut(pattern, "/")
+	re, err := regexp.Compile(top)
+	if err != nil {
+		return nil, fmt.Errorf("-run=%q: %w", pattern, err)
+	}
+	var out []string
+	for _, t := range tests {
+		if re.MatchString(t) {
+			out = append(out, t)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-run=%q selects no test (the live tests are %s): the run would pass having tested nothing", pattern, strings.Join(tests, ", "))
+	}
+	return out, nil
+}
+
+// Environ is os.Environ, here so tests can pass their own.
+var Environ = os.Environ

@@ -1,0 +1,48 @@
+package runcheck
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestProblemsNameTheFlag(t *testing.T) {
+	var p Problems
+	require.NoError(t, p.Err())
+	p.AtLeast("workers", -1, 2, "the proof puts two pods on two workers")
+	p.AtLeast("soak", -3, 0, "rounds")
+	p.Positive("dns-timeout", -time.Second)
+	p.Positive("upgrade-interval", 0)
+	p.NonNegative("upgrade-tail", -time.Second)
+	p.ClusterName("cluster-name", "Bad_Name")
+	p.ClusterName("cluster-name", "netpol-e2e")
+	require.EqualError(t, p.Err(), `bad options:
+  -workers=-1: must be at least 2 (the proof puts two pods on two workers)
+  -soak=-3: must be at least 0 (rounds)
+  -dns-timeout=-1s: must be above 0
+  -upgrade-interval=0s: must be above 0
+  -upgrade-tail=-1s: must not be negative
+  -cluster-name="Bad_Name": a kind cluster name is lower-case letters, digits and '-', starting and ending with a letter or digit, at most 50 characters`)
+}
+
+func TestUnknownEnvListsTheValidNames(t *testing.T) {
+	known := []string{"NETPOL_SOAK", "NETPOL_KEEP_CLUSTER"}
+	require.NoError(t, UnknownEnv([]string{"HOME=/root", "NETPOL_SOAK=3"}, known))
+	require.EqualError(t, UnknownEnv([]string{"NETPOL_SOKA=3", "NETPOL_SOAK=1"}, known),
+		"unknown environment variable(s) NETPOL_SOKA: the valid names are NETPOL_KEEP_CLUSTER NETPOL_SOAK")
+}
+
+func TestSelectedRefusesAPatternThatSelectsNothing(t *testing.T) {
+	tests := []string{"TestProof", "TestWorkshop", "TestUpgrade"}
+	got, err := Selected("", tests)
+	require.NoError(t, err)
+	require.Equal(t, tests, got)
+	got, err = Selected("TestProof|TestWorkshop/06", tests)
+	require.NoError(t, err)
+	require.Equal(t, []string{"TestProof", "TestWorkshop"}, got)
+	_, err = Selected("TestUpgarde", tests)
+	require.EqualError(t, err, `-run="TestUpgarde" selects no test (the live tests are TestProof, TestWorkshop, TestUpgrade): the run would pass having tested nothing`)
+	_, err = Selected("(", tests)
+	require.Error(t, err)
+}
