@@ -3,6 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 UNIT_PKGS := $(shell $(GO) list ./... 2>/dev/null | grep -v /e2e)
 E2E_FLAGS ?=
+BOOTSTRAP_FLAGS ?=
 REPORT_DIR ?= $(CURDIR)/_report
 # Pinned checkers, built from the Go module proxy once per version into the cache (outside
 # the work tree): $NETPOL_CACHE/tools, else /var/cache/netpol-e2e/tools, else ~/.cache.
@@ -21,7 +22,7 @@ test:
 
 ## bootstrap: Docker engine, runc shim where needed, build tools, inotify limits (idempotent).
 bootstrap:
-	scripts/bootstrap-host.sh
+	scripts/bootstrap-host.sh $(BOOTSTRAP_FLAGS)
 
 ## images: every image, built here from Go modules and Debian packages (cached).
 images:

@@ -24,6 +24,7 @@ var (
 	flagReportDir        = flag.String("report-dir", envStr("REPORT_DIR", "_report"), "where JUnit XML, JSON, HTML and (on failure) logs go")
 	flagProbeTimeout     = flag.Duration("probe-timeout", envDuration("PROBE_TIMEOUT", time.Second), "per-target timeout of star check: a connection not made by then is blocked")
 	flagDNSTimeout       = flag.Duration("dns-timeout", envDuration("DNS_TIMEOUT", 5*time.Second), "per-target name resolution budget of star check (lookups retried within it); a dns target not resolved by then is blocked")
+	flagConfirmTimeout   = flag.Duration("confirm-timeout", envDuration("CONFIRM_TIMEOUT", 5*time.Second), "connect timeout of each step's confirming round: a flow connecting slower than -probe-timeout but within this is allowed (a slow leak), not blocked")
 	flagConvergeDeadline = flag.Duration("converge-deadline", envDuration("CONVERGE_DEADLINE", 60*time.Second), "how long a step may take to match its expectation after apply")
 	flagByPodIP          = flag.Bool("by-pod-ip", envBool("BY_POD_IP", false), "probe services' pods by pod IP instead of by service DNS name")
 	flagSoak             = flag.Int("soak", envInt("SOAK", 0), "full matrix rounds to run on the end state (0: none)")

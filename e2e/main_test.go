@@ -21,14 +21,14 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/netpol-e2e/harness/internal/calico"
-	"github.com/netpol-e2e/harness/internal/imagebuild"
-	"github.com/netpol-e2e/harness/internal/matrix"
-	"github.com/netpol-e2e/harness/internal/runcheck"
 	"github.com/netpol-e2e/harness/internal/cluster"
 	"github.com/netpol-e2e/harness/internal/harness"
+	"github.com/netpol-e2e/harness/internal/imagebuild"
 	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/kube"
+	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/runcheck"
 	"github.com/netpol-e2e/harness/internal/scenario"
 )
 
@@ -116,6 +116,9 @@ func checkInput() error {
 	p.Positive("probe-timeout", *flagProbeTimeout)
 	p.Positive("dns-timeout", *flagDNSTimeout)
 	p.Positive("converge-deadline", *flagConvergeDeadline)
+	if *flagConfirmTimeout < *flagProbeTimeout {
+		p.Add("-confirm-timeout=%s: must not be below -probe-timeout=%s", *flagConfirmTimeout, *flagProbeTimeout)
+	}
 	p.Positive("upgrade-interval", *flagUpgradeInterval)
 	p.Positive("upgrade-probe-timeout", *flagUpgradeTimeout)
 	p.Positive("upgrade-hole-budget", *flagUpgradeHole)
@@ -363,7 +366,7 @@ func connectHarness(ctx context.Context) error {
 	run.Environment["external host"] = ip + ":8080 (container " + externalContainer + " on docker network " + cluster.Network + ")"
 	run.Environment["probe"] = fmt.Sprintf("connect timeout %s, dns budget %s, by %s, converge deadline %s", *flagProbeTimeout, *flagDNSTimeout, map[bool]string{true: "pod IP", false: "service DNS name"}[*flagByPodIP], *flagConvergeDeadline)
 	h, err = harness.New(harness.Config{
-		ProbeTimeout: *flagProbeTimeout, DNSTimeout: *flagDNSTimeout, ConvergeDeadline: *flagConvergeDeadline, ByPodIP: *flagByPodIP,
+		ProbeTimeout: *flagProbeTimeout, DNSTimeout: *flagDNSTimeout, ConfirmTimeout: *flagConfirmTimeout, ConvergeDeadline: *flagConvergeDeadline, ByPodIP: *flagByPodIP,
 		ExternalIP: ip, Kubeconfig: kindC.Kubeconfig(), ReadyTimeout: 3 * time.Minute,
 		ConntrackUDPTimeout: kindC.ConntrackUDPTimeout(ctx), CalicoLogAllowlist: logAllowlist,
 	}, k, scen, os.Stdout)

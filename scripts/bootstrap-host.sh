@@ -7,7 +7,19 @@
 #  3. inotify limits for kind;
 #  4. the build tools `make images` needs (debootstrap, jq, libseccomp-dev, gcc), shellcheck
 #     for `make verify`, and Chromium for the e2e's browser check of the management UI.
+#
+# Host-wide changes (Docker's default runtime, restarting a Docker engine) are made only
+# with --allow-host-changes (CI passes it); without it the script says what it would
+# change and stops.
 set -euo pipefail
+
+allow_host_changes=false
+for arg in "$@"; do
+  case $arg in
+    --allow-host-changes) allow_host_changes=true ;;
+    *) printf '[bootstrap] ERROR: unknown argument %s (the one option is --allow-host-changes)\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 
 log() { printf '[bootstrap %s] %s\n' "$(date +%T)" "$*"; }
 die() { printf '[bootstrap] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -38,7 +50,7 @@ if ! (( (16#$capbnd >> 24) & 1 )); then
   real=$(command -v runc || true)
   [[ -n $real ]] || die "runc not found (it comes with docker.io)"
   shim=/usr/local/libexec/netpol-e2e/runc-capshim
-  log "CAP_SYS_RESOURCE is missing from the bounding set ($capbnd): installing $shim around $real"
+  log "CAP_SYS_RESOURCE is missing from the bounding set ($capbnd): $shim around $real is needed"
   $SUDO mkdir -p "$(dirname "$shim")" /etc/docker
   sed "s|@REAL_RUNC@|$real|" "$here/runc-capshim.sh" | $SUDO tee "$shim.new" >/dev/null
   $SUDO chmod 0755 "$shim.new"
@@ -47,9 +59,14 @@ if ! (( (16#$capbnd >> 24) & 1 )); then
   have=$(cat /etc/docker/daemon.json 2>/dev/null || echo '{}')
   merged=$(jq -s '.[0] * .[1]' <(echo "$have") <(echo "$want"))
   if [[ $(jq -S . <<<"$have") != $(jq -S . <<<"$merged") ]]; then
+    running=$(docker ps -q 2>/dev/null | wc -l)
+    if [[ $allow_host_changes != true ]]; then
+      die "this host lacks CAP_SYS_RESOURCE: Docker's default runtime must become $shim (in /etc/docker/daemon.json, for every container on this host)$(docker info >/dev/null 2>&1 && echo ", and the running Docker engine ($running running containers) must restart to load it"). Rerun with --allow-host-changes (make bootstrap BOOTSTRAP_FLAGS=--allow-host-changes) to do it"
+    fi
+    log "HOST-WIDE CHANGE: Docker's default runtime becomes $shim (/etc/docker/daemon.json)"
     echo "$merged" | $SUDO tee /etc/docker/daemon.json >/dev/null
     if docker info >/dev/null 2>&1; then
-      log "restarting dockerd to load the shim"
+      log "HOST-WIDE CHANGE: restarting dockerd to load the shim ($running running containers stop)"
       $SUDO pkill -x dockerd || true
       for _ in $(seq 30); do docker info >/dev/null 2>&1 || break; sleep 1; done
     fi

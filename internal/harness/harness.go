@@ -24,8 +24,10 @@ import (
 
 // Config tunes a run.
 type Config struct {
-	ProbeTimeout     time.Duration
-	DNSTimeout       time.Duration
+	ProbeTimeout time.Duration
+	DNSTimeout   time.Duration
+	// ConfirmTimeout is the confirming round's connect timeout (a slow leak is not blocked).
+	ConfirmTimeout   time.Duration
 	ConvergeDeadline time.Duration
 	ByPodIP          bool
 	ExternalIP       string
@@ -58,7 +60,7 @@ func New(cfg Config, k *kube.Client, s *scenario.Scenario, log io.Writer) (*Harn
 	}
 	return &Harness{
 		Cfg: cfg, Kube: k, Scenario: s, States: states, Log: log,
-		Engine: &probe.Engine{Exec: k, Timeout: cfg.ProbeTimeout, DNSTimeout: cfg.DNSTimeout, Binary: "/star", Kubectl: "kubectl --kubeconfig " + cfg.Kubeconfig},
+		Engine: &probe.Engine{Exec: k, Timeout: cfg.ProbeTimeout, DNSTimeout: cfg.DNSTimeout, ConfirmTimeout: cfg.ConfirmTimeout, Binary: "/star", Kubectl: "kubectl --kubeconfig " + cfg.Kubeconfig},
 	}, nil
 }
 
@@ -210,6 +212,9 @@ func (h *Harness) fill(rs *report.Step, want *matrix.Matrix, out *probe.Outcome,
 	if n := len(out.RoundTimes); n > 0 {
 		rs.Notes = append(rs.Notes, fmt.Sprintf("%d rounds; first %s, slowest %s, last %s", n,
 			out.RoundTimes[0].Round(time.Millisecond), slices.Max(out.RoundTimes).Round(time.Millisecond), out.RoundTimes[n-1].Round(time.Millisecond)))
+		if out.ConfirmTimeout > 0 {
+			rs.Notes = append(rs.Notes, fmt.Sprintf("confirming round with a %s connect timeout (a slow leak is not blocked): %s", out.ConfirmTimeout, out.RoundTimes[n-1].Round(time.Millisecond)))
+		}
 	}
 	rs.Cells = h.cells(want, out.Observed, out.Details, plan)
 	if !out.Converged {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/star"
@@ -17,6 +18,9 @@ type FakeCluster struct {
 	Truth func(ns, pod, url string) matrix.Verdict
 	// Broken pods fail every exec, as a deleted pod or a missing binary would.
 	Broken map[string]bool
+	// Slow urls connect only after that long: within the exec's --timeout they are what
+	// Truth says, beyond it blocked (a slow leak).
+	Slow map[string]time.Duration
 
 	mu    sync.Mutex
 	Execs int
@@ -38,6 +42,10 @@ func (f *FakeCluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (
 	if len(cmd) < 4 || cmd[1] != "check" || cmd[2] != "--timeout" {
 		return "", "usage", errors.New("exit code 2")
 	}
+	timeout, err := time.ParseDuration(cmd[3])
+	if err != nil {
+		return "", "usage", errors.New("exit code 2")
+	}
 	args := cmd[4:]
 	if len(args) >= 2 && args[0] == "--dns-timeout" {
 		args = args[2:]
@@ -47,9 +55,16 @@ func (f *FakeCluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (
 		f.mu.Lock()
 		f.Probed[u]++
 		f.mu.Unlock()
-		rs = append(rs, star.Result{Target: u, Verdict: f.Truth(ns, pod, u), Millis: 1})
+		r := star.Result{Target: u, Verdict: f.Truth(ns, pod, u), Millis: 1}
+		if d, slow := f.Slow[u]; slow {
+			r.Millis = d.Milliseconds()
+			if d > timeout {
+				r.Verdict, r.Millis = matrix.Blocked, timeout.Milliseconds()
+			}
+		}
+		rs = append(rs, r)
 	}
 	var b bytes.Buffer
-	err := star.WriteResults(&b, rs)
+	err = star.WriteResults(&b, rs)
 	return b.String(), "", err
 }

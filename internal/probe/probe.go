@@ -42,6 +42,10 @@ type Engine struct {
 	Timeout time.Duration
 	// DNSTimeout is star check's name resolution budget (0: star's default).
 	DNSTimeout time.Duration
+	// ConfirmTimeout is the connection timeout of the confirming round (0: Timeout): longer,
+	// so that a flow denied by policy is told from a slow one that a 1 s timeout would
+	// count as blocked. A connection that completes in it is allowed, however slow.
+	ConfirmTimeout time.Duration
 	// Binary is the star binary's path in the image.
 	Binary string
 	// Kubectl, for repro commands, is how a person reaches the cluster ("kubectl --kubeconfig ...").
@@ -61,6 +65,10 @@ type Detail struct {
 // Round probes the given cells (all probed cells of want when cells is nil) and returns the
 // observed matrix (unprobed cells NotProbed) and per-cell details.
 func (e *Engine) Round(ctx context.Context, p Plan, shape *matrix.Matrix, cells []matrix.Cell) (*matrix.Matrix, map[matrix.Cell]Detail) {
+	return e.round(ctx, p, shape, cells, e.Timeout)
+}
+
+func (e *Engine) round(ctx context.Context, p Plan, shape *matrix.Matrix, cells []matrix.Cell, timeout time.Duration) (*matrix.Matrix, map[matrix.Cell]Detail) {
 	if cells == nil {
 		cells = shape.ProbedCells()
 	}
@@ -78,7 +86,7 @@ func (e *Engine) Round(ctx context.Context, p Plan, shape *matrix.Matrix, cells 
 			continue
 		}
 		wg.Go(func() {
-			res := e.probeSource(ctx, p, src, cols)
+			res := e.probeSource(ctx, p, src, cols, timeout)
 			mu.Lock()
 			defer mu.Unlock()
 			for col, d := range res {
@@ -101,12 +109,12 @@ func (e *Engine) targetURL(p Plan, col string) string {
 
 // probeSource is one exec: star check against all of cols. A failed exec or unreadable
 // output makes every cell of the row an error naming the pod, never "blocked".
-func (e *Engine) probeSource(ctx context.Context, p Plan, src Source, cols []string) map[string]Detail {
+func (e *Engine) probeSource(ctx context.Context, p Plan, src Source, cols []string, timeout time.Duration) map[string]Detail {
 	urls := make([]string, len(cols))
 	for i, c := range cols {
 		urls[i] = e.targetURL(p, c)
 	}
-	cmd := append(e.checkCommand(), urls...)
+	cmd := append(e.checkCommand(timeout), urls...)
 	out := map[string]Detail{}
 	fail := func(msg string) map[string]Detail {
 		for i, c := range cols {
@@ -115,7 +123,7 @@ func (e *Engine) probeSource(ctx context.Context, p Plan, src Source, cols []str
 		return out
 	}
 	// Each exec gets the check timeout plus room for the API round trip.
-	ectx, cancel := context.WithTimeout(ctx, e.Timeout+e.DNSTimeout+20*time.Second)
+	ectx, cancel := context.WithTimeout(ctx, timeout+e.DNSTimeout+20*time.Second)
 	defer cancel()
 	t0 := time.Now()
 	stdout, stderr, err := e.Exec.Exec(ectx, src.Namespace, src.Pod, src.Container, cmd)
@@ -159,22 +167,25 @@ type Outcome struct {
 	Rounds  int
 	// FirstTry is the mismatch count of the first full round.
 	FirstTry int
-	// RoundTimes is how long each round took (exec round trips included).
+	// RoundTimes is how long each round took (exec round trips included); the last is
+	// the confirming round, run with ConfirmTimeout.
 	RoundTimes []time.Duration
+	// ConfirmTimeout is the confirming round's connection timeout (0: no confirming round).
+	ConfirmTimeout time.Duration
 }
 
 // Converge probes until the observation matches want, re-probing only the wrong cells,
 // then confirms with one full round. since is when the change under test was applied.
 func (e *Engine) Converge(ctx context.Context, p Plan, want *matrix.Matrix, since time.Time, deadline time.Duration) (*Outcome, error) {
 	out := &Outcome{}
-	round := func(cells []matrix.Cell) (*matrix.Matrix, map[matrix.Cell]Detail) {
+	round := func(cells []matrix.Cell, timeout time.Duration) (*matrix.Matrix, map[matrix.Cell]Detail) {
 		t0 := time.Now()
-		m, d := e.Round(ctx, p, want, cells)
+		m, d := e.round(ctx, p, want, cells, timeout)
 		out.Rounds++
 		out.RoundTimes = append(out.RoundTimes, time.Since(t0))
 		return m, d
 	}
-	obs, details := round(nil)
+	obs, details := round(nil, e.Timeout)
 	mm, err := matrix.Compare(want, obs)
 	if err != nil {
 		return nil, err
@@ -190,7 +201,7 @@ func (e *Engine) Converge(ctx context.Context, p Plan, want *matrix.Matrix, sinc
 		for i, m := range mm {
 			cells[i] = matrix.Cell{Row: m.Row, Col: m.Col}
 		}
-		again, d := round(cells)
+		again, d := round(cells, e.Timeout)
 		for _, c := range cells {
 			v, _ := again.Get(c.Row, c.Col)
 			_ = obs.Set(c.Row, c.Col, v)
@@ -202,8 +213,10 @@ func (e *Engine) Converge(ctx context.Context, p Plan, want *matrix.Matrix, sinc
 	}
 	if len(mm) == 0 {
 		out.Latency = time.Since(since)
-		// Confirm: a full round must match too (a cell that flips back is not converged).
-		obs, details = round(nil)
+		// Confirm: a full round must match too (a cell that flips back is not converged),
+		// with the longer timeout: a slow leak is not "blocked".
+		out.ConfirmTimeout = max(e.ConfirmTimeout, e.Timeout)
+		obs, details = round(nil, out.ConfirmTimeout)
 		if mm, err = matrix.Compare(want, obs); err != nil {
 			return nil, err
 		}
@@ -224,11 +237,11 @@ func (e *Engine) Repro(p Plan, c matrix.Cell) string {
 	if kubectl == "" {
 		kubectl = "kubectl"
 	}
-	return fmt.Sprintf("%s exec -n %s %s -c %s -- %s %s", kubectl, s.Namespace, s.Pod, s.Container, strings.Join(e.checkCommand(), " "), e.targetURL(p, c.Col))
+	return fmt.Sprintf("%s exec -n %s %s -c %s -- %s %s", kubectl, s.Namespace, s.Pod, s.Container, strings.Join(e.checkCommand(max(e.ConfirmTimeout, e.Timeout)), " "), e.targetURL(p, c.Col))
 }
 
-func (e *Engine) checkCommand() []string {
-	cmd := []string{e.Binary, "check", "--timeout", e.Timeout.String()}
+func (e *Engine) checkCommand(timeout time.Duration) []string {
+	cmd := []string{e.Binary, "check", "--timeout", timeout.String()}
 	if e.DNSTimeout > 0 {
 		cmd = append(cmd, "--dns-timeout", e.DNSTimeout.String())
 	}

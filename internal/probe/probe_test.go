@@ -119,3 +119,22 @@ func TestRoundPerCellIsOneExecPerCell(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, mm)
 }
+
+// A flow that connects in 1.5 s passes a 1 s probe as "blocked"; the confirming round's
+// longer timeout sees it connect, and the step does not converge: a slow leak is a leak.
+func TestConfirmingRoundCatchesASlowLeak(t *testing.T) {
+	p, want := plan()
+	leaky := want.Clone()
+	_ = leaky.Set("backend/facade", "client:9000", matrix.Allowed) // what the dataplane really does
+	f := &FakeCluster{Truth: truthFrom(p, leaky), Slow: map[string]time.Duration{"http://client.frontend:9000/status": 1500 * time.Millisecond}}
+	e := &Engine{Exec: f, Timeout: time.Second, ConfirmTimeout: 5 * time.Second, Binary: "/star"}
+	out, err := e.Converge(context.Background(), p, want, time.Now(), 50*time.Millisecond)
+	require.NoError(t, err)
+	require.Zero(t, out.FirstTry, "with 1 s every probe matched")
+	require.False(t, out.Converged)
+	require.Equal(t, 5*time.Second, out.ConfirmTimeout)
+	require.Len(t, out.Mismatches, 1)
+	require.Equal(t, matrix.Allowed, out.Mismatches[0].Got)
+	require.Equal(t, int64(1500), out.Details[matrix.Cell{Row: "backend/facade", Col: "client:9000"}].Millis)
+	require.Contains(t, e.Repro(p, matrix.Cell{Row: "backend/facade", Col: "client:9000"}), "/star check --timeout 5s http://client.frontend:9000/status")
+}
