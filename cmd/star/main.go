@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -51,6 +50,13 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if args[0] == "check" {
+		req, err := star.ParseRequest(args[1:])
+		if err != nil {
+			return fmt.Errorf("%w: %w", err, errUsage)
+		}
+		return req.Run(ctx, os.Stdin, os.Stdout)
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	fs := flag.NewFlagSet("star "+args[0], flag.ContinueOnError)
@@ -61,37 +67,10 @@ func run(args []string) error {
 	urls := fs.String("urls", "", "comma-separated URLs this probe tries to reach")
 	probes := fs.String("probes", "", "comma-separated name=URL of every probe's /status")
 	uiVersion := fs.String("ui-version", "v1", "UI version shown on the page")
-	dnsServer := fs.String("dns-server", "", "DNS server host:port (default: /etc/resolv.conf)")
-	dnsTimeout := fs.Duration("dns-timeout", star.DefaultDNSTimeout, "name resolution budget per target (lookups are retried within it)")
-	watch := fs.Duration("watch", 0, "check: probe continuously at this interval")
-	maxWatch := fs.Duration("max", 30*time.Minute, "check --watch: stop after this long at the latest")
-	stdinStop := fs.Bool("stdin-stop", false, "check --watch/--hold: stop when stdin is closed (how the harness ends a watch)")
-	hold := fs.Duration("hold", 0, "check: hold one connection per target open, one exchange every interval")
-	replyBudget := fs.Duration("reply-budget", time.Second, "check --hold: a reply later than this is a disruption")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	switch args[0] {
-	case "check":
-		c := star.Checker{Timeout: *timeout, DNSTimeout: *dnsTimeout, DNSServer: *dnsServer}
-		if *watch > 0 && *hold > 0 {
-			return fmt.Errorf("--watch and --hold exclude each other: %w", errUsage)
-		}
-		if *watch == 0 && *hold == 0 {
-			return c.RunCheck(ctx, fs.Args())
-		}
-		wctx, cancel := context.WithTimeout(ctx, *maxWatch)
-		defer cancel()
-		if *stdinStop {
-			go func() {
-				_, _ = io.Copy(io.Discard, os.Stdin)
-				cancel()
-			}()
-		}
-		if *hold > 0 {
-			return c.Hold(wctx, fs.Args(), *hold, *replyBudget, os.Stdout)
-		}
-		return c.Watch(wctx, fs.Args(), *watch, os.Stdout)
 	case "restart-server":
 		// star serves as its container's first process.
 		return syscall.Kill(1, syscall.SIGHUP)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -39,19 +40,16 @@ func (f *FakeCluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (
 	if f.Broken[ns+"/"+pod] {
 		return "", "container not found", errors.New("command terminated with exit code 126")
 	}
-	if len(cmd) < 4 || cmd[1] != "check" || cmd[2] != "--timeout" {
+	if len(cmd) < 2 || cmd[1] != "check" {
 		return "", "usage", errors.New("exit code 2")
 	}
-	timeout, err := time.ParseDuration(cmd[3])
-	if err != nil {
-		return "", "usage", errors.New("exit code 2")
+	req, err := star.ParseRequest(cmd[2:])
+	if err != nil || req.Watch > 0 || req.Hold > 0 {
+		return "", fmt.Sprintf("usage: %v", err), errors.New("exit code 2")
 	}
-	args := cmd[4:]
-	if len(args) >= 2 && args[0] == "--dns-timeout" {
-		args = args[2:]
-	}
+	timeout := req.Timeout
 	var rs []star.Result
-	for _, u := range args {
+	for _, u := range req.Targets {
 		f.mu.Lock()
 		f.Probed[u]++
 		f.mu.Unlock()

@@ -241,9 +241,5 @@ func (e *Engine) Repro(p Plan, c matrix.Cell) string {
 }
 
 func (e *Engine) checkCommand(timeout time.Duration) []string {
-	cmd := []string{e.Binary, "check", "--timeout", timeout.String()}
-	if e.DNSTimeout > 0 {
-		cmd = append(cmd, "--dns-timeout", e.DNSTimeout.String())
-	}
-	return cmd
+	return star.Request{Timeout: timeout, DNSTimeout: e.DNSTimeout}.Argv(e.Binary)
 }

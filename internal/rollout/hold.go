@@ -54,16 +54,7 @@ type HoldSession struct {
 
 // Command is what runs in a source pod.
 func (h *Holder) Command(urls []string) []string {
-	maxHold := h.Max
-	if maxHold <= 0 {
-		maxHold = 30 * time.Minute
-	}
-	cmd := []string{h.Binary, "check", "--hold", h.Interval.String(), "--reply-budget", h.Budget.String(),
-		"--max", maxHold.String(), "--stdin-stop", "--timeout", h.Timeout.String()}
-	if h.DNSTimeout > 0 {
-		cmd = append(cmd, "--dns-timeout", h.DNSTimeout.String())
-	}
-	return append(cmd, urls...)
+	return star.Request{Timeout: h.Timeout, DNSTimeout: h.DNSTimeout, Hold: h.Interval, ReplyBudget: h.Budget, Max: h.Max, StdinStop: true, Targets: urls}.Argv(h.Binary)
 }
 
 // Start opens the connections: cells' rows are plan sources, columns plan targets whose

@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,20 +21,11 @@ import (
 type inProcess struct{}
 
 func (inProcess) Stream(ctx context.Context, _, _, _ string, cmd []string, stdin io.Reader, stdout, _ io.Writer) error {
-	arg := func(flag string) time.Duration {
-		i := slices.Index(cmd, flag)
-		d, _ := time.ParseDuration(cmd[i+1])
-		return d
+	r, err := star.ParseRequest(cmd[2:])
+	if err != nil {
+		return err
 	}
-	var urls []string
-	for _, a := range cmd {
-		if strings.HasPrefix(a, "http://") {
-			urls = append(urls, a)
-		}
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	go func() { _, _ = io.Copy(io.Discard, stdin); cancel() }()
-	return star.Checker{Timeout: arg("--timeout")}.Hold(ctx, urls, arg("--hold"), arg("--reply-budget"), stdout)
+	return r.Run(ctx, stdin, stdout)
 }
 
 func serve(t *testing.T, restart chan os.Signal) string {
@@ -69,7 +58,7 @@ func TestHoldSessionReportsExactlyTheRestartedServer(t *testing.T) {
 	}
 	cells := []matrix.Cell{{Row: "a", Col: "x"}, {Row: "a", Col: "y"}}
 	h := &Holder{Stream: inProcess{}, Binary: "/star", Interval: 50 * time.Millisecond, Budget: time.Second, Timeout: time.Second}
-	require.Equal(t, []string{"/star", "check", "--hold", "50ms", "--reply-budget", "1s", "--max", "30m0s", "--stdin-stop", "--timeout", "1s", "http://u"}, h.Command([]string{"http://u"}))
+	require.Equal(t, []string{"/star", "check", "--timeout", "1s", "--hold", "50ms", "--reply-budget", "1s", "--max", "30m0s", "--stdin-stop", "http://u"}, h.Command([]string{"http://u"}))
 	hs, err := h.Start(context.Background(), plan, cells)
 	require.NoError(t, err)
 	time.Sleep(500 * time.Millisecond)

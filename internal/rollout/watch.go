@@ -68,15 +68,7 @@ type Session struct {
 
 // Command is what runs in a source pod.
 func (w *Watcher) Command(urls []string) []string {
-	maxWatch := w.Max
-	if maxWatch <= 0 {
-		maxWatch = 30 * time.Minute
-	}
-	cmd := []string{w.Binary, "check", "--watch", w.Interval.String(), "--max", maxWatch.String(), "--stdin-stop", "--timeout", w.Timeout.String()}
-	if w.DNSTimeout > 0 {
-		cmd = append(cmd, "--dns-timeout", w.DNSTimeout.String())
-	}
-	return append(cmd, urls...)
+	return star.Request{Timeout: w.Timeout, DNSTimeout: w.DNSTimeout, Watch: w.Interval, Max: w.Max, StdinStop: true, Targets: urls}.Argv(w.Binary)
 }
 
 // Start begins watching cells (rows are plan sources, columns plan targets): one stream

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -274,10 +273,3 @@ func get(ctx context.Context, conn net.Conn, u *url.URL) (matrix.Verdict, string
 	return matrix.Allowed, "HTTP 200"
 }
 
-// RunCheck is `star check`: it prints the results and returns an error only for bad usage.
-func (c Checker) RunCheck(ctx context.Context, targets []string) error {
-	if len(targets) == 0 {
-		return errors.New("check needs at least one target")
-	}
-	return WriteResults(os.Stdout, c.Check(ctx, targets))
-}

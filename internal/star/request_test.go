@@ -1,0 +1,45 @@
+package star
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The harness builds the command line with Argv and star reads it with ParseRequest: one
+// definition, both ends.
+func TestRequestRoundTrips(t *testing.T) {
+	for _, r := range []Request{
+		{Timeout: time.Second, DNSTimeout: 5 * time.Second, Targets: []string{"http://a:1/status", "dns+udp://b."}},
+		{Timeout: 3 * time.Second, DNSTimeout: 5 * time.Second, Watch: 250 * time.Millisecond, Max: time.Hour, StdinStop: true, Targets: []string{"tcp://c:2"}},
+		{Timeout: time.Second, DNSTimeout: 2 * time.Second, Hold: 100 * time.Millisecond, ReplyBudget: time.Second, Max: 30 * time.Minute, StdinStop: true, DNSServer: "10.96.0.10:53", Targets: []string{"http://d:3/"}},
+	} {
+		argv := r.Argv("/star")
+		require.Equal(t, []string{"/star", "check"}, argv[:2])
+		got, err := ParseRequest(argv[2:])
+		require.NoError(t, err, argv)
+		if r.ReplyBudget == 0 {
+			r.ReplyBudget = time.Second
+		}
+		if r.Max == 0 {
+			r.Max = 30 * time.Minute
+		}
+		require.Equal(t, r, got)
+	}
+}
+
+func TestParseRequestRefusesBadUsage(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--timeout", "1s"}, "at least one target"},
+		{[]string{"--watch", "1s", "--hold", "1s", "x"}, "exclude each other"},
+		{[]string{"--timeout", "0s", "x"}, "--timeout must be above 0"},
+		{[]string{"--bogus", "x"}, "flag provided but not defined"},
+	} {
+		_, err := ParseRequest(c.args)
+		require.ErrorContains(t, err, c.want)
+	}
+}
