@@ -36,7 +36,9 @@ func serve(t *testing.T, restart chan os.Signal) string {
 	ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go func() { _ = star.Serve(ctx, addr, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), restart) }()
+	go func() {
+		_ = star.Serve(ctx, addr, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), restart)
+	}()
 	require.Eventually(t, func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {

@@ -160,4 +160,3 @@ func (s *Scenario) States() ([]*State, error) {
 	}
 	return out, nil
 }
-

@@ -272,4 +272,3 @@ func get(ctx context.Context, conn net.Conn, u *url.URL) (matrix.Verdict, string
 	}
 	return matrix.Allowed, "HTTP 200"
 }
-

@@ -1,11 +1,11 @@
 package star
 
 import (
-	"os"
 	"context"
 	"encoding/json"
 	"log"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
