@@ -181,9 +181,12 @@ func LoadAllowlist(path string) (Allowlist, error) {
 		if strings.TrimSpace(e.Reason) == "" {
 			return nil, fmt.Errorf("%s:%d: entry %q has no reason: say why this error line is harmless", path, line, e.Pattern)
 		}
+		if e.Pattern == "" {
+			return nil, fmt.Errorf("%s:%d: an entry without a pattern", path, line)
+		}
 		re, err := regexp.Compile(e.Pattern)
-		if err != nil || e.Pattern == "" {
-			return nil, fmt.Errorf("%s:%d: pattern %q is not a usable regular expression: %v", path, line, e.Pattern, err)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: pattern %q is not a usable regular expression: %w", path, line, e.Pattern, err)
 		}
 		out = append(out, AllowEntry{Pattern: re, Reason: e.Reason, File: path, Line: line})
 	}

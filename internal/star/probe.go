@@ -116,8 +116,10 @@ func Serve(ctx context.Context, addr string, h http.Handler, restart <-chan os.S
 		if err != nil && err != http.ErrServerClosed {
 			return err
 		}
-		if ctx.Err() != nil {
-			return nil
+		select {
+		case <-ctx.Done():
+			return nil // shut down
+		default: // restarted: listen again
 		}
 	}
 }
