@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/netpol-e2e/harness/internal/images"
 )
 
 const fakeManifest = `kind: ConfigMap
@@ -91,4 +93,22 @@ func TestDirStageCachesAndNamesFailures(t *testing.T) {
 	_, err = b.dirStage("s2", "k2", func(string) error { return errors.New("boom") })
 	require.Error(t, err)
 	require.NoDirExists(t, filepath.Join(b.Cache, "stages", "s2-k2"), "a failed stage leaves no output behind")
+}
+
+// The build modules pin what internal/images pins: versions are kept in both places (a
+// go.mod must name its requirement), and this keeps them equal.
+func TestBuildModulesPinTheSameVersions(t *testing.T) {
+	for file, want := range map[string]string{
+		"../../images/gomod/kubernetes/go.mod": "require k8s.io/kubernetes " + images.Kubernetes + "\n",
+		"../../images/gomod/etcd/go.mod":       "require go.etcd.io/etcd/v3 " + images.Etcd + "\n",
+		"../../images/gomod/calico/go.mod":     "require github.com/projectcalico/calico " + images.CalicoModule + "\n",
+	} {
+		data, err := os.ReadFile(file)
+		require.NoError(t, err)
+		require.Contains(t, string(data), want, "%s must pin what internal/images/versions.go pins", file)
+	}
+	data, err := os.ReadFile("../../images/gomod/kubernetes/go.mod")
+	require.NoError(t, err)
+	stage := "v0." + strings.TrimPrefix(images.Kubernetes, "v1.")
+	require.Contains(t, string(data), "k8s.io/api => k8s.io/api "+stage, "the staging modules are the release's v0.x")
 }

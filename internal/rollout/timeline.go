@@ -79,19 +79,6 @@ func (t *Tracker) Stop() []Event {
 	return out
 }
 
-// Pods describes the tracked pods as last seen.
-func (t *Tracker) Pods() []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var out []string
-	for _, p := range t.seen {
-		if !p.goneSeen {
-			out = append(out, fmt.Sprintf("%s on %s (%s, ready %v)", p.name, p.node, p.image, p.ready))
-		}
-	}
-	sort.Strings(out)
-	return out
-}
 
 func (t *Tracker) poll(ctx context.Context, initial bool) {
 	pods, err := t.List(ctx)

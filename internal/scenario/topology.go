@@ -94,11 +94,6 @@ func (st *State) Targets(s *Scenario) ([]Target, error) {
 // (source, target) cell; a source probing its own service is not probed. externalIP is
 // the address of the outside host (s.External.IP when computing offline).
 func (st *State) Expected(s *Scenario, externalIP string) (*matrix.Matrix, error) {
-	return st.ExpectedWith(s, externalIP, nil)
-}
-
-// ExpectedWith is Expected with extra policies in force (a negative control's variant).
-func (st *State) ExpectedWith(s *Scenario, externalIP string, extra []networkingv1.NetworkPolicy) (*matrix.Matrix, error) {
 	sources := st.Sources()
 	targets, err := st.Targets(s)
 	if err != nil {
@@ -108,7 +103,6 @@ func (st *State) ExpectedWith(s *Scenario, externalIP string, extra []networking
 	for _, p := range st.Policies {
 		policies = append(policies, *p)
 	}
-	policies = append(policies, extra...)
 	ev, err := netpol.New(policies)
 	if err != nil {
 		return nil, err
