@@ -100,6 +100,14 @@ func newServerRestart(col string, held []matrix.Cell) (*serverRestart, error) {
 	return r, nil
 }
 
+// runIf runs the control when there is one.
+func (r *serverRestart) runIf(ctx context.Context, h *Harness, plan probe.Plan, st *scenario.State, applied time.Time) error {
+	if r == nil {
+		return nil
+	}
+	return r.run(ctx, h, plan, st, applied)
+}
+
 // run restarts the server behind the column once the rollout is under way.
 func (r *serverRestart) run(ctx context.Context, h *Harness, plan probe.Plan, st *scenario.State, applied time.Time) error {
 	targets, err := st.Targets(h.Scenario)

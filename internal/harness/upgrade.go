@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/probe"
 	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/rollout"
 	"github.com/netpol-e2e/harness/internal/scenario"
@@ -53,197 +55,235 @@ type RolloutSpec struct {
 const calicoNS = "kube-system"
 
 // Rollout rolls Calico while the end state of step end is probed continuously from every
-// source, and judges every observation: a denied cell seen allowed is a leak, an allowed
-// cell seen down longer than the budget is a gap, a cell left unprobed too long is a hole
-// in the proof. The timeline puts each calico pod's restart next to any deviation.
+// source and connections are held open on every allowed app cell, and judges everything
+// seen: a denied cell seen allowed is a leak, an allowed cell seen down longer than the
+// budget is a gap, a cell left unprobed too long is a hole in the proof, a held connection
+// broken or answering late is a disruption, and Calico's own error lines count. The
+// timeline puts each calico pod's restart next to any deviation.
 func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *report.Step {
-	rs := &report.Step{Name: spec.Name, Kind: "check"}
-	t0 := time.Now()
-	defer func() { rs.Duration = time.Since(t0) }()
-	fail := func(err error) *report.Step {
-		rs.Failure = err.Error()
-		return rs
-	}
-	step, st := &h.Scenario.Steps[end], h.States[end]
-	want, err := h.expected(step, st)
-	if err != nil {
-		return fail(err)
-	}
-	var inj *injection
-	if len(spec.Inject) > 0 {
-		if inj, err = h.newInjection(st, spec.Inject); err != nil {
-			return fail(err)
+	return h.check(spec.Name, func(rs *report.Step) error {
+		ro := &rolloutRun{h: h, spec: spec, rs: rs, st: h.States[end]}
+		if spec.ProbeTimeout <= 0 {
+			ro.spec.ProbeTimeout = h.Cfg.ProbeTimeout
 		}
-		for _, c := range inj.predicted {
-			rs.Notes = append(rs.Notes, fmt.Sprintf("control: deleting %s makes %s allowed", inj.name(), cellName(c)))
+		defer ro.stop()
+		// What must hold, the controls' predictions, and Calico as it is before.
+		if err := ro.prepare(ctx, &h.Scenario.Steps[end]); err != nil {
+			return err
+		}
+		// Continuous probes and held connections, each seen right before Calico is touched.
+		if err := ro.startTraffic(ctx); err != nil {
+			return err
+		}
+		// Roll Calico (with the controls' injections) and wait until it is rolled out.
+		if err := ro.roll(ctx); err != nil {
+			return err
+		}
+		// Stop the traffic and judge everything seen.
+		ro.collect()
+		return ro.judge(ctx)
+	})
+}
+
+// rolloutRun is one rollout's state, phase by phase.
+type rolloutRun struct {
+	h    *Harness
+	spec RolloutSpec
+	rs   *report.Step
+	st   *scenario.State
+	want *matrix.Matrix
+	plan probe.Plan
+
+	inj *injection     // the policy-deletion control, if any
+	ctl *serverRestart // the connection control, if any
+
+	sess    *rollout.Session
+	hs      *rollout.HoldSession
+	tracker *rollout.Tracker
+
+	healthFrom, from, applied, rolledOut, to time.Time
+	events                                   []rollout.Event // what the harness did
+	versions                                 []string
+	errs                                     []string // failures found while rolling
+
+	obs          []rollout.Observation
+	streamEvents []rollout.StreamEvent
+	conns        []*rollout.Conn
+	holdEvents   []rollout.StreamEvent
+	podEvents    []rollout.Event
+}
+
+func (ro *rolloutRun) note(at time.Time, format string, args ...any) {
+	ro.events = append(ro.events, rollout.Event{At: at, Kind: "harness", Text: fmt.Sprintf(format, args...)})
+}
+
+func (ro *rolloutRun) prepare(ctx context.Context, step *scenario.Step) error {
+	h := ro.h
+	var err error
+	if ro.want, err = h.expected(step, ro.st); err != nil {
+		return err
+	}
+	if len(ro.spec.Inject) > 0 {
+		if ro.inj, err = h.newInjection(ro.st, ro.spec.Inject); err != nil {
+			return err
+		}
+		for _, c := range ro.inj.predicted {
+			ro.rs.Notes = append(ro.rs.Notes, fmt.Sprintf("control: deleting %s makes %s allowed", ro.inj.name(), cellName(c)))
 		}
 	}
-	plan, err := h.Plan(ctx, st)
-	if err != nil {
-		return fail(err)
+	if ro.plan, err = h.Plan(ctx, ro.st); err != nil {
+		return err
 	}
-	before, err := h.calicoVersions(ctx, spec.From)
+	before, err := h.calicoVersions(ctx, ro.spec.From)
 	if err != nil {
-		return fail(fmt.Errorf("before the rollout: %w", err))
+		return fmt.Errorf("before the rollout: %w", err)
 	}
-	rs.Notes = append(rs.Notes, "before: "+strings.Join(before, "; "))
+	ro.rs.Notes = append(ro.rs.Notes, "before: "+strings.Join(before, "; "))
 	// Calico's health up to now: pods neither restarted nor unready since the last mark.
 	problems, notes, err := h.calicoProblems(ctx, false)
 	if err == nil && len(problems) > 0 {
 		err = errors.New(strings.Join(problems, "\n"))
 	}
 	if err != nil {
-		return fail(fmt.Errorf("calico unhealthy before the rollout: %w", err))
+		return fmt.Errorf("calico unhealthy before the rollout: %w", err)
 	}
-	rs.Notes = append(rs.Notes, notes...)
-	healthFrom := time.Now()
-	if spec.ProbeTimeout <= 0 {
-		spec.ProbeTimeout = h.Cfg.ProbeTimeout
-	}
-	w := &rollout.Watcher{Stream: h.Kube, Binary: "/star", Interval: spec.Interval, Timeout: spec.ProbeTimeout, DNSTimeout: h.Cfg.DNSTimeout}
-	sess, err := w.Start(ctx, plan, want.ProbedCells())
-	if err != nil {
-		return fail(err)
-	}
-	defer sess.Stop() // on every early return; Stop may be called again
-	// Baseline: every cell observed at least twice before Calico is touched.
-	from, err := baseline(ctx, sess, want, time.Minute)
-	if err != nil {
-		return fail(err)
-	}
-	// Established connections, opened before Calico is touched.
-	var hs *rollout.HoldSession
-	var ctl *serverRestart
-	if spec.Hold.Interval > 0 {
-		held, err := HeldCells(st, h.Scenario, want)
-		if err != nil {
-			return fail(err)
-		}
-		if spec.Hold.RestartServer != "" {
-			if ctl, err = newServerRestart(spec.Hold.RestartServer, held); err != nil {
-				return fail(err)
-			}
-		}
-		if hs, err = h.startHolds(ctx, spec.Hold, plan, held, time.Minute); err != nil {
-			return fail(err)
-		}
-		defer hs.Stop()
-	}
-	tracker := &rollout.Tracker{List: h.calicoPods}
-	tracker.Start(ctx)
-	defer tracker.Stop()
+	ro.rs.Notes = append(ro.rs.Notes, notes...)
+	ro.healthFrom = time.Now()
+	return nil
+}
 
-	applied := time.Now()
-	var harnessEvents []rollout.Event
-	note := func(at time.Time, format string, args ...any) {
-		harnessEvents = append(harnessEvents, rollout.Event{At: at, Kind: "harness", Text: fmt.Sprintf(format, args...)})
+func (ro *rolloutRun) startTraffic(ctx context.Context) error {
+	h, spec := ro.h, ro.spec
+	w := &rollout.Watcher{Stream: h.Kube, Binary: "/star", Interval: spec.Interval, Timeout: spec.ProbeTimeout, DNSTimeout: h.Cfg.DNSTimeout}
+	var err error
+	if ro.sess, err = w.Start(ctx, ro.plan, ro.want.ProbedCells()); err != nil {
+		return err
 	}
+	// Baseline: every cell observed at least twice before Calico is touched.
+	if ro.from, err = baseline(ctx, ro.sess, ro.want, time.Minute); err != nil {
+		return err
+	}
+	if spec.Hold.Interval <= 0 {
+		return nil
+	}
+	held, err := HeldCells(ro.st, h.Scenario, ro.want)
+	if err != nil {
+		return err
+	}
+	if spec.Hold.RestartServer != "" {
+		if ro.ctl, err = newServerRestart(spec.Hold.RestartServer, held); err != nil {
+			return err
+		}
+	}
+	ro.hs, err = h.startHolds(ctx, spec.Hold, ro.plan, held, time.Minute)
+	return err
+}
+
+// roll applies B's manifest (or restarts calico-node), runs the controls beside it, waits
+// until every calico pod is updated and ready, checks their versions, and keeps the
+// traffic going for the tail.
+func (ro *rolloutRun) roll(ctx context.Context) error {
+	h, spec := ro.h, ro.spec
+	ro.tracker = &rollout.Tracker{List: h.calicoPods}
+	ro.tracker.Start(ctx)
+	ro.applied = time.Now()
+	var err error
 	if spec.Manifest != nil {
 		err = h.Kube.Apply(ctx, spec.Manifest...)
-		note(applied, "applied the Calico %s manifest (%d objects)", spec.To, len(spec.Manifest))
+		ro.note(ro.applied, "applied the Calico %s manifest (%d objects)", spec.To, len(spec.Manifest))
 	} else {
 		err = h.restartCalicoNode(ctx)
-		note(applied, "restarted calico-node in place (rolling, %s)", spec.To)
+		ro.note(ro.applied, "restarted calico-node in place (rolling, %s)", spec.To)
 	}
 	if err != nil {
-		return fail(fmt.Errorf("roll calico to %s: %w", spec.To, err))
+		return fmt.Errorf("roll calico to %s: %w", spec.To, err)
 	}
-	ctlDone := make(chan error, 1)
-	if ctl != nil {
-		go func() { ctlDone <- ctl.run(ctx, h, plan, st, applied) }()
-	} else {
-		ctlDone <- nil
-	}
-	injDone := make(chan error, 1)
-	if inj != nil {
-		go func() { injDone <- inj.run(ctx, h, sess, applied) }()
-	} else {
-		injDone <- nil
-	}
+	controls := runAll(
+		func() error { return ro.ctl.runIf(ctx, h, ro.plan, ro.st, ro.applied) },
+		func() error { return ro.inj.runIf(ctx, h, ro.sess, ro.applied) },
+	)
 	rollErr := h.waitCalicoRolledOut(ctx, spec.Timeout)
-	rolledOut := time.Now()
-	note(rolledOut, "rollout complete: every calico pod updated and ready")
-	injErr := <-injDone
-	if inj != nil {
-		note(inj.deleted, "control: deleted %s", inj.name())
-		if !inj.restored.IsZero() {
-			note(inj.restored, "control: restored %s", inj.name())
+	ro.rolledOut = time.Now()
+	ro.note(ro.rolledOut, "rollout complete: every calico pod updated and ready")
+	if rollErr == nil {
+		ro.versions, rollErr = h.calicoVersions(ctx, spec.To)
+	}
+	if rollErr != nil {
+		ro.errs = append(ro.errs, rollErr.Error())
+	}
+	for _, err := range controls() {
+		if err != nil {
+			ro.errs = append(ro.errs, "control: "+err.Error())
 		}
 	}
-	var versions []string
-	if rollErr == nil {
-		versions, rollErr = h.calicoVersions(ctx, spec.To)
+	if ro.inj != nil && !ro.inj.deleted.IsZero() {
+		ro.note(ro.inj.deleted, "control: deleted %s", ro.inj.name())
+		if !ro.inj.restored.IsZero() {
+			ro.note(ro.inj.restored, "control: restored %s", ro.inj.name())
+		}
 	}
-	// Keep probing a little: a dataplane that breaks once the last pod is ready counts.
+	if ro.ctl != nil && !ro.ctl.at.IsZero() {
+		ro.note(ro.ctl.at, "connection control: restarted the server of %s", ro.ctl.col)
+	}
+	// Keep the traffic going a little: a dataplane that breaks once the last pod is ready counts.
 	select {
 	case <-ctx.Done():
 	case <-time.After(spec.Tail):
 	}
-	to := time.Now()
-	obs, streamEvents := sess.Stop()
-	var conns []*rollout.Conn
-	var holdEvents []rollout.StreamEvent
-	if hs != nil {
-		conns, holdEvents = hs.Stop()
-		for _, c := range conns {
+	return nil
+}
+
+// runAll starts fns at once; the function it returns waits for them and returns their errors.
+func runAll(fns ...func() error) func() []error {
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Go(func() { errs[i] = fn() })
+	}
+	return func() []error { wg.Wait(); return errs }
+}
+
+// collect stops the traffic and the tracker (at the end of the judged window).
+func (ro *rolloutRun) collect() {
+	ro.to = time.Now()
+	if ro.sess != nil {
+		ro.obs, ro.streamEvents = ro.sess.Stop()
+	}
+	if ro.hs != nil {
+		ro.conns, ro.holdEvents = ro.hs.Stop()
+		for _, c := range ro.conns {
 			for _, d := range c.Disruptions {
-				note(d.At, "held connection %s -> %s %s: %s", c.Cell.Row, c.Cell.Col, d.Kind, d.Detail)
+				ro.note(d.At, "held connection %s -> %s %s: %s", c.Cell.Row, c.Cell.Col, d.Kind, d.Detail)
 			}
 		}
 	}
-	ctlErr := <-ctlDone
-	if ctl != nil && !ctl.at.IsZero() {
-		note(ctl.at, "connection control: restarted the server of %s", ctl.col)
+	if ro.tracker != nil {
+		ro.podEvents = ro.tracker.Stop()
 	}
-	podEvents := tracker.Stop()
+}
 
-	a := rollout.Analyze(want, obs, from, to, h.Cfg.ProbeTimeout)
-	r := &report.Rollout{
-		From: spec.From, To: spec.To, Note: spec.Note, IntervalMs: spec.Interval.Milliseconds(), Applied: applied,
-		RolledOutMs: rolledOut.Sub(applied).Milliseconds(), WindowMs: to.Sub(from).Milliseconds(),
-		Cells: len(want.ProbedCells()), Observations: a.Observations, Leaks: a.Leaks, DownRuns: a.DownRuns, Others: a.Others,
-		WorstDownMs: a.WorstDown.Milliseconds(), GapBudgetMs: spec.GapBudget.Milliseconds(),
-		LongestHoleMs: a.LongestHole.Milliseconds(), Versions: versions, Deviations: []report.Deviation{},
-		ProbeTimeoutMs: spec.ProbeTimeout.Milliseconds(), SlowThresholdMs: h.Cfg.ProbeTimeout.Milliseconds(),
-		SlowProbes: a.Slow, SlowestMs: a.Slowest.Milliseconds(),
+// stop ends whatever still runs after an early return (each Stop may be called again).
+func (ro *rolloutRun) stop() {
+	if ro.sess != nil {
+		ro.sess.Stop()
 	}
-	if a.Slow > 0 {
-		r.SlowestCell = cellName(a.SlowestCell)
+	if ro.hs != nil {
+		ro.hs.Stop()
 	}
-	if a.WorstDown > 0 {
-		r.WorstDownCell = cellName(a.WorstDownCell)
+	if ro.tracker != nil {
+		ro.tracker.Stop()
 	}
-	if a.LongestHole > 0 {
-		r.LongestHoleCell = cellName(a.LongestHoleCell)
-	}
-	rs.Rollout = r
-	if hs != nil {
-		r.Conns, r.ConnIntervalMs, r.ReplyBudgetMs = connReport(conns, ctl, applied), spec.Hold.Interval.Milliseconds(), spec.Hold.ReplyBudget.Milliseconds()
-	}
-	ms := func(t time.Time) int64 { return t.Sub(applied).Milliseconds() }
-	var real []rollout.Deviation
-	for _, d := range a.Deviations {
-		injected := inj != nil && inj.explains(d, h.Cfg)
-		if !injected {
-			real = append(real, d)
-		}
-		until := int64(-1)
-		if !d.Until.IsZero() {
-			until = ms(d.Until)
-		}
-		r.Deviations = append(r.Deviations, report.Deviation{
-			Kind: string(d.Kind), From: d.Cell.Row, To: d.Cell.Col, Expected: d.Want.String(), Observed: d.Got.String(),
-			FirstMs: ms(d.First), LastMs: ms(d.Last), UntilMs: until, Probes: d.Count, Detail: d.Detail, Injected: injected,
-		})
-	}
-	r.Timeline = timeline(applied, podEvents, harnessEvents, append(slices.Clone(a.Deviations), a.SlowRuns...), streamEvents)
+}
 
-	problems = nil
-	if rollErr != nil {
-		problems = append(problems, rollErr.Error())
-	}
+// judge analyses everything seen, fills the report and returns what fails.
+func (ro *rolloutRun) judge(ctx context.Context) error {
+	h, spec := ro.h, ro.spec
+	a := rollout.Analyze(ro.want, ro.obs, ro.from, ro.to, h.Cfg.ProbeTimeout)
+	r := ro.report(a)
+	ro.rs.Rollout = r
+	problems := ro.errs
 	// During the rollout pods are replaced by design; their error lines still count.
-	h.health.since = healthFrom
+	h.health.since = ro.healthFrom
 	if logProblems, notes, err := h.calicoProblems(ctx, true); err != nil {
 		problems = append(problems, "calico health: "+err.Error())
 	} else {
@@ -253,29 +293,68 @@ func (h *Harness) Rollout(ctx context.Context, end int, spec RolloutSpec) *repor
 	if err := h.MarkCalicoHealthy(ctx); err != nil {
 		problems = append(problems, "calico health: "+err.Error())
 	}
-	if injErr != nil {
-		problems = append(problems, "control: "+injErr.Error())
+	var real []rollout.Deviation
+	for _, d := range a.Deviations {
+		if !ro.inj.explainsIf(d, h.Cfg) {
+			real = append(real, d)
+		}
 	}
 	problems = append(problems, judge(a, real, spec)...)
-	if hs != nil {
-		problems = append(problems, rollout.JudgeConns(conns, holdEvents, spec.Hold.Disruptions, ctl.explains)...)
+	if ro.hs != nil {
+		problems = append(problems, rollout.JudgeConns(ro.conns, ro.holdEvents, spec.Hold.Disruptions, ro.ctl.explains)...)
 	}
-	if ctlErr != nil {
-		problems = append(problems, ctlErr.Error())
+	if ro.ctl != nil {
+		problems = append(problems, ro.ctl.judge(ro.conns)...)
 	}
-	if ctl != nil {
-		problems = append(problems, ctl.judge(conns)...)
-	}
-	if inj != nil {
-		problems = append(problems, inj.judge(a, h.Cfg)...)
+	if ro.inj != nil {
+		problems = append(problems, ro.inj.judge(a, h.Cfg)...)
 		if len(problems) == 0 {
-			rs.Notes = append(rs.Notes, fmt.Sprintf("control: the suite reported exactly the injected leak: %d leak runs on the %d predicted cells while %s were deleted, nothing else; without the control this rollout would have failed", a.Leaks, len(inj.predicted), inj.name()))
+			ro.rs.Notes = append(ro.rs.Notes, fmt.Sprintf("control: the suite reported exactly the injected leak: %d leak runs on the %d predicted cells while %s were deleted, nothing else; without the control this rollout would have failed", a.Leaks, len(ro.inj.predicted), ro.inj.name()))
 		}
 	}
 	if len(problems) > 0 {
-		rs.Failure = strings.Join(problems, "\n")
+		return errors.New(strings.Join(problems, "\n"))
 	}
-	return rs
+	return nil
+}
+
+// report renders the analysis, the held connections and the timeline.
+func (ro *rolloutRun) report(a *rollout.Analysis) *report.Rollout {
+	spec, applied := ro.spec, ro.applied
+	r := &report.Rollout{
+		From: spec.From, To: spec.To, Note: spec.Note, IntervalMs: spec.Interval.Milliseconds(), Applied: applied,
+		RolledOutMs: ro.rolledOut.Sub(applied).Milliseconds(), WindowMs: ro.to.Sub(ro.from).Milliseconds(),
+		Cells: len(ro.want.ProbedCells()), Observations: a.Observations, Leaks: a.Leaks, DownRuns: a.DownRuns, Others: a.Others,
+		WorstDownMs: a.WorstDown.Milliseconds(), GapBudgetMs: spec.GapBudget.Milliseconds(),
+		LongestHoleMs: a.LongestHole.Milliseconds(), Versions: ro.versions, Deviations: []report.Deviation{},
+		ProbeTimeoutMs: spec.ProbeTimeout.Milliseconds(), SlowThresholdMs: ro.h.Cfg.ProbeTimeout.Milliseconds(),
+		SlowProbes: a.Slow, SlowestMs: a.Slowest.Milliseconds(),
+		SlowestCell: cellNameIf(a.Slow > 0, a.SlowestCell), WorstDownCell: cellNameIf(a.WorstDown > 0, a.WorstDownCell),
+		LongestHoleCell: cellNameIf(a.LongestHole > 0, a.LongestHoleCell),
+	}
+	if ro.hs != nil {
+		r.Conns, r.ConnIntervalMs, r.ReplyBudgetMs = connReport(ro.conns, ro.ctl, applied), spec.Hold.Interval.Milliseconds(), spec.Hold.ReplyBudget.Milliseconds()
+	}
+	ms := func(t time.Time) int64 { return t.Sub(applied).Milliseconds() }
+	for _, d := range a.Deviations {
+		until := int64(-1)
+		if !d.Until.IsZero() {
+			until = ms(d.Until)
+		}
+		r.Deviations = append(r.Deviations, report.Deviation{
+			Kind: string(d.Kind), From: d.Cell.Row, To: d.Cell.Col, Expected: d.Want.String(), Observed: d.Got.String(),
+			FirstMs: ms(d.First), LastMs: ms(d.Last), UntilMs: until, Probes: d.Count, Detail: d.Detail, Injected: ro.inj.explainsIf(d, ro.h.Cfg),
+		})
+	}
+	r.Timeline = timeline(applied, ro.podEvents, ro.events, append(slices.Clone(a.Deviations), a.SlowRuns...), ro.streamEvents)
+	return r
+}
+
+func cellNameIf(ok bool, c matrix.Cell) string {
+	if !ok {
+		return ""
+	}
+	return cellName(c)
 }
 
 // judge lists what makes a rollout fail, injected leaks excepted.
@@ -445,6 +524,19 @@ func (h *Harness) newInjection(st *scenario.State, refs []string) (*injection, e
 		inj.udp = inj.udp || strings.HasSuffix(c.Col, "/udp")
 	}
 	return inj, nil
+}
+
+// runIf runs the control when there is one.
+func (inj *injection) runIf(ctx context.Context, h *Harness, sess *rollout.Session, applied time.Time) error {
+	if inj == nil {
+		return nil
+	}
+	return inj.run(ctx, h, sess, applied)
+}
+
+// explainsIf is explains for a control that may be absent.
+func (inj *injection) explainsIf(d rollout.Deviation, cfg Config) bool {
+	return inj != nil && inj.explains(d, cfg)
 }
 
 // run deletes the policy once the rollout is under way, waits until every predicted cell
