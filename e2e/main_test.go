@@ -406,7 +406,7 @@ func exportLogsOnFailure(ctx context.Context) error {
 var failed bool
 
 func saveAppliedPolicies(ctx context.Context, path string) {
-	list, err := h.Kube.Typed.NetworkingV1().NetworkPolicies("").List(ctx, metav1.ListOptions{})
+	list, err := h.Kube.Clientset().NetworkingV1().NetworkPolicies("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return
 	}

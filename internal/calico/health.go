@@ -12,8 +12,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
-	"github.com/netpol-e2e/harness/internal/kube"
 	"github.com/netpol-e2e/harness/internal/strictyaml"
 )
 
@@ -38,8 +38,8 @@ type PodState struct {
 }
 
 // Snapshot reads every calico pod's state.
-func Snapshot(ctx context.Context, c *kube.Client) ([]PodState, error) {
-	list, err := c.Typed.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: PodSelector})
+func Snapshot(ctx context.Context, c kubernetes.Interface) ([]PodState, error) {
+	list, err := c.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: PodSelector})
 	if err != nil {
 		return nil, fmt.Errorf("list calico pods: %w", err)
 	}
@@ -106,8 +106,8 @@ var errorLine = regexp.MustCompile(`\[(ERROR|PANIC|FATAL)\]|^panic: |^fatal erro
 
 // ErrorLines reads the logs of every current calico pod since a moment (previous
 // containers' logs too, where one restarted) and returns its error-level lines.
-func ErrorLines(ctx context.Context, c *kube.Client, since time.Time) ([]LogLine, error) {
-	list, err := c.Typed.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: PodSelector})
+func ErrorLines(ctx context.Context, c kubernetes.Interface, since time.Time) ([]LogLine, error) {
+	list, err := c.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: PodSelector})
 	if err != nil {
 		return nil, fmt.Errorf("list calico pods: %w", err)
 	}
@@ -120,7 +120,7 @@ func ErrorLines(ctx context.Context, c *kube.Client, since time.Time) ([]LogLine
 				continue
 			}
 			opts := &corev1.PodLogOptions{Container: container, Timestamps: true, Previous: previous, SinceTime: &metav1.Time{Time: since}}
-			raw, err := c.Typed.CoreV1().Pods(Namespace).GetLogs(p.Name, opts).DoRaw(ctx)
+			raw, err := c.CoreV1().Pods(Namespace).GetLogs(p.Name, opts).DoRaw(ctx)
 			if err != nil {
 				return out, fmt.Errorf("logs of %s/%s: %w", p.Name, container, err)
 			}

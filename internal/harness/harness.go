@@ -43,7 +43,7 @@ type Config struct {
 // Harness drives one scenario on one cluster.
 type Harness struct {
 	Cfg      Config
-	Kube     *kube.Client
+	Kube     Cluster
 	Scenario *scenario.Scenario
 	States   []*scenario.State
 	Engine   *probe.Engine
@@ -53,7 +53,7 @@ type Harness struct {
 }
 
 // New loads nothing itself: s must be loaded (scenario.Load) before any cluster work.
-func New(cfg Config, k *kube.Client, s *scenario.Scenario, log io.Writer) (*Harness, error) {
+func New(cfg Config, k Cluster, s *scenario.Scenario, log io.Writer) (*Harness, error) {
 	states, err := s.States()
 	if err != nil {
 		return nil, err

@@ -20,7 +20,7 @@ type healthMark struct {
 // MarkCalicoHealthy records now as the baseline: later checks compare restarts and
 // readiness with it and read logs from it.
 func (h *Harness) MarkCalicoHealthy(ctx context.Context) error {
-	pods, err := calico.Snapshot(ctx, h.Kube)
+	pods, err := calico.Snapshot(ctx, h.Kube.Clientset())
 	if err != nil {
 		return err
 	}
@@ -36,13 +36,13 @@ func (h *Harness) calicoProblems(ctx context.Context, podsMayChange bool) (probl
 		return nil, nil, fmt.Errorf("no calico health baseline (MarkCalicoHealthy was not called)")
 	}
 	if !podsMayChange {
-		now, err := calico.Snapshot(ctx, h.Kube)
+		now, err := calico.Snapshot(ctx, h.Kube.Clientset())
 		if err != nil {
 			return nil, nil, err
 		}
 		problems = calico.CompareStates(h.health.pods, now)
 	}
-	lines, err := calico.ErrorLines(ctx, h.Kube, h.health.since)
+	lines, err := calico.ErrorLines(ctx, h.Kube.Clientset(), h.health.since)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -52,7 +52,7 @@ func (h *Harness) UICheck(ctx context.Context, i int, nodeIP, chromium string) *
 	if err != nil {
 		return fail("%v", err)
 	}
-	svc, err := h.Kube.Typed.CoreV1().Services("management-ui").Get(ctx, "management-ui", metav1.GetOptions{})
+	svc, err := h.Kube.Clientset().CoreV1().Services("management-ui").Get(ctx, "management-ui", metav1.GetOptions{})
 	if err != nil || len(svc.Spec.Ports) == 0 || svc.Spec.Ports[0].NodePort == 0 {
 		return fail("management-ui service has no NodePort: %v", err)
 	}

@@ -422,7 +422,7 @@ func baseline(ctx context.Context, sess *rollout.Session, want *matrix.Matrix, t
 }
 
 func (h *Harness) calicoPods(ctx context.Context) ([]corev1.Pod, error) {
-	list, err := h.Kube.Typed.CoreV1().Pods(calicoNS).List(ctx, metav1.ListOptions{LabelSelector: "k8s-app in (calico-node,calico-kube-controllers)"})
+	list, err := h.Kube.Clientset().CoreV1().Pods(calicoNS).List(ctx, metav1.ListOptions{LabelSelector: "k8s-app in (calico-node,calico-kube-controllers)"})
 	if err != nil {
 		return nil, err
 	}
@@ -432,7 +432,7 @@ func (h *Harness) calicoPods(ctx context.Context) ([]corev1.Pod, error) {
 // restartCalicoNode rolls calico-node without changing its version (kubectl rollout restart).
 func (h *Harness) restartCalicoNode(ctx context.Context) error {
 	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"netpol-e2e/restartedAt":%q}}}}}`, time.Now().Format(time.RFC3339Nano))
-	_, err := h.Kube.Typed.AppsV1().DaemonSets(calicoNS).Patch(ctx, "calico-node", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
+	_, err := h.Kube.Clientset().AppsV1().DaemonSets(calicoNS).Patch(ctx, "calico-node", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
 	return err
 }
 

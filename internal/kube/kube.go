@@ -302,6 +302,9 @@ func (c *Client) RunningPod(ctx context.Context, ns string, selector map[string]
 	return found[0], nil
 }
 
+// Clientset is the typed API.
+func (c *Client) Clientset() kubernetes.Interface { return c.Typed }
+
 // Exec runs a command in a pod's container through the API server (SPDY/websocket
 // remotecommand) and returns stdout and stderr.
 func (c *Client) Exec(ctx context.Context, ns, pod, container string, cmd []string) (string, string, error) {

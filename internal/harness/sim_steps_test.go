@@ -1,0 +1,105 @@
+package harness
+
+import (
+	"context"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/scenario"
+)
+
+// simHarness is a harness on the simulated twin, with the repository's scenario.
+func simHarness(t *testing.T) (*Harness, *simCluster) {
+	t.Helper()
+	s, err := scenario.Load("../../scenario.yaml")
+	require.NoError(t, err)
+	sim := newSim(s, s.External.IP)
+	h, err := New(Config{
+		ProbeTimeout: time.Second, DNSTimeout: 5 * time.Second, ConfirmTimeout: 5 * time.Second, ConvergeDeadline: time.Second,
+		ExternalIP: s.External.IP, Kubeconfig: "kubeconfig-sim", ReadyTimeout: time.Second, ConntrackUDPTimeout: 0,
+	}, sim, s, io.Discard)
+	require.NoError(t, err)
+	return h, sim
+}
+
+// The whole workshop, step by step, with both controls, the perf check and a soak: the
+// orchestration end to end, offline.
+func TestSimWorkshopPasses(t *testing.T) {
+	h, sim := simHarness(t)
+	ctx := context.Background()
+	for i, step := range h.Scenario.Steps {
+		rs := h.RunStep(ctx, i)
+		require.Empty(t, rs.Failure, "%s:\n%s", step.Name, rs.Text())
+		if step.Fixture != "" {
+			require.True(t, rs.Converged, step.Name)
+			require.Zero(t, rs.FirstTry, step.Name)
+		}
+		switch step.Name {
+		case "06-pci-policy":
+			rs := h.Control(ctx, "06-control-pci-without-dns", i, filepath.Join("../..", "policies/controls/pci-policy-without-dns.yaml"))
+			require.Empty(t, rs.Failure, rs.Text())
+		case "08-payments-policy":
+			rs := h.Control(ctx, "08-self-check-wrong-policy", i, filepath.Join("../..", "policies/controls/backend-policy-wrong-port.yaml"))
+			require.Empty(t, rs.Failure, rs.Text())
+			rs = h.Perf(ctx, i, 1)
+			require.Empty(t, rs.Failure, rs.Text())
+			rs = h.Soak(ctx, i, 3)
+			require.Empty(t, rs.Failure, rs.Text())
+			rs = h.Verify(ctx, i, "after-nothing")
+			require.Empty(t, rs.Failure, rs.Text())
+		}
+	}
+	require.Empty(t, sim.state().Namespaces, "cleanup deleted every namespace")
+	require.Positive(t, sim.execs)
+}
+
+// A leaking dataplane: the step fails on exactly the leaking cell, with a repro command.
+func TestSimLeakFailsTheStepOnThatCell(t *testing.T) {
+	h, sim := simHarness(t)
+	ctx := context.Background()
+	for i := range 8 {
+		require.Empty(t, h.RunStep(ctx, i).Failure)
+	}
+	sim.leak[matrix.Cell{Row: "frontend/client", Col: "payments:6380"}] = true
+	rs := h.RunStep(ctx, 8)
+	require.Contains(t, rs.Failure, "1 cells differ from the expectation")
+	require.Contains(t, rs.Diff, "frontend/client")
+	var wrong []string
+	for _, c := range rs.Cells {
+		if c.Repro != "" {
+			wrong = append(wrong, c.From+" -> "+c.To+": "+c.Repro)
+		}
+	}
+	require.Len(t, wrong, 1)
+	require.Contains(t, wrong[0], "frontend/client -> payments:6380: kubectl --kubeconfig kubeconfig-sim exec -n frontend client-sim -c star -- /star check --timeout 5s --dns-timeout 5s http://payments.pci.svc.cluster.local.:6380/status")
+}
+
+// A pod whose exec fails is a broken test naming the pod, never a policy verdict.
+func TestSimDeadExecIsABrokenTest(t *testing.T) {
+	h, sim := simHarness(t)
+	ctx := context.Background()
+	require.Empty(t, h.RunStep(ctx, 0).Failure)
+	sim.deadPod["backend/facade-sim"] = true
+	rs := h.RunStep(ctx, 1)
+	require.Contains(t, rs.Failure, "broken test")
+	require.True(t, strings.Contains(rs.Text(), "probe from pod backend/facade-sim could not run"), rs.Text())
+}
+
+// A control whose variant changes nothing the live cluster shows must fail: here the
+// dataplane ignores the variant's effect (the cell stays allowed by a leak).
+func TestSimControlFailsWhenThePredictedChangeDoesNotShow(t *testing.T) {
+	h, sim := simHarness(t)
+	ctx := context.Background()
+	for i := range 9 {
+		require.Empty(t, h.RunStep(ctx, i).Failure)
+	}
+	sim.leak[matrix.Cell{Row: "backend/facade", Col: "backend:6379"}] = true
+	rs := h.Control(ctx, "08-self-check-wrong-policy", 8, filepath.Join("../..", "policies/controls/backend-policy-wrong-port.yaml"))
+	require.NotEmpty(t, rs.Failure, rs.Text())
+}

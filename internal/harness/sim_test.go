@@ -1,0 +1,298 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/scenario"
+	"github.com/netpol-e2e/harness/internal/star"
+)
+
+// simCluster is the harness's simulated twin of a cluster: it keeps the objects applied
+// so far and answers `star check` from our evaluator over them (a dataplane that enforces
+// exactly what the evaluator computes), with faults to inject. It tests the orchestration
+// (what is applied when, what is probed, how results are judged and reported), not the
+// policy semantics: those have three oracles of their own (internal/scenario).
+type simCluster struct {
+	scen       *scenario.Scenario
+	externalIP string
+	cs         *fake.Clientset
+
+	mu   sync.Mutex
+	ns   map[string]*corev1.Namespace
+	deps map[string]*appsv1.Deployment // "ns/name"
+	svcs map[string]*corev1.Service
+	pols map[string]*networkingv1.NetworkPolicy
+	// Faults.
+	leak    map[matrix.Cell]bool // these cells are allowed whatever the policies say
+	deadPod map[string]bool      // execs into these pods ("ns/pod") fail
+	execs   int
+}
+
+func newSim(s *scenario.Scenario, externalIP string) *simCluster {
+	return &simCluster{
+		scen: s, externalIP: externalIP, cs: fake.NewClientset(),
+		ns: map[string]*corev1.Namespace{}, deps: map[string]*appsv1.Deployment{},
+		svcs: map[string]*corev1.Service{}, pols: map[string]*networkingv1.NetworkPolicy{},
+		leak: map[matrix.Cell]bool{}, deadPod: map[string]bool{},
+	}
+}
+
+func (c *simCluster) Clientset() kubernetes.Interface { return c.cs }
+
+func (c *simCluster) Apply(_ context.Context, objs ...*unstructured.Unstructured) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, u := range objs {
+		key := u.GetNamespace() + "/" + u.GetName()
+		var err error
+		switch u.GetKind() {
+		case "Namespace":
+			var o corev1.Namespace
+			err = runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &o)
+			c.ns[u.GetName()] = &o
+		case "Deployment":
+			var o appsv1.Deployment
+			err = runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &o)
+			c.deps[key] = &o
+		case "Service":
+			var o corev1.Service
+			err = runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &o)
+			c.svcs[key] = &o
+		case "NetworkPolicy":
+			var o networkingv1.NetworkPolicy
+			err = runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &o)
+			c.pols[key] = &o
+		default:
+			err = fmt.Errorf("sim: kind %s not simulated", u.GetKind())
+		}
+		if err == nil && u.GetKind() != "Namespace" && c.ns[u.GetNamespace()] == nil {
+			err = fmt.Errorf("namespaces %q not found", u.GetNamespace())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *simCluster) Delete(_ context.Context, objs ...*unstructured.Unstructured) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, u := range objs {
+		if u.GetKind() != "NetworkPolicy" {
+			return fmt.Errorf("sim: deleting a %s is not simulated", u.GetKind())
+		}
+		delete(c.pols, u.GetNamespace()+"/"+u.GetName())
+	}
+	return nil
+}
+
+func (c *simCluster) DeleteNamespaces(_ context.Context, _ time.Duration, names ...string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range names {
+		delete(c.ns, n)
+		for _, m := range []map[string]bool{keysIn(c.deps, n), keysIn(c.svcs, n), keysIn(c.pols, n)} {
+			for k := range m {
+				delete(c.deps, k)
+				delete(c.svcs, k)
+				delete(c.pols, k)
+			}
+		}
+	}
+	return nil
+}
+
+func keysIn[T any](m map[string]T, ns string) map[string]bool {
+	out := map[string]bool{}
+	for k := range m {
+		if strings.HasPrefix(k, ns+"/") {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+func (c *simCluster) WaitDeployments(_ context.Context, _ time.Duration, names ...string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range names {
+		if c.deps[n] == nil {
+			return fmt.Errorf("deployment %s: not found", n)
+		}
+	}
+	return nil
+}
+
+func (c *simCluster) WaitDaemonSet(context.Context, time.Duration, string, string) error { return nil }
+
+// A deployment's one pod is named after it; its IP is stable per deployment.
+func (c *simCluster) RunningPod(_ context.Context, ns string, selector map[string]string) (*corev1.Pod, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, d := range c.sortedDeps() {
+		if d.Namespace == ns && matches(selector, d.Spec.Template.Labels) {
+			return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: d.Name + "-sim", Labels: d.Spec.Template.Labels},
+				Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: c.podIP(d)}}, nil
+		}
+	}
+	return nil, fmt.Errorf("want exactly one running pod in %s with labels %v, found 0", ns, selector)
+}
+
+func matches(sel, labels map[string]string) bool {
+	for k, v := range sel {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *simCluster) sortedDeps() []*appsv1.Deployment {
+	var out []*appsv1.Deployment
+	for _, d := range c.deps {
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b *appsv1.Deployment) int { return strings.Compare(a.Namespace+a.Name, b.Namespace+b.Name) })
+	return out
+}
+
+func (c *simCluster) podIP(d *appsv1.Deployment) string {
+	i := slices.IndexFunc(c.sortedDeps(), func(x *appsv1.Deployment) bool { return x == d })
+	return fmt.Sprintf("10.244.0.%d", 10+i)
+}
+
+// state is the scenario state the cluster holds now (what the evaluator reads).
+func (c *simCluster) state() *scenario.State {
+	st := scenario.NewState()
+	for _, n := range sortedKeys(c.ns) {
+		st.Namespaces = append(st.Namespaces, c.ns[n])
+	}
+	st.Deployments = c.sortedDeps()
+	for _, k := range sortedKeys(c.svcs) {
+		st.Services = append(st.Services, c.svcs[k])
+	}
+	for _, k := range sortedKeys(c.pols) {
+		st.Policies = append(st.Policies, c.pols[k])
+	}
+	return st
+}
+
+func sortedKeys[T any](m map[string]T) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Exec answers `star check` (one round) from the evaluator, and `star restart-server`.
+func (c *simCluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (string, string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.execs++
+	if c.deadPod[ns+"/"+pod] {
+		return "", "error: unable to upgrade connection: container not found", errors.New("command terminated with exit code 126")
+	}
+	if len(cmd) < 2 || cmd[1] != "check" {
+		return "", "", fmt.Errorf("sim: command %v not simulated", cmd)
+	}
+	req, err := star.ParseRequest(cmd[2:])
+	if err != nil {
+		return "", err.Error(), errors.New("exit code 2")
+	}
+	results, err := c.answer(ns+"/"+strings.TrimSuffix(pod, "-sim"), req.Targets)
+	if err != nil {
+		return "", err.Error(), errors.New("exit code 1")
+	}
+	var b strings.Builder
+	err = star.WriteResults(&b, results)
+	return b.String(), "", err
+}
+
+func (c *simCluster) Stream(context.Context, string, string, string, []string, io.Reader, io.Writer, io.Writer) error {
+	return errors.New("sim: streams are not simulated (rollout.Watcher and Holder have their own tests)")
+}
+
+// answer decides each target URL from source: the evaluator's matrix for the current
+// objects (by-name targets failing DNS where the source's DNS is blocked), then the faults.
+func (c *simCluster) answer(source string, urls []string) ([]star.Result, error) {
+	st := c.state()
+	byIP, err := st.Expected(c.scen, c.externalIP)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := st.Targets(c.scen)
+	if err != nil {
+		return nil, err
+	}
+	byName := byIP.Clone()
+	scenario.NamesNeedDNS(byName, targets)
+	var out []star.Result
+	for _, raw := range urls {
+		col, named := c.column(raw, targets)
+		m := byIP
+		if named {
+			m = byName
+		}
+		v, ok := m.Get(source, col)
+		if !ok {
+			v = matrix.Error
+		}
+		if c.leak[matrix.Cell{Row: source, Col: col}] {
+			v = matrix.Allowed
+		}
+		out = append(out, star.Result{Target: raw, Verdict: v, Millis: 1})
+	}
+	return out, nil
+}
+
+// column maps a URL to its target column, and says whether it names a host.
+func (c *simCluster) column(raw string, targets []scenario.Target) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", false
+	}
+	host, port := u.Hostname(), u.Port()
+	for _, t := range targets {
+		switch t.Kind {
+		case scenario.ServiceTarget:
+			if host+"." == t.Host || host == t.Host {
+				if port == fmt.Sprint(t.Port) {
+					return t.ID, true
+				}
+			}
+			if host == c.podIP(t.Backend) && port == fmt.Sprint(t.PodPort.ContainerPort) {
+				return t.ID, false
+			}
+		case scenario.DNSLookupTarget:
+			if strings.HasPrefix(u.Scheme, "dns+") && strings.EqualFold(strings.TrimPrefix(u.Scheme, "dns+"), string(t.DNS.Protocol)) {
+				return t.ID, true
+			}
+		case scenario.ExternalHostTarget:
+			if host == c.externalIP {
+				return t.ID, false
+			}
+		}
+	}
+	return "", false
+}
