@@ -150,8 +150,10 @@ func (c *simCluster) RunningPod(_ context.Context, ns string, selector map[strin
 	defer c.mu.Unlock()
 	for _, d := range c.sortedDeps() {
 		if d.Namespace == ns && matches(selector, d.Spec.Template.Labels) {
-			return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: d.Name + "-sim", Labels: d.Spec.Template.Labels},
-				Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: c.podIP(d)}}, nil
+			return &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: d.Name + "-sim", Labels: d.Spec.Template.Labels},
+				Status:     corev1.PodStatus{Phase: corev1.PodRunning, PodIP: c.podIP(d)},
+			}, nil
 		}
 	}
 	return nil, fmt.Errorf("want exactly one running pod in %s with labels %v, found 0", ns, selector)

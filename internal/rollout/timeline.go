@@ -79,7 +79,6 @@ func (t *Tracker) Stop() []Event {
 	return out
 }
 
-
 func (t *Tracker) poll(ctx context.Context, initial bool) {
 	pods, err := t.List(ctx)
 	now := time.Now()
