@@ -72,6 +72,7 @@ func (h *Harness) startHolds(ctx context.Context, spec HoldSpec, plan probe.Plan
 
 // serverRestart is the held connections' control: a server restarted on purpose.
 type serverRestart struct {
+	after     time.Duration // after the apply, when the server restarts
 	col       string
 	predicted []matrix.Cell
 	at        time.Time
@@ -88,7 +89,7 @@ func CheckConnControl(st *scenario.State, s *scenario.Scenario, want *matrix.Mat
 }
 
 func newServerRestart(col string, held []matrix.Cell) (*serverRestart, error) {
-	r := &serverRestart{col: col}
+	r := &serverRestart{col: col, after: 8 * time.Second}
 	for _, c := range held {
 		if c.Col == col {
 			r.predicted = append(r.predicted, c)
@@ -126,7 +127,7 @@ func (r *serverRestart) run(ctx context.Context, h *Harness, plan probe.Plan, st
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(time.Until(applied.Add(8 * time.Second))):
+	case <-time.After(time.Until(applied.Add(r.after))):
 	}
 	src := plan.Sources[j]
 	r.at = time.Now()

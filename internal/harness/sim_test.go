@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +45,10 @@ type simCluster struct {
 	leak    map[matrix.Cell]bool // these cells are allowed whatever the policies say
 	deadPod map[string]bool      // execs into these pods ("ns/pod") fail
 	execs   int
+	// Calico, as its pods answer: the version they print, and servers restarted (a held
+	// connection to them is cut once).
+	calicoVersion string
+	restarted     map[string]bool // "ns/pod"
 }
 
 func newSim(s *scenario.Scenario, externalIP string) *simCluster {
@@ -51,8 +56,29 @@ func newSim(s *scenario.Scenario, externalIP string) *simCluster {
 		scen: s, externalIP: externalIP, cs: fake.NewClientset(),
 		ns: map[string]*corev1.Namespace{}, deps: map[string]*appsv1.Deployment{},
 		svcs: map[string]*corev1.Service{}, pols: map[string]*networkingv1.NetworkPolicy{},
-		leak: map[matrix.Cell]bool{}, deadPod: map[string]bool{},
+		leak: map[matrix.Cell]bool{}, deadPod: map[string]bool{}, restarted: map[string]bool{},
 	}
+}
+
+// withCalico adds calico's pods and DaemonSet to the simulated API, at a version.
+func (c *simCluster) withCalico(t interface{ Fatal(...any) }, version string) *simCluster {
+	c.calicoVersion = version
+	ready := func(name string) []corev1.ContainerStatus {
+		return []corev1.ContainerStatus{{Name: name, Ready: true}}
+	}
+	objs := []runtime.Object{
+		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: calicoNS, Name: "calico-node"}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: calicoNS, Name: "calico-node-a", Labels: map[string]string{"k8s-app": "calico-node"}},
+			Spec: corev1.PodSpec{NodeName: "sim-worker"}, Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: ready("calico-node")}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: calicoNS, Name: "calico-kube-controllers-a", Labels: map[string]string{"k8s-app": "calico-kube-controllers"}},
+			Spec: corev1.PodSpec{NodeName: "sim-worker"}, Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: ready("calico-kube-controllers")}},
+	}
+	for _, o := range objs {
+		if err := c.cs.Tracker().Add(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
 }
 
 func (c *simCluster) Clientset() kubernetes.Interface { return c.cs }
@@ -135,7 +161,7 @@ func (c *simCluster) WaitDeployments(_ context.Context, _ time.Duration, names .
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, n := range names {
-		if c.deps[n] == nil {
+		if c.deps[n] == nil && (c.calicoVersion == "" || n != calicoNS+"/calico-kube-controllers") {
 			return fmt.Errorf("deployment %s: not found", n)
 		}
 	}
@@ -215,6 +241,13 @@ func (c *simCluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (s
 	if c.deadPod[ns+"/"+pod] {
 		return "", "error: unable to upgrade connection: container not found", errors.New("command terminated with exit code 126")
 	}
+	switch strings.Join(cmd, " ") {
+	case "calico-node -v", "/usr/bin/kube-controllers -version":
+		return c.calicoVersion + "\n", "", nil
+	case "/star restart-server":
+		c.restarted[ns+"/"+pod] = true
+		return "", "", nil
+	}
 	if len(cmd) < 2 || cmd[1] != "check" {
 		return "", "", fmt.Errorf("sim: command %v not simulated", cmd)
 	}
@@ -231,8 +264,85 @@ func (c *simCluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (s
 	return b.String(), "", err
 }
 
-func (c *simCluster) Stream(context.Context, string, string, string, []string, io.Reader, io.Writer, io.Writer) error {
-	return errors.New("sim: streams are not simulated (rollout.Watcher and Holder have their own tests)")
+// Stream plays `star check --watch` (every target answered from the evaluator on the
+// schedule, each line with its start time) and `--hold` (one connection per target, cut
+// once when its server is restarted), until stdin closes.
+func (c *simCluster) Stream(ctx context.Context, ns, pod, _ string, cmd []string, stdin io.Reader, stdout, _ io.Writer) error {
+	req, err := star.ParseRequest(cmd[2:])
+	if err != nil || (req.Watch == 0 && req.Hold == 0) {
+		return fmt.Errorf("sim: stream of %v not simulated: %v", cmd, err)
+	}
+	closed := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, stdin); close(closed) }()
+	var mu sync.Mutex
+	enc := json.NewEncoder(stdout)
+	emit := func(v any) { mu.Lock(); defer mu.Unlock(); _ = enc.Encode(v) }
+	source := ns + "/" + strings.TrimSuffix(pod, "-sim")
+	cut := map[string]bool{}
+	exchanges := 0
+	if req.Hold > 0 {
+		for _, u := range req.Targets {
+			emit(star.HoldEvent{Target: u, Event: "open", At: time.Now().UnixMilli()})
+		}
+	}
+	tick := time.NewTicker(max(req.Watch, req.Hold))
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		if req.Watch > 0 {
+			c.mu.Lock()
+			results, err := c.answer(source, req.Targets)
+			c.mu.Unlock()
+			if err != nil {
+				return err
+			}
+			for _, r := range results {
+				r.At = now.UnixMilli()
+				emit(r)
+			}
+		} else {
+			exchanges++
+			for _, u := range req.Targets {
+				c.mu.Lock()
+				server := c.serverOf(u)
+				restarted := c.restarted[server]
+				c.mu.Unlock()
+				if restarted && !cut[u] {
+					cut[u] = true
+					emit(star.HoldEvent{Target: u, Event: "disrupted", Kind: "closed", At: now.UnixMilli(), Detail: "read reply: EOF"})
+					emit(star.HoldEvent{Target: u, Event: "open", At: now.UnixMilli()})
+				}
+				reconnects := 0
+				if cut[u] {
+					reconnects = 1
+				}
+				emit(star.HoldEvent{Target: u, Event: "stats", At: now.UnixMilli(), Exchanges: exchanges, WorstGapMs: req.Hold.Milliseconds(), Reconnects: reconnects})
+			}
+		}
+		select {
+		case <-closed:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// serverOf is the pod ("ns/pod") behind a service URL.
+func (c *simCluster) serverOf(raw string) string {
+	st := c.state()
+	targets, err := st.Targets(c.scen)
+	if err != nil {
+		return ""
+	}
+	col, _ := c.column(raw, targets)
+	for _, t := range targets {
+		if t.ID == col && t.Backend != nil {
+			return t.Backend.Namespace + "/" + t.Backend.Name + "-sim"
+		}
+	}
+	return ""
 }
 
 // answer decides each target URL from source: the evaluator's matrix for the current

@@ -50,6 +50,9 @@ type RolloutSpec struct {
 	// Hold keeps a connection open on every allowed app cell through the rollout
 	// (Interval 0: none).
 	Hold HoldSpec
+	// ControlsAfter is how long after the apply the policy-deletion control acts (0: 5 s,
+	// when the rollout is under way), the server restart at twice that (0: 8 s).
+	ControlsAfter time.Duration
 }
 
 const calicoNS = "kube-system"
@@ -127,6 +130,9 @@ func (ro *rolloutRun) prepare(ctx context.Context, step *scenario.Step) error {
 		if ro.inj, err = h.newInjection(ro.st, ro.spec.Inject); err != nil {
 			return err
 		}
+		if ro.spec.ControlsAfter > 0 {
+			ro.inj.after = ro.spec.ControlsAfter
+		}
 		for _, c := range ro.inj.predicted {
 			ro.rs.Notes = append(ro.rs.Notes, fmt.Sprintf("control: deleting %s makes %s allowed", ro.inj.name(), cellName(c)))
 		}
@@ -173,6 +179,9 @@ func (ro *rolloutRun) startTraffic(ctx context.Context) error {
 	if spec.Hold.RestartServer != "" {
 		if ro.ctl, err = newServerRestart(spec.Hold.RestartServer, held); err != nil {
 			return err
+		}
+		if spec.ControlsAfter > 0 {
+			ro.ctl.after = 2 * spec.ControlsAfter
 		}
 	}
 	ro.hs, err = h.startHolds(ctx, spec.Hold, ro.plan, held, time.Minute)
@@ -511,6 +520,7 @@ type injection struct {
 	policies          []*networkingv1.NetworkPolicy
 	predicted         []matrix.Cell
 	udp               bool
+	after             time.Duration // after the apply, when the policies are deleted
 	deleted, restored time.Time
 }
 
@@ -519,7 +529,7 @@ func (h *Harness) newInjection(st *scenario.State, refs []string) (*injection, e
 	if err != nil {
 		return nil, fmt.Errorf("control: %w", err)
 	}
-	inj := &injection{policies: policies, predicted: opened}
+	inj := &injection{policies: policies, predicted: opened, after: 5 * time.Second}
 	for _, c := range opened {
 		inj.udp = inj.udp || strings.HasSuffix(c.Col, "/udp")
 	}
@@ -545,7 +555,7 @@ func (inj *injection) run(ctx context.Context, h *Harness, sess *rollout.Session
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(time.Until(applied.Add(5 * time.Second))):
+	case <-time.After(time.Until(applied.Add(inj.after))):
 	}
 	us, err := Unstructured(inj.objects())
 	if err != nil {

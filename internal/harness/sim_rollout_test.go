@@ -1,0 +1,108 @@
+package harness
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/report"
+)
+
+// endStateOnSim runs the workshop to its end state on the twin, Calico at v1.
+func endStateOnSim(t *testing.T) (*Harness, *simCluster) {
+	t.Helper()
+	h, sim := simHarness(t)
+	sim.withCalico(t, "v1")
+	ctx := context.Background()
+	for i := range 9 {
+		require.Empty(t, h.RunStep(ctx, i).Failure)
+	}
+	require.NoError(t, h.MarkCalicoHealthy(ctx))
+	return h, sim
+}
+
+func simRollout(name string, inject []string, restartServer string) RolloutSpec {
+	return RolloutSpec{
+		Name: name, From: "v1", To: "v1", Interval: 50 * time.Millisecond, ProbeTimeout: time.Second,
+		HoleBudget: time.Second, Tail: 300 * time.Millisecond, Timeout: time.Minute, Inject: inject,
+		Hold:          HoldSpec{Interval: 50 * time.Millisecond, ReplyBudget: time.Second, RestartServer: restartServer},
+		ControlsAfter: 300 * time.Millisecond,
+	}
+}
+
+// A clean restart-in-place rollout: nothing leaks, nothing is down, every held connection
+// exchanged messages, versions asked before and after, the report filled.
+func TestSimRolloutClean(t *testing.T) {
+	h, _ := endStateOnSim(t)
+	rs := h.Rollout(context.Background(), 8, simRollout("rollout", nil, ""))
+	require.Empty(t, rs.Failure, rs.Text())
+	r := rs.Rollout
+	require.NotNil(t, r)
+	require.Zero(t, r.Leaks)
+	require.Positive(t, r.Observations)
+	require.Len(t, r.Conns, 14, "one held connection per allowed app cell of the end state")
+	require.Contains(t, r.ConnSummary(), "14 connections held")
+	require.Contains(t, strings.Join(r.Versions, " "), "calico-node -v = v1")
+	require.Contains(t, strings.Join(r.Versions, " "), "kube-controllers -version = v1")
+	require.Contains(t, rs.Text(), "restarted calico-node in place")
+}
+
+// A leak that starts mid-rollout fails it, naming the cell.
+func TestSimRolloutLeakFails(t *testing.T) {
+	h, sim := endStateOnSim(t)
+	go func() {
+		time.Sleep(700 * time.Millisecond)
+		sim.mu.Lock()
+		sim.leak[matrix.Cell{Row: "frontend/client", Col: "backend:6379"}] = true
+		sim.mu.Unlock()
+	}()
+	spec := simRollout("rollout", nil, "")
+	spec.Tail = time.Second
+	rs := h.Rollout(context.Background(), 8, spec)
+	require.Contains(t, rs.Failure, "LEAK: frontend/client -> backend:6379 denied but seen allowed")
+}
+
+// The controls: two policies deleted mid-rollout and one server restarted must be reported
+// as exactly their leak and exactly that connection's disruption; then the rollout passes.
+func TestSimRolloutControls(t *testing.T) {
+	h, sim := endStateOnSim(t)
+	spec := simRollout("upgrade-control", []string{"pci/default-deny-pci", "pci/allow-management-ui"}, "client:9000")
+	spec.Tail = time.Second
+	rs := h.Rollout(context.Background(), 8, spec)
+	require.Empty(t, rs.Failure, rs.Text())
+	require.True(t, sim.restarted["frontend/client-sim"])
+	require.Equal(t, 4, countInjected(rs.Rollout.Deviations), rs.Text())
+	disrupted := 0
+	for _, c := range rs.Rollout.Conns {
+		for _, d := range c.Disruptions {
+			require.True(t, d.Injected, "%s -> %s", c.From, c.To)
+			require.Equal(t, "management-ui/management-ui -> client:9000", c.From+" -> "+c.To)
+			disrupted++
+		}
+	}
+	require.Equal(t, 1, disrupted)
+	require.Contains(t, rs.Text(), "control: the suite reported exactly the injected leak")
+}
+
+func countInjected(ds []report.Deviation) int {
+	cells := map[string]bool{}
+	for _, d := range ds {
+		if d.Injected {
+			cells[d.From+" -> "+d.To] = true
+		}
+	}
+	return len(cells)
+}
+
+// A rollout whose calico pods do not say the target version fails.
+func TestSimRolloutWrongVersionFails(t *testing.T) {
+	h, _ := endStateOnSim(t)
+	spec := simRollout("upgrade", nil, "")
+	spec.To = "v2"
+	rs := h.Rollout(context.Background(), 8, spec)
+	require.Contains(t, rs.Failure, `every calico pod should be v2: calico-kube-controllers-a says "v1", calico-node-a says "v1"`)
+}
