@@ -68,10 +68,14 @@ func (c *simCluster) withCalico(t interface{ Fatal(...any) }, version string) *s
 	}
 	objs := []runtime.Object{
 		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: calicoNS, Name: "calico-node"}},
-		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: calicoNS, Name: "calico-node-a", Labels: map[string]string{"k8s-app": "calico-node"}},
-			Spec: corev1.PodSpec{NodeName: "sim-worker"}, Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: ready("calico-node")}},
-		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: calicoNS, Name: "calico-kube-controllers-a", Labels: map[string]string{"k8s-app": "calico-kube-controllers"}},
-			Spec: corev1.PodSpec{NodeName: "sim-worker"}, Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: ready("calico-kube-controllers")}},
+		&corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: calicoNS, Name: "calico-node-a", Labels: map[string]string{"k8s-app": "calico-node"}},
+			Spec:       corev1.PodSpec{NodeName: "sim-worker"}, Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: ready("calico-node")},
+		},
+		&corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: calicoNS, Name: "calico-kube-controllers-a", Labels: map[string]string{"k8s-app": "calico-kube-controllers"}},
+			Spec:       corev1.PodSpec{NodeName: "sim-worker"}, Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: ready("calico-kube-controllers")},
+		},
 	}
 	for _, o := range objs {
 		if err := c.cs.Tracker().Add(o); err != nil {
