@@ -1,0 +1,68 @@
+package harness
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/netpol-e2e/harness/internal/browser"
+)
+
+// Calico's health between rollouts: clean passes; a calico-node container restart fails,
+// naming the pod.
+func TestSimCalicoHealth(t *testing.T) {
+	h, sim := simHarness(t)
+	sim.withCalico(t, "v1")
+	ctx := context.Background()
+	require.NoError(t, h.MarkCalicoHealthy(ctx))
+	rs := h.CheckCalicoHealth(ctx, "calico-health")
+	require.Empty(t, rs.Failure, rs.Text())
+	require.Contains(t, rs.Text(), "calico-node-a on sim-worker (restarts 0)")
+
+	pod, err := sim.cs.CoreV1().Pods(calicoNS).Get(ctx, "calico-node-a", metav1.GetOptions{})
+	require.NoError(t, err)
+	pod.Status.ContainerStatuses[0].RestartCount = 1
+	_, err = sim.cs.CoreV1().Pods(calicoNS).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	rs = h.CheckCalicoHealth(ctx, "calico-health")
+	require.Contains(t, rs.Failure, "calico-node-a on sim-worker restarted 1 time(s)")
+}
+
+// The connection control needs a target some allowed app cell holds a connection to.
+func TestCheckConnControl(t *testing.T) {
+	h, _ := simHarness(t)
+	end := 8
+	want, err := h.expected(&h.Scenario.Steps[end], h.States[end])
+	require.NoError(t, err)
+	require.NoError(t, CheckConnControl(h.States[end], h.Scenario, want, "client:9000"))
+	require.ErrorContains(t, CheckConnControl(h.States[end], h.Scenario, want, "dns:53/udp"), `no held connection goes to "dns:53/udp"`)
+}
+
+// Probing by pod IP: the same workshop, no DNS involved for services.
+func TestSimWorkshopByPodIP(t *testing.T) {
+	h, _ := simHarness(t)
+	h.Cfg.ByPodIP = true
+	ctx := context.Background()
+	for i := range h.Scenario.Steps {
+		rs := h.RunStep(ctx, i)
+		require.Empty(t, rs.Failure, rs.Text())
+	}
+}
+
+// The UI check's expectation: the arrows the observed matrix implies between the UI's apps.
+func TestUIEdgesFromTheObservedMatrix(t *testing.T) {
+	h, _ := simHarness(t)
+	end := 8
+	want, err := h.expected(&h.Scenario.Steps[end], h.States[end])
+	require.NoError(t, err)
+	apps, err := uiProbes(h.States[end].Sources())
+	require.NoError(t, err)
+	edges, err := uiEdges(want, apps)
+	require.NoError(t, err)
+	require.Equal(t, "backend->queue client->facade facade->backend facade->queue payments->queue", edgeList(edges))
+	require.True(t, sameEdges(edges, []browser.Edge{{From: "payments", To: "queue"}, {From: "backend", To: "queue"}, {From: "client", To: "facade"}, {From: "facade", To: "queue"}, {From: "facade", To: "backend"}}))
+	_, err = uiProbes(h.States[0].Sources()[1:])
+	require.ErrorContains(t, err, "no deployment of this state runs the management UI")
+}
