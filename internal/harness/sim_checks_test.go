@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netpol-e2e/harness/internal/browser"
+	"github.com/netpol-e2e/harness/internal/matrix"
 )
 
 // Calico's health between rollouts: clean passes; a calico-node container restart fails,
@@ -65,4 +66,18 @@ func TestUIEdgesFromTheObservedMatrix(t *testing.T) {
 	require.True(t, sameEdges(edges, []browser.Edge{{From: "payments", To: "queue"}, {From: "backend", To: "queue"}, {From: "client", To: "facade"}, {From: "facade", To: "queue"}, {From: "facade", To: "backend"}}))
 	_, err = uiProbes(h.States[0].Sources()[1:])
 	require.ErrorContains(t, err, "no deployment of this state runs the management UI")
+}
+
+// The cross-node proof: allowed, a default deny blocks both ways of reaching b, deleting
+// it restores them; a dataplane that keeps leaking fails it.
+func TestSimProof(t *testing.T) {
+	h, sim := simHarness(t)
+	ctx := context.Background()
+	rs := h.Proof(ctx, "../..")
+	require.Empty(t, rs.Failure, rs.Text())
+	require.Contains(t, rs.Text(), "default-deny ingress applied: blocked by pod IP and by name")
+
+	sim.leak[matrix.Cell{Row: "netpol-proof/a", Col: "b:8080"}] = true
+	rs = h.Proof(ctx, "../..")
+	require.Contains(t, rs.Failure, "default-deny ingress applied: expected blocked")
 }

@@ -182,7 +182,9 @@ func (c *simCluster) RunningPod(_ context.Context, ns string, selector map[strin
 		if d.Namespace == ns && matches(selector, d.Spec.Template.Labels) {
 			return &corev1.Pod{
 				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: d.Name + "-sim", Labels: d.Spec.Template.Labels},
-				Status:     corev1.PodStatus{Phase: corev1.PodRunning, PodIP: c.podIP(d)},
+				// Two nodes, alternating, as the proof needs.
+				Spec:   corev1.PodSpec{NodeName: fmt.Sprintf("sim-worker%d", slices.Index(c.sortedDeps(), d)%2+1)},
+				Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: c.podIP(d)},
 			}, nil
 		}
 	}
