@@ -59,7 +59,15 @@ func TestCompareStatesOutsideRollouts(t *testing.T) {
 	require.Empty(t, CompareStates(before, before))
 }
 
-func TestRepositoryAllowlistLoads(t *testing.T) {
-	_, err := LoadAllowlist("../../calico-log-allowlist.yaml")
+// The repository's allowlist explains exactly the line seen live, not its neighbours.
+func TestRepositoryAllowlist(t *testing.T) {
+	a, err := LoadAllowlist("../../calico-log-allowlist.yaml")
 	require.NoError(t, err)
+	seen := `2026-11-28T20:41:12.819000000Z 2026-11-28 20:41:12.818 [ERROR][71] felix/maps.go 695: Failed to run bpftool out=""
+2026-11-28T20:41:12.900000000Z 2026-11-28 20:41:12.900 [ERROR][71] felix/maps.go 695: Failed to run bpftool out="Error: map create failed"
+2026-11-28T20:41:13.000000000Z 2026-11-28 20:41:13.000 [ERROR][71] felix/int_dataplane.go 1: Failed to program iptables
+`
+	unexpected, allowed := a.Judge(ScanErrors("calico-node-x", "calico-node", seen))
+	require.Equal(t, map[int]int{0: 1}, allowed)
+	require.Len(t, unexpected, 2)
 }
