@@ -81,6 +81,13 @@ func TestMain(m *testing.M) {
 		// On failure, kind's logs (every node, calico-node included) and the policies.
 		step("logs", exportLogsOnFailure),
 		step("external-host-down", stopExternal),
+		// End the probe sessions (one long-lived exec per source pod).
+		step("probe-sessions-down", func(context.Context) error {
+			if h != nil {
+				h.Engine.Close()
+			}
+			return nil
+		}),
 		// Delete the cluster unless asked to keep it.
 		step("cluster-down", deleteCluster),
 	)

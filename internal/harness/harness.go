@@ -60,7 +60,7 @@ func New(cfg Config, k Cluster, s *scenario.Scenario, log io.Writer) (*Harness, 
 	}
 	return &Harness{
 		Cfg: cfg, Kube: k, Scenario: s, States: states, Log: log,
-		Engine: &probe.Engine{Exec: k, Timeout: cfg.ProbeTimeout, DNSTimeout: cfg.DNSTimeout, ConfirmTimeout: cfg.ConfirmTimeout, Binary: "/star", Kubectl: "kubectl --kubeconfig " + cfg.Kubeconfig},
+		Engine: &probe.Engine{Exec: k, Sessions: k, Timeout: cfg.ProbeTimeout, DNSTimeout: cfg.DNSTimeout, ConfirmTimeout: cfg.ConfirmTimeout, Binary: "/star", Kubectl: "kubectl --kubeconfig " + cfg.Kubeconfig},
 	}, nil
 }
 

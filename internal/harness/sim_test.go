@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -45,6 +46,7 @@ type simCluster struct {
 	leak    map[matrix.Cell]bool // these cells are allowed whatever the policies say
 	deadPod map[string]bool      // execs into these pods ("ns/pod") fail
 	execs   int
+	rounds  int // answered through sessions
 	// Calico, as its pods answer: the version they print, and servers restarted (a held
 	// connection to them is cut once).
 	calicoVersion string
@@ -275,15 +277,18 @@ func (c *simCluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (s
 // once when its server is restarted), until stdin closes.
 func (c *simCluster) Stream(ctx context.Context, ns, pod, _ string, cmd []string, stdin io.Reader, stdout, _ io.Writer) error {
 	req, err := star.ParseRequest(cmd[2:])
-	if err != nil || (req.Watch == 0 && req.Hold == 0) {
+	if err != nil || (req.Watch == 0 && req.Hold == 0 && !req.Session) {
 		return fmt.Errorf("sim: stream of %v not simulated: %v", cmd, err)
+	}
+	source := ns + "/" + strings.TrimSuffix(pod, "-sim")
+	if req.Session {
+		return c.session(source, ns+"/"+pod, stdin, stdout)
 	}
 	closed := make(chan struct{})
 	go func() { _, _ = io.Copy(io.Discard, stdin); close(closed) }()
 	var mu sync.Mutex
 	enc := json.NewEncoder(stdout)
 	emit := func(v any) { mu.Lock(); defer mu.Unlock(); _ = enc.Encode(v) }
-	source := ns + "/" + strings.TrimSuffix(pod, "-sim")
 	cut := map[string]bool{}
 	exchanges := 0
 	if req.Hold > 0 {
@@ -333,6 +338,35 @@ func (c *simCluster) Stream(ctx context.Context, ns, pod, _ string, cmd []string
 		case <-tick.C:
 		}
 	}
+}
+
+// session answers rounds read on stdin until it closes, as `star check --session` does.
+func (c *simCluster) session(source, pod string, stdin io.Reader, stdout io.Writer) error {
+	enc := json.NewEncoder(stdout)
+	sc := bufio.NewScanner(stdin)
+	for sc.Scan() {
+		var rr star.RoundRequest
+		if err := json.Unmarshal(sc.Bytes(), &rr); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.rounds++
+		dead := c.deadPod[pod]
+		results, err := c.answer(source, rr.Targets)
+		c.mu.Unlock()
+		if dead {
+			return errors.New("error: unable to upgrade connection: container not found")
+		}
+		if err != nil {
+			return err
+		}
+		for _, r := range results {
+			if err := enc.Encode(star.RoundAnswer{Round: rr.Round, Result: r}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // serverOf is the pod ("ns/pod") behind a service URL.

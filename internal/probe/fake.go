@@ -1,10 +1,13 @@
 package probe
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -25,6 +28,8 @@ type FakeCluster struct {
 
 	mu    sync.Mutex
 	Execs int
+	// Streams counts sessions opened (Stream calls).
+	Streams int
 	// Probed counts targets probed, per url.
 	Probed map[string]int
 }
@@ -65,4 +70,53 @@ func (f *FakeCluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (
 	var b bytes.Buffer
 	err = star.WriteResults(&b, rs)
 	return b.String(), "", err
+}
+
+// Stream implements Streamer for probe sessions: it answers each round read on stdin from
+// Truth, until stdin closes or ctx ends.
+func (f *FakeCluster) Stream(ctx context.Context, ns, pod, _ string, cmd []string, stdin io.Reader, stdout, _ io.Writer) error {
+	f.mu.Lock()
+	f.Streams++
+	if f.Probed == nil {
+		f.Probed = map[string]int{}
+	}
+	f.mu.Unlock()
+	if f.Broken[ns+"/"+pod] {
+		return errors.New("error: unable to upgrade connection: container not found")
+	}
+	req, err := star.ParseRequest(cmd[2:])
+	if err != nil || !req.Session {
+		return fmt.Errorf("fake: only sessions stream: %v", err)
+	}
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	enc := json.NewEncoder(stdout)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case line, ok := <-lines:
+			if !ok {
+				return nil
+			}
+			var rr star.RoundRequest
+			if err := json.Unmarshal([]byte(line), &rr); err != nil {
+				return err
+			}
+			for _, u := range rr.Targets {
+				f.mu.Lock()
+				f.Probed[u]++
+				f.mu.Unlock()
+				if err := enc.Encode(star.RoundAnswer{Round: rr.Round, Result: star.Result{Target: u, Verdict: f.Truth(ns, pod, u), Millis: 1}}); err != nil {
+					return err
+				}
+			}
+		}
+	}
 }

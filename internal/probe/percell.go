@@ -23,7 +23,7 @@ func (e *Engine) RoundPerCell(ctx context.Context, p Plan, shape *matrix.Matrix,
 			wg.Go(func() {
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				res := e.probeSource(ctx, p, src, []string{c.Col}, e.Timeout)
+				res := e.probeSource(ctx, p, src, []string{c.Col}, e.Timeout, viaExec)
 				mu.Lock()
 				defer mu.Unlock()
 				_ = obs.Set(c.Row, c.Col, res[c.Col].Verdict)

@@ -50,7 +50,35 @@ type Engine struct {
 	Binary string
 	// Kubectl, for repro commands, is how a person reaches the cluster ("kubectl --kubeconfig ...").
 	Kubectl string
+	// Sessions, when set, carries rounds over one long-lived session per source pod
+	// (`star check --session`) instead of one exec per source per round. Close ends them.
+	Sessions Streamer
+
+	once sync.Once
+	ss   *sessions
 }
+
+// Close ends the probe sessions.
+func (e *Engine) Close() {
+	if e.ss != nil {
+		e.ss.close()
+	}
+}
+
+func (e *Engine) sessions() *sessions {
+	e.once.Do(func() {
+		e.ss = newSessions(e.Sessions, star.Request{Timeout: e.Timeout, DNSTimeout: e.DNSTimeout, Session: true}.Argv(e.Binary))
+	})
+	return e.ss
+}
+
+// via says how a round reaches the pods.
+type via int
+
+const (
+	viaSession via = iota // the source's session (one exec per source per round without Sessions)
+	viaExec               // one exec per source per round, always
+)
 
 // Detail is one probed cell's raw result.
 type Detail struct {
@@ -65,10 +93,15 @@ type Detail struct {
 // Round probes the given cells (all probed cells of want when cells is nil) and returns the
 // observed matrix (unprobed cells NotProbed) and per-cell details.
 func (e *Engine) Round(ctx context.Context, p Plan, shape *matrix.Matrix, cells []matrix.Cell) (*matrix.Matrix, map[matrix.Cell]Detail) {
-	return e.round(ctx, p, shape, cells, e.Timeout)
+	return e.round(ctx, p, shape, cells, e.Timeout, viaSession)
 }
 
-func (e *Engine) round(ctx context.Context, p Plan, shape *matrix.Matrix, cells []matrix.Cell, timeout time.Duration) (*matrix.Matrix, map[matrix.Cell]Detail) {
+// RoundPerSource is Round with one exec per source, sessions or not (the perf baseline).
+func (e *Engine) RoundPerSource(ctx context.Context, p Plan, shape *matrix.Matrix) (*matrix.Matrix, map[matrix.Cell]Detail) {
+	return e.round(ctx, p, shape, nil, e.Timeout, viaExec)
+}
+
+func (e *Engine) round(ctx context.Context, p Plan, shape *matrix.Matrix, cells []matrix.Cell, timeout time.Duration, how via) (*matrix.Matrix, map[matrix.Cell]Detail) {
 	if cells == nil {
 		cells = shape.ProbedCells()
 	}
@@ -86,7 +119,7 @@ func (e *Engine) round(ctx context.Context, p Plan, shape *matrix.Matrix, cells 
 			continue
 		}
 		wg.Go(func() {
-			res := e.probeSource(ctx, p, src, cols, timeout)
+			res := e.probeSource(ctx, p, src, cols, timeout, how)
 			mu.Lock()
 			defer mu.Unlock()
 			for col, d := range res {
@@ -107,51 +140,65 @@ func (e *Engine) targetURL(p Plan, col string) string {
 	return p.Targets[i].URL
 }
 
-// probeSource is one exec: star check against all of cols. A failed exec or unreadable
-// output makes every cell of the row an error naming the pod, never "blocked".
-func (e *Engine) probeSource(ctx context.Context, p Plan, src Source, cols []string, timeout time.Duration) map[string]Detail {
+// probeSource probes cols from src in one round: through the source's session, or one
+// exec. A failed exec, a session that ended or unreadable output makes every cell of the
+// row an error naming the pod, never "blocked".
+func (e *Engine) probeSource(ctx context.Context, p Plan, src Source, cols []string, timeout time.Duration, how via) map[string]Detail {
 	urls := make([]string, len(cols))
 	for i, c := range cols {
 		urls[i] = e.targetURL(p, c)
 	}
-	cmd := append(e.checkCommand(timeout), urls...)
-	out := map[string]Detail{}
-	fail := func(msg string) map[string]Detail {
-		for i, c := range cols {
-			out[c] = Detail{Verdict: matrix.Error, Detail: fmt.Sprintf("probe from pod %s/%s could not run: %s", src.Namespace, src.Pod, msg), URL: urls[i]}
-		}
-		return out
-	}
-	// Each exec gets the check timeout plus room for the API round trip.
-	ectx, cancel := context.WithTimeout(ctx, timeout+e.DNSTimeout+20*time.Second)
-	defer cancel()
 	t0 := time.Now()
-	stdout, stderr, err := e.Exec.Exec(ectx, src.Namespace, src.Pod, src.Container, cmd)
+	results, err := e.run(ctx, src, urls, timeout, how)
 	execMs := time.Since(t0).Milliseconds()
-	defer func() {
-		for c, d := range out {
-			d.ExecMillis = execMs
-			out[c] = d
+	out := map[string]Detail{}
+	for i, c := range cols {
+		switch {
+		case err != nil:
+			out[c] = Detail{Verdict: matrix.Error, Detail: fmt.Sprintf("probe from pod %s/%s could not run: %v", src.Namespace, src.Pod, err), URL: urls[i], ExecMillis: execMs}
+		default:
+			r := results[i]
+			out[c] = Detail{Verdict: r.Verdict, Millis: r.Millis, Detail: r.Detail, URL: r.Target, ExecMillis: execMs}
 		}
-	}()
+	}
+	return out
+}
+
+// run gets one result per url, in order.
+func (e *Engine) run(ctx context.Context, src Source, urls []string, timeout time.Duration, how via) ([]star.Result, error) {
+	// Each round gets the check timeout plus room for the API round trip.
+	wait := timeout + e.DNSTimeout + 20*time.Second
+	if e.Sessions != nil && how == viaSession {
+		byURL, err := e.sessions().round(ctx, src, timeout, wait, urls)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]star.Result, len(urls))
+		for i, u := range urls {
+			out[i] = byURL[u]
+		}
+		return out, nil
+	}
+	ectx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	cmd := append(e.checkCommand(timeout), urls...)
+	stdout, stderr, err := e.Exec.Exec(ectx, src.Namespace, src.Pod, src.Container, cmd)
 	if err != nil {
-		return fail(fmt.Sprintf("%v %s", err, strings.TrimSpace(stderr)))
+		return nil, fmt.Errorf("%w %s", err, strings.TrimSpace(stderr))
 	}
 	results, err := star.ParseResults(strings.NewReader(stdout))
 	if err != nil {
-		return fail(err.Error())
+		return nil, err
 	}
-	if len(results) != len(cols) {
-		return fail(fmt.Sprintf("star check printed %d results for %d targets (stderr: %s)", len(results), len(cols), strings.TrimSpace(stderr)))
+	if len(results) != len(urls) {
+		return nil, fmt.Errorf("star check printed %d results for %d targets (stderr: %s)", len(results), len(urls), strings.TrimSpace(stderr))
 	}
-	for i, c := range cols {
-		r := results[i]
+	for i, r := range results {
 		if r.Target != urls[i] {
-			return fail(fmt.Sprintf("result %d is for %q, not %q", i, r.Target, urls[i]))
+			return nil, fmt.Errorf("result %d is for %q, not %q", i, r.Target, urls[i])
 		}
-		out[c] = Detail{Verdict: r.Verdict, Millis: r.Millis, Detail: r.Detail, URL: r.Target}
 	}
-	return out
+	return results, nil
 }
 
 // Outcome is a step's probing result.
@@ -180,7 +227,7 @@ func (e *Engine) Converge(ctx context.Context, p Plan, want *matrix.Matrix, sinc
 	out := &Outcome{}
 	round := func(cells []matrix.Cell, timeout time.Duration) (*matrix.Matrix, map[matrix.Cell]Detail) {
 		t0 := time.Now()
-		m, d := e.round(ctx, p, want, cells, timeout)
+		m, d := e.round(ctx, p, want, cells, timeout, viaSession)
 		out.Rounds++
 		out.RoundTimes = append(out.RoundTimes, time.Since(t0))
 		return m, d

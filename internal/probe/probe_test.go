@@ -138,3 +138,41 @@ func TestConfirmingRoundCatchesASlowLeak(t *testing.T) {
 	require.Equal(t, int64(1500), out.Details[matrix.Cell{Row: "backend/facade", Col: "client:9000"}].Millis)
 	require.Contains(t, e.Repro(p, matrix.Cell{Row: "backend/facade", Col: "client:9000"}), "/star check --timeout 5s http://client.frontend:9000/status")
 }
+
+// Sessions: one stream per source pod serves every round; no exec at all.
+func TestSessionsServeEveryRoundWithoutExecs(t *testing.T) {
+	p, want := plan()
+	f := &FakeCluster{Truth: truthFrom(p, want)}
+	e := &Engine{Exec: f, Sessions: f, Timeout: time.Second, Binary: "/star"}
+	defer e.Close()
+	for range 3 {
+		obs, _ := e.Round(context.Background(), p, want, nil)
+		mm, err := matrix.Compare(want, obs)
+		require.NoError(t, err)
+		require.Empty(t, mm)
+	}
+	require.Zero(t, f.Execs)
+	require.Equal(t, 2, f.Streams, "one session per source, kept across rounds")
+	// The perf baseline still execs once per source.
+	e.RoundPerSource(context.Background(), p, want)
+	require.Equal(t, 2, f.Execs)
+}
+
+// A session that cannot run is an error naming the pod, never a verdict; a replaced pod
+// gets a session of its own.
+func TestSessionFailureNamesThePod(t *testing.T) {
+	p, want := plan()
+	f := &FakeCluster{Truth: truthFrom(p, want), Broken: map[string]bool{"backend/facade-xyz": true}}
+	e := &Engine{Exec: f, Sessions: f, Timeout: time.Second, Binary: "/star"}
+	defer e.Close()
+	obs, details := e.Round(context.Background(), p, want, nil)
+	v, _ := obs.Get("backend/facade", "client:9000")
+	require.Equal(t, matrix.Error, v)
+	require.Contains(t, details[matrix.Cell{Row: "backend/facade", Col: "client:9000"}].Detail, "probe session to pod backend/facade-xyz ended: error: unable to upgrade connection")
+
+	p.Sources[1].Pod = "facade-new"
+	obs, _ = e.Round(context.Background(), p, want, nil)
+	mm, err := matrix.Compare(want, obs)
+	require.NoError(t, err)
+	require.Empty(t, mm, "the replaced pod's new session answers")
+}

@@ -14,11 +14,8 @@ import (
 	"github.com/netpol-e2e/harness/internal/star"
 )
 
-// Streamer runs a command in a pod, feeding stdin and streaming its output until the
-// command or ctx ends (kube.Client in the cluster, a fake in tests).
-type Streamer interface {
-	Stream(ctx context.Context, ns, pod, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) error
-}
+// Streamer runs a command in a pod, streaming (probe.Streamer).
+type Streamer = probe.Streamer
 
 // Observation is one probe of one cell.
 type Observation struct {
@@ -119,10 +116,10 @@ func (s *streams) run(ctx context.Context, st Streamer, src probe.Source, cmd []
 		}
 		s.stdins = append(s.stdins, pw)
 		s.mu.Unlock()
-		out := &lineWriter{line: line}
+		out := &probe.LineWriter{Line: line}
 		var stderr strings.Builder
 		err := st.Stream(ctx, src.Namespace, src.Pod, src.Container, cmd, pr, out, &stderr)
-		out.flush()
+		out.Flush()
 		s.mu.Lock()
 		live := !s.stopped
 		s.mu.Unlock()
@@ -206,29 +203,4 @@ func (s *streams) stop() []StreamEvent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]StreamEvent(nil), s.events...)
-}
-
-// lineWriter calls line for every complete line written to it.
-type lineWriter struct {
-	buf  []byte
-	line func(string)
-}
-
-func (l *lineWriter) Write(p []byte) (int, error) {
-	l.buf = append(l.buf, p...)
-	for {
-		i := strings.IndexByte(string(l.buf), '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		l.line(string(l.buf[:i]))
-		l.buf = l.buf[i+1:]
-	}
-}
-
-func (l *lineWriter) flush() {
-	if len(l.buf) > 0 {
-		l.line(string(l.buf))
-		l.buf = nil
-	}
 }

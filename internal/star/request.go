@@ -22,6 +22,9 @@ type Request struct {
 	// Hold, when set, keeps a connection per target open, one exchange every Hold
 	// (HoldEvent lines); ReplyBudget is the longest a reply may take.
 	Hold, ReplyBudget time.Duration
+	// Session, when set, answers rounds read on stdin (RoundRequest lines) until stdin
+	// closes: one long-lived exec per source instead of one per round.
+	Session bool
 	// Max bounds a watch or hold; StdinStop ends it when stdin closes.
 	Max       time.Duration
 	StdinStop bool
@@ -38,6 +41,8 @@ func (r Request) Argv(binary string) []string {
 		cmd = append(cmd, "--dns-server", r.DNSServer)
 	}
 	switch {
+	case r.Session:
+		cmd = append(cmd, "--session")
 	case r.Watch > 0:
 		cmd = append(cmd, "--watch", r.Watch.String())
 	case r.Hold > 0:
@@ -72,11 +77,15 @@ func ParseRequest(args []string) (Request, error) {
 	fs.DurationVar(&r.ReplyBudget, "reply-budget", time.Second, "--hold: a reply later than this is a disruption")
 	fs.DurationVar(&r.Max, "max", 30*time.Minute, "--watch/--hold: stop after this long at the latest")
 	fs.BoolVar(&r.StdinStop, "stdin-stop", false, "--watch/--hold: stop when stdin is closed")
+	fs.BoolVar(&r.Session, "session", false, "answer rounds read on stdin until it closes")
 	if err := fs.Parse(args); err != nil {
 		return r, fmt.Errorf("check: %w", err)
 	}
 	r.Targets = fs.Args()
 	switch {
+	case r.Session && (len(r.Targets) > 0 || r.Watch > 0 || r.Hold > 0):
+		return r, errors.New("--session takes its targets from stdin, and no --watch or --hold")
+	case r.Session:
 	case len(r.Targets) == 0:
 		return r, errors.New("check needs at least one target")
 	case r.Watch > 0 && r.Hold > 0:
@@ -91,6 +100,12 @@ func ParseRequest(args []string) (Request, error) {
 // StdinStop, ends a watch or hold when it closes.
 func (r Request) Run(ctx context.Context, stdin io.Reader, w io.Writer) error {
 	c := Checker{Timeout: r.Timeout, DNSTimeout: r.DNSTimeout, DNSServer: r.DNSServer}
+	if r.Session {
+		if stdin == nil {
+			return errors.New("--session needs stdin")
+		}
+		return c.Session(ctx, stdin, w)
+	}
 	if r.Watch == 0 && r.Hold == 0 {
 		return WriteResults(w, c.Check(ctx, r.Targets))
 	}

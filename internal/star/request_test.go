@@ -1,10 +1,15 @@
 package star
 
 import (
+	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
 )
 
 // The harness builds the command line with Argv and star reads it with ParseRequest: one
@@ -42,4 +47,27 @@ func TestParseRequestRefusesBadUsage(t *testing.T) {
 		_, err := ParseRequest(c.args)
 		require.ErrorContains(t, err, c.want)
 	}
+}
+
+// A session answers each round read on stdin, tagged with its round, until stdin closes.
+func TestSessionAnswersRounds(t *testing.T) {
+	r, err := ParseRequest([]string{"--timeout", "1s", "--session"})
+	require.NoError(t, err)
+	require.True(t, r.Session)
+	require.Equal(t, []string{"/star", "check", "--timeout", "1s", "--dns-timeout", "5s", "--session"}, r.Argv("/star"))
+	_, err = ParseRequest([]string{"--session", "tcp://x:1"})
+	require.ErrorContains(t, err, "--session takes its targets from stdin")
+
+	in := strings.NewReader(`{"round":1,"timeoutNs":300000000,"targets":["tcp://127.0.0.1:1"]}
+{"round":2,"timeoutNs":300000000,"targets":["tcp://127.0.0.1:1","tcp://127.0.0.1:2"]}
+`)
+	var out strings.Builder
+	require.NoError(t, r.Run(context.Background(), in, &out))
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 3)
+	var a RoundAnswer
+	require.NoError(t, json.Unmarshal([]byte(lines[2]), &a))
+	require.Equal(t, 2, a.Round)
+	require.Equal(t, "tcp://127.0.0.1:2", a.Target)
+	require.Equal(t, matrix.Refused, a.Verdict)
 }
