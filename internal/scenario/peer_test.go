@@ -97,6 +97,9 @@ func TestThreeOraclesAgree(t *testing.T) {
 			require.NoError(t, err)
 			ours, err := states[i].Expected(s, s.External.IP)
 			require.NoError(t, err)
+			if *printComputed {
+				t.Logf("computed by internal/netpol for %s:\n%s", step.Fixture, FormatFixture(step.Name, ours))
+			}
 			peer, err := peerMatrix(s, states[i])
 			require.NoError(t, err)
 			if d := disagreements(declared, ours, peer); d != "" {

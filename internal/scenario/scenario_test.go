@@ -27,36 +27,6 @@ func loadRepo(t *testing.T) (*Scenario, []*State) {
 	return s, states
 }
 
-// TestDeclaredFixturesMatchComputed is the two-oracle check: for every step, the
-// hand-written fixture equals what the NetworkPolicy evaluator computes from the manifests
-// and policies.
-func TestDeclaredFixturesMatchComputed(t *testing.T) {
-	s, states := loadRepo(t)
-	n := 0
-	for i := range s.Steps {
-		step := &s.Steps[i]
-		if step.Fixture == "" {
-			continue
-		}
-		n++
-		t.Run(step.Name, func(t *testing.T) {
-			computed, err := states[i].Expected(s, s.External.IP)
-			require.NoError(t, err)
-			if *printComputed {
-				t.Logf("computed by internal/netpol for %s:\n%s", step.Fixture, FormatFixture(step.Name, computed))
-			}
-			declared, err := s.LoadFixture(step, states[i])
-			require.NoError(t, err)
-			mm, err := matrix.Compare(declared, computed)
-			require.NoError(t, err)
-			if len(mm) > 0 {
-				t.Fatalf("%s (declared) disagrees with the evaluator (computed):\n%s", step.Fixture, matrix.RenderDiff(declared, mm))
-			}
-		})
-	}
-	require.Equal(t, 9, n, "every step but cleanup has a fixture")
-}
-
 func cell(t *testing.T, s *Scenario, states []*State, step, from, to string) matrix.Verdict {
 	t.Helper()
 	for i := range s.Steps {

@@ -3,14 +3,13 @@ package star
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"sync"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -50,26 +49,17 @@ func (c Checker) Hold(ctx context.Context, targets []string, interval, budget ti
 	if c.DNSTimeout <= 0 {
 		c.DNSTimeout = DefaultDNSTimeout
 	}
-	var mu sync.Mutex
-	enc := json.NewEncoder(w)
-	var werr error
-	emit := func(e HoldEvent) {
-		mu.Lock()
-		defer mu.Unlock()
-		if werr == nil {
-			werr = enc.Encode(e)
-		}
-	}
-	var wg sync.WaitGroup
-	for _, t := range targets {
+	urls := make([]*url.URL, len(targets))
+	for i, t := range targets {
 		u, err := url.Parse(t)
 		if err != nil || u.Scheme != "http" {
 			return fmt.Errorf("--hold target %q: want http://host:port/path", t)
 		}
-		wg.Go(func() { c.holdOne(ctx, u, t, interval, budget, emit) })
+		urls[i] = u
 	}
-	wg.Wait()
-	return werr
+	return perTarget(targets, w, func(t string, emit func(any)) {
+		c.holdOne(ctx, urls[slices.Index(targets, t)], t, interval, budget, func(e HoldEvent) { emit(e) })
+	})
 }
 
 // holdState is one target's counters.

@@ -25,6 +25,18 @@ func holdEvents(t *testing.T, out string) []HoldEvent {
 	return evs
 }
 
+// listening waits until addr accepts connections.
+func listening(t *testing.T, addr string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, 2*time.Second, 20*time.Millisecond)
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -41,13 +53,7 @@ func TestHoldReportsAServerRestartOnce(t *testing.T) {
 	sctx, stopServer := context.WithCancel(context.Background())
 	defer stopServer()
 	go func() { _ = Serve(sctx, addr, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), restart) }()
-	require.Eventually(t, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}, 2*time.Second, 20*time.Millisecond)
+	listening(t, addr)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
@@ -95,13 +101,7 @@ func TestHoldReportsALateReply(t *testing.T) {
 			}
 		}), nil)
 	}()
-	require.Eventually(t, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}, 2*time.Second, 20*time.Millisecond)
+	listening(t, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	var out syncBuffer

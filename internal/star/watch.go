@@ -35,19 +35,27 @@ func (c Checker) Watch(ctx context.Context, targets []string, interval time.Dura
 	if c.DNSTimeout <= 0 {
 		c.DNSTimeout = DefaultDNSTimeout
 	}
+	return perTarget(targets, w, func(t string, emit func(any)) {
+		c.watchOne(ctx, t, interval, func(r Result) { emit(r) })
+	})
+}
+
+// perTarget runs fn for every target at once, each writing JSON lines through emit (one
+// line at a time), and returns the first write error once all have returned.
+func perTarget(targets []string, w io.Writer, fn func(target string, emit func(any))) error {
 	var mu sync.Mutex
 	enc := json.NewEncoder(w)
 	var werr error
-	emit := func(r Result) {
+	emit := func(v any) {
 		mu.Lock()
 		defer mu.Unlock()
 		if werr == nil {
-			werr = enc.Encode(r)
+			werr = enc.Encode(v)
 		}
 	}
 	var wg sync.WaitGroup
 	for _, t := range targets {
-		wg.Go(func() { c.watchOne(ctx, t, interval, emit) })
+		wg.Go(func() { fn(t, emit) })
 	}
 	wg.Wait()
 	return werr
