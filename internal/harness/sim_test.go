@@ -277,8 +277,11 @@ func (c *simCluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (s
 // once when its server is restarted), until stdin closes.
 func (c *simCluster) Stream(ctx context.Context, ns, pod, _ string, cmd []string, stdin io.Reader, stdout, _ io.Writer) error {
 	req, err := star.ParseRequest(cmd[2:])
-	if err != nil || (req.Watch == 0 && req.Hold == 0 && !req.Session) {
-		return fmt.Errorf("sim: stream of %v not simulated: %v", cmd, err)
+	if err == nil && req.Watch == 0 && req.Hold == 0 && !req.Session {
+		err = errors.New("neither --watch, --hold nor --session")
+	}
+	if err != nil {
+		return fmt.Errorf("sim: stream of %v not simulated: %w", cmd, err)
 	}
 	source := ns + "/" + strings.TrimSuffix(pod, "-sim")
 	if req.Session {

@@ -85,8 +85,11 @@ func (f *FakeCluster) Stream(ctx context.Context, ns, pod, _ string, cmd []strin
 		return errors.New("error: unable to upgrade connection: container not found")
 	}
 	req, err := star.ParseRequest(cmd[2:])
-	if err != nil || !req.Session {
-		return fmt.Errorf("fake: only sessions stream: %v", err)
+	if err == nil && !req.Session {
+		err = errors.New("not --session")
+	}
+	if err != nil {
+		return fmt.Errorf("fake: only sessions stream: %w", err)
 	}
 	lines := make(chan string)
 	go func() {

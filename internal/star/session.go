@@ -33,8 +33,10 @@ func (c Checker) Session(ctx context.Context, in io.Reader, w io.Writer) error {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
 	for sc.Scan() {
-		if ctx.Err() != nil {
-			return nil
+		select {
+		case <-ctx.Done():
+			return nil // the session was ended
+		default:
 		}
 		var req RoundRequest
 		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
