@@ -131,7 +131,7 @@ func (h *Harness) RunStep(ctx context.Context, i int) *report.Step {
 	if step.Fixture == "" {
 		return rs
 	}
-	return h.assess(ctx, rs, i, t0)
+	return h.assess(ctx, rs, i, t0, true)
 }
 
 // Verify probes the state after step i again, applying nothing: after a Calico rollout,
@@ -140,11 +140,13 @@ func (h *Harness) Verify(ctx context.Context, i int, name string) *report.Step {
 	rs := &report.Step{Name: name, Kind: "step"}
 	t0 := time.Now()
 	defer func() { rs.Duration = time.Since(t0) }()
-	return h.assess(ctx, rs, i, t0)
+	return h.assess(ctx, rs, i, t0, false)
 }
 
-// assess waits for the app's pods and probes until the state after step i shows.
-func (h *Harness) assess(ctx context.Context, rs *report.Step, i int, since time.Time) *report.Step {
+// assess waits for the app's pods and probes until the state after step i shows; for a
+// step that changed something (not a verify), it says when each cell that had to change
+// first showed its new verdict.
+func (h *Harness) assess(ctx context.Context, rs *report.Step, i int, since time.Time, changed bool) *report.Step {
 	step, st := &h.Scenario.Steps[i], h.States[i]
 	fail := func(err error) *report.Step {
 		rs.Failure = err.Error()
@@ -163,6 +165,13 @@ func (h *Harness) assess(ctx context.Context, rs *report.Step, i int, since time
 		return fail(err)
 	}
 	h.fill(rs, want, out, plan)
+	if changed && i > 0 && h.Scenario.Steps[i-1].Fixture != "" {
+		if prev, err := h.Scenario.LoadFixture(&h.Scenario.Steps[i-1], h.States[i-1]); err == nil {
+			if note := changeLatency(prev, want, out); note != "" {
+				rs.Notes = append(rs.Notes, note)
+			}
+		}
+	}
 	return rs
 }
 
@@ -230,6 +239,38 @@ func (h *Harness) fill(rs *report.Step, want *matrix.Matrix, out *probe.Outcome,
 			rs.Failure += fmt.Sprintf("; %d of them are a broken test (refused, dns-failure or error where a verdict was expected), not a policy result", broken)
 		}
 	}
+}
+
+// changeLatency says, for the cells the step had to change (their verdict differs from
+// the previous step's), when each first showed its new verdict: the distribution, the
+// slowest cell, and any that flipped back.
+func changeLatency(prev, want *matrix.Matrix, out *probe.Outcome) string {
+	if prev == nil {
+		return ""
+	}
+	var times []time.Duration
+	var slowest matrix.Cell
+	for _, c := range want.ProbedCells() {
+		w, _ := want.Get(c.Row, c.Col)
+		p, ok := prev.Get(c.Row, c.Col)
+		at, seen := out.FirstRight[c]
+		if !ok || p == w || p == matrix.NotProbed || !seen {
+			continue
+		}
+		if len(times) == 0 || at > slices.Max(times) {
+			slowest = c
+		}
+		times = append(times, at)
+	}
+	if len(times) == 0 {
+		return ""
+	}
+	flipped := "none flipped back"
+	if len(out.FlippedBack) > 0 {
+		flipped = fmt.Sprintf("%d flipped back", len(out.FlippedBack))
+	}
+	return fmt.Sprintf("%d cells had to change: each first showed its new verdict after median %s, slowest %s (%s -> %s); %s",
+		len(times), median(times).Round(time.Millisecond), slices.Max(times).Round(time.Millisecond), slowest.Row, slowest.Col, flipped)
 }
 
 // cells lists a round's probed cells for the report, each wrong one with its repro command.

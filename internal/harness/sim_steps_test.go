@@ -104,3 +104,13 @@ func TestSimControlFailsWhenThePredictedChangeDoesNotShow(t *testing.T) {
 	rs := h.Control(ctx, "08-self-check-wrong-policy", 8, filepath.Join("../..", "policies/controls/backend-policy-wrong-port.yaml"))
 	require.NotEmpty(t, rs.Failure, rs.Text())
 }
+
+// Each step says when the cells it had to change first showed their new verdict.
+func TestSimStepReportsPerCellEnforcementLatency(t *testing.T) {
+	h, _ := simHarness(t)
+	ctx := context.Background()
+	require.Empty(t, h.RunStep(ctx, 0).Failure)
+	rs := h.RunStep(ctx, 1)
+	require.Contains(t, rs.Text(), "9 cells had to change: each first showed its new verdict after median")
+	require.Contains(t, rs.Text(), "none flipped back")
+}

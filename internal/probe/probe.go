@@ -219,17 +219,23 @@ type Outcome struct {
 	RoundTimes []time.Duration
 	// ConfirmTimeout is the confirming round's connection timeout (0: no confirming round).
 	ConfirmTimeout time.Duration
+	// FirstRight is, per cell, when (after since) a round first showed its expected
+	// verdict: the end of that round, probing time included. FlippedBack lists cells seen
+	// right and later wrong again.
+	FirstRight  map[matrix.Cell]time.Duration
+	FlippedBack []matrix.Cell
 }
 
 // Converge probes until the observation matches want, re-probing only the wrong cells,
 // then confirms with one full round. since is when the change under test was applied.
 func (e *Engine) Converge(ctx context.Context, p Plan, want *matrix.Matrix, since time.Time, deadline time.Duration) (*Outcome, error) {
-	out := &Outcome{}
+	out := &Outcome{FirstRight: map[matrix.Cell]time.Duration{}}
 	round := func(cells []matrix.Cell, timeout time.Duration) (*matrix.Matrix, map[matrix.Cell]Detail) {
 		t0 := time.Now()
 		m, d := e.round(ctx, p, want, cells, timeout, viaSession)
 		out.Rounds++
 		out.RoundTimes = append(out.RoundTimes, time.Since(t0))
+		out.track(want, m, time.Since(since))
 		return m, d
 	}
 	obs, details := round(nil, e.Timeout)
@@ -271,6 +277,22 @@ func (e *Engine) Converge(ctx context.Context, p Plan, want *matrix.Matrix, sinc
 	out.Observed, out.Details, out.Mismatches = obs, details, mm
 	out.Converged = len(mm) == 0
 	return out, nil
+}
+
+// track records, after a round, which cells first showed their expected verdict and which
+// were right before and are wrong now.
+func (out *Outcome) track(want, obs *matrix.Matrix, at time.Duration) {
+	for _, c := range obs.ProbedCells() {
+		w, _ := want.Get(c.Row, c.Col)
+		g, _ := obs.Get(c.Row, c.Col)
+		_, seen := out.FirstRight[c]
+		switch {
+		case g == w && !seen:
+			out.FirstRight[c] = at
+		case g != w && seen && !slices.Contains(out.FlippedBack, c):
+			out.FlippedBack = append(out.FlippedBack, c)
+		}
+	}
 }
 
 // Repro is a command a person can paste to probe one cell again.

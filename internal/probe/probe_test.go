@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,6 +76,41 @@ func TestConvergeReprobesOnlyWrongCells(t *testing.T) {
 	// full rounds only, never in between.
 	require.Equal(t, 4, f.Probed["dns+udp://x"])
 	require.Greater(t, f.Probed["http://client.frontend:9000/status"], 2, "the wrong cell was re-probed")
+	// Per cell: the slow cell first showed its verdict after the 300 ms, the others at once.
+	require.GreaterOrEqual(t, out.FirstRight[matrix.Cell{Row: "backend/facade", Col: "client:9000"}], 300*time.Millisecond)
+	require.Less(t, out.FirstRight[matrix.Cell{Row: "backend/facade", Col: "dns:53/udp"}], 300*time.Millisecond)
+	require.Empty(t, out.FlippedBack)
+}
+
+// A cell right once and wrong in the confirming round is reported as flipped back.
+func TestConvergeReportsACellThatFlipsBack(t *testing.T) {
+	p, want := plan()
+	var rounds atomic.Int32
+	right := truthFrom(p, want)
+	f := &FakeCluster{Truth: func(ns, pod, url string) matrix.Verdict {
+		if pod == "facade-xyz" && strings.Contains(url, "client") && rounds.Load() > 0 {
+			return matrix.Allowed // programmed, then lost
+		}
+		return right(ns, pod, url)
+	}}
+	e := &Engine{Exec: execCounter{f, &rounds}, Timeout: time.Second, Binary: "/star"}
+	out, err := e.Converge(context.Background(), p, want, time.Now(), time.Second)
+	require.NoError(t, err)
+	require.False(t, out.Converged)
+	require.Equal(t, []matrix.Cell{{Row: "backend/facade", Col: "client:9000"}}, out.FlippedBack)
+}
+
+// execCounter counts rounds (execs of the second source mark a round's end).
+type execCounter struct {
+	*FakeCluster
+	n *atomic.Int32
+}
+
+func (e execCounter) Exec(ctx context.Context, ns, pod, c string, cmd []string) (string, string, error) {
+	if pod == "facade-xyz" {
+		defer e.n.Add(1)
+	}
+	return e.FakeCluster.Exec(ctx, ns, pod, c, cmd)
 }
 
 func TestConvergeReportsWhatNeverMatched(t *testing.T) {
