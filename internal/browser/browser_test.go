@@ -49,8 +49,9 @@ func TestOpenReadsTheDrawnGraph(t *testing.T) {
 	require.Equal(t, []byte("\x89PNG"), page.Screenshot[:4], "a PNG")
 
 	// A page that never shows what is awaited: an error naming what it showed, and still
-	// a screenshot.
-	page, err = Open(ctx, ui.URL+"/", Options{Exec: exe, Timeout: 12 * time.Second, Ready: func(p Page) bool { return len(p.Edges) == 5 }})
+	// a screenshot. (12 s was too short once, with Chromium starting on a loaded machine:
+	// the deadline came before the first read of the page.)
+	page, err = Open(ctx, ui.URL+"/", Options{Exec: exe, Timeout: 25 * time.Second, Ready: func(p Page) bool { return len(p.Edges) == 5 }})
 	require.ErrorContains(t, err, "a->b")
 	require.NotNil(t, page)
 	require.NotEmpty(t, page.Screenshot)
