@@ -188,9 +188,13 @@ func checkFixtures() error {
 			return err
 		}
 		if len(mm) > 0 {
-			return fmt.Errorf("%s: the fixture disagrees with the NetworkPolicy evaluator (internal/netpol) on %d cell(s), before any probe:\n%s"+
-				"fix the fixture or the policy; `go test ./internal/scenario -run TestThreeOraclesAgree -v` shows what the peer engine (cyclonus) says",
-				step.Fixture, len(mm), matrix.RenderDiff(declared, mm))
+			var cells strings.Builder
+			for _, m := range mm {
+				fmt.Fprintf(&cells, "  %s -> %s: the fixture says %s, the evaluator computes %s\n", m.Row, m.Col, m.Want, m.Got)
+			}
+			return fmt.Errorf("%s: the fixture disagrees with the NetworkPolicy evaluator (internal/netpol) on %d cell(s); nothing was probed:\n%s"+
+				"fix the fixture or the policy; `go test ./internal/scenario -run TestThreeOraclesAgree -v` also shows what the peer engine (cyclonus) says",
+				step.Fixture, len(mm), cells.String())
 		}
 	}
 	return nil
