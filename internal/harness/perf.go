@@ -24,7 +24,7 @@ func (h *Harness) Perf(ctx context.Context, i, rounds int) *report.Step {
 		if err != nil {
 			return err
 		}
-		var session, perSource, perCell []time.Duration
+		var session, perSource, perCell, upstream []time.Duration
 		var slowest []time.Duration // the longest probe of each session round: its floor
 		baselineWrong := 0
 		timed := func(list *[]time.Duration, round func() (*matrix.Matrix, map[matrix.Cell]probe.Detail)) (*matrix.Matrix, map[matrix.Cell]probe.Detail) {
@@ -52,6 +52,10 @@ func (h *Harness) Perf(ctx context.Context, i, rounds int) *report.Step {
 				{&perCell, "one exec per cell", func() (*matrix.Matrix, map[matrix.Cell]probe.Detail) {
 					return h.Engine.RoundPerCell(ctx, plan, want, len(plan.Sources))
 				}},
+				// The upstream NetworkPolicy e2e's way: one exec per cell, 3 workers.
+				{&upstream, "upstream's way", func() (*matrix.Matrix, map[matrix.Cell]probe.Detail) {
+					return h.Engine.RoundPerCell(ctx, plan, want, upstreamWorkers)
+				}},
 			} {
 				obs, details := timed(way.list, way.round)
 				mm, _ := matrix.Compare(want, obs)
@@ -68,10 +72,14 @@ func (h *Harness) Perf(ctx context.Context, i, rounds int) *report.Step {
 				ms.Round(time.Millisecond), slices.Max(session).Round(time.Millisecond), median(slowest).Round(time.Millisecond), (ms-median(slowest)).Round(time.Millisecond)),
 			fmt.Sprintf("one exec per source per round: median %s, worst %s: %.1fx the session round", median(perSource).Round(time.Millisecond), slices.Max(perSource).Round(time.Millisecond), median(perSource).Seconds()/ms.Seconds()),
 			fmt.Sprintf("one exec per cell (%d at a time): median %s, worst %s: %.1fx the session round", len(plan.Sources), median(perCell).Round(time.Millisecond), slices.Max(perCell).Round(time.Millisecond), median(perCell).Seconds()/ms.Seconds()),
+			fmt.Sprintf("one exec per cell, %d at a time (the upstream NetworkPolicy e2e's way): median %s, worst %s: %.1fx the session round", upstreamWorkers, median(upstream).Round(time.Millisecond), slices.Max(upstream).Round(time.Millisecond), median(upstream).Seconds()/ms.Seconds()),
 			fmt.Sprintf("baselines' wrong cells: %d", baselineWrong))
 		return nil
 	})
 }
+
+// upstreamWorkers is the upstream NetworkPolicy e2e's probe parallelism.
+const upstreamWorkers = 3
 
 // Soak runs n full rounds on the state after step i; any mismatch or probe error fails.
 func (h *Harness) Soak(ctx context.Context, i, n int) *report.Step {

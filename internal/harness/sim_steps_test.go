@@ -57,7 +57,7 @@ func TestSimWorkshopPasses(t *testing.T) {
 	}
 	require.Empty(t, sim.state().Namespaces, "cleanup deleted every namespace")
 	require.Positive(t, sim.rounds, "rounds go through the probe sessions")
-	require.Equal(t, 6+48, sim.execs, "execs only for perf's baselines: one per source, one per cell")
+	require.Equal(t, 6+48+48, sim.execs, "execs only for perf's baselines: one per source, one per cell twice (ours, upstream's way)")
 }
 
 // A leaking dataplane: the step fails on exactly the leaking cell, with a repro command.
