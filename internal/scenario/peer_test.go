@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/netpol-e2e/harness/internal/matrix"
 )
@@ -137,4 +139,34 @@ func TestPeerOracleCanDisagree(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, declared.Set("pci/payments", "queue:5000", matrix.Blocked))
 	require.Equal(t, "  pci/payments -> queue:5000: fixture blocked, evaluator allowed, cyclonus allowed\n", disagreements(declared, ours, peer))
+}
+
+// The rollout's negative control predicts its leak with our evaluator (State.DeletionOpens);
+// the peer engine must predict the same cells, so the control is not judged by the code it
+// checks alone.
+func TestDeletionPredictionAgreesWithPeer(t *testing.T) {
+	s, states := loadRepo(t)
+	end := states[8]
+	refs := []string{"pci/default-deny-pci", "pci/allow-management-ui"}
+	_, opened, err := end.DeletionOpens(s, s.External.IP, refs)
+	require.NoError(t, err)
+
+	without := end.Clone()
+	without.Policies = slices.DeleteFunc(without.Policies, func(p *networkingv1.NetworkPolicy) bool {
+		return slices.Contains(refs, p.Namespace+"/"+p.Name)
+	})
+	before, err := peerMatrix(s, end)
+	require.NoError(t, err)
+	after, err := peerMatrix(s, without)
+	require.NoError(t, err)
+	var peerOpened []matrix.Cell
+	for _, c := range before.ProbedCells() {
+		b, _ := before.Get(c.Row, c.Col)
+		a, _ := after.Get(c.Row, c.Col)
+		if b == matrix.Blocked && a == matrix.Allowed {
+			peerOpened = append(peerOpened, c)
+		}
+	}
+	require.ElementsMatch(t, peerOpened, opened)
+	require.Len(t, opened, 4)
 }
