@@ -14,7 +14,7 @@ TOOLS := $(shell d=$${NETPOL_CACHE:-/var/cache/netpol-e2e}/tools; mkdir -p $$d 2
 GOLANGCI := $(TOOLS)/golangci-lint-$(GOLANGCI_VERSION)/golangci-lint
 ACTIONLINT := $(TOOLS)/actionlint-$(ACTIONLINT_VERSION)/actionlint
 
-.PHONY: test e2e images bootstrap verify fmt
+.PHONY: test e2e images bootstrap verify fmt bench
 
 ## test: unit tests: no cluster, no Docker, seconds.
 test:
@@ -31,6 +31,11 @@ images:
 ## e2e: the live suite on kind + Calico (see README for E2E_FLAGS).
 e2e:
 	$(GO) test -count=1 -timeout 80m -v ./e2e/... -args -report-dir=$(REPORT_DIR) $(E2E_FLAGS)
+
+## bench: the scale benchmark (N sources x 8 targets, N = 6,12,25,50): round times, the
+## harness's CPU and memory, a table in the report and bench.svg. Not part of make e2e.
+bench:
+	$(GO) test -count=1 -timeout 60m -v -run '^$$' -bench BenchmarkScale -benchtime 1x ./e2e/... -args -report-dir=$(REPORT_DIR) $(E2E_FLAGS)
 
 ## verify: no tracked binaries or files over 1 MB, formatting (gofumpt), go vet, golangci-lint (.golangci.yml), shellcheck, actionlint.
 verify: $(GOLANGCI) $(ACTIONLINT)

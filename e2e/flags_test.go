@@ -41,6 +41,8 @@ var (
 	flagReplyBudget      = flag.Duration("upgrade-reply-budget", envDuration("UPGRADE_REPLY_BUDGET", time.Second), "a held connection's reply later than this is a disruption (as are a reset and a close)")
 	flagConnDisruptions  = flag.Int("upgrade-conn-disruptions", envInt("UPGRADE_CONN_DISRUPTIONS", 0), "how many held-connection disruptions a rollout may cause")
 	flagConnControl      = flag.String("upgrade-conn-control", envStr("UPGRADE_CONN_CONTROL", "client:9000"), "connection control: during the third rollout, the server of this target is restarted; exactly its held connections must be reported disrupted (empty: no control)")
+	flagBenchSizes       = flag.String("bench-sizes", envStr("BENCH_SIZES", "6,12,25,50"), "BenchmarkScale (make bench): the source counts, each probing 8 targets")
+	flagBenchRounds      = flag.Int("bench-rounds", envInt("BENCH_ROUNDS", 5), "BenchmarkScale: timed rounds per size")
 	flagUpgradeTail      = flag.Duration("upgrade-tail", envDuration("UPGRADE_TAIL", 10*time.Second), "how long probing goes on after a rollout is complete")
 	flagUpgradeControl   = flag.String("upgrade-control", envStr("UPGRADE_CONTROL", "pci/default-deny-pci,pci/allow-management-ui"), "negative control: end-state policies (namespace/name, comma-separated) deleted during a third rollout (a restart of calico-node); the suite must report exactly their leak (empty: no control)")
 )

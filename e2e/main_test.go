@@ -137,8 +137,15 @@ func checkInput() error {
 		p.Add("-converge-deadline=%s: must not be below -probe-timeout=%s", *flagConvergeDeadline, *flagProbeTimeout)
 	}
 	selected, err := runcheck.Selected(flag.Lookup("test.run").Value.String(), liveTests)
-	if err != nil {
+	benching := flag.Lookup("test.bench").Value.String() != ""
+	if err != nil && !benching {
 		p.Add("%v", err)
+	}
+	if benching {
+		if _, err := parseSizes(*flagBenchSizes); err != nil {
+			p.Add("%v", err)
+		}
+		p.AtLeast("bench-rounds", *flagBenchRounds, 1, "timed rounds per size")
 	}
 	var errLoad error
 	if scen, errLoad = scenario.Load(filepath.Join(repoRoot, "scenario.yaml")); errLoad != nil {

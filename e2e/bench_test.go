@@ -1,0 +1,60 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netpol-e2e/harness/internal/harness"
+	"github.com/netpol-e2e/harness/internal/report"
+)
+
+// BenchmarkScale is the scale benchmark (`make bench`; a benchmark, not a test: `make e2e`
+// does not run it): N sources x 8 targets for each -bench-sizes, rounds through the probe
+// sessions, round time (median, worst), the harness's CPU and memory, as a table in the
+// report and an SVG plot (bench.svg) of round time against N.
+func BenchmarkScale(b *testing.B) {
+	sizes, err := parseSizes(*flagBenchSizes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	points, err := h.Bench(context.Background(), sizes, *flagBenchRounds)
+	rs := &report.Step{Name: "bench-scale", Kind: "check", Duration: time.Since(t0)}
+	if err != nil {
+		rs.Failure = err.Error()
+	}
+	rs.Notes = append(rs.Notes, fmt.Sprintf("%d rounds per size through the probe sessions; table (also bench.svg):", *flagBenchRounds))
+	rs.Notes = append(rs.Notes, strings.Split(strings.TrimRight(harness.BenchTable(points), "\n"), "\n")...)
+	run.Steps = append(run.Steps, rs)
+	b.Log("\n" + rs.Text())
+	if len(points) > 0 {
+		if werr := os.WriteFile(filepath.Join(reportDir(), "bench.svg"), []byte(harness.BenchSVG(points)), 0o644); werr != nil {
+			b.Error(werr)
+		}
+		for _, p := range points {
+			b.ReportMetric(p.Median.Seconds(), fmt.Sprintf("s/round@%d", p.Sources))
+		}
+	}
+	if err != nil {
+		failed = true
+		b.Fatal(err)
+	}
+}
+
+func parseSizes(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-bench-sizes=%q: want comma-separated source counts, e.g. 6,12,25,50", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

@@ -1,0 +1,223 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/probe"
+	"github.com/netpol-e2e/harness/internal/scenario"
+)
+
+// BenchNamespace holds the scale benchmark's pods, apart from the workshop's.
+const BenchNamespace = "netpol-bench"
+
+// benchTargets is M: the benchmark's target services; the first half admit the sources.
+const benchTargets = 8
+
+// BenchPoint is one size of the scale benchmark.
+type BenchPoint struct {
+	Sources, Targets, Cells int
+	Median, Worst           time.Duration
+	// CPU is the harness process's user+system CPU over the timed rounds; MaxRSS its peak
+	// resident memory so far (KiB).
+	CPU    time.Duration
+	MaxRSS int64
+}
+
+// Bench is the scale benchmark: N star pods (sources) x 8 target services in a namespace
+// of its own, with policies of the workshop's shape (a default deny ingress; t0-t3 admit
+// the sources on their port, t4-t7 admit nothing). For each N it scales the sources, opens
+// their probe sessions with one round, then times rounds of the whole matrix. A round that
+// differs from the expectation fails it: a benchmark of wrong answers measures nothing.
+func (h *Harness) Bench(ctx context.Context, sizes []int, rounds int) ([]BenchPoint, error) {
+	defer func() { _ = h.Kube.DeleteNamespaces(context.WithoutCancel(ctx), 3*time.Minute, BenchNamespace) }()
+	var out []BenchPoint
+	for _, n := range sizes {
+		if err := h.Apply(ctx, benchObjects(n)); err != nil {
+			return out, fmt.Errorf("bench %d sources: %w", n, err)
+		}
+		names := []string{BenchNamespace + "/src"}
+		for i := range benchTargets {
+			names = append(names, fmt.Sprintf("%s/t%d", BenchNamespace, i))
+		}
+		if err := h.Kube.WaitDeployments(ctx, 5*time.Minute, names...); err != nil {
+			return out, err
+		}
+		plan, want, err := h.benchPlan(ctx, n)
+		if err != nil {
+			return out, err
+		}
+		// One round opens the sessions (and lets the policies settle): not timed.
+		if _, err := h.Engine.Converge(ctx, plan, want, time.Now(), h.Cfg.ConvergeDeadline); err != nil {
+			return out, err
+		}
+		cpu0 := cpuTime()
+		var times []time.Duration
+		for range rounds {
+			t0 := time.Now()
+			obs, _ := h.Engine.Round(ctx, plan, want, nil)
+			times = append(times, time.Since(t0))
+			if mm, _ := matrix.Compare(want, obs); len(mm) > 0 {
+				return out, fmt.Errorf("bench %d sources: a round differs from the expectation:\n%s", n, matrix.RenderDiff(want, mm))
+			}
+		}
+		out = append(out, BenchPoint{
+			Sources: n, Targets: benchTargets, Cells: len(want.ProbedCells()), Median: median(times), Worst: slices.Max(times),
+			CPU: cpuTime() - cpu0, MaxRSS: maxRSS(),
+		})
+	}
+	return out, nil
+}
+
+// benchPlan lists the sources' running pods and the expected matrix.
+func (h *Harness) benchPlan(ctx context.Context, n int) (probe.Plan, *matrix.Matrix, error) {
+	var p probe.Plan
+	list, err := h.Kube.Clientset().CoreV1().Pods(BenchNamespace).List(ctx, metav1.ListOptions{LabelSelector: "role=bench-src"})
+	if err != nil {
+		return p, nil, err
+	}
+	for _, pod := range list.Items {
+		if pod.DeletionTimestamp == nil && pod.Status.Phase == corev1.PodRunning {
+			p.Sources = append(p.Sources, probe.Source{ID: BenchNamespace + "/" + pod.Name, Namespace: BenchNamespace, Pod: pod.Name, Container: "star"})
+		}
+	}
+	if len(p.Sources) != n {
+		return p, nil, fmt.Errorf("bench: %d running source pods, want %d", len(p.Sources), n)
+	}
+	var rows, cols []string
+	for _, s := range p.Sources {
+		rows = append(rows, s.ID)
+	}
+	for i := range benchTargets {
+		id := fmt.Sprintf("t%d:8080", i)
+		cols = append(cols, id)
+		p.Targets = append(p.Targets, probe.Target{ID: id, URL: fmt.Sprintf("http://t%d.%s.svc.cluster.local.:8080/status", i, BenchNamespace)})
+	}
+	want := matrix.New(rows, cols, matrix.Allowed)
+	for _, r := range rows {
+		for i := benchTargets / 2; i < benchTargets; i++ {
+			_ = want.Set(r, cols[i], matrix.Blocked)
+		}
+	}
+	return p, want, nil
+}
+
+// benchObjects are the benchmark's namespace, deployments, services and policies.
+func benchObjects(n int) []scenario.Object {
+	ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: BenchNamespace}}
+	objs := []scenario.Object{{File: "bench", Namespace: ns}, {File: "bench", Deployment: benchDeployment("src", n, map[string]string{"role": "bench-src"})}}
+	for i := range benchTargets {
+		name := fmt.Sprintf("t%d", i)
+		objs = append(objs,
+			scenario.Object{File: "bench", Deployment: benchDeployment(name, 1, map[string]string{"app": name})},
+			scenario.Object{File: "bench", Service: &corev1.Service{
+				TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: BenchNamespace},
+				Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": name}, Ports: []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromString("http")}}},
+			}})
+	}
+	policy := func(name string, spec networkingv1.NetworkPolicySpec) scenario.Object {
+		return scenario.Object{File: "bench", Policy: &networkingv1.NetworkPolicy{
+			TypeMeta: metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"}, ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: BenchNamespace}, Spec: spec,
+		}}
+	}
+	port := intstr.FromInt32(8080)
+	objs = append(objs,
+		policy("default-deny", networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}}),
+		policy("allow-sources", networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: metav1.LabelSelectorOpIn, Values: []string{"t0", "t1", "t2", "t3"}}}},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{
+				From:  []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"role": "bench-src"}}}},
+				Ports: []networkingv1.NetworkPolicyPort{{Port: &port}},
+			}},
+		}))
+	return objs
+}
+
+func benchDeployment(name string, replicas int, labels map[string]string) *appsv1.Deployment {
+	r := int32(replicas)
+	no, yes := false, true
+	uid := int64(65532)
+	return &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: BenchNamespace},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &r, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					AutomountServiceAccountToken: &no, EnableServiceLinks: &no, TerminationGracePeriodSeconds: new(int64),
+					SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: &yes, RunAsUser: &uid, RunAsGroup: &uid},
+					Containers: []corev1.Container{{
+						Name: "star", Image: images.StarImage(), ImagePullPolicy: corev1.PullNever,
+						Args:  []string{"probe", "--name=" + name, "--listen=:8080"},
+						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+						SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: &no, ReadOnlyRootFilesystem: &yes,
+							Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
+					}},
+				},
+			},
+		},
+	}
+}
+
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func maxRSS() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Maxrss
+}
+
+// BenchTable renders the points as text.
+func BenchTable(points []BenchPoint) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-8s %-8s %-6s %-10s %-10s %-10s %s\n", "sources", "targets", "cells", "median", "worst", "cpu", "maxrss")
+	for _, p := range points {
+		fmt.Fprintf(&b, "%-8d %-8d %-6d %-10s %-10s %-10s %d MiB\n", p.Sources, p.Targets, p.Cells,
+			p.Median.Round(time.Millisecond), p.Worst.Round(time.Millisecond), p.CPU.Round(time.Millisecond), p.MaxRSS/1024)
+	}
+	return b.String()
+}
+
+// BenchSVG plots round time against the number of sources: median as a line, worst as dots.
+func BenchSVG(points []BenchPoint) string {
+	const w, hgt, pad = 480.0, 300.0, 40.0
+	maxN, maxT := 1.0, 0.001
+	for _, p := range points {
+		maxN = max(maxN, float64(p.Sources))
+		maxT = max(maxT, p.Worst.Seconds())
+	}
+	x := func(n int) float64 { return pad + float64(n)/maxN*(w-2*pad) }
+	y := func(d time.Duration) float64 { return hgt - pad - d.Seconds()/maxT*(hgt-2*pad) }
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="11">`, w, hgt)
+	fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="black"/><line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="black"/>`,
+		pad, hgt-pad, w-pad, hgt-pad, pad, pad, pad, hgt-pad)
+	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f">sources (x %d targets)</text><text x="4" y="%.0f">round, s (max %.2f)</text>`, w/2-50, hgt-8, benchTargets, pad-10, maxT)
+	var pts []string
+	for _, p := range points {
+		pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(p.Sources), y(p.Median)))
+		fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="red"/><text x="%.1f" y="%.0f">%d</text>`, x(p.Sources), y(p.Worst), x(p.Sources)-6, hgt-pad+14, p.Sources)
+	}
+	fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="blue" stroke-width="2"/>`, strings.Join(pts, " "))
+	b.WriteString(`<text x="300" y="20" fill="blue">median</text><text x="360" y="20" fill="red">worst</text></svg>`)
+	return b.String()
+}

@@ -1,0 +1,46 @@
+package harness
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/netpol-e2e/harness/internal/scenario"
+)
+
+// The benchmark's expectation (t0-t3 allowed, t4-t7 blocked) is what the evaluator
+// computes from the objects it applies, and they pass the loader's checks.
+func TestBenchObjectsMeanWhatTheBenchExpects(t *testing.T) {
+	st := scenario.NewState()
+	step := &scenario.Step{Name: "bench", Objects: benchObjects(3)}
+	require.NoError(t, st.Apply(step))
+	s := &scenario.Scenario{External: scenario.ExternalTarget{Target: "external:8080", Port: 8080, IP: "172.18.255.200"}}
+	m, err := st.Expected(s, s.External.IP)
+	require.NoError(t, err)
+	for i, col := range []string{"t0:8080", "t1:8080", "t2:8080", "t3:8080", "t4:8080", "t5:8080", "t6:8080", "t7:8080"} {
+		v, ok := m.Get(BenchNamespace+"/src", col)
+		require.True(t, ok, col)
+		want := "allowed"
+		if i >= benchTargets/2 {
+			want = "blocked"
+		}
+		require.Equal(t, want, v.String(), col)
+	}
+}
+
+func TestBenchRendering(t *testing.T) {
+	points := []BenchPoint{
+		{Sources: 6, Targets: 8, Cells: 48, Median: time.Second, Worst: 1100 * time.Millisecond, CPU: 300 * time.Millisecond, MaxRSS: 90 * 1024},
+		{Sources: 50, Targets: 8, Cells: 400, Median: 1500 * time.Millisecond, Worst: 2 * time.Second, CPU: 2 * time.Second, MaxRSS: 120 * 1024},
+	}
+	require.Equal(t, `sources  targets  cells  median     worst      cpu        maxrss
+6        8        48     1s         1.1s       300ms      90 MiB
+50       8        400    1.5s       2s         2s         120 MiB
+`, BenchTable(points))
+	// x = 40 + n/50*400, y = 260 - median/2s*220: (88, 150) and (440, 95).
+	svg := BenchSVG(points)
+	require.True(t, strings.HasPrefix(svg, "<svg"))
+	require.Contains(t, svg, `<polyline points="88.0,150.0 440.0,95.0"`)
+}
