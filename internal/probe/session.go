@@ -75,7 +75,7 @@ func (ss *sessions) get(src Source) *session {
 		if e := strings.TrimSpace(stderr.String()); e != "" {
 			err = fmt.Errorf("%w: %s", err, e)
 		}
-		_ = pr.CloseWithError(err)
+		_ = pw.Close() // ends client-go's stdin copy with EOF, not an error it would log
 		s.mu.Lock()
 		s.err = err
 		s.mu.Unlock()
@@ -128,7 +128,7 @@ func (ss *sessions) round(ctx context.Context, src Source, timeout, wait time.Du
 			s.mu.Unlock()
 			return nil, fmt.Errorf("probe session to pod %s ended: %w", s.pod, err)
 		case <-deadline.C:
-			_ = s.stdin.CloseWithError(errors.New("round timed out"))
+			_ = s.stdin.Close()
 			return nil, fmt.Errorf("probe session to pod %s answered %d of %d targets within %s: closed", s.pod, len(out), len(urls), wait)
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -137,15 +137,24 @@ func (ss *sessions) round(ctx context.Context, src Source, timeout, wait time.Du
 	return out, nil
 }
 
-// close ends every session (closing stdin ends star's session; the context is the backstop).
+// close ends every session (closing stdin ends star's session) and waits for them to end,
+// at most 5 s; then the context ends whatever is left.
 func (ss *sessions) close() {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	for _, s := range ss.open {
+	open := ss.open
+	ss.open = map[string]*session{}
+	ss.mu.Unlock()
+	for _, s := range open {
 		_ = s.stdin.Close()
 	}
-	ss.open = map[string]*session{}
-	go func(cancel context.CancelFunc) { time.Sleep(5 * time.Second); cancel() }(ss.cancel)
+	deadline := time.After(5 * time.Second)
+	for _, s := range open {
+		select {
+		case <-s.ended:
+		case <-deadline:
+		}
+	}
+	ss.cancel()
 }
 
 // LineWriter calls Line for every complete line written to it (output streamed from a
