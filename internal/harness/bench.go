@@ -164,15 +164,16 @@ func benchDeployment(name string, replicas int, labels map[string]string) *appsv
 						Name: "star", Image: images.StarImage(), ImagePullPolicy: corev1.PullNever,
 						Args:  []string{"probe", "--name=" + name, "--listen=:8080"},
 						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
-						SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: &no, ReadOnlyRootFilesystem: &yes,
-							Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
+						SecurityContext: &corev1.SecurityContext{
+							AllowPrivilegeEscalation: &no, ReadOnlyRootFilesystem: &yes,
+							Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+						},
 					}},
 				},
 			},
 		},
 	}
 }
-
 
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
