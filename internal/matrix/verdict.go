@@ -10,15 +10,15 @@ type Verdict byte
 const (
 	// NotProbed marks self cells and cells nobody probed.
 	NotProbed Verdict = iota
-	// Allowed: the connection was made and the target answered.
+	// Allowed means the connection was made and the target answered.
 	Allowed
-	// Blocked: the connection timed out (Calico drops denied packets).
+	// Blocked means the connection timed out (Calico drops denied packets).
 	Blocked
-	// Refused: nothing listened on the port; the topology is wrong, not the policy.
+	// Refused means nothing listened on the port; the topology is wrong, not the policy.
 	Refused
-	// DNSFailure: the target's name did not resolve.
+	// DNSFailure means the target's name did not resolve.
 	DNSFailure
-	// Error: anything else (exec failed, bad HTTP answer...).
+	// Error means anything else (exec failed, bad HTTP answer...).
 	Error
 )
 

@@ -12,14 +12,14 @@ import (
 type Kind string
 
 const (
-	// Leak: a cell the policies deny was observed allowed.
+	// Leak is a cell the policies deny was observed allowed.
 	Leak Kind = "leak"
-	// Down: a cell the policies allow was observed not allowed.
+	// Down is a cell the policies allow was observed not allowed.
 	Down Kind = "down"
-	// Other: a denied cell answered otherwise than by silence (refused, dns-failure,
+	// Other is a denied cell answered otherwise than by silence (refused, dns-failure,
 	// error): not a leak, but the dataplane did not drop as before.
 	Other Kind = "other"
-	// SlowProbe: a right probe of an allowed cell that took longer than the slow
+	// SlowProbe is a right probe of an allowed cell that took longer than the slow
 	// threshold (Analysis.SlowRuns): reported, never a deviation.
 	SlowProbe Kind = "slow"
 )

@@ -24,9 +24,9 @@ type TargetKind string
 const (
 	// ServiceTarget is an HTTP GET of /status on a service port, by name (or pod IP).
 	ServiceTarget TargetKind = "service"
-	// DNSTarget is a name lookup through the cluster DNS.
+	// DNSLookupTarget is a name lookup through the cluster DNS.
 	DNSLookupTarget TargetKind = "dns"
-	// ExternalTarget is an HTTP GET of /status on a host outside the cluster.
+	// ExternalHostTarget is an HTTP GET of /status on a host outside the cluster.
 	ExternalHostTarget TargetKind = "external"
 )
 
