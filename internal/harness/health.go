@@ -29,20 +29,26 @@ func (h *Harness) MarkCalicoHealthy(ctx context.Context) error {
 }
 
 // calicoProblems lists what is wrong with Calico since the mark: a calico pod restarted,
-// unready or gone (only when pods were not expected to change), and every error-level log
-// line the allowlist does not explain; notes count what the allowlist explained.
-func (h *Harness) calicoProblems(ctx context.Context, podsMayChange bool) (problems, notes []string, err error) {
+// unready or gone, and every error-level log line the allowlist does not explain; notes
+// count what the allowlist explained.
+func (h *Harness) calicoProblems(ctx context.Context) (problems, notes []string, err error) {
 	if h.health == nil {
 		return nil, nil, fmt.Errorf("no calico health baseline (MarkCalicoHealthy was not called)")
 	}
-	if !podsMayChange {
-		now, err := calico.Snapshot(ctx, h.Kube.Clientset())
-		if err != nil {
-			return nil, nil, err
-		}
-		problems = calico.CompareStates(h.health.pods, now)
+	now, err := calico.Snapshot(ctx, h.Kube.Clientset())
+	if err != nil {
+		return nil, nil, err
 	}
-	lines, err := calico.ErrorLines(ctx, h.Kube.Clientset(), h.health.since)
+	problems = calico.CompareStates(h.health.pods, now)
+	logProblems, notes, err := h.calicoLogProblems(ctx, h.health.since)
+	return append(problems, logProblems...), notes, err
+}
+
+// calicoLogProblems lists the error-level log lines of the current calico pods since a
+// moment that the allowlist does not explain (during a rollout, when pods are replaced by
+// design, only these count); notes count what the allowlist explained.
+func (h *Harness) calicoLogProblems(ctx context.Context, since time.Time) (problems, notes []string, err error) {
+	lines, err := calico.ErrorLines(ctx, h.Kube.Clientset(), since)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -61,7 +67,7 @@ func (h *Harness) calicoProblems(ctx context.Context, podsMayChange bool) (probl
 // restarted or went unready, and no error line outside the allowlist was logged.
 func (h *Harness) CheckCalicoHealth(ctx context.Context, name string) *report.Step {
 	return h.check(name, func(rs *report.Step) error {
-		problems, notes, err := h.calicoProblems(ctx, false)
+		problems, notes, err := h.calicoProblems(ctx)
 		if err != nil {
 			return err
 		}

@@ -146,7 +146,7 @@ func (ro *rolloutRun) prepare(ctx context.Context, step *scenario.Step) error {
 	}
 	ro.rs.Notes = append(ro.rs.Notes, "before: "+strings.Join(before, "; "))
 	// Calico's health up to now: pods neither restarted nor unready since the last mark.
-	problems, notes, err := h.calicoProblems(ctx, false)
+	problems, notes, err := h.calicoProblems(ctx)
 	if err == nil && len(problems) > 0 {
 		err = errors.New(strings.Join(problems, "\n"))
 	}
@@ -292,8 +292,7 @@ func (ro *rolloutRun) judge(ctx context.Context) error {
 	ro.rs.Rollout = r
 	problems := ro.errs
 	// During the rollout pods are replaced by design; their error lines still count.
-	h.health.since = ro.healthFrom
-	if logProblems, notes, err := h.calicoProblems(ctx, true); err != nil {
+	if logProblems, notes, err := h.calicoLogProblems(ctx, ro.healthFrom); err != nil {
 		problems = append(problems, "calico health: "+err.Error())
 	} else {
 		problems = append(problems, logProblems...)
