@@ -154,11 +154,15 @@ func checkInput() error {
 	if logAllowlist, errLoad = calico.LoadAllowlist(filepath.Join(repoRoot, "calico-log-allowlist.yaml")); errLoad != nil {
 		return errors.Join(p.Err(), errLoad)
 	}
-	if err := checkFixtures(); err != nil {
+	states, err := scen.States()
+	if err != nil {
+		return errors.Join(p.Err(), err)
+	}
+	if err := checkFixtures(states); err != nil {
 		return errors.Join(p.Err(), err)
 	}
 	if slices.Contains(selected, "TestUpgrade") {
-		checkUpgradeOptions(&p)
+		checkUpgradeOptions(&p, states)
 	}
 	if err := p.Err(); err != nil {
 		return err
@@ -172,11 +176,7 @@ func checkInput() error {
 // checkFixtures compares every fixture with what the evaluator computes from the
 // manifests and policies: a wrong cell is found here, not minutes later on a cluster
 // (where it would look like a probe result).
-func checkFixtures() error {
-	states, err := scen.States()
-	if err != nil {
-		return err
-	}
+func checkFixtures(states []*scenario.State) error {
 	for i := range scen.Steps {
 		step := &scen.Steps[i]
 		if step.Fixture == "" {
@@ -209,7 +209,7 @@ func checkFixtures() error {
 
 // checkUpgradeOptions checks TestUpgrade's options: version B, its offline build, the
 // control policies and the connection control's target, against the end state.
-func checkUpgradeOptions(p *runcheck.Problems) {
+func checkUpgradeOptions(p *runcheck.Problems, states []*scenario.State) {
 	to := *flagUpgradeTo
 	switch {
 	case *flagImageSource == "upstream" && to == "":
@@ -226,11 +226,6 @@ func checkUpgradeOptions(p *runcheck.Problems) {
 	}
 	if to != "" && to == *flagCalicoVersion {
 		p.Add("-upgrade-to=%s is -calico-version: nothing would change", to)
-	}
-	states, err := scen.States()
-	if err != nil {
-		p.Add("%v", err)
-		return
 	}
 	end := endStep()
 	if *flagUpgradeControl != "" {
