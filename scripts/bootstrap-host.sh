@@ -59,7 +59,8 @@ if ! (( (16#$capbnd >> 24) & 1 )); then
   have=$(cat /etc/docker/daemon.json 2>/dev/null || echo '{}')
   merged=$(jq -s '.[0] * .[1]' <(echo "$have") <(echo "$want"))
   if [[ $(jq -S . <<<"$have") != $(jq -S . <<<"$merged") ]]; then
-    running=$(docker ps -q 2>/dev/null | wc -l)
+    # (no engine yet on a new machine: docker ps fails, and pipefail must not end the script)
+    running=$( (docker ps -q 2>/dev/null || true) | wc -l)
     if [[ $allow_host_changes != true ]]; then
       die "this host lacks CAP_SYS_RESOURCE: Docker's default runtime must become $shim (in /etc/docker/daemon.json, for every container on this host)$(docker info >/dev/null 2>&1 && echo ", and the running Docker engine ($running running containers) must restart to load it"). Rerun with --allow-host-changes (make bootstrap BOOTSTRAP_FLAGS=--allow-host-changes) to do it"
     fi
