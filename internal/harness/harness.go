@@ -215,8 +215,7 @@ func (h *Harness) converge(ctx context.Context, st *scenario.State, want *matrix
 
 // fill records an outcome into a report step.
 func (h *Harness) fill(rs *report.Step, want *matrix.Matrix, out *probe.Outcome, plan probe.Plan) {
-	rs.Expected = matrix.Format(want)
-	rs.Observed = matrix.Format(out.Observed)
+	h.record(rs, want, out.Observed, out.Details, plan)
 	rs.Converged, rs.FirstTry, rs.Rounds, rs.Latency = out.Converged, out.FirstTry, out.Rounds, out.Latency
 	if n := len(out.RoundTimes); n > 0 {
 		rs.Notes = append(rs.Notes, fmt.Sprintf("%d rounds; first %s, slowest %s, last %s", n,
@@ -225,9 +224,8 @@ func (h *Harness) fill(rs *report.Step, want *matrix.Matrix, out *probe.Outcome,
 			rs.Notes = append(rs.Notes, fmt.Sprintf("confirming round with a %s connect timeout (a slow leak is not blocked): %s", out.ConfirmTimeout, out.RoundTimes[n-1].Round(time.Millisecond)))
 		}
 	}
-	rs.Cells = h.cells(want, out.Observed, out.Details, plan)
 	if !out.Converged {
-		rs.Diff = matrix.RenderDiff(want, out.Mismatches)
+		rs.Mismatches = out.Mismatches
 		broken := 0
 		for _, m := range out.Mismatches {
 			if m.Broken() {
@@ -273,12 +271,20 @@ func changeLatency(prev, want *matrix.Matrix, out *probe.Outcome) string {
 		len(times), median(times).Round(time.Millisecond), slices.Max(times).Round(time.Millisecond), slowest.Row, slowest.Col, flipped)
 }
 
-// cells lists a round's probed cells for the report, each wrong one with its repro command.
-func (h *Harness) cells(want, obs *matrix.Matrix, details map[matrix.Cell]probe.Detail, plan probe.Plan) []report.Cell {
-	return report.CellsOf(want, obs, func(c matrix.Cell) (int64, int64, string, string) {
-		d := details[c]
-		return d.Millis, d.ExecMillis, d.URL, d.Detail
-	}, func(c matrix.Cell) string { return h.Engine.Repro(plan, c) })
+// record puts a round into a report step: both matrices, and every probed cell's result,
+// each wrong one with its repro command.
+func (h *Harness) record(rs *report.Step, want, obs *matrix.Matrix, results map[matrix.Cell]matrix.Result, plan probe.Plan) {
+	rs.Expected, rs.Observed, rs.Results = want, obs, nil
+	for _, c := range want.ProbedCells() {
+		r, ok := results[c]
+		if !ok {
+			r = matrix.Result{Cell: c, Verdict: matrix.NotProbed}
+		}
+		if w, _ := want.Get(c.Row, c.Col); w != r.Verdict {
+			r.Repro = h.Engine.Repro(plan, c)
+		}
+		rs.Results = append(rs.Results, r)
+	}
 }
 
 // Plan finds each source's running pod and each target's address.

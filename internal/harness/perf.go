@@ -27,14 +27,14 @@ func (h *Harness) Perf(ctx context.Context, i, rounds int) *report.Step {
 		var session, perSource, perCell, upstream []time.Duration
 		var slowest []time.Duration // the longest probe of each session round: its floor
 		baselineWrong := 0
-		timed := func(list *[]time.Duration, round func() (*matrix.Matrix, map[matrix.Cell]probe.Detail)) (*matrix.Matrix, map[matrix.Cell]probe.Detail) {
+		timed := func(list *[]time.Duration, round func() (*matrix.Matrix, map[matrix.Cell]matrix.Result)) (*matrix.Matrix, map[matrix.Cell]matrix.Result) {
 			t0 := time.Now()
 			obs, details := round()
 			*list = append(*list, time.Since(t0))
 			return obs, details
 		}
 		for range rounds {
-			obs, details := timed(&session, func() (*matrix.Matrix, map[matrix.Cell]probe.Detail) { return h.Engine.Round(ctx, plan, want, nil) })
+			obs, details := timed(&session, func() (*matrix.Matrix, map[matrix.Cell]matrix.Result) { return h.Engine.Round(ctx, plan, want, nil) })
 			if mm, _ := matrix.Compare(want, obs); len(mm) > 0 {
 				return fmt.Errorf("a session round differs from %s:\n%s", step.Fixture, matrix.RenderDiff(want, mm))
 			}
@@ -46,14 +46,14 @@ func (h *Harness) Perf(ctx context.Context, i, rounds int) *report.Step {
 			for _, way := range []struct {
 				list  *[]time.Duration
 				name  string
-				round func() (*matrix.Matrix, map[matrix.Cell]probe.Detail)
+				round func() (*matrix.Matrix, map[matrix.Cell]matrix.Result)
 			}{
-				{&perSource, "one exec per source", func() (*matrix.Matrix, map[matrix.Cell]probe.Detail) { return h.Engine.RoundPerSource(ctx, plan, want) }},
-				{&perCell, "one exec per cell", func() (*matrix.Matrix, map[matrix.Cell]probe.Detail) {
+				{&perSource, "one exec per source", func() (*matrix.Matrix, map[matrix.Cell]matrix.Result) { return h.Engine.RoundPerSource(ctx, plan, want) }},
+				{&perCell, "one exec per cell", func() (*matrix.Matrix, map[matrix.Cell]matrix.Result) {
 					return h.Engine.RoundPerCell(ctx, plan, want, len(plan.Sources))
 				}},
 				// The upstream NetworkPolicy e2e's way: one exec per cell, 3 workers.
-				{&upstream, "upstream's way", func() (*matrix.Matrix, map[matrix.Cell]probe.Detail) {
+				{&upstream, "upstream's way", func() (*matrix.Matrix, map[matrix.Cell]matrix.Result) {
 					return h.Engine.RoundPerCell(ctx, plan, want, upstreamWorkers)
 				}},
 			} {

@@ -92,7 +92,7 @@ func countInjected(ds []report.Deviation) int {
 	cells := map[string]bool{}
 	for _, d := range ds {
 		if d.Injected {
-			cells[d.From+" -> "+d.To] = true
+			cells[d.Row+" -> "+d.Col] = true
 		}
 	}
 	return len(cells)

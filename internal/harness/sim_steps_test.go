@@ -70,11 +70,12 @@ func TestSimLeakFailsTheStepOnThatCell(t *testing.T) {
 	sim.leak[matrix.Cell{Row: "frontend/client", Col: "payments:6380"}] = true
 	rs := h.RunStep(ctx, 8)
 	require.Contains(t, rs.Failure, "1 cells differ from the expectation")
-	require.Contains(t, rs.Diff, "frontend/client")
+	require.Contains(t, rs.Text(), "diff:")
+	require.Equal(t, []matrix.Mismatch{{Row: "frontend/client", Col: "payments:6380", Want: matrix.Blocked, Got: matrix.Allowed}}, rs.Mismatches)
 	var wrong []string
-	for _, c := range rs.Cells {
+	for _, c := range rs.Results {
 		if c.Repro != "" {
-			wrong = append(wrong, c.From+" -> "+c.To+": "+c.Repro)
+			wrong = append(wrong, c.Row+" -> "+c.Col+": "+c.Repro)
 		}
 	}
 	require.Len(t, wrong, 1)

@@ -311,7 +311,7 @@ func (c *simCluster) Stream(ctx context.Context, ns, pod, _ string, cmd []string
 				return err
 			}
 			for _, r := range results {
-				r.At = now.UnixMilli()
+				r.At = now
 				emit(r)
 			}
 		} else {
@@ -390,7 +390,7 @@ func (c *simCluster) serverOf(raw string) string {
 
 // answer decides each target URL from source: the evaluator's matrix for the current
 // objects (by-name targets failing DNS where the source's DNS is blocked), then the faults.
-func (c *simCluster) answer(source string, urls []string) ([]star.Result, error) {
+func (c *simCluster) answer(source string, urls []string) ([]matrix.Result, error) {
 	st := c.state()
 	byIP, err := st.Expected(c.scen, c.externalIP)
 	if err != nil {
@@ -402,7 +402,7 @@ func (c *simCluster) answer(source string, urls []string) ([]star.Result, error)
 	}
 	byName := byIP.Clone()
 	scenario.NamesNeedDNS(byName, targets)
-	var out []star.Result
+	var out []matrix.Result
 	for _, raw := range urls {
 		col, named := c.column(raw, targets)
 		m := byIP
@@ -416,7 +416,7 @@ func (c *simCluster) answer(source string, urls []string) ([]star.Result, error)
 		if c.leak[matrix.Cell{Row: source, Col: col}] {
 			v = matrix.Allowed
 		}
-		out = append(out, star.Result{Target: raw, Verdict: v, Millis: 1})
+		out = append(out, matrix.Result{URL: raw, Verdict: v, Millis: 1})
 	}
 	return out, nil
 }

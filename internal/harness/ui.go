@@ -46,8 +46,7 @@ func (h *Harness) UICheck(ctx context.Context, i int, nodeIP, chromium string) *
 	if mm, err := matrix.Compare(want, obs); err != nil || len(mm) > 0 {
 		return fail("the cluster is not at %s before the browser check:\n%s", step.Name, matrix.RenderDiff(want, mm))
 	}
-	rs.Expected, rs.Observed = matrix.Format(want), matrix.Format(obs)
-	rs.Cells = h.cells(want, obs, details, plan)
+	h.record(rs, want, obs, details, plan)
 	expect, err := uiEdges(obs, apps)
 	if err != nil {
 		return fail("%v", err)

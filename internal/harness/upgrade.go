@@ -109,7 +109,7 @@ type rolloutRun struct {
 	versions                                 []string
 	errs                                     []string // failures found while rolling
 
-	obs          []rollout.Observation
+	obs          []matrix.Result
 	streamEvents []rollout.StreamEvent
 	conns        []*rollout.Conn
 	holdEvents   []rollout.StreamEvent
@@ -350,7 +350,7 @@ func (ro *rolloutRun) report(a *rollout.Analysis) *report.Rollout {
 			until = ms(d.Until)
 		}
 		r.Deviations = append(r.Deviations, report.Deviation{
-			Kind: string(d.Kind), From: d.Cell.Row, To: d.Cell.Col, Expected: d.Want.String(), Observed: d.Got.String(),
+			Kind: string(d.Kind), Cell: d.Cell, Expected: d.Want, Observed: d.Got,
 			FirstMs: ms(d.First), LastMs: ms(d.Last), UntilMs: until, Probes: d.Count, Detail: d.Detail, Injected: ro.inj.explainsIf(d, ro.h.Cfg),
 		})
 	}

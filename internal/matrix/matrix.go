@@ -8,9 +8,9 @@ import (
 // Matrix is a truth table: Rows are sources ("namespace/app"), Cols are targets
 // ("service:port", "dns:53/udp", "external:8080"), Cells[r][c] the verdict.
 type Matrix struct {
-	Rows  []string
-	Cols  []string
-	Cells [][]Verdict
+	Rows  []string    `json:"rows"`
+	Cols  []string    `json:"cols"`
+	Cells [][]Verdict `json:"cells"`
 }
 
 // New returns a matrix with every cell set to def.
@@ -58,7 +58,8 @@ func (m *Matrix) Clone() *Matrix {
 
 // Cell names one cell of a matrix.
 type Cell struct {
-	Row, Col string
+	Row string `json:"from,omitempty"`
+	Col string `json:"to,omitempty"`
 }
 
 // ProbedCells lists every cell that is to be probed (not NotProbed), row by row.

@@ -53,12 +53,12 @@ func (f *FakeCluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (
 		return "", fmt.Sprintf("usage: %v", err), errors.New("exit code 2")
 	}
 	timeout := req.Timeout
-	var rs []star.Result
+	var rs []matrix.Result
 	for _, u := range req.Targets {
 		f.mu.Lock()
 		f.Probed[u]++
 		f.mu.Unlock()
-		r := star.Result{Target: u, Verdict: f.Truth(ns, pod, u), Millis: 1}
+		r := matrix.Result{URL: u, Verdict: f.Truth(ns, pod, u), Millis: 1}
 		if d, slow := f.Slow[u]; slow {
 			r.Millis = d.Milliseconds()
 			if d > timeout {
@@ -116,7 +116,7 @@ func (f *FakeCluster) Stream(ctx context.Context, ns, pod, _ string, cmd []strin
 				f.mu.Lock()
 				f.Probed[u]++
 				f.mu.Unlock()
-				if err := enc.Encode(star.RoundAnswer{Round: rr.Round, Result: star.Result{Target: u, Verdict: f.Truth(ns, pod, u), Millis: 1}}); err != nil {
+				if err := enc.Encode(star.RoundAnswer{Round: rr.Round, Result: matrix.Result{URL: u, Verdict: f.Truth(ns, pod, u), Millis: 1}}); err != nil {
 					return err
 				}
 			}

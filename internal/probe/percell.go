@@ -9,9 +9,9 @@ import (
 
 // RoundPerCell is the naive way, kept only to measure against Round: one exec per cell,
 // with at most parallel execs at a time (Round's own parallelism is one per source).
-func (e *Engine) RoundPerCell(ctx context.Context, p Plan, shape *matrix.Matrix, parallel int) (*matrix.Matrix, map[matrix.Cell]Detail) {
+func (e *Engine) RoundPerCell(ctx context.Context, p Plan, shape *matrix.Matrix, parallel int) (*matrix.Matrix, map[matrix.Cell]matrix.Result) {
 	obs := matrix.New(shape.Rows, shape.Cols, matrix.NotProbed)
-	details := map[matrix.Cell]Detail{}
+	details := map[matrix.Cell]matrix.Result{}
 	sem := make(chan struct{}, max(1, parallel))
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -80,28 +80,18 @@ const (
 	viaExec               // one exec per source per round, always
 )
 
-// Detail is one probed cell's raw result.
-type Detail struct {
-	Verdict matrix.Verdict `json:"verdict"`
-	Millis  int64          `json:"ms"`
-	Detail  string         `json:"detail,omitempty"`
-	URL     string         `json:"url"`
-	// ExecMillis is the whole exec's wall time (API round trip included).
-	ExecMillis int64 `json:"execMs"`
-}
-
 // Round probes the given cells (all probed cells of want when cells is nil) and returns the
 // observed matrix (unprobed cells NotProbed) and per-cell details.
-func (e *Engine) Round(ctx context.Context, p Plan, shape *matrix.Matrix, cells []matrix.Cell) (*matrix.Matrix, map[matrix.Cell]Detail) {
+func (e *Engine) Round(ctx context.Context, p Plan, shape *matrix.Matrix, cells []matrix.Cell) (*matrix.Matrix, map[matrix.Cell]matrix.Result) {
 	return e.round(ctx, p, shape, cells, e.Timeout, viaSession)
 }
 
 // RoundPerSource is Round with one exec per source, sessions or not (the perf baseline).
-func (e *Engine) RoundPerSource(ctx context.Context, p Plan, shape *matrix.Matrix) (*matrix.Matrix, map[matrix.Cell]Detail) {
+func (e *Engine) RoundPerSource(ctx context.Context, p Plan, shape *matrix.Matrix) (*matrix.Matrix, map[matrix.Cell]matrix.Result) {
 	return e.round(ctx, p, shape, nil, e.Timeout, viaExec)
 }
 
-func (e *Engine) round(ctx context.Context, p Plan, shape *matrix.Matrix, cells []matrix.Cell, timeout time.Duration, how via) (*matrix.Matrix, map[matrix.Cell]Detail) {
+func (e *Engine) round(ctx context.Context, p Plan, shape *matrix.Matrix, cells []matrix.Cell, timeout time.Duration, how via) (*matrix.Matrix, map[matrix.Cell]matrix.Result) {
 	if cells == nil {
 		cells = shape.ProbedCells()
 	}
@@ -110,7 +100,7 @@ func (e *Engine) round(ctx context.Context, p Plan, shape *matrix.Matrix, cells 
 		byRow[c.Row] = append(byRow[c.Row], c.Col)
 	}
 	obs := matrix.New(shape.Rows, shape.Cols, matrix.NotProbed)
-	details := map[matrix.Cell]Detail{}
+	details := map[matrix.Cell]matrix.Result{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, src := range p.Sources {
@@ -143,7 +133,7 @@ func (e *Engine) targetURL(p Plan, col string) string {
 // probeSource probes cols from src in one round: through the source's session, or one
 // exec. A failed exec, a session that ended or unreadable output makes every cell of the
 // row an error naming the pod, never "blocked".
-func (e *Engine) probeSource(ctx context.Context, p Plan, src Source, cols []string, timeout time.Duration, how via) map[string]Detail {
+func (e *Engine) probeSource(ctx context.Context, p Plan, src Source, cols []string, timeout time.Duration, how via) map[string]matrix.Result {
 	urls := make([]string, len(cols))
 	for i, c := range cols {
 		urls[i] = e.targetURL(p, c)
@@ -151,21 +141,20 @@ func (e *Engine) probeSource(ctx context.Context, p Plan, src Source, cols []str
 	t0 := time.Now()
 	results, err := e.run(ctx, src, urls, timeout, how)
 	execMs := time.Since(t0).Milliseconds()
-	out := map[string]Detail{}
+	out := map[string]matrix.Result{}
 	for i, c := range cols {
-		switch {
-		case err != nil:
-			out[c] = Detail{Verdict: matrix.Error, Detail: fmt.Sprintf("probe from pod %s/%s could not run: %v", src.Namespace, src.Pod, err), URL: urls[i], ExecMillis: execMs}
-		default:
-			r := results[i]
-			out[c] = Detail{Verdict: r.Verdict, Millis: r.Millis, Detail: r.Detail, URL: r.Target, ExecMillis: execMs}
+		r := matrix.Result{Verdict: matrix.Error, Detail: fmt.Sprintf("probe from pod %s/%s could not run: %v", src.Namespace, src.Pod, err), URL: urls[i]}
+		if err == nil {
+			r = results[i]
 		}
+		r.Cell, r.ExecMillis = matrix.Cell{Row: src.ID, Col: c}, execMs
+		out[c] = r
 	}
 	return out
 }
 
 // run gets one result per url, in order.
-func (e *Engine) run(ctx context.Context, src Source, urls []string, timeout time.Duration, how via) ([]star.Result, error) {
+func (e *Engine) run(ctx context.Context, src Source, urls []string, timeout time.Duration, how via) ([]matrix.Result, error) {
 	// Each round gets the check timeout plus room for the API round trip.
 	wait := timeout + e.DNSTimeout + 20*time.Second
 	if e.Sessions != nil && how == viaSession {
@@ -173,7 +162,7 @@ func (e *Engine) run(ctx context.Context, src Source, urls []string, timeout tim
 		if err != nil {
 			return nil, err
 		}
-		out := make([]star.Result, len(urls))
+		out := make([]matrix.Result, len(urls))
 		for i, u := range urls {
 			out[i] = byURL[u]
 		}
@@ -194,8 +183,8 @@ func (e *Engine) run(ctx context.Context, src Source, urls []string, timeout tim
 		return nil, fmt.Errorf("star check printed %d results for %d targets (stderr: %s)", len(results), len(urls), strings.TrimSpace(stderr))
 	}
 	for i, r := range results {
-		if r.Target != urls[i] {
-			return nil, fmt.Errorf("result %d is for %q, not %q", i, r.Target, urls[i])
+		if r.URL != urls[i] {
+			return nil, fmt.Errorf("result %d is for %q, not %q", i, r.URL, urls[i])
 		}
 	}
 	return results, nil
@@ -204,7 +193,7 @@ func (e *Engine) run(ctx context.Context, src Source, urls []string, timeout tim
 // Outcome is a step's probing result.
 type Outcome struct {
 	Observed   *matrix.Matrix
-	Details    map[matrix.Cell]Detail
+	Details    map[matrix.Cell]matrix.Result
 	Mismatches []matrix.Mismatch
 	// Converged: a round matched the expectation before the deadline and the confirming
 	// full round matched too.
@@ -230,7 +219,7 @@ type Outcome struct {
 // then confirms with one full round. since is when the change under test was applied.
 func (e *Engine) Converge(ctx context.Context, p Plan, want *matrix.Matrix, since time.Time, deadline time.Duration) (*Outcome, error) {
 	out := &Outcome{FirstRight: map[matrix.Cell]time.Duration{}}
-	round := func(cells []matrix.Cell, timeout time.Duration) (*matrix.Matrix, map[matrix.Cell]Detail) {
+	round := func(cells []matrix.Cell, timeout time.Duration) (*matrix.Matrix, map[matrix.Cell]matrix.Result) {
 		t0 := time.Now()
 		m, d := e.round(ctx, p, want, cells, timeout, viaSession)
 		out.Rounds++

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpol-e2e/harness/internal/matrix"
+
 	"github.com/netpol-e2e/harness/internal/star"
 )
 
@@ -98,7 +100,7 @@ func (s *session) deliver(line string) {
 }
 
 // round asks the session for one round and waits for every target's answer, at most wait.
-func (ss *sessions) round(ctx context.Context, src Source, timeout, wait time.Duration, urls []string) (map[string]star.Result, error) {
+func (ss *sessions) round(ctx context.Context, src Source, timeout, wait time.Duration, urls []string) (map[string]matrix.Result, error) {
 	s := ss.get(src)
 	ss.mu.Lock()
 	ss.nextID++
@@ -115,13 +117,13 @@ func (ss *sessions) round(ctx context.Context, src Source, timeout, wait time.Du
 	}
 	// Written from a goroutine: a session that is still starting reads it when ready.
 	go func() { _, _ = s.stdin.Write(append(line, '\n')) }()
-	out := map[string]star.Result{}
+	out := map[string]matrix.Result{}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for len(out) < len(urls) {
 		select {
 		case a := <-ch:
-			out[a.Target] = a.Result
+			out[a.URL] = a.Result
 		case <-s.ended:
 			s.mu.Lock()
 			err := s.err

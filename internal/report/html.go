@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
 )
 
 // HTML renders a self-contained page (no external assets, screenshots inlined): a table
@@ -48,7 +50,7 @@ tr.calico td{color:#225}tr.harness td{color:#555;font-style:italic}img.shot{bord
 		maxLat = max(maxLat, s.Latency)
 	}
 	for _, s := range r.Steps {
-		if s.Kind != "step" || s.Expected == "" {
+		if !s.timed() {
 			continue
 		}
 		w := 0
@@ -62,8 +64,8 @@ tr.calico td{color:#225}tr.harness td{color:#555;font-style:italic}img.shot{bord
 	for _, s := range r.Steps {
 		cls, res := verdict(s)
 		fmt.Fprintf(&b, `<h3 id="%s"><span class="%s">%s</span> %s <small>(%s)</small></h3>`, anchor(s.Name), cls, res, html.EscapeString(s.Name), s.Duration.Round(time.Millisecond))
-		if len(s.Cells) > 0 {
-			fmt.Fprintf(&b, `<div class="pair"><div><h4>expected</h4>%s</div><div><h4>observed</h4>%s</div></div>`, grid(s.Cells, true, columns(s.Expected)), grid(s.Cells, false, columns(s.Expected)))
+		if s.Expected != nil && s.Observed != nil {
+			fmt.Fprintf(&b, `<div class="pair"><div><h4>expected</h4>%s</div><div><h4>observed</h4>%s</div></div>`, grid(s, s.Expected), grid(s, s.Observed))
 		}
 		for _, n := range s.Notes {
 			fmt.Fprintf(&b, "<p>%s</p>", html.EscapeString(n))
@@ -99,67 +101,42 @@ func anchor(name string) string {
 	}, name)
 }
 
-// columns reads the column order from a formatted matrix's header line.
-func columns(formatted string) []string {
-	for _, line := range strings.Split(formatted, "\n") {
-		if f := strings.Fields(line); len(f) > 1 && strings.Contains(f[0], "\\") {
-			return f[1:]
-		}
-	}
-	return nil
-}
-
-// grid draws the expected or the observed verdicts (columns in order, then any other);
-// a wrong cell has a red frame.
-func grid(cells []Cell, expected bool, order []string) string {
-	var rows, cols []string
-	seen := map[string]bool{}
-	for _, c := range order {
-		seen["c"+c] = true
-		cols = append(cols, c)
-	}
-	idx := map[[2]string]Cell{}
-	for _, c := range cells {
-		if !seen["r"+c.From] {
-			seen["r"+c.From] = true
-			rows = append(rows, c.From)
-		}
-		if !seen["c"+c.To] {
-			seen["c"+c.To] = true
-			cols = append(cols, c.To)
-		}
-		idx[[2]string{c.From, c.To}] = c
+// grid draws one of a step's matrices (expected or observed) in its own row and column
+// order; a cell whose observed verdict differs from the expected one has a red frame and
+// carries its probe's detail and repro command as a tooltip.
+func grid(s *Step, m *matrix.Matrix) string {
+	results := map[matrix.Cell]matrix.Result{}
+	for _, r := range s.Results {
+		results[r.Cell] = r
 	}
 	var b strings.Builder
 	b.WriteString(`<table class="m"><tr><th>from \ to</th>`)
-	for _, c := range cols {
+	for _, c := range m.Cols {
 		fmt.Fprintf(&b, "<th>%s</th>", html.EscapeString(c))
 	}
 	b.WriteString("</tr>")
-	for _, r := range rows {
-		fmt.Fprintf(&b, "<tr><th>%s</th>", html.EscapeString(r))
-		for _, col := range cols {
-			c, ok := idx[[2]string{r, col}]
-			if !ok {
+	for r, row := range m.Rows {
+		fmt.Fprintf(&b, "<tr><th>%s</th>", html.EscapeString(row))
+		for c, col := range m.Cols {
+			v := m.Cells[r][c]
+			if v == matrix.NotProbed {
 				b.WriteString(`<td class="n">-</td>`)
 				continue
 			}
-			v := c.Observed
-			if expected {
-				v = c.Expected
-			}
+			cell := matrix.Cell{Row: row, Col: col}
 			class := "b"
-			if v == "allowed" {
+			if v == matrix.Allowed {
 				class = "a"
 			}
-			if c.Expected != c.Observed {
+			if obs, ok := s.Observed.Get(row, col); ok && obs != s.expected(cell) {
 				class += " w"
 			}
-			title := c.Detail
-			if c.Repro != "" {
-				title += "\nrepro: " + c.Repro
+			res := results[cell]
+			title := res.Detail
+			if res.Repro != "" {
+				title += "\nrepro: " + res.Repro
 			}
-			fmt.Fprintf(&b, `<td class="%s" title="%s">%s</td>`, class, html.EscapeString(title), html.EscapeString(v))
+			fmt.Fprintf(&b, `<td class="%s" title="%s">%s</td>`, class, html.EscapeString(title), v)
 		}
 		b.WriteString("</tr>")
 	}
@@ -239,7 +216,7 @@ func strip(r *Rollout) string {
 			color = "#d00"
 		}
 		fmt.Fprintf(&b, `<rect x="%.1f" y="60" width="%.1f" height="14" fill="%s"><title>%+.3fs %s %s -&gt; %s: %s</title></rect>`,
-			x(d.FirstMs), max(2, x(end)-x(d.FirstMs)), color, float64(d.FirstMs)/1000, d.Kind, html.EscapeString(d.From), html.EscapeString(d.To), html.EscapeString(d.Observed))
+			x(d.FirstMs), max(2, x(end)-x(d.FirstMs)), color, float64(d.FirstMs)/1000, d.Kind, html.EscapeString(d.Row), html.EscapeString(d.Col), d.Observed)
 	}
 	fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="14" y2="80" stroke="#000" stroke-dasharray="3,2"/><text x="%.1f" y="84" font-size="9">apply</text>`, x(0), x(0), x(0)+2)
 	fmt.Fprintf(&b, `<text x="%.1f" y="84" font-size="9" text-anchor="end">%+.1fs</text></svg>`, x(hi), float64(hi)/1000)

@@ -13,34 +13,25 @@ import (
 	"github.com/netpol-e2e/harness/internal/matrix"
 )
 
-// Cell is one probed cell, for JSON.
-type Cell struct {
-	From     string `json:"from"`
-	To       string `json:"to"`
-	Expected string `json:"expected"`
-	Observed string `json:"observed"`
-	Millis   int64  `json:"ms,omitempty"`
-	ExecMs   int64  `json:"execMs,omitempty"`
-	URL      string `json:"url,omitempty"`
-	Detail   string `json:"detail,omitempty"`
-	Repro    string `json:"repro,omitempty"`
-}
-
-// Step is one step's (or one check's) result.
+// Step is one step's (or one check's) result. It holds typed values (matrices, verdicts,
+// probe results); text, JSON, JUnit and HTML are rendered from them.
 type Step struct {
-	Name      string        `json:"name"`
-	Kind      string        `json:"kind"` // "step" or "check"
-	Expected  string        `json:"expected,omitempty"`
-	Observed  string        `json:"observed,omitempty"`
-	Diff      string        `json:"diff,omitempty"`
-	Cells     []Cell        `json:"cells,omitempty"`
-	Converged bool          `json:"converged"`
-	FirstTry  int           `json:"firstTryMismatches"`
-	Rounds    int           `json:"rounds"`
-	Latency   time.Duration `json:"enforcementLatencyNs"`
-	Duration  time.Duration `json:"durationNs"`
-	Failure   string        `json:"failure,omitempty"`
-	Notes     []string      `json:"notes,omitempty"`
+	Name string `json:"name"`
+	Kind string `json:"kind"` // "step" or "check"
+	// Expected and Observed are the step's truth tables (nil for checks without one).
+	Expected *matrix.Matrix `json:"expected,omitempty"`
+	Observed *matrix.Matrix `json:"observed,omitempty"`
+	// Mismatches are the cells still wrong at the end (set when the step did not converge).
+	Mismatches []matrix.Mismatch `json:"mismatches,omitempty"`
+	// Results are the last probe of every probed cell, wrong ones with their repro command.
+	Results   []matrix.Result `json:"cells,omitempty"`
+	Converged bool            `json:"converged"`
+	FirstTry  int             `json:"firstTryMismatches"`
+	Rounds    int             `json:"rounds"`
+	Latency   time.Duration   `json:"enforcementLatencyNs"`
+	Duration  time.Duration   `json:"durationNs"`
+	Failure   string          `json:"failure,omitempty"`
+	Notes     []string        `json:"notes,omitempty"`
 	// Rollout is set for the upgrade checks.
 	Rollout *Rollout `json:"rollout,omitempty"`
 	// Screenshot, when set, is a PNG shown in the HTML report and saved as
@@ -49,6 +40,18 @@ type Step struct {
 	// ScreenshotFile is that file's name.
 	ScreenshotFile string `json:"screenshot,omitempty"`
 }
+
+// expected is the verdict the step expected of a cell (NotProbed without a matrix).
+func (s *Step) expected(c matrix.Cell) matrix.Verdict {
+	if s.Expected == nil {
+		return matrix.NotProbed
+	}
+	v, _ := s.Expected.Get(c.Row, c.Col)
+	return v
+}
+
+// timed reports whether the step has a truth table whose enforcement latency counts.
+func (s *Step) timed() bool { return s.Kind == "step" && s.Expected != nil }
 
 // Run is a whole run.
 type Run struct {
@@ -65,22 +68,6 @@ func (r *Run) Failed() bool {
 	return slices.ContainsFunc(r.Steps, func(s *Step) bool { return s.Failure != "" })
 }
 
-// CellsOf lists every probed cell of a step.
-func CellsOf(want, got *matrix.Matrix, detail func(matrix.Cell) (ms, execMs int64, url, text string), repro func(matrix.Cell) string) []Cell {
-	var out []Cell
-	for _, c := range want.ProbedCells() {
-		w, _ := want.Get(c.Row, c.Col)
-		g, _ := got.Get(c.Row, c.Col)
-		ms, execMs, url, text := detail(c)
-		cell := Cell{From: c.Row, To: c.Col, Expected: w.String(), Observed: g.String(), Millis: ms, ExecMs: execMs, URL: url, Detail: text}
-		if w != g {
-			cell.Repro = repro(c)
-		}
-		out = append(out, cell)
-	}
-	return out
-}
-
 // Text renders a step for the terminal.
 func (s *Step) Text() string {
 	var b strings.Builder
@@ -89,23 +76,25 @@ func (s *Step) Text() string {
 		status = "FAIL"
 	}
 	fmt.Fprintf(&b, "=== %s %s", status, s.Name)
-	if s.Kind == "step" && s.Expected != "" {
+	if s.timed() {
 		fmt.Fprintf(&b, " (enforcement latency %s, %d rounds, %d cells wrong on first try)", s.Latency.Round(time.Millisecond), s.Rounds, s.FirstTry)
 	}
 	b.WriteString("\n")
-	if s.Expected != "" {
-		fmt.Fprintf(&b, "expected:\n%s", s.Expected)
+	if s.Expected != nil {
+		fmt.Fprintf(&b, "expected:\n%s", matrix.Format(s.Expected))
 	}
-	if s.Observed != "" && s.Observed != s.Expected {
-		fmt.Fprintf(&b, "observed:\n%s", s.Observed)
-	} else if s.Observed != "" {
-		b.WriteString("observed: as expected\n")
+	if s.Observed != nil {
+		if obs := matrix.Format(s.Observed); s.Expected == nil || obs != matrix.Format(s.Expected) {
+			fmt.Fprintf(&b, "observed:\n%s", obs)
+		} else {
+			b.WriteString("observed: as expected\n")
+		}
 	}
-	if s.Diff != "" {
-		fmt.Fprintf(&b, "diff:\n%s", s.Diff)
-		for _, c := range s.Cells {
-			if c.Repro != "" {
-				fmt.Fprintf(&b, "  repro %s -> %s (%s): %s\n", c.From, c.To, c.Detail, c.Repro)
+	if len(s.Mismatches) > 0 && s.Expected != nil {
+		fmt.Fprintf(&b, "diff:\n%s", matrix.RenderDiff(s.Expected, s.Mismatches))
+		for _, r := range s.Results {
+			if r.Repro != "" {
+				fmt.Fprintf(&b, "  repro %s -> %s (%s): %s\n", r.Row, r.Col, r.Detail, r.Repro)
 			}
 		}
 	}
@@ -132,11 +121,11 @@ func (r *Run) Summary() string {
 			res = "FAIL"
 		}
 		l := "-"
-		if s.Kind == "step" && s.Expected != "" {
+		if s.timed() {
 			l = s.Latency.Round(time.Millisecond).String()
 			lat = append(lat, s.Latency)
 		}
-		fmt.Fprintf(&b, "%-28s %-6s %-10s %-8d %d\n", s.Name, res, l, s.Rounds, len(s.Cells))
+		fmt.Fprintf(&b, "%-28s %-6s %-10s %-8d %d\n", s.Name, res, l, s.Rounds, len(s.Results))
 	}
 	if len(lat) > 0 {
 		slices.Sort(lat)

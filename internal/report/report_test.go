@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/json"
 	"encoding/xml"
 	"os"
 	"path/filepath"
@@ -8,23 +9,29 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpol-e2e/harness/internal/matrix"
+
 	"github.com/stretchr/testify/require"
 )
 
+// table is a one-cell matrix x/y -> a:1 holding v.
+func table(v matrix.Verdict) *matrix.Matrix { return matrix.New([]string{"x/y"}, []string{"a:1"}, v) }
+
 func sampleRun() *Run {
 	t0 := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	cell := matrix.Cell{Row: "x/y", Col: "a:1"}
 	return &Run{
 		Suite: "netpol-e2e", Started: t0, Finished: t0.Add(5 * time.Minute),
 		Environment: map[string]string{"cluster": "kind"}, Timings: map[string]string{"kind create": "30s"},
 		Steps: []*Step{
 			{
-				Name: "00-deploy-v1", Kind: "step", Expected: "from\\to a:1\nx/y .\n", Observed: "from\\to a:1\nx/y .\n", Latency: 2 * time.Second, Rounds: 2, Converged: true,
-				Cells: []Cell{{From: "x/y", To: "a:1", Expected: "allowed", Observed: "allowed"}},
+				Name: "00-deploy-v1", Kind: "step", Expected: table(matrix.Allowed), Observed: table(matrix.Allowed), Latency: 2 * time.Second, Rounds: 2, Converged: true,
+				Results: []matrix.Result{{Cell: cell, Verdict: matrix.Allowed}},
 			},
 			{
-				Name: "01-default-deny", Kind: "step", Expected: "from\\to a:1\nx/y X\n", Observed: "from\\to a:1\nx/y .\n", Latency: 4 * time.Second, Rounds: 9,
-				Diff: "x/y -> a:1 ...\n", Failure: "1 cells differ",
-				Cells: []Cell{{From: "x/y", To: "a:1", Expected: "blocked", Observed: "allowed", Repro: "kubectl exec -n x y -- /star check http://a:1/status"}},
+				Name: "01-default-deny", Kind: "step", Expected: table(matrix.Blocked), Observed: table(matrix.Allowed), Latency: 4 * time.Second, Rounds: 9,
+				Mismatches: []matrix.Mismatch{{Row: "x/y", Col: "a:1", Want: matrix.Blocked, Got: matrix.Allowed}}, Failure: "1 cells differ",
+				Results: []matrix.Result{{Cell: cell, Verdict: matrix.Allowed, Repro: "kubectl exec -n x y -- /star check http://a:1/status"}},
 			},
 			{Name: "proof", Kind: "check", Notes: []string{"a on node1, b on node2"}},
 		},
@@ -68,7 +75,7 @@ func TestRolloutRendering(t *testing.T) {
 		Name: "upgrade", Kind: "check", Failure: "LEAK: a -> b",
 		Rollout: &Rollout{
 			From: "v1", To: "v2", Note: "offline: two builds", IntervalMs: 250, Cells: 2, Observations: 40, Leaks: 1,
-			Deviations: []Deviation{{Kind: "leak", From: "a", To: "b", Expected: "blocked", Observed: "allowed", FirstMs: 1500, LastMs: 1750, UntilMs: 2000, Probes: 2}},
+			Deviations: []Deviation{{Kind: "leak", Cell: matrix.Cell{Row: "a", Col: "b"}, Expected: matrix.Blocked, Observed: matrix.Allowed, FirstMs: 1500, LastMs: 1750, UntilMs: 2000, Probes: 2}},
 			Timeline: []Event{
 				{Ms: 0, Kind: "harness", Text: "applied"},
 				{Ms: 1000, Kind: "calico", Text: "calico-node-x on n1 gone"},
@@ -90,11 +97,21 @@ func TestRolloutRendering(t *testing.T) {
 	require.NotContains(t, page, "http://", "no external assets")
 }
 
-func TestGridKeepsTheMatrixColumnOrder(t *testing.T) {
-	cells := []Cell{{From: "a", To: "y", Expected: "allowed", Observed: "allowed"}, {From: "b", To: "x", Expected: "blocked", Observed: "allowed"}}
-	order := columns("# comment\nfrom\\to  x  y\na  -  .\nb  X  -\n")
-	require.Equal(t, []string{"x", "y"}, order)
-	g := grid(cells, false, order)
+func TestGridKeepsTheMatrixOrderAndFramesWrongCells(t *testing.T) {
+	want := matrix.New([]string{"a", "b"}, []string{"x", "y"}, matrix.Allowed)
+	require.NoError(t, want.Set("a", "x", matrix.NotProbed))
+	require.NoError(t, want.Set("b", "x", matrix.Blocked))
+	require.NoError(t, want.Set("b", "y", matrix.NotProbed))
+	got := want.Clone()
+	require.NoError(t, got.Set("b", "x", matrix.Allowed))
+	s := &Step{Expected: want, Observed: got, Results: []matrix.Result{{Cell: matrix.Cell{Row: "b", Col: "x"}, Verdict: matrix.Allowed, Detail: "connected", Repro: "kubectl exec b"}}}
+	g := grid(s, got)
 	require.Less(t, strings.Index(g, "<th>x</th>"), strings.Index(g, "<th>y</th>"))
-	require.Contains(t, g, `class="a w"`, "the wrong cell is framed")
+	require.Equal(t, 1, strings.Count(g, `class="a w"`), "exactly the wrong cell is framed")
+	require.Contains(t, g, "repro: kubectl exec b")
+	require.Contains(t, grid(s, want), `class="b w"`, "the expected grid frames it too")
+	js, err := json.Marshal(s)
+	require.NoError(t, err)
+	require.Contains(t, string(js), `"cells":[["not-probed","allowed"],["blocked","not-probed"]]`, "verdicts are names in JSON")
+	require.Contains(t, string(js), `"from":"b","to":"x","url":"","verdict":"allowed"`)
 }

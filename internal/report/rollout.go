@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
 )
 
 // Rollout is a Calico rollout watched by continuous probes of the whole matrix.
@@ -94,13 +96,12 @@ func (r *Rollout) ConnSummary() string {
 
 // Deviation is a run of wrong observations of one cell; times are ms after the apply.
 type Deviation struct {
-	Kind     string `json:"kind"` // leak, down, other
-	From     string `json:"from"`
-	To       string `json:"to"`
-	Expected string `json:"expected"`
-	Observed string `json:"observed"`
-	FirstMs  int64  `json:"firstMs"`
-	LastMs   int64  `json:"lastMs"`
+	Kind string `json:"kind"` // leak, down, other
+	matrix.Cell
+	Expected matrix.Verdict `json:"expected"`
+	Observed matrix.Verdict `json:"observed"`
+	FirstMs  int64          `json:"firstMs"`
+	LastMs   int64          `json:"lastMs"`
 	// UntilMs is the next right observation (-1: none before the end).
 	UntilMs int64  `json:"untilMs"`
 	Probes  int    `json:"probes"`

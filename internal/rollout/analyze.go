@@ -83,9 +83,9 @@ type Analysis struct {
 // Analyze judges the observations made in [from, to] against want. Observations of cells
 // want does not probe are ignored.
 // A right probe of an allowed cell slower than slow is counted (not failed) as slow.
-func Analyze(want *matrix.Matrix, obs []Observation, from, to time.Time, slow time.Duration) *Analysis {
+func Analyze(want *matrix.Matrix, obs []matrix.Result, from, to time.Time, slow time.Duration) *Analysis {
 	a := &Analysis{From: from, To: to, PerCell: map[matrix.Cell]int{}}
-	byCell := map[matrix.Cell][]Observation{}
+	byCell := map[matrix.Cell][]matrix.Result{}
 	for _, o := range obs {
 		if o.At.Before(from) || o.At.After(to) {
 			continue
@@ -101,7 +101,7 @@ func Analyze(want *matrix.Matrix, obs []Observation, from, to time.Time, slow ti
 			a.Unobserved = append(a.Unobserved, c)
 			continue
 		}
-		slices.SortStableFunc(list, func(x, y Observation) int { return x.At.Compare(y.At) })
+		slices.SortStableFunc(list, func(x, y matrix.Result) int { return x.At.Compare(y.At) })
 		a.Observations += len(list)
 		a.PerCell[c] = len(list)
 		exp, _ := want.Get(c.Row, c.Col)
@@ -168,7 +168,7 @@ func (a *Analysis) add(d Deviation, end time.Time) {
 	}
 }
 
-func (a *Analysis) holes(c matrix.Cell, list []Observation) {
+func (a *Analysis) holes(c matrix.Cell, list []matrix.Result) {
 	prev := a.From
 	check := func(t time.Time) {
 		if h := t.Sub(prev); h > a.LongestHole {

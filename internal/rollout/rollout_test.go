@@ -18,7 +18,6 @@ import (
 
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/probe"
-	"github.com/netpol-e2e/harness/internal/star"
 )
 
 // want: a -> x allowed, a -> y blocked, b -> x blocked, b -> y allowed.
@@ -35,8 +34,8 @@ func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) 
 
 // steady returns observations of every cell every 250 ms in [0, until) as expected,
 // except where override says otherwise.
-func steady(want *matrix.Matrix, until int, override func(c matrix.Cell, ms int) (matrix.Verdict, bool)) []Observation {
-	var out []Observation
+func steady(want *matrix.Matrix, until int, override func(c matrix.Cell, ms int) (matrix.Verdict, bool)) []matrix.Result {
+	var out []matrix.Result
 	for ms := 0; ms < until; ms += 250 {
 		for _, c := range want.ProbedCells() {
 			v, _ := want.Get(c.Row, c.Col)
@@ -45,7 +44,7 @@ func steady(want *matrix.Matrix, until int, override func(c matrix.Cell, ms int)
 					v = o
 				}
 			}
-			out = append(out, Observation{At: at(ms), Cell: c, Verdict: v})
+			out = append(out, matrix.Result{At: at(ms), Cell: c, Verdict: v})
 		}
 	}
 	return out
@@ -76,7 +75,7 @@ func TestAnalyzeFindsLeaksGapsAndHoles(t *testing.T) {
 		return 0, false
 	})
 	// b -> y is not probed between 6 s and 9 s.
-	var kept []Observation
+	var kept []matrix.Result
 	for _, o := range obs {
 		if o.Cell == (matrix.Cell{Row: "b", Col: "y"}) && o.At.After(at(6000)) && o.At.Before(at(9000)) {
 			continue
@@ -120,7 +119,7 @@ func TestAnalyzeCellThatNeverRecovers(t *testing.T) {
 
 func TestAnalyzeReportsUnobservedCellsAndIgnoresOutsideTheWindow(t *testing.T) {
 	want := wantMatrix(t)
-	obs := []Observation{
+	obs := []matrix.Result{
 		{At: at(100), Cell: matrix.Cell{Row: "a", Col: "x"}, Verdict: matrix.Allowed},
 		// Before the window: a leak that does not count.
 		{At: at(-100), Cell: matrix.Cell{Row: "a", Col: "y"}, Verdict: matrix.Allowed},
@@ -155,7 +154,7 @@ func (f *fakeStreamer) Stream(ctx context.Context, ns, pod, container string, cm
 			if (pod == "pod-a") == strings.Contains(target, "/y") {
 				v = matrix.Blocked
 			}
-			line, _ := json.Marshal(star.Result{Target: target, Verdict: v, At: time.Now().UnixMilli()})
+			line, _ := json.Marshal(matrix.Result{URL: target, Verdict: v, At: time.Now()})
 			// Write in two pieces: lines may arrive split.
 			_, _ = stdout.Write(line[:5])
 			_, _ = stdout.Write(append(line[5:], '\n'))

@@ -17,15 +17,6 @@ import (
 // Streamer runs a command in a pod, streaming (probe.Streamer).
 type Streamer = probe.Streamer
 
-// Observation is one probe of one cell.
-type Observation struct {
-	At      time.Time
-	Cell    matrix.Cell
-	Verdict matrix.Verdict
-	Millis  int64
-	Detail  string
-}
-
 // StreamEvent is a source's watch ending while the session was live (and restarted).
 type StreamEvent struct {
 	At     time.Time
@@ -60,7 +51,7 @@ type streams struct {
 // Session is a running watch.
 type Session struct {
 	streams
-	obs []Observation
+	obs []matrix.Result
 }
 
 // Command is what runs in a source pod.
@@ -148,17 +139,16 @@ func (s *Session) add(source string, colOf map[string]string, line string) {
 	if line == "" {
 		return
 	}
-	var r star.Result
-	o := Observation{At: time.Now(), Cell: matrix.Cell{Row: source}}
-	if err := json.Unmarshal([]byte(line), &r); err != nil || colOf[r.Target] == "" {
+	var o matrix.Result
+	if err := json.Unmarshal([]byte(line), &o); err != nil || colOf[o.URL] == "" {
 		s.mu.Lock()
-		s.events = append(s.events, StreamEvent{At: o.At, Source: source, Err: fmt.Sprintf("unreadable watch line %q", line)})
+		s.events = append(s.events, StreamEvent{At: time.Now(), Source: source, Err: fmt.Sprintf("unreadable watch line %q", line)})
 		s.mu.Unlock()
 		return
 	}
-	o.Cell.Col, o.Verdict, o.Millis, o.Detail = colOf[r.Target], r.Verdict, r.Millis, r.Detail
-	if r.At > 0 {
-		o.At = time.UnixMilli(r.At)
+	o.Cell = matrix.Cell{Row: source, Col: colOf[o.URL]}
+	if o.At.IsZero() {
+		o.At = time.Now()
 	}
 	s.mu.Lock()
 	s.obs = append(s.obs, o)
@@ -166,20 +156,20 @@ func (s *Session) add(source string, colOf map[string]string, line string) {
 }
 
 // Observations returns a copy of what was observed so far.
-func (s *Session) Observations() []Observation {
+func (s *Session) Observations() []matrix.Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Observation(nil), s.obs...)
+	return append([]matrix.Result(nil), s.obs...)
 }
 
 // Stop ends every stream (closing its stdin ends star's watch; the context is the
 // backstop) and returns the observations and the streams' interruptions. Calling it
 // again returns the same.
-func (s *Session) Stop() ([]Observation, []StreamEvent) {
+func (s *Session) Stop() ([]matrix.Result, []StreamEvent) {
 	events := s.stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Observation(nil), s.obs...), events
+	return append([]matrix.Result(nil), s.obs...), events
 }
 
 // stop closes every stream's stdin, waits for the streams to end (at most 10 s, then

@@ -18,16 +18,6 @@ import (
 	"github.com/netpol-e2e/harness/internal/matrix"
 )
 
-// Result is one line of `star check` output.
-type Result struct {
-	Target  string         `json:"target"`
-	Verdict matrix.Verdict `json:"verdict"`
-	Millis  int64          `json:"ms"`
-	Detail  string         `json:"detail,omitempty"`
-	// At is when the probe started (Unix milliseconds); set by Watch.
-	At int64 `json:"at,omitempty"`
-}
-
 // Target forms understood by Check:
 //
 //	http://host:port/path   resolve host, connect, GET path: allowed on HTTP 200
@@ -64,22 +54,22 @@ const dnsAttempt = 400 * time.Millisecond
 
 // Check probes every target concurrently, each bounded by timeout, and returns the results
 // in the order of targets.
-func Check(ctx context.Context, targets []string, timeout time.Duration) []Result {
+func Check(ctx context.Context, targets []string, timeout time.Duration) []matrix.Result {
 	return Checker{Timeout: timeout}.Check(ctx, targets)
 }
 
 // Check probes every target concurrently and returns the results in the order of targets.
-func (c Checker) Check(ctx context.Context, targets []string) []Result {
+func (c Checker) Check(ctx context.Context, targets []string) []matrix.Result {
 	if c.DNSTimeout <= 0 {
 		c.DNSTimeout = DefaultDNSTimeout
 	}
-	out := make([]Result, len(targets))
+	out := make([]matrix.Result, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		wg.Go(func() {
 			start := time.Now()
 			v, detail := c.checkOne(ctx, t)
-			out[i] = Result{Target: t, Verdict: v, Millis: time.Since(start).Milliseconds(), Detail: detail}
+			out[i] = matrix.Result{URL: t, Verdict: v, Millis: time.Since(start).Milliseconds(), Detail: detail}
 		})
 	}
 	wg.Wait()
@@ -87,7 +77,7 @@ func (c Checker) Check(ctx context.Context, targets []string) []Result {
 }
 
 // WriteResults prints one JSON object per line.
-func WriteResults(w io.Writer, rs []Result) error {
+func WriteResults(w io.Writer, rs []matrix.Result) error {
 	enc := json.NewEncoder(w)
 	for _, r := range rs {
 		if err := enc.Encode(r); err != nil {
@@ -98,15 +88,15 @@ func WriteResults(w io.Writer, rs []Result) error {
 }
 
 // ParseResults reads what WriteResults printed.
-func ParseResults(r io.Reader) ([]Result, error) {
-	var out []Result
+func ParseResults(r io.Reader) ([]matrix.Result, error) {
+	var out []matrix.Result
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" {
 			continue
 		}
-		var res Result
+		var res matrix.Result
 		if err := json.Unmarshal([]byte(line), &res); err != nil {
 			return nil, fmt.Errorf("bad check output line %q: %w", line, err)
 		}

@@ -60,7 +60,7 @@ func (p *Prober) pollOnce(ctx context.Context) {
 	now := time.Now().UTC()
 	reaches := make([]Reach, len(rs))
 	for i, r := range rs {
-		reaches[i] = Reach{URL: r.Target, Reachable: r.Verdict == matrix.Allowed, Verdict: r.Verdict, LastChecked: now}
+		reaches[i] = Reach{URL: r.URL, Reachable: r.Verdict == matrix.Allowed, Verdict: r.Verdict, LastChecked: now}
 	}
 	p.mu.Lock()
 	p.reaches = reaches

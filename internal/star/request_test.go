@@ -68,6 +68,6 @@ func TestSessionAnswersRounds(t *testing.T) {
 	var a RoundAnswer
 	require.NoError(t, json.Unmarshal([]byte(lines[2]), &a))
 	require.Equal(t, 2, a.Round)
-	require.Equal(t, "tcp://127.0.0.1:2", a.Target)
+	require.Equal(t, "tcp://127.0.0.1:2", a.URL)
 	require.Equal(t, matrix.Refused, a.Verdict)
 }

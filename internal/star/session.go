@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
 )
 
 // RoundRequest is one line a probe session reads on stdin (`star check --session`): a
@@ -23,7 +25,7 @@ type RoundRequest struct {
 // complete when every target has answered.
 type RoundAnswer struct {
 	Round int `json:"round"`
-	Result
+	matrix.Result
 }
 
 // Session answers round requests read from in until it closes or ctx ends: each round's

@@ -162,7 +162,7 @@ func TestCheckVerdicts(t *testing.T) {
 	results := c.Check(context.Background(), targets)
 	elapsed := time.Since(start)
 	for i, tc := range cases {
-		require.Equal(t, tc.target, results[i].Target)
+		require.Equal(t, tc.target, results[i].URL)
 		require.Equal(t, tc.want.String(), results[i].Verdict.String(), "%s: %s", tc.target, results[i].Detail)
 	}
 	// Concurrent: four timeouts and everything else take about one timeout, not the sum.
@@ -206,7 +206,7 @@ func TestCheckRetriesALostDNSQuery(t *testing.T) {
 }
 
 func TestResultsRoundTrip(t *testing.T) {
-	in := []Result{{Target: "a", Verdict: matrix.Blocked, Millis: 1000, Detail: "x"}, {Target: "b", Verdict: matrix.Allowed}}
+	in := []matrix.Result{{URL: "a", Verdict: matrix.Blocked, Millis: 1000, Detail: "x"}, {URL: "b", Verdict: matrix.Allowed}}
 	var buf bytes.Buffer
 	require.NoError(t, WriteResults(&buf, in))
 	require.Contains(t, buf.String(), `"verdict":"blocked"`)

@@ -36,7 +36,7 @@ func (c Checker) Watch(ctx context.Context, targets []string, interval time.Dura
 		c.DNSTimeout = DefaultDNSTimeout
 	}
 	return perTarget(targets, w, func(t string, emit func(any)) {
-		c.watchOne(ctx, t, interval, func(r Result) { emit(r) })
+		c.watchOne(ctx, t, interval, func(r matrix.Result) { emit(r) })
 	})
 }
 
@@ -61,7 +61,7 @@ func perTarget(targets []string, w io.Writer, fn func(target string, emit func(a
 	return werr
 }
 
-func (c Checker) watchOne(ctx context.Context, target string, interval time.Duration, emit func(Result)) {
+func (c Checker) watchOne(ctx context.Context, target string, interval time.Duration, emit func(matrix.Result)) {
 	u, err := url.Parse(target)
 	connectable := err == nil && (u.Scheme == "http" || u.Scheme == "tcp")
 	// Probes under way finish after the watch ends: their own timeouts bound them.
@@ -81,7 +81,7 @@ func (c Checker) watchOne(ctx context.Context, target string, interval time.Dura
 				if ctx.Err() != nil {
 					return // cut short by the end of the watch: not an observation
 				}
-				emit(Result{Target: target, Verdict: v, Millis: time.Since(start).Milliseconds(), Detail: detail, At: start.UnixMilli()})
+				emit(matrix.Result{URL: target, Verdict: v, Millis: time.Since(start).Milliseconds(), Detail: detail, At: start})
 			}
 		} else {
 			inflight.Go(func() {
@@ -92,7 +92,7 @@ func (c Checker) watchOne(ctx context.Context, target string, interval time.Dura
 				} else {
 					v, detail = c.checkOne(probeCtx, target)
 				}
-				emit(Result{Target: target, Verdict: v, Millis: time.Since(start).Milliseconds(), Detail: detail, At: start.UnixMilli()})
+				emit(matrix.Result{URL: target, Verdict: v, Millis: time.Since(start).Milliseconds(), Detail: detail, At: start})
 			})
 		}
 		select {

@@ -53,16 +53,16 @@ func TestWatchProbesEachTargetOnItsOwnClock(t *testing.T) {
 
 	results, err := ParseResults(strings.NewReader(out.String()))
 	require.NoError(t, err)
-	byTarget := map[string][]Result{}
+	byTarget := map[string][]matrix.Result{}
 	for _, r := range results {
 		require.NotZero(t, r.At, "every watch line carries its start time")
-		byTarget[r.Target] = append(byTarget[r.Target], r)
+		byTarget[r.URL] = append(byTarget[r.URL], r)
 	}
 	ok := byTarget[byName]
 	// About one probe per 100 ms over 1.8 s, and in time order.
 	require.GreaterOrEqual(t, len(ok), 12, "allowed target probed every interval")
 	for i := 1; i < len(ok); i++ {
-		require.GreaterOrEqual(t, ok[i].At, ok[i-1].At)
+		require.False(t, ok[i].At.Before(ok[i-1].At))
 	}
 	require.Equal(t, matrix.Allowed, ok[0].Verdict, ok[0].Detail)
 	require.Equal(t, matrix.Refused, ok[len(ok)-1].Verdict, ok[len(ok)-1].Detail)
@@ -74,7 +74,7 @@ func TestWatchProbesEachTargetOnItsOwnClock(t *testing.T) {
 	for i, r := range blocked {
 		require.Equal(t, matrix.Blocked, r.Verdict)
 		if i > 0 {
-			require.Less(t, r.At-blocked[i-1].At, int64(250), "probe %d started %d ms after the previous one", i, r.At-blocked[i-1].At)
+			require.Less(t, r.At.Sub(blocked[i-1].At), 250*time.Millisecond, "probe %d started %s after the previous one", i, r.At.Sub(blocked[i-1].At))
 		}
 	}
 }
