@@ -116,6 +116,14 @@ func checkInput() error {
 		p.Add("-image-source=%q: want offline or upstream", *flagImageSource)
 	}
 	p.ClusterName("cluster-name", *flagClusterName)
+	switch dp := calico.Dataplane(*flagDataplane); dp {
+	case calico.Iptables, calico.Nftables:
+		if err := calico.CheckDataplaneVersion(dp, *flagCalicoVersion); err != nil {
+			p.Add("-dataplane=%s with -calico-version=%s: %v: use -calico-version=%s, or -dataplane=iptables", dp, *flagCalicoVersion, err, images.CalicoNext)
+		}
+	default:
+		p.Add("-dataplane=%q: want iptables or nftables", *flagDataplane)
+	}
 	p.AtLeast("workers", *flagWorkers, 2, "the cross-node proof puts two pods on two workers")
 	p.AtLeast("soak", *flagSoak, 0, "full rounds on the end state; 0 for none")
 	p.AtLeast("perf-rounds", *flagPerfRounds, 0, "0 to skip")
@@ -224,6 +232,9 @@ func checkUpgradeOptions(p *runcheck.Problems, states []*scenario.State) {
 			p.Add("-upgrade-to=%s: its offline build is missing (%s): run `go run ./cmd/imagebuild -calico-builds=%s,%s`", to, images.CalicoManifest(to), *flagCalicoVersion, to)
 		}
 	}
+	if err := calico.CheckDataplaneVersion(calico.Dataplane(*flagDataplane), to); to != "" && err != nil {
+		p.Add("-upgrade-to=%s on -dataplane=%s: %v; an upgrade on nftables needs A and B both v3.29 or later (offline only %s is: run TestUpgrade on -dataplane=iptables; upstream e.g. -calico-version=v3.31.0 -upgrade-to=v3.32.0)", to, *flagDataplane, err, images.CalicoNext)
+	}
 	if to != "" && to == *flagCalicoVersion {
 		p.Add("-upgrade-to=%s is -calico-version: nothing would change", to)
 	}
@@ -288,12 +299,17 @@ func createCluster(ctx context.Context) error {
 			return fmt.Errorf("node image %s is missing (%s): run `make images`", node, strings.TrimSpace(lastLine(string(out))))
 		}
 	}
+	proxyMode := ""
+	if calico.Dataplane(*flagDataplane) == calico.Nftables {
+		proxyMode = "nftables"
+	}
 	kindC = cluster.New(cluster.Options{
-		Name: *flagClusterName, NodeImage: node, Workers: *flagWorkers, PodSubnet: images.PodSubnet,
+		Name: *flagClusterName, NodeImage: node, Workers: *flagWorkers, PodSubnet: images.PodSubnet, KubeProxyMode: proxyMode,
 		Reuse: *flagReuse, Keep: *flagKeep, KubeconfigDir: reportDir(), Log: os.Stdout,
 	})
 	run.Environment["cluster"] = fmt.Sprintf("kind %s, 1 control plane + %d workers, node image %s", images.Kind, *flagWorkers, orDefault(node, "kind default"))
 	run.Environment["image source"] = *flagImageSource
+	run.Environment["dataplane"] = *flagDataplane + " (Felix and kube-proxy)"
 	if err := kindC.Up(ctx); err != nil {
 		return err
 	}
@@ -335,7 +351,13 @@ func calicoManifest(ctx context.Context, version, src string) (string, []byte, e
 			src = calico.UpstreamManifestURL(version)
 		}
 	}
-	data, err := calico.LoadManifest(ctx, src, version, images.PodSubnet)
+	o := calico.ManifestOptions{PodSubnet: images.PodSubnet, Dataplane: calico.Dataplane(*flagDataplane)}
+	if *flagImageSource == "upstream" {
+		o.Version = version
+	} else {
+		o.Images = images.CalicoImages(version)
+	}
+	data, err := calico.LoadManifest(ctx, src, o)
 	return src, data, err
 }
 

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	"github.com/netpol-e2e/harness/internal/browser"
+	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/cluster"
 	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/report"
@@ -27,7 +28,11 @@ func feature(name, assessment string, fn func(ctx context.Context) *report.Step)
 // step, with the controls at the points the workshop makes its claims.
 func TestWorkshop(t *testing.T) {
 	requireLive(t)
-	var feats []features.Feature
+	// The dataplane is the one asked for: every node's rules say so, not just a setting.
+	dp := calico.Dataplane(*flagDataplane)
+	feats := []features.Feature{feature("dataplane-"+string(dp), "Calico's and kube-proxy's rules are in "+string(dp)+" on every node, none in the other", func(ctx context.Context) *report.Step {
+		return h.CheckDataplane(ctx, "dataplane-"+string(dp), dp)
+	})}
 	control := func(name string, i int, variant string) features.Feature {
 		return feature(name, "the live matrix changes exactly as the evaluator predicts, then is restored", func(ctx context.Context) *report.Step {
 			return h.Control(ctx, name, i, filepath.Join(repoRoot, variant))

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/netpol-e2e/harness/internal/imagebuild"
 	"github.com/netpol-e2e/harness/internal/kube"
 )
 
@@ -18,10 +17,22 @@ func UpstreamManifestURL(version string) string {
 	return "https://raw.githubusercontent.com/projectcalico/calico/" + version + "/manifests/calico-vxlan.yaml"
 }
 
-// LoadManifest reads a manifest from a file or an https URL. An upstream manifest is
-// adapted for kind (pool CIDR = podSubnet, XDP off) keeping its published images.
-func LoadManifest(ctx context.Context, src, upstreamVersion, podSubnet string) ([]byte, error) {
-	if !strings.HasPrefix(src, "https://") {
+// LoadManifest reads a published calico-vxlan.yaml from a file (an offline build's, or
+// -calico-manifest) or an https URL, and adapts it (Adapt).
+func LoadManifest(ctx context.Context, src string, o ManifestOptions) ([]byte, error) {
+	raw, err := readManifest(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	out, err := Adapt(string(raw), o)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src, err)
+	}
+	return []byte(out), nil
+}
+
+func readManifest(ctx context.Context, src string) ([]byte, error) {
+	if !strings.HasPrefix(src, "https://") && !strings.HasPrefix(src, "http://") {
 		data, err := os.ReadFile(src)
 		if err != nil {
 			return nil, fmt.Errorf("calico manifest %s: %w (run `make images` for the offline one, or pass -calico-manifest)", src, err)
@@ -40,16 +51,7 @@ func LoadManifest(ctx context.Context, src, upstreamVersion, podSubnet string) (
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("download calico manifest %s: %s", src, resp.Status)
 	}
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	imgs := map[string]string{}
-	for _, c := range []string{"node", "cni", "kube-controllers"} {
-		imgs[c] = "docker.io/calico/" + c + ":" + upstreamVersion
-	}
-	out, err := imagebuild.AdaptCalicoManifest(string(raw), upstreamVersion, imgs, podSubnet)
-	return []byte(out), err
+	return io.ReadAll(resp.Body)
 }
 
 // Timings are what Install measured.

@@ -26,6 +26,8 @@ type Options struct {
 	NodeImage string // "" = kind's default node image
 	Workers   int
 	PodSubnet string
+	// KubeProxyMode is kube-proxy's mode ("" = kind's default, iptables; or nftables).
+	KubeProxyMode string
 	// Reuse an existing cluster of that name instead of creating one.
 	Reuse bool
 	// Keep the cluster when Down is called.
@@ -75,6 +77,7 @@ func (k *Kind) Config() *v1alpha4.Cluster {
 			// Calico replaces kindnet; its IP pool is the podSubnet.
 			DisableDefaultCNI: true,
 			PodSubnet:         k.opts.PodSubnet,
+			KubeProxyMode:     v1alpha4.ProxyMode(k.opts.KubeProxyMode),
 		},
 	}
 	for range k.opts.Workers {

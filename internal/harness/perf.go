@@ -48,7 +48,9 @@ func (h *Harness) Perf(ctx context.Context, i, rounds int) *report.Step {
 				name  string
 				round func() (*matrix.Matrix, map[matrix.Cell]matrix.Result)
 			}{
-				{&perSource, "one exec per source", func() (*matrix.Matrix, map[matrix.Cell]matrix.Result) { return h.Engine.RoundPerSource(ctx, plan, want) }},
+				{&perSource, "one exec per source", func() (*matrix.Matrix, map[matrix.Cell]matrix.Result) {
+					return h.Engine.RoundPerSource(ctx, plan, want)
+				}},
 				{&perCell, "one exec per cell", func() (*matrix.Matrix, map[matrix.Cell]matrix.Result) {
 					return h.Engine.RoundPerCell(ctx, plan, want, len(plan.Sources))
 				}},

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netpol-e2e/harness/internal/browser"
+	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/matrix"
 )
 
@@ -80,4 +81,25 @@ func TestSimProof(t *testing.T) {
 	sim.leak[matrix.Cell{Row: "netpol-proof/a", Col: "b:8080"}] = true
 	rs = h.Proof(ctx, "../..")
 	require.Contains(t, rs.Failure, "default-deny ingress applied: expected blocked")
+}
+
+// The dataplane check passes on the dataplane the nodes really run, and fails, naming the
+// node and both counts, on the other (its control).
+func TestSimDataplaneCheck(t *testing.T) {
+	h, sim := simHarness(t)
+	sim.withCalico(t, "v3.29.7")
+	ctx := context.Background()
+	for _, dp := range []calico.Dataplane{calico.Iptables, calico.Nftables} {
+		sim.dataplane = dp
+		ok := h.CheckDataplane(ctx, "dataplane-"+string(dp), dp)
+		require.Empty(t, ok.Failure)
+		require.Contains(t, ok.Text(), "every node (1) runs Calico and kube-proxy on "+string(dp))
+		other := calico.Nftables
+		if dp == calico.Nftables {
+			other = calico.Iptables
+		}
+		bad := h.CheckDataplane(ctx, "dataplane-"+string(other), other)
+		require.Contains(t, bad.Failure, "node sim-worker: Calico (Felix) is not on "+string(other))
+		require.Contains(t, bad.Failure, "node sim-worker: kube-proxy is not on "+string(other))
+	}
 }

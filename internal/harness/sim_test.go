@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/scenario"
 	"github.com/netpol-e2e/harness/internal/star"
@@ -51,6 +52,8 @@ type simCluster struct {
 	// connection to them is cut once).
 	calicoVersion string
 	restarted     map[string]bool // "ns/pod"
+	// dataplane is where the simulated nodes keep Calico's and kube-proxy's rules.
+	dataplane calico.Dataplane
 }
 
 func newSim(s *scenario.Scenario, externalIP string) *simCluster {
@@ -252,6 +255,12 @@ func (c *simCluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (s
 	switch strings.Join(cmd, " ") {
 	case "calico-node -v", "/usr/bin/kube-controllers -version":
 		return c.calicoVersion + "\n", "", nil
+	case strings.Join(calico.DataplaneCommand, " "):
+		chains, rules := 0, 41
+		if c.dataplane == calico.Nftables {
+			chains, rules = 37, 0
+		}
+		return fmt.Sprintf("nft-calico-chains %d\niptables-calico-rules %d\nnft-kube-proxy-chains %d\niptables-kube-proxy-rules %d\n", chains, rules, chains/3, rules/4), "", nil
 	case "/star restart-server":
 		c.restarted[ns+"/"+pod] = true
 		return "", "", nil

@@ -12,47 +12,6 @@ import (
 	"github.com/netpol-e2e/harness/internal/images"
 )
 
-const fakeManifest = `kind: ConfigMap
-data:
-  calico_backend: "vxlan"
----
-spec:
-      initContainers:
-        - name: install-cni
-          image: docker.io/calico/cni:v3.28.5
-      containers:
-        - name: calico-node
-          image: docker.io/calico/node:v3.28.5
-          env:
-            - name: CALICO_IPV4POOL_IPIP
-              value: "Never"
-            - name: CALICO_IPV4POOL_VXLAN
-              value: "CrossSubnet"
-            # - name: CALICO_IPV4POOL_CIDR
-            #   value: "192.168.0.0/16"
-            - name: FELIX_IPV6SUPPORT
-              value: "false"
----
-          image: docker.io/calico/kube-controllers:v3.28.5
-`
-
-func TestAdaptCalicoManifest(t *testing.T) {
-	imgs := map[string]string{"node": "l/calico/node:v9", "cni": "l/calico/cni:v9", "kube-controllers": "l/calico/kube-controllers:v9"}
-	out, err := AdaptCalicoManifest(fakeManifest, "v3.28.5", imgs, "10.244.0.0/16")
-	require.NoError(t, err)
-	require.NotContains(t, out, "docker.io/calico")
-	require.Contains(t, out, "image: l/calico/node:v9")
-	require.Contains(t, out, "- name: CALICO_IPV4POOL_CIDR\n              value: \"10.244.0.0/16\"")
-	require.Contains(t, out, "FELIX_XDPENABLED")
-	require.Contains(t, out, "- name: CALICO_IPV4POOL_VXLAN\n              value: \"Always\"")
-	require.NotContains(t, out, "CrossSubnet")
-
-	_, err = AdaptCalicoManifest(strings.Replace(fakeManifest, `"Never"`, `"Always"`, 1), "v3.28.5", imgs, "10.244.0.0/16")
-	require.ErrorContains(t, err, "CALICO_IPV4POOL_IPIP", "an IPIP manifest is refused: this kernel has no ipip")
-	_, err = AdaptCalicoManifest(fakeManifest, "v3.29.0", imgs, "10.244.0.0/16")
-	require.ErrorContains(t, err, "no image docker.io/calico/")
-}
-
 func TestKeyChangesWithRecipeAndVersion(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "recipe.sh")

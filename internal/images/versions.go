@@ -113,9 +113,10 @@ func CacheDir() string {
 	return filepath.Join(d, "netpol-e2e")
 }
 
-// CalicoManifest is the known path of the adapted Calico manifest of a build.
+// CalicoManifest is the known path of a build's release manifest (calico-vxlan.yaml as
+// published, adapted at install time by internal/calico).
 func CalicoManifest(version string) string {
-	return filepath.Join(CacheDir(), "calico", version, "calico-vxlan-kind.yaml")
+	return filepath.Join(CacheDir(), "calico", version, "calico-vxlan.yaml")
 }
 
 // Summary lists the versions, for logs and reports.

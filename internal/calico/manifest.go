@@ -1,0 +1,169 @@
+package calico
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Dataplane is the Linux dataplane Felix programs policy into.
+type Dataplane string
+
+const (
+	// Iptables is Felix's default dataplane (and kube-proxy's iptables mode).
+	Iptables Dataplane = "iptables"
+	// Nftables is Felix's nftables mode (Calico v3.29 and later), beside kube-proxy's
+	// nftables mode.
+	Nftables Dataplane = "nftables"
+)
+
+// Family is the cluster's IP family: what pods, services and the Calico pools carry.
+type Family string
+
+const (
+	// IPv4 only.
+	IPv4 Family = "ipv4"
+	// Dual is IPv4 and IPv6 (dual-stack pods and services).
+	Dual Family = "dual"
+)
+
+// Families lists the IP versions a family has, in probing order.
+func (f Family) Families() []string {
+	if f == Dual {
+		return []string{"ipv4", "ipv6"}
+	}
+	return []string{"ipv4"}
+}
+
+// ManifestOptions say how a published calico-vxlan.yaml becomes what a kind cluster needs.
+type ManifestOptions struct {
+	// Version, when set, is the release the manifest must be of (its images are
+	// docker.io/calico/C:Version); empty takes the manifest's own tag.
+	Version string
+	// Images renames those images (component -> image: offline builds); nil keeps them.
+	Images map[string]string
+	// PodSubnet is kind's IPv4 podSubnet, the IPv4 pool; PodSubnetV6 the IPv6 one (dual).
+	PodSubnet, PodSubnetV6 string
+	Dataplane              Dataplane
+	Family                 Family
+}
+
+// Adapt turns Calico's calico-vxlan.yaml into what a kind cluster needs: images renamed,
+// the IPv4 pool set to kind's podSubnet with VXLAN Always, IPIP Never checked, XDP off;
+// for dual-stack an IPv6 pool over VXLAN too, with IPv6 addresses assigned by the CNI; for
+// the nftables dataplane Felix's nftables mode. It fails if the manifest is not shaped as
+// expected, rather than silently producing something else.
+func Adapt(manifest string, o ManifestOptions) (string, error) {
+	out := manifest
+	version, err := ManifestVersion(manifest)
+	if err != nil {
+		return "", err
+	}
+	if o.Version != "" && o.Version != version {
+		return "", fmt.Errorf("calico manifest: it is of Calico %s, not %s", version, o.Version)
+	}
+	for comp, img := range o.Images {
+		from := "docker.io/calico/" + comp + ":" + version
+		if !strings.Contains(out, from) {
+			return "", fmt.Errorf("calico manifest: no image %s to replace", from)
+		}
+		out = strings.ReplaceAll(out, from, img)
+	}
+	env := []string{"CALICO_IPV4POOL_CIDR", o.PodSubnet, "FELIX_XDPENABLED", "false"}
+	switch o.Dataplane {
+	case Iptables, "":
+	case Nftables:
+		env = append(env, "FELIX_NFTABLESMODE", "Enabled")
+	default:
+		return "", fmt.Errorf("calico manifest: unknown dataplane %q (want iptables or nftables)", o.Dataplane)
+	}
+	if o.Family == Dual {
+		if o.PodSubnetV6 == "" {
+			return "", fmt.Errorf("calico manifest: dual-stack needs an IPv6 pod subnet")
+		}
+		env = append(env, "CALICO_IPV6POOL_CIDR", o.PodSubnetV6, "IP6", "autodetect")
+		if out, err = replaceOnce(out, "            - name: FELIX_IPV6SUPPORT\n              value: \"false\"\n",
+			"            - name: FELIX_IPV6SUPPORT\n              value: \"true\"\n"); err != nil {
+			return "", err
+		}
+		if out, err = replaceOnce(out, "          \"ipam\": {\n              \"type\": \"calico-ipam\"\n          },",
+			"          \"ipam\": {\n              \"type\": \"calico-ipam\",\n              \"assign_ipv4\": \"true\",\n              \"assign_ipv6\": \"true\"\n          },"); err != nil {
+			return "", err
+		}
+	} else if o.Family != IPv4 && o.Family != "" {
+		return "", fmt.Errorf("calico manifest: unknown IP family %q (want ipv4 or dual)", o.Family)
+	}
+	const poolComment = "            # - name: CALICO_IPV4POOL_CIDR\n            #   value: \"192.168.0.0/16\"\n"
+	var set strings.Builder
+	for i := 0; i < len(env); i += 2 {
+		fmt.Fprintf(&set, "            - name: %s\n              value: %q\n", env[i], env[i+1])
+	}
+	if out, err = replaceOnce(out, poolComment, set.String()); err != nil {
+		return "", err
+	}
+	// The published manifest uses VXLAN CrossSubnet; all our nodes share one subnet, where
+	// CrossSubnet would route natively, so force VXLAN encapsulation as the spec asks.
+	pools := []string{"IPV4"}
+	if o.Family == Dual {
+		pools = append(pools, "IPV6")
+	}
+	for _, pool := range pools {
+		vxlan := regexp.MustCompile(`(            - name: CALICO_` + pool + `POOL_VXLAN\n              value: )"[A-Za-z]+"\n`)
+		if !vxlan.MatchString(out) {
+			return "", fmt.Errorf("calico manifest: no CALICO_%sPOOL_VXLAN setting found", pool)
+		}
+		out = vxlan.ReplaceAllString(out, `${1}"Always"`+"\n")
+	}
+	for _, want := range []string{
+		"            - name: CALICO_IPV4POOL_IPIP\n              value: \"Never\"\n",
+		"  calico_backend: \"vxlan\"\n",
+		"            - name: FELIX_IPV6SUPPORT\n              value: \"" + map[bool]string{true: "true", false: "false"}[o.Family == Dual] + "\"\n",
+	} {
+		if !strings.Contains(out, want) {
+			return "", fmt.Errorf("calico manifest: expected %q", strings.TrimSpace(want))
+		}
+	}
+	return out, nil
+}
+
+// replaceOnce replaces the one occurrence of from, or says that the manifest lacks it.
+func replaceOnce(s, from, to string) (string, error) {
+	if strings.Count(s, from) != 1 {
+		return "", fmt.Errorf("calico manifest: expected exactly one %q", strings.TrimSpace(from))
+	}
+	return strings.Replace(s, from, to, 1), nil
+}
+
+var nodeImage = regexp.MustCompile(`image: docker\.io/calico/node:(\S+)`)
+
+// ManifestVersion is the release a published Calico manifest is of: its calico/node tag.
+func ManifestVersion(manifest string) (string, error) {
+	tags := map[string]bool{}
+	for _, m := range nodeImage.FindAllStringSubmatch(manifest, -1) {
+		tags[m[1]] = true
+	}
+	if len(tags) != 1 {
+		return "", fmt.Errorf("calico manifest: want one docker.io/calico/node image tag, found %d", len(tags))
+	}
+	for t := range tags {
+		return t, nil
+	}
+	return "", nil
+}
+
+// CheckDataplaneVersion says whether a Calico version can run a dataplane: Felix has an
+// nftables mode from v3.29 on. version is a release ("v3.29.7") or an offline build of one
+// ("v3.28.5-b").
+func CheckDataplaneVersion(dp Dataplane, version string) error {
+	if dp != Nftables {
+		return nil
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(version, "v%d.%d", &major, &minor); err != nil {
+		return fmt.Errorf("calico version %q: want vMAJOR.MINOR.PATCH", version)
+	}
+	if major < 3 || major == 3 && minor < 29 {
+		return fmt.Errorf("calico %s has no nftables dataplane (Felix's nftables mode is v3.29 and later)", version)
+	}
+	return nil
+}
