@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/cluster"
+	"github.com/netpol-e2e/harness/internal/docker"
 	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/imagebuild"
 	"github.com/netpol-e2e/harness/internal/images"
@@ -175,10 +175,7 @@ func checkInput() error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
-		return fmt.Errorf("no Docker engine answers (%s): run scripts/bootstrap-host.sh (make bootstrap)", strings.TrimSpace(string(out)))
-	}
-	return nil
+	return docker.Answering(context.Background())
 }
 
 // checkFixtures compares every fixture with what the evaluator computes from the
@@ -295,8 +292,8 @@ func createCluster(ctx context.Context) error {
 		node = images.NodeImage()
 	}
 	if node != "" {
-		if out, err := exec.CommandContext(ctx, "docker", "image", "inspect", node).CombinedOutput(); err != nil && *flagImageSource == "offline" {
-			return fmt.Errorf("node image %s is missing (%s): run `make images`", node, strings.TrimSpace(lastLine(string(out))))
+		if _, err := docker.ImageID(ctx, node); err != nil && *flagImageSource == "offline" {
+			return fmt.Errorf("node image %s is missing (%w): run `make images`", node, err)
 		}
 	}
 	proxyMode := ""
@@ -380,11 +377,10 @@ func loadImages(ctx context.Context) error {
 }
 
 func startExternal(ctx context.Context) error {
-	_ = exec.Command("docker", "rm", "-f", externalContainer).Run()
-	out, err := exec.CommandContext(ctx, "docker", "run", "-d", "--name", externalContainer, "--network", cluster.Network,
-		"--label", "netpol-e2e=external", images.StarImage(), "probe", "--name=external", "--listen=:8080").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("start external host: docker run: %w: %s", err, strings.TrimSpace(string(out)))
+	_ = docker.Remove(ctx, externalContainer)
+	if _, err := docker.Output(ctx, "run", "-d", "--name", externalContainer, "--network", cluster.Network,
+		"--label", "netpol-e2e=external", images.StarImage(), "probe", "--name=external", "--listen=:8080"); err != nil {
+		return fmt.Errorf("start external host: %w", err)
 	}
 	return nil
 }
@@ -394,7 +390,7 @@ func connectHarness(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ip, err := harness.DockerIP(ctx, externalContainer, cluster.Network)
+	ip, err := docker.ContainerIP(ctx, externalContainer, cluster.Network)
 	if err != nil || ip == "" {
 		return fmt.Errorf("external host address %q: %w", ip, err)
 	}
@@ -460,8 +456,8 @@ func saveAppliedPolicies(ctx context.Context, path string) {
 	_ = os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
-func stopExternal(_ context.Context) error {
-	return exec.Command("docker", "rm", "-f", externalContainer).Run()
+func stopExternal(ctx context.Context) error {
+	return docker.Remove(ctx, externalContainer)
 }
 
 func deleteCluster(_ context.Context) error {
@@ -479,7 +475,7 @@ func onInterrupt(cancel context.CancelFunc) {
 		s := <-sig
 		fmt.Fprintf(os.Stderr, "\ne2e: %s: cleaning up\n", s)
 		cancel()
-		_ = exec.Command("docker", "rm", "-f", externalContainer).Run()
+		_ = docker.Remove(context.Background(), externalContainer)
 		if *flagKeep {
 			fmt.Fprintf(os.Stderr, "e2e: keeping cluster %q (-keep-cluster)\n", *flagClusterName)
 			os.Exit(130)
@@ -504,9 +500,4 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
 }

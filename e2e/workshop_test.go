@@ -12,7 +12,7 @@ import (
 	"github.com/netpol-e2e/harness/internal/browser"
 	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/cluster"
-	"github.com/netpol-e2e/harness/internal/harness"
+	"github.com/netpol-e2e/harness/internal/docker"
 	"github.com/netpol-e2e/harness/internal/report"
 )
 
@@ -82,7 +82,7 @@ func uiCheck(ctx context.Context, i int) *report.Step {
 	if err != nil {
 		return fail(err)
 	}
-	ip, err := harness.DockerIP(ctx, *flagClusterName+"-control-plane", cluster.Network)
+	ip, err := docker.ContainerIP(ctx, *flagClusterName+"-control-plane", cluster.Network)
 	if err != nil {
 		return fail(err)
 	}

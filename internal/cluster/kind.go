@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -18,6 +17,8 @@ import (
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 	"sigs.k8s.io/kind/pkg/cmd"
+
+	"github.com/netpol-e2e/harness/internal/docker"
 )
 
 // Options configure a cluster.
@@ -83,18 +84,12 @@ func (k *Kind) Config() *v1alpha4.Cluster {
 	for range k.opts.Workers {
 		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole})
 	}
-	if HostCgroupV1() {
+	if docker.CgroupV1(context.Background()) {
 		// kubelet >= 1.35 refuses cgroup v1 unless told otherwise.
 		cfg.KubeadmConfigPatches = append(cfg.KubeadmConfigPatches,
 			"kind: KubeletConfiguration\napiVersion: kubelet.config.k8s.io/v1beta1\nfailCgroupV1: false\n")
 	}
 	return cfg
-}
-
-// HostCgroupV1 reports whether the Docker engine runs on cgroup v1.
-func HostCgroupV1() bool {
-	out, err := exec.Command("docker", "info", "--format", "{{.CgroupVersion}}").Output()
-	return err == nil && strings.TrimSpace(string(out)) == "1"
 }
 
 // Exists reports whether a cluster of this name has nodes.
@@ -178,13 +173,13 @@ func (k *Kind) LoadImage(ctx context.Context, image string) error {
 	if err != nil {
 		return err
 	}
-	id, err := exec.CommandContext(ctx, "docker", "image", "inspect", "-f", "{{.Id}}", image).Output()
+	id, err := docker.ImageID(ctx, image)
 	if err != nil {
 		return fmt.Errorf("image %s is missing: build it with `make images`", image)
 	}
 	var targets []nodes.Node
 	for _, n := range all {
-		if have, err := nodeutils.ImageID(n, image); err != nil || have != strings.TrimSpace(string(id)) {
+		if have, err := nodeutils.ImageID(n, image); err != nil || have != id {
 			targets = append(targets, n)
 		}
 	}
@@ -197,8 +192,8 @@ func (k *Kind) LoadImage(ctx context.Context, image string) error {
 	}
 	defer os.Remove(tmp.Name())
 	tmp.Close()
-	if out, err := exec.CommandContext(ctx, "docker", "save", "-o", tmp.Name(), image).CombinedOutput(); err != nil {
-		return fmt.Errorf("docker save %s: %w: %s (build it with `make images`)", image, err, strings.TrimSpace(string(out)))
+	if err := docker.Save(ctx, tmp.Name(), image); err != nil {
+		return fmt.Errorf("%w (build it with `make images`)", err)
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(targets))

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -333,13 +332,4 @@ func joinHostPort(host string, port int32) string {
 		return "[" + host + "]:" + strconv.Itoa(int(port))
 	}
 	return host + ":" + strconv.Itoa(int(port))
-}
-
-// DockerIP returns a container's address on a Docker network.
-func DockerIP(ctx context.Context, container, network string) (string, error) {
-	out, err := exec.CommandContext(ctx, "docker", "inspect", "-f", `{{(index .NetworkSettings.Networks "`+network+`").IPAddress}}`, container).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("docker inspect %s: %w: %s", container, err, strings.TrimSpace(string(out)))
-	}
-	return strings.TrimSpace(string(out)), nil
 }

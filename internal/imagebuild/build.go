@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/netpol-e2e/harness/internal/docker"
 	"github.com/netpol-e2e/harness/internal/images"
 )
 
@@ -97,7 +98,7 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 }
 
 func (b *Builder) preflight(ctx context.Context) error {
-	if _, err := output(ctx, "docker", "info", "--format", "{{.ServerVersion}}"); err != nil {
+	if _, err := docker.Info(ctx, "{{.ServerVersion}}"); err != nil {
 		return &StageError{Stage: "preflight", Command: "docker info", Err: err, Hint: "no Docker engine answers: run scripts/bootstrap-host.sh"}
 	}
 	tools := []string{"go", "gcc", "debootstrap", "jq"}
@@ -112,7 +113,7 @@ func (b *Builder) preflight(ctx context.Context) error {
 	if b.StarOnly {
 		return nil // a few MB
 	}
-	dockerRoot, _ := output(ctx, "docker", "info", "--format", "{{.DockerRootDir}}")
+	dockerRoot, _ := docker.Info(ctx, "{{.DockerRootDir}}")
 	for _, dir := range []string{b.Cache, dockerRoot} {
 		if dir == "" {
 			continue

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/netpol-e2e/harness/internal/docker"
 	"github.com/netpol-e2e/harness/internal/images"
 )
 
@@ -26,7 +27,7 @@ func (b *Builder) rootfsImage(ctx context.Context) (string, error) {
 	}
 	tag := images.LocalRegistry + "/rootfs:" + images.Debian
 	return tag, b.imageStage(ctx, "rootfs-image", tag, key, func(string) error {
-		return b.run(ctx, "rootfs-image", dir, nil, nil, "docker", "import",
+		return b.docker(ctx, "rootfs-image", dir, nil, nil, "import",
 			"-c", "LABEL "+LabelKey+"="+key, "-c", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 			filepath.Join(dir, "rootfs.tar"), tag)
 	})
@@ -101,8 +102,7 @@ func (b *Builder) controlPlaneImages(ctx context.Context, bins *binaries, rootfs
 
 // imageKey is the stage key an image was built with ("" when it does not exist).
 func imageKey(ctx context.Context, tag string) string {
-	l, _ := output(ctx, "docker", "image", "inspect", "-f", `{{index .Config.Labels "`+LabelKey+`"}}`, tag)
-	return l
+	return docker.ImageLabel(ctx, tag, LabelKey)
 }
 
 // calicoImages builds calico/node, calico/cni and calico/kube-controllers of one build.

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/netpol-e2e/harness/internal/docker"
 	"github.com/netpol-e2e/harness/internal/images"
 )
 
@@ -28,7 +28,7 @@ func (b *Builder) nodeImage(ctx context.Context, bins *binaries, rootfs string, 
 		"file:" + bins.k8s, "file:" + bins.tools,
 	}
 	for _, img := range preload {
-		id, err := output(ctx, "docker", "image", "inspect", "-f", "{{.Id}}", img)
+		id, err := docker.ImageID(ctx, img)
 		if err != nil {
 			return &StageError{Stage: "node-image", Command: "docker image inspect " + img, Err: err}
 		}
@@ -114,7 +114,7 @@ ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]
 			return err
 		}
 		// The intermediate tags are only parents of the final image now.
-		return b.run(ctx, "node-image", "", nil, nil, "docker", "rmi", stage1, committed)
+		return b.docker(ctx, "node-image", "", nil, nil, "rmi", stage1, committed)
 	})
 }
 
@@ -122,19 +122,19 @@ ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]
 // (docker save | ctr import, unpacked later by containerd itself, as kind does) and commits.
 func (b *Builder) preload(ctx context.Context, image, key string, imgs []string) (string, error) {
 	name := fmt.Sprintf("netpol-node-build-%d", time.Now().UnixNano())
-	if err := b.run(ctx, "node-image", "", nil, nil, "docker", "run", "-d", "--privileged", "--name", name,
+	if err := b.docker(ctx, "node-image", "", nil, nil, "run", "-d", "--privileged", "--name", name,
 		"--entrypoint", "sleep", image, "infinity"); err != nil {
 		return "", err
 	}
-	defer func() { _ = exec.Command("docker", "rm", "-f", "-v", name).Run() }()
-	if err := b.run(ctx, "node-image", "", nil, nil, "docker", "exec", name, "bash", "-c",
+	defer func() { _ = docker.Remove(context.Background(), name) }()
+	if err := b.docker(ctx, "node-image", "", nil, nil, "exec", name, "bash", "-c",
 		`nohup containerd >/tmp/containerd.log 2>&1 &
 for i in $(seq 50); do [ -S /run/containerd/containerd.sock ] && ctr version >/dev/null 2>&1 && exit 0; sleep 0.2; done
 cat /tmp/containerd.log; exit 1`); err != nil {
 		return "", err
 	}
 	b.logf("%-28s preloading %d images into the node's containerd", "node-image", len(imgs))
-	save := exec.CommandContext(ctx, "docker", append([]string{"save"}, imgs...)...)
+	save := docker.Cmd(ctx, append([]string{"save"}, imgs...)...)
 	pipe, err := save.StdoutPipe()
 	if err != nil {
 		return "", err
@@ -142,7 +142,7 @@ cat /tmp/containerd.log; exit 1`); err != nil {
 	if err := save.Start(); err != nil {
 		return "", err
 	}
-	importErr := b.run(ctx, "node-image", "", nil, pipe, "docker", "exec", "-i", name,
+	importErr := b.docker(ctx, "node-image", "", nil, pipe, "exec", "-i", name,
 		"ctr", "--namespace=k8s.io", "images", "import", "--label=io.cri-containerd.pinned=pinned", "--all-platforms", "--no-unpack", "--digests", "-")
 	if err := save.Wait(); err != nil && importErr == nil {
 		importErr = &StageError{Stage: "node-image", Command: "docker save", Err: err}
@@ -150,7 +150,7 @@ cat /tmp/containerd.log; exit 1`); err != nil {
 	if importErr != nil {
 		return "", importErr
 	}
-	if err := b.run(ctx, "node-image", "", nil, nil, "docker", "exec", name, "bash", "-c",
+	if err := b.docker(ctx, "node-image", "", nil, nil, "exec", name, "bash", "-c",
 		`ctr -n k8s.io images ls -q | sort
 pkill -x containerd
 # PID 1 here is sleep, which reaps nothing: an exited containerd stays a zombie (Z).
@@ -159,7 +159,7 @@ echo "containerd did not stop within 60s"; cat /tmp/containerd.log | tail -20; e
 		return "", err
 	}
 	committed := images.NodeImage() + "-stage2"
-	if err := b.run(ctx, "node-image", "", nil, nil, "docker", "commit",
+	if err := b.docker(ctx, "node-image", "", nil, nil, "commit",
 		"--change", "LABEL "+LabelKey+"="+key, name, committed); err != nil {
 		return "", err
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/netpol-e2e/harness/internal/docker"
 )
 
 // Builder runs the stages.
@@ -62,6 +64,15 @@ func (e *StageError) Unwrap() error { return e.Err }
 
 // run executes a command, appending its output to the stage's log file.
 func (b *Builder) run(ctx context.Context, stage, dir string, env []string, stdin io.Reader, name string, args ...string) error {
+	return b.runCmd(stage, exec.CommandContext(ctx, name, args...), dir, env, stdin)
+}
+
+// docker runs a docker command as run does.
+func (b *Builder) docker(ctx context.Context, stage, dir string, env []string, stdin io.Reader, args ...string) error {
+	return b.runCmd(stage, docker.Cmd(ctx, args...), dir, env, stdin)
+}
+
+func (b *Builder) runCmd(stage string, cmd *exec.Cmd, dir string, env []string, stdin io.Reader) error {
 	logPath := filepath.Join(b.Cache, "logs", stage+".log")
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return err
@@ -72,7 +83,6 @@ func (b *Builder) run(ctx context.Context, stage, dir string, env []string, stdi
 	}
 	defer logf.Close()
 	var tail tailBuffer
-	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = stdin
@@ -80,9 +90,9 @@ func (b *Builder) run(ctx context.Context, stage, dir string, env []string, stdi
 	cmd.Stderr = cmd.Stdout
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	fmt.Fprintf(logf, "\n$ %s %s\n", name, strings.Join(args, " "))
+	line := strings.Join(cmd.Args, " ")
+	fmt.Fprintf(logf, "\n$ %s\n", line)
 	if err := cmd.Run(); err != nil {
-		line := name + " " + strings.Join(args, " ")
 		if len(line) > 300 {
 			line = line[:300] + "..."
 		}
@@ -240,8 +250,8 @@ func (b *Builder) dockerBuild(ctx context.Context, stage, tag, key, contextDir, 
 	if err := os.WriteFile(filepath.Join(contextDir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		return err
 	}
-	return b.run(ctx, stage, contextDir, []string{"DOCKER_BUILDKIT=0"}, nil,
-		"docker", "build", "--label", LabelKey+"="+key, "-t", tag, ".")
+	return b.docker(ctx, stage, contextDir, []string{"DOCKER_BUILDKIT=0"}, nil,
+		"build", "--label", LabelKey+"="+key, "-t", tag, ".")
 }
 
 // copyTree copies src into dst with normalised modes: directories 0755, files 0644, or

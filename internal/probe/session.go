@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/matrix"
-
 	"github.com/netpol-e2e/harness/internal/star"
 )
 

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netpol-e2e/harness/internal/matrix"
-
 	"github.com/stretchr/testify/require"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
 )
 
 // table is a one-cell matrix x/y -> a:1 holding v.
