@@ -107,17 +107,25 @@ func imageKey(ctx context.Context, tag string) string {
 
 // calicoImages builds calico/node, calico/cni and calico/kube-controllers of one build.
 func (b *Builder) calicoImages(ctx context.Context, bins *binaries, rootfs string, cb *calicoBuild) error {
-	bin, src, version := cb.bin, cb.src, cb.version
-	tags := images.CalicoImages(version)
+	if err := b.calicoNodeImage(ctx, rootfs, cb); err != nil {
+		return err
+	}
+	if err := b.calicoCNIImage(ctx, bins, cb); err != nil {
+		return err
+	}
+	return b.calicoKubeControllersImage(ctx, cb)
+}
 
-	// calico/node: the Debian rootfs (iptables, ipset, conntrack, runit...) plus Calico's
-	// own filesystem/ (runit services, rc.local) and the calico-node binary. VXLAN mode
-	// needs no BIRD or confd. Binaries go under usr/: the rootfs is merged-/usr.
+// calicoNodeImage: the Debian rootfs (iptables, nftables, ipset, conntrack, runit...) plus
+// Calico's own filesystem/ (runit services, rc.local) and the calico-node binary.
+func (b *Builder) calicoNodeImage(ctx context.Context, rootfs string, cb *calicoBuild) error {
+	bin, src, version, tags := cb.bin, cb.src, cb.version, images.CalicoImages(cb.version)
+	// VXLAN mode needs no BIRD or confd. Binaries go under usr/: the rootfs is merged-/usr.
 	nodeKey, err := b.key("calico-node-image", version, imageKey(ctx, rootfs), "file:"+filepath.Join(src, "node", "filesystem"), "file:"+filepath.Join(bin, "calico-node"))
 	if err != nil {
 		return err
 	}
-	if err := b.imageStage(ctx, "calico-node-image-"+version, tags["node"], nodeKey, func(ctxDir string) error {
+	return b.imageStage(ctx, "calico-node-image-"+version, tags["node"], nodeKey, func(ctxDir string) error {
 		isExec := func(rel string) bool {
 			return strings.HasPrefix(rel, "sbin/") || filepath.Base(rel) == "run" || rel == "etc/rc.local"
 		}
@@ -137,12 +145,13 @@ ENV SVDIR=/etc/service/enabled
 LABEL org.opencontainers.image.version=%s
 CMD ["start_runit"]
 `, rootfs, version))
-	}); err != nil {
-		return err
-	}
+	})
+}
 
-	// calico/cni: the install program, calico and calico-ipam (one binary, two names) and
-	// the reference plugins its conflist chains.
+// calicoCNIImage: the install program, calico and calico-ipam (one binary, two names) and
+// the reference plugins its conflist chains.
+func (b *Builder) calicoCNIImage(ctx context.Context, bins *binaries, cb *calicoBuild) error {
+	bin, version, tags := cb.bin, cb.version, images.CalicoImages(cb.version)
 	files := map[string]string{"calico": "/opt/cni/bin/calico", "install": "/opt/cni/bin/install"}
 	cniKeyParts := []string{"calico-cni-image", version, "file:" + filepath.Join(bin, "calico"), "file:" + filepath.Join(bin, "install")}
 	for _, p := range cniPluginPaths {
@@ -152,7 +161,7 @@ CMD ["start_runit"]
 	if err != nil {
 		return err
 	}
-	if err := b.imageStage(ctx, "calico-cni-image-"+version, tags["cni"], cniKey, func(ctxDir string) error {
+	return b.imageStage(ctx, "calico-cni-image-"+version, tags["cni"], cniKey, func(ctxDir string) error {
 		for from := range files {
 			if err := copyFile(filepath.Join(bin, from), filepath.Join(ctxDir, "bin", from), 0o755); err != nil {
 				return err
@@ -173,11 +182,12 @@ ENV PATH=/opt/cni/bin
 LABEL org.opencontainers.image.version=%s
 CMD ["/opt/cni/bin/install"]
 `, version))
-	}); err != nil {
-		return err
-	}
+	})
+}
 
-	// calico/kube-controllers runs as uid 999 and writes /status/status.json.
+// calicoKubeControllersImage: kube-controllers runs as uid 999 and writes /status/status.json.
+func (b *Builder) calicoKubeControllersImage(ctx context.Context, cb *calicoBuild) error {
+	bin, version, tags := cb.bin, cb.version, images.CalicoImages(cb.version)
 	kcKey, err := b.key("calico-kube-controllers-image", version, "file:"+filepath.Join(bin, "kube-controllers"), "file:"+filepath.Join(bin, "check-status"))
 	if err != nil {
 		return err

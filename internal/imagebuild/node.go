@@ -40,60 +40,11 @@ func (b *Builder) nodeImage(ctx context.Context, bins *binaries, rootfs string, 
 	}
 	tag := images.NodeImage()
 	return b.imageStage(ctx, "node-image", tag, key, func(ctxDir string) error {
-		isExec := func(rel string) bool {
-			return strings.HasPrefix(rel, "usr/local/bin/") || strings.HasPrefix(rel, "kind/bin/")
-		}
-		for _, d := range []string{"etc", "kind", "usr"} {
-			if err := copyTree(filepath.Join(baseFiles, d), filepath.Join(ctxDir, "files", d), func(rel string) bool { return isExec(d + "/" + rel) }); err != nil {
-				return err
-			}
-		}
-		root := filepath.Join(ctxDir, "root")
-		copies := map[string]string{
-			filepath.Join(bins.k8s, "kubeadm"):                   "usr/bin/kubeadm",
-			filepath.Join(bins.k8s, "kubelet"):                   "usr/bin/kubelet",
-			filepath.Join(bins.k8s, "kubectl"):                   "usr/bin/kubectl",
-			filepath.Join(bins.tools, "containerd"):              "usr/local/bin/containerd",
-			filepath.Join(bins.tools, "ctr"):                     "usr/local/bin/ctr",
-			filepath.Join(bins.tools, "containerd-shim-runc-v2"): "usr/local/bin/containerd-shim-runc-v2",
-			filepath.Join(bins.tools, "crictl"):                  "usr/local/bin/crictl",
-			filepath.Join(bins.tools, "runc"):                    "usr/local/sbin/runc.real",
-		}
-		for _, p := range cniPluginPaths {
-			n := filepath.Base(p)
-			copies[filepath.Join(bins.tools, "cni", n)] = "opt/cni/bin/" + n
-		}
-		for from, to := range copies {
-			if err := copyFile(from, filepath.Join(root, to), 0o755); err != nil {
-				return err
-			}
-		}
-		// The in-node runc shim: the same wrapper as the host's, also clamping oomScoreAdj
-		// (kubelet asks for -998). It does nothing where CAP_SYS_RESOURCE is present.
-		shimText, err := os.ReadFile(shim)
-		if err != nil {
-			return err
-		}
-		shimText = []byte(strings.Replace(string(shimText), "@REAL_RUNC@", "/usr/local/sbin/runc.real", 1))
-		shimText = []byte(strings.Replace(string(shimText), "set -euo pipefail\n", "set -euo pipefail\nexport NETPOL_CLAMP_OOM=${NETPOL_CLAMP_OOM:-1}\n", 1))
-		if err := os.WriteFile(filepath.Join(root, "usr/local/sbin/runc"), shimText, 0o755); err != nil {
+		if err := nodeContext(ctxDir, baseFiles, shim, bins); err != nil {
 			return err
 		}
 		stage1 := tag + "-stage1"
-		df := fmt.Sprintf(`FROM %s
-COPY files/etc/ /etc/
-COPY files/kind/ /kind/
-COPY files/usr/ /usr/
-COPY root/usr/ /usr/
-COPY root/opt/ /opt/
-RUN systemctl enable kubelet.service containerd.service undo-mount-hacks.service \
- && systemctl mask systemd-binfmt.service \
- && mkdir -p /etc/kubernetes/manifests \
- && ctr oci spec | jq '.hooks.createContainer[.hooks.createContainer| length] |= . + {"path": "/kind/bin/mount-product-files.sh"}' | jq 'del(.process.rlimits)' > /etc/containerd/cri-base.json \
- && printf %%s %s > /kind/version \
- && containerd --version && runc.real --version && kubelet --version
-ENV container=docker
-`, rootfs, images.Kubernetes)
+		df := nodeDockerfile(rootfs)
 		if err := b.dockerBuild(ctx, "node-image", stage1, key, ctxDir, df); err != nil {
 			return err
 		}
@@ -164,4 +115,64 @@ echo "containerd did not stop within 60s"; cat /tmp/containerd.log | tail -20; e
 		return "", err
 	}
 	return committed, nil
+}
+
+// nodeContext fills a node image's build context: kind's base files (files/) and the
+// binaries (root/), with the in-node runc shim.
+func nodeContext(ctxDir, baseFiles, shim string, bins *binaries) error {
+	isExec := func(rel string) bool {
+		return strings.HasPrefix(rel, "usr/local/bin/") || strings.HasPrefix(rel, "kind/bin/")
+	}
+	for _, d := range []string{"etc", "kind", "usr"} {
+		if err := copyTree(filepath.Join(baseFiles, d), filepath.Join(ctxDir, "files", d), func(rel string) bool { return isExec(d + "/" + rel) }); err != nil {
+			return err
+		}
+	}
+	root := filepath.Join(ctxDir, "root")
+	copies := map[string]string{
+		filepath.Join(bins.k8s, "kubeadm"):                   "usr/bin/kubeadm",
+		filepath.Join(bins.k8s, "kubelet"):                   "usr/bin/kubelet",
+		filepath.Join(bins.k8s, "kubectl"):                   "usr/bin/kubectl",
+		filepath.Join(bins.tools, "containerd"):              "usr/local/bin/containerd",
+		filepath.Join(bins.tools, "ctr"):                     "usr/local/bin/ctr",
+		filepath.Join(bins.tools, "containerd-shim-runc-v2"): "usr/local/bin/containerd-shim-runc-v2",
+		filepath.Join(bins.tools, "crictl"):                  "usr/local/bin/crictl",
+		filepath.Join(bins.tools, "runc"):                    "usr/local/sbin/runc.real",
+	}
+	for _, p := range cniPluginPaths {
+		n := filepath.Base(p)
+		copies[filepath.Join(bins.tools, "cni", n)] = "opt/cni/bin/" + n
+	}
+	for from, to := range copies {
+		if err := copyFile(from, filepath.Join(root, to), 0o755); err != nil {
+			return err
+		}
+	}
+	// The in-node runc shim: the same wrapper as the host's, also clamping oomScoreAdj
+	// (kubelet asks for -998). It does nothing where CAP_SYS_RESOURCE is present.
+	shimText, err := os.ReadFile(shim)
+	if err != nil {
+		return err
+	}
+	shimText = []byte(strings.Replace(string(shimText), "@REAL_RUNC@", "/usr/local/sbin/runc.real", 1))
+	shimText = []byte(strings.Replace(string(shimText), "set -euo pipefail\n", "set -euo pipefail\nexport NETPOL_CLAMP_OOM=${NETPOL_CLAMP_OOM:-1}\n", 1))
+	return os.WriteFile(filepath.Join(root, "usr/local/sbin/runc"), shimText, 0o755)
+}
+
+// nodeDockerfile is stage 1 of the node image, as kind's images/base/Dockerfile does it.
+func nodeDockerfile(rootfs string) string {
+	return fmt.Sprintf(`FROM %s
+COPY files/etc/ /etc/
+COPY files/kind/ /kind/
+COPY files/usr/ /usr/
+COPY root/usr/ /usr/
+COPY root/opt/ /opt/
+RUN systemctl enable kubelet.service containerd.service undo-mount-hacks.service \
+ && systemctl mask systemd-binfmt.service \
+ && mkdir -p /etc/kubernetes/manifests \
+ && ctr oci spec | jq '.hooks.createContainer[.hooks.createContainer| length] |= . + {"path": "/kind/bin/mount-product-files.sh"}' | jq 'del(.process.rlimits)' > /etc/containerd/cri-base.json \
+ && printf %%s %s > /kind/version \
+ && containerd --version && runc.real --version && kubelet --version
+ENV container=docker
+`, rootfs, images.Kubernetes)
 }

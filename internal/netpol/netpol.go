@@ -229,83 +229,89 @@ func selects(sel *metav1.LabelSelector, l map[string]string) bool {
 // parse, a peer with both ipBlock and a selector (or neither), bad CIDRs, a protocol other
 // than TCP, UDP or SCTP, an endPort without a numeric port below it, unknown policyTypes.
 func Validate(p *networkingv1.NetworkPolicy) error {
-	check := func(where string, sel *metav1.LabelSelector) error {
-		if sel == nil {
-			return nil
-		}
-		if _, err := metav1.LabelSelectorAsSelector(sel); err != nil {
-			return fmt.Errorf("%s: %w", where, err)
-		}
-		return nil
-	}
-	if err := check("spec.podSelector", &p.Spec.PodSelector); err != nil {
+	if err := validSelector("spec.podSelector", &p.Spec.PodSelector); err != nil {
 		return err
 	}
-	peers := func(where string, ps []networkingv1.NetworkPolicyPeer) error {
-		for i, peer := range ps {
-			w := fmt.Sprintf("%s[%d]", where, i)
-			set := 0
-			if peer.PodSelector != nil || peer.NamespaceSelector != nil {
-				set++
-			}
-			if peer.IPBlock != nil {
-				set++
-				if _, err := netip.ParsePrefix(peer.IPBlock.CIDR); err != nil {
-					return fmt.Errorf("%s.ipBlock.cidr: %w", w, err)
-				}
-				for _, ex := range peer.IPBlock.Except {
-					if _, err := netip.ParsePrefix(ex); err != nil {
-						return fmt.Errorf("%s.ipBlock.except: %w", w, err)
-					}
-				}
-			}
-			if set != 1 {
-				return fmt.Errorf("%s: a peer needs exactly one of ipBlock or podSelector/namespaceSelector", w)
-			}
-			if err := check(w+".podSelector", peer.PodSelector); err != nil {
-				return err
-			}
-			if err := check(w+".namespaceSelector", peer.NamespaceSelector); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	ports := func(where string, ps []networkingv1.NetworkPolicyPort) error {
-		for i, port := range ps {
-			w := fmt.Sprintf("%s[%d]", where, i)
-			if port.Protocol != nil {
-				switch *port.Protocol {
-				case corev1.ProtocolTCP, corev1.ProtocolUDP, corev1.ProtocolSCTP:
-				default:
-					return fmt.Errorf("%s.protocol: %q is not TCP, UDP or SCTP", w, *port.Protocol)
-				}
-			}
-			if port.EndPort != nil && (port.Port == nil || port.Port.StrVal != "" || *port.EndPort < port.Port.IntVal) {
-				return fmt.Errorf("%s.endPort: needs a numeric port not above it", w)
-			}
-		}
-		return nil
-	}
 	for i, r := range p.Spec.Ingress {
-		if err := peers(fmt.Sprintf("spec.ingress[%d].from", i), r.From); err != nil {
+		if err := validPeers(fmt.Sprintf("spec.ingress[%d].from", i), r.From); err != nil {
 			return err
 		}
-		if err := ports(fmt.Sprintf("spec.ingress[%d].ports", i), r.Ports); err != nil {
+		if err := validPorts(fmt.Sprintf("spec.ingress[%d].ports", i), r.Ports); err != nil {
 			return err
 		}
 	}
 	for i, r := range p.Spec.Egress {
-		if err := peers(fmt.Sprintf("spec.egress[%d].to", i), r.To); err != nil {
+		if err := validPeers(fmt.Sprintf("spec.egress[%d].to", i), r.To); err != nil {
 			return err
 		}
-		if err := ports(fmt.Sprintf("spec.egress[%d].ports", i), r.Ports); err != nil {
+		if err := validPorts(fmt.Sprintf("spec.egress[%d].ports", i), r.Ports); err != nil {
 			return err
 		}
 	}
 	for _, t := range p.Spec.PolicyTypes {
 		if t != networkingv1.PolicyTypeIngress && t != networkingv1.PolicyTypeEgress {
 			return fmt.Errorf("spec.policyTypes: %q is not Ingress or Egress", t)
+		}
+	}
+	return nil
+}
+
+func validSelector(where string, sel *metav1.LabelSelector) error {
+	if sel == nil {
+		return nil
+	}
+	if _, err := metav1.LabelSelectorAsSelector(sel); err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	return nil
+}
+
+// validPeers: each peer is exactly one of ipBlock (valid CIDRs) or selectors (valid ones).
+func validPeers(where string, ps []networkingv1.NetworkPolicyPeer) error {
+	for i, peer := range ps {
+		w := fmt.Sprintf("%s[%d]", where, i)
+		set := 0
+		if peer.PodSelector != nil || peer.NamespaceSelector != nil {
+			set++
+		}
+		if peer.IPBlock != nil {
+			set++
+			for _, cidr := range append([]string{peer.IPBlock.CIDR}, peer.IPBlock.Except...) {
+				if _, err := netip.ParsePrefix(cidr); err != nil {
+					field := ".ipBlock.cidr"
+					if cidr != peer.IPBlock.CIDR {
+						field = ".ipBlock.except"
+					}
+					return fmt.Errorf("%s%s: %w", w, field, err)
+				}
+			}
+		}
+		if set != 1 {
+			return fmt.Errorf("%s: a peer needs exactly one of ipBlock or podSelector/namespaceSelector", w)
+		}
+		if err := validSelector(w+".podSelector", peer.PodSelector); err != nil {
+			return err
+		}
+		if err := validSelector(w+".namespaceSelector", peer.NamespaceSelector); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validPorts: protocols the API knows, and an endPort only after a numeric port not above it.
+func validPorts(where string, ps []networkingv1.NetworkPolicyPort) error {
+	for i, port := range ps {
+		w := fmt.Sprintf("%s[%d]", where, i)
+		if port.Protocol != nil {
+			switch *port.Protocol {
+			case corev1.ProtocolTCP, corev1.ProtocolUDP, corev1.ProtocolSCTP:
+			default:
+				return fmt.Errorf("%s.protocol: %q is not TCP, UDP or SCTP", w, *port.Protocol)
+			}
+		}
+		if port.EndPort != nil && (port.Port == nil || port.Port.StrVal != "" || *port.EndPort < port.Port.IntVal) {
+			return fmt.Errorf("%s.endPort: needs a numeric port not above it", w)
 		}
 	}
 	return nil
