@@ -13,6 +13,7 @@ import (
 	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/cluster"
 	"github.com/netpol-e2e/harness/internal/docker"
+	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/report"
 )
 
@@ -33,10 +34,24 @@ func TestWorkshop(t *testing.T) {
 	feats := []features.Feature{feature("dataplane-"+string(dp), "Calico's and kube-proxy's rules are in "+string(dp)+" on every node, none in the other", func(ctx context.Context) *report.Step {
 		return h.CheckDataplane(ctx, "dataplane-"+string(dp), dp)
 	})}
+	// A control: setup applies the variant, assess requires exactly the predicted cells,
+	// teardown restores the originals (also after a failed assessment) and reports.
 	control := func(name string, i int, variant string) features.Feature {
-		return feature(name, "the live matrix changes exactly as the evaluator predicts, then is restored", func(ctx context.Context) *report.Step {
-			return h.Control(ctx, name, i, filepath.Join(repoRoot, variant))
-		})
+		var c *harness.ControlRun
+		return features.New(name).
+			Setup(func(ctx context.Context, _ *testing.T, _ *envconf.Config) context.Context {
+				c = h.SetupControl(ctx, name, i, filepath.Join(repoRoot, variant))
+				return ctx
+			}).
+			Assess("the live matrix changes exactly as the evaluator predicts", func(ctx context.Context, _ *testing.T, _ *envconf.Config) context.Context {
+				c.Assess(ctx)
+				return ctx
+			}).
+			Teardown(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+				c.Restore(ctx)
+				record(t, c.Report)
+				return ctx
+			}).Feature()
 	}
 	for i := range scen.Steps {
 		name := scen.Steps[i].Name

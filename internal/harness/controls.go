@@ -15,79 +15,95 @@ import (
 	"github.com/netpol-e2e/harness/internal/scenario"
 )
 
-// Control replaces policies of the state after step i with a variant file, predicts with
-// the evaluator which cells change, requires the live cluster to show exactly those
-// changes, then restores the originals and requires the step's fixture again. It is the
-// proof that the harness can fail: the predicted cells must be non-empty, and a harness
-// that saw nothing would report them as missing.
+// ControlRun is one control, in the lifecycle every control shares: Setup predicts with
+// the evaluator which cells a variant of the policies changes at a step and applies it;
+// Assess requires the cluster to show exactly those changes; Restore puts the originals
+// back and requires the step's fixture again, whatever Setup and Assess found (a failed
+// control never leaks into the following steps). It is the proof that the harness can
+// fail: the predicted cells must be non-empty, and a harness that saw nothing would
+// report them as missing.
+type ControlRun struct {
+	h       *Harness
+	step    *scenario.Step
+	st      *scenario.State
+	variant []scenario.Object
+	pred    *scenario.Prediction
+	fixture *matrix.Matrix
+	applied time.Time
+	t0      time.Time
+	// Report is the control's result, complete after Restore.
+	Report *report.Step
+}
+
+// Control runs a whole control (Setup, Assess, Restore).
 func (h *Harness) Control(ctx context.Context, name string, i int, variantFile string) *report.Step {
-	step := &h.Scenario.Steps[i]
-	st := h.States[i]
-	rs := &report.Step{Name: name, Kind: "check"}
-	t0 := time.Now()
-	defer func() { rs.Duration = time.Since(t0) }()
-	fail := func(format string, args ...any) *report.Step {
-		rs.Failure = fmt.Sprintf(format, args...)
-		return rs
-	}
-	fixture, err := h.expected(step, st)
-	if err != nil {
-		return fail("%v", err)
+	c := h.SetupControl(ctx, name, i, variantFile)
+	c.Assess(ctx)
+	c.Restore(ctx)
+	return c.Report
+}
+
+// SetupControl predicts what the variant file changes at step i and applies it.
+func (h *Harness) SetupControl(ctx context.Context, name string, i int, variantFile string) *ControlRun {
+	c := &ControlRun{h: h, step: &h.Scenario.Steps[i], st: h.States[i], t0: time.Now(), Report: &report.Step{Name: name, Kind: "check"}}
+	fail := func(err error) *ControlRun { c.Report.Failure = err.Error(); return c }
+	var err error
+	if c.fixture, err = h.expected(c.step, c.st); err != nil {
+		return fail(err)
 	}
 	variant, err := scenario.LoadObjects(variantFile)
 	if err != nil {
-		return fail("%v", err)
+		return fail(err)
 	}
-	vst := st.Clone()
-	if err := vst.Apply(&scenario.Step{Name: name, Objects: variant}); err != nil {
-		return fail("%v", err)
+	if c.pred, err = c.st.Predict(h.Scenario, h.Cfg.ExternalIP, scenario.Change{Name: name, Apply: variant}, !h.Cfg.ByPodIP); err != nil {
+		return fail(err)
 	}
-	want, err := vst.Expected(h.Scenario, h.Cfg.ExternalIP)
-	if err != nil {
-		return fail("%v", err)
+	if len(c.pred.Changed) == 0 {
+		return fail(fmt.Errorf("variant %s changes no cell of %s: it proves nothing", variantFile, c.step.Name))
 	}
-	if !h.Cfg.ByPodIP {
-		targets, err := vst.Targets(h.Scenario)
-		if err != nil {
-			return fail("%v", err)
-		}
-		scenario.NamesNeedDNS(want, targets)
+	for _, p := range c.pred.Changed {
+		c.Report.Notes = append(c.Report.Notes, "predicted change: "+p.String())
 	}
-	predicted, err := matrix.Compare(fixture, want)
-	if err != nil {
-		return fail("%v", err)
-	}
-	if len(predicted) == 0 {
-		return fail("variant %s changes no cell of %s: it proves nothing", variantFile, step.Name)
-	}
-	for _, p := range predicted {
-		rs.Notes = append(rs.Notes, "predicted change: "+p.String())
-	}
-	// Apply the variant and probe until the cluster shows the variant's matrix; whatever
-	// happens, restore the originals and require the step's fixture again, so that a
-	// failed control never leaks into the following steps.
-	applied := time.Now()
+	c.variant, c.applied = variant, time.Now()
 	if err := h.Apply(ctx, variant); err != nil {
-		rs.Failure = err.Error()
-	} else {
-		since := h.settleUDP(ctx, rs, predicted, applied)
-		h.assessVariant(ctx, rs, step, vst, fixture, want, predicted, since)
+		return fail(err)
 	}
+	return c
+}
+
+// Assess probes until the cluster shows the variant's matrix (after the UDP conntrack
+// settling the variant needs), then requires that exactly the predicted cells differ
+// from the unchanged fixture. It does nothing after a failed Setup.
+func (c *ControlRun) Assess(ctx context.Context) {
+	if c.Report.Failure != "" {
+		return
+	}
+	since := c.h.settleUDP(ctx, c.Report, c.pred.Changed, c.applied)
+	c.h.assessVariant(ctx, c.Report, c.step, c.pred.After, c.fixture, c.pred.Want, c.pred.Changed, since)
+}
+
+// Restore re-applies the step's own policies in place of the variant (what Setup applied,
+// if anything) and requires the step's fixture again.
+func (c *ControlRun) Restore(ctx context.Context) {
+	defer func() { c.Report.Duration = time.Since(c.t0) }()
+	if c.variant == nil {
+		return
+	}
+	rs := c.Report
 	restored := time.Now()
-	if err := h.restore(ctx, st, variant); err != nil {
+	if err := c.h.restore(ctx, c.st, c.variant); err != nil {
 		rs.Failure = strings.TrimSpace(rs.Failure + "\nrestore: " + err.Error())
-		return rs
+		return
 	}
-	back, _, err := h.converge(ctx, st, fixture, restored)
+	back, _, err := c.h.converge(ctx, c.st, c.fixture, restored)
 	switch {
 	case err != nil:
 		rs.Failure = strings.TrimSpace(rs.Failure + "\nrestore: " + err.Error())
 	case !back.Converged:
-		rs.Failure = strings.TrimSpace(rs.Failure + fmt.Sprintf("\nafter restoring, %d cells still differ from %s:\n%s", len(back.Mismatches), step.Fixture, matrix.RenderDiff(fixture, back.Mismatches)))
+		rs.Failure = strings.TrimSpace(rs.Failure + fmt.Sprintf("\nafter restoring, %d cells still differ from %s:\n%s", len(back.Mismatches), c.step.Fixture, matrix.RenderDiff(c.fixture, back.Mismatches)))
 	default:
-		rs.Notes = append(rs.Notes, fmt.Sprintf("originals restored; %s matched again after %s", step.Fixture, back.Latency.Round(time.Millisecond)))
+		rs.Notes = append(rs.Notes, fmt.Sprintf("originals restored; %s matched again after %s", c.step.Fixture, back.Latency.Round(time.Millisecond)))
 	}
-	return rs
 }
 
 // assessVariant probes the variant until it shows, then checks that against the unchanged

@@ -102,8 +102,15 @@ func TestSimControlFailsWhenThePredictedChangeDoesNotShow(t *testing.T) {
 		require.Empty(t, h.RunStep(ctx, i).Failure)
 	}
 	sim.leak[matrix.Cell{Row: "backend/facade", Col: "backend:6379"}] = true
-	rs := h.Control(ctx, "08-self-check-wrong-policy", 8, filepath.Join("../..", "policies/controls/backend-policy-wrong-port.yaml"))
-	require.NotEmpty(t, rs.Failure, rs.Text())
+	c := h.SetupControl(ctx, "08-self-check-wrong-policy", 8, filepath.Join("../..", "policies/controls/backend-policy-wrong-port.yaml"))
+	require.Empty(t, c.Report.Failure)
+	require.Equal(t, int32(6380), sim.pols["backend/backend-policy"].Spec.Ingress[0].Ports[0].Port.IntVal, "setup applied the variant")
+	c.Assess(ctx)
+	require.Contains(t, c.Report.Failure, "cells differ from the expectation", c.Report.Text())
+	// The teardown restores the originals even after the failed assessment.
+	c.Restore(ctx)
+	require.Equal(t, int32(6379), sim.pols["backend/backend-policy"].Spec.Ingress[0].Ports[0].Port.IntVal, "restore put the original back")
+	require.Contains(t, c.Report.Text(), "originals restored; ../../fixtures/08-payments-policy.txt matched again")
 }
 
 // Each step says when the cells it had to change first showed their new verdict.

@@ -8,8 +8,8 @@ import (
 	"github.com/netpol-e2e/harness/internal/matrix"
 )
 
-// predict applies a control variant on top of a step's state and returns the cells that
-// change against that step's fixture, as the live control will expect them.
+// predict asks the one prediction (State.Predict, which the live control uses too) what a
+// control variant changes at a step, as probes by name see it.
 func predict(t *testing.T, step, variant string) []matrix.Mismatch {
 	t.Helper()
 	s, states := loadRepo(t)
@@ -17,20 +17,11 @@ func predict(t *testing.T, step, variant string) []matrix.Mismatch {
 		if s.Steps[i].Name != step {
 			continue
 		}
-		fixture, err := s.LoadFixture(&s.Steps[i], states[i])
-		require.NoError(t, err)
 		objs, err := LoadObjects(variant)
 		require.NoError(t, err)
-		vst := states[i].Clone()
-		require.NoError(t, vst.Apply(&Step{Name: "control", Objects: objs}))
-		want, err := vst.Expected(s, s.External.IP)
+		p, err := states[i].Predict(s, s.External.IP, Change{Name: "control", Apply: objs}, true)
 		require.NoError(t, err)
-		targets, err := vst.Targets(s)
-		require.NoError(t, err)
-		NamesNeedDNS(want, targets)
-		mm, err := matrix.Compare(fixture, want)
-		require.NoError(t, err)
-		return mm
+		return p.Changed
 	}
 	t.Fatalf("no step %s", step)
 	return nil

@@ -167,40 +167,85 @@ func targetPortNumber(sp corev1.ServicePort) int32 {
 	return sp.Port
 }
 
-// DeletionOpens predicts what deleting some policies ("namespace/name") of this state
-// opens: the cells the evaluator then computes allowed that are denied now. It returns the
-// policies (for the caller to delete and restore) and those cells. It fails on a name that
-// is no policy of the state, and when nothing would open (such a deletion proves nothing).
-func (st *State) DeletionOpens(s *Scenario, externalIP string, refs []string) ([]*networkingv1.NetworkPolicy, []matrix.Cell, error) {
-	without := st.Clone()
-	var deleted []*networkingv1.NetworkPolicy
-	for _, ref := range refs {
+// Change is a change to the policies in force: objects applied (a control's variant),
+// policies ("namespace/name") deleted.
+type Change struct {
+	Name   string
+	Apply  []Object
+	Delete []string
+}
+
+// Prediction is what the evaluator says a change does to a state.
+type Prediction struct {
+	// After is the state with the change; Want its matrix.
+	After *State
+	Want  *matrix.Matrix
+	// Changed are the cells whose verdict changes (Want: before, Got: after).
+	Changed []matrix.Mismatch
+	// Deleted are the policies the change deletes (for the caller to restore).
+	Deleted []*networkingv1.NetworkPolicy
+}
+
+// Predict is the one answer to "what does this policy change do?": the controls, the
+// rollout's deletion control and their tests all ask it. byName applies the probe's own
+// property that a source without DNS fails every target it probes by name
+// (NamesNeedDNS). It fails on a deleted name that is no policy of the state.
+func (st *State) Predict(s *Scenario, externalIP string, c Change, byName bool) (*Prediction, error) {
+	p := &Prediction{After: st.Clone()}
+	for _, ref := range c.Delete {
 		ns, name, _ := strings.Cut(ref, "/")
-		i := slices.IndexFunc(without.Policies, func(p *networkingv1.NetworkPolicy) bool { return p.Namespace == ns && p.Name == name })
+		i := slices.IndexFunc(p.After.Policies, func(p *networkingv1.NetworkPolicy) bool { return p.Namespace == ns && p.Name == name })
 		if i < 0 {
 			var have []string
 			for _, p := range st.Policies {
 				have = append(have, p.Namespace+"/"+p.Name)
 			}
-			return nil, nil, fmt.Errorf("policy %q is not in force at that step (have: %s)", ref, strings.Join(have, ", "))
+			return nil, fmt.Errorf("policy %q is not in force at that step (have: %s)", ref, strings.Join(have, ", "))
 		}
-		deleted = append(deleted, without.Policies[i])
-		without.Policies = slices.Delete(without.Policies, i, i+1)
+		p.Deleted = append(p.Deleted, p.After.Policies[i])
+		p.After.Policies = slices.Delete(p.After.Policies, i, i+1)
 	}
-	want, err := st.Expected(s, externalIP)
+	if len(c.Apply) > 0 {
+		if err := p.After.Apply(&Step{Name: c.Name, Objects: c.Apply}); err != nil {
+			return nil, err
+		}
+	}
+	before, err := st.expectedBy(s, externalIP, byName)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	after, err := without.Expected(s, externalIP)
+	if p.Want, err = p.After.expectedBy(s, externalIP, byName); err != nil {
+		return nil, err
+	}
+	p.Changed, err = matrix.Compare(before, p.Want)
+	return p, err
+}
+
+// expectedBy is Expected as probes by name (byName) or by address see it.
+func (st *State) expectedBy(s *Scenario, externalIP string, byName bool) (*matrix.Matrix, error) {
+	m, err := st.Expected(s, externalIP)
+	if err != nil || !byName {
+		return m, err
+	}
+	targets, err := st.Targets(s)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	mm, err := matrix.Compare(want, after)
+	NamesNeedDNS(m, targets)
+	return m, nil
+}
+
+// DeletionOpens predicts what deleting some policies ("namespace/name") of this state
+// opens: the cells the evaluator then computes allowed that are denied now. It returns the
+// policies (for the caller to delete and restore) and those cells. It fails on a name that
+// is no policy of the state, and when nothing would open (such a deletion proves nothing).
+func (st *State) DeletionOpens(s *Scenario, externalIP string, refs []string) ([]*networkingv1.NetworkPolicy, []matrix.Cell, error) {
+	p, err := st.Predict(s, externalIP, Change{Delete: refs}, false)
 	if err != nil {
 		return nil, nil, err
 	}
 	var opened []matrix.Cell
-	for _, m := range mm {
+	for _, m := range p.Changed {
 		if m.Got == matrix.Allowed && m.Want == matrix.Blocked {
 			opened = append(opened, matrix.Cell{Row: m.Row, Col: m.Col})
 		}
@@ -208,5 +253,5 @@ func (st *State) DeletionOpens(s *Scenario, externalIP string, refs []string) ([
 	if len(opened) == 0 {
 		return nil, nil, fmt.Errorf("deleting %s opens no denied cell (a policy that allows still isolates its pods): it cannot show a leak", strings.Join(refs, ", "))
 	}
-	return deleted, opened, nil
+	return p.Deleted, opened, nil
 }
