@@ -1,12 +1,14 @@
 package harness
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/scenario"
 )
 
@@ -43,4 +45,23 @@ func TestBenchRendering(t *testing.T) {
 	svg := BenchSVG(points)
 	require.True(t, strings.HasPrefix(svg, "<svg"))
 	require.Contains(t, svg, `<polyline points="88.0,150.0 440.0,95.0"`)
+}
+
+// The benchmark runs against the simulated twin: every size's sources are listed, their
+// sessions opened, the timed rounds match the expectation; a leak fails it, naming the
+// size and the wrong cell.
+func TestSimBench(t *testing.T) {
+	h, sim := simHarness(t)
+	ctx := context.Background()
+	points, err := h.Bench(ctx, []int{3, 5}, 2)
+	require.NoError(t, err)
+	require.Len(t, points, 2)
+	require.Equal(t, 5, points[1].Sources)
+	require.Equal(t, 40, points[1].Cells)
+	require.Positive(t, points[1].Median)
+	require.Empty(t, sim.deps, "the benchmark's namespace is deleted afterwards")
+
+	sim.leak[matrix.Cell{Row: BenchNamespace + "/src-r1", Col: "t5:8080"}] = true
+	_, err = h.Bench(ctx, []int{2}, 1)
+	require.ErrorContains(t, err, "bench 2 sources")
 }

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -121,4 +122,23 @@ func TestSimStepReportsPerCellEnforcementLatency(t *testing.T) {
 	rs := h.RunStep(ctx, 1)
 	require.Contains(t, rs.Text(), "9 cells had to change: each first showed its new verdict after median")
 	require.Contains(t, rs.Text(), "none flipped back")
+}
+
+// A variant that changes nothing proves nothing: the control refuses it before applying it.
+func TestSimControlRefusesAVariantThatChangesNothing(t *testing.T) {
+	h, sim := simHarness(t)
+	ctx := context.Background()
+	for i := range 9 {
+		require.Empty(t, h.RunStep(ctx, i).Failure)
+	}
+	same := filepath.Join(t.TempDir(), "same.yaml")
+	data, err := os.ReadFile("../../policies/ingress/backend-policy.yaml")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(same, data, 0o644))
+	applied := len(sim.pols)
+	rs := h.Control(ctx, "08-control-same", 8, same)
+	require.Contains(t, rs.Failure, "changes no cell of 08-payments-policy: it proves nothing")
+	require.Len(t, sim.pols, applied)
+	rs = h.Control(ctx, "08-control-missing", 8, filepath.Join(t.TempDir(), "missing.yaml"))
+	require.Contains(t, rs.Failure, "missing.yaml")
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -107,6 +108,9 @@ func (c *simCluster) Apply(_ context.Context, objs ...*unstructured.Unstructured
 			var o appsv1.Deployment
 			err = runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &o)
 			c.deps[key] = &o
+			if err == nil && o.Spec.Replicas != nil && *o.Spec.Replicas > 1 {
+				err = c.replicas(&o)
+			}
 		case "Service":
 			var o corev1.Service
 			err = runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &o)
@@ -122,6 +126,33 @@ func (c *simCluster) Apply(_ context.Context, objs ...*unstructured.Unstructured
 			err = fmt.Errorf("namespaces %q not found", u.GetNamespace())
 		}
 		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replicas plays a scaled deployment's pods in the API (named DEPLOYMENT-rK-sim, running),
+// as the scale benchmark lists them; a re-apply replaces them.
+func (c *simCluster) replicas(d *appsv1.Deployment) error {
+	pods := c.cs.CoreV1().Pods(d.Namespace)
+	list, err := pods.List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, p := range list.Items {
+		if strings.HasPrefix(p.Name, d.Name+"-r") {
+			if err := pods.Delete(context.Background(), p.Name, metav1.DeleteOptions{}); err != nil {
+				return err
+			}
+		}
+	}
+	for k := range *d.Spec.Replicas {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: d.Namespace, Name: fmt.Sprintf("%s-r%d-sim", d.Name, k), Labels: d.Spec.Template.Labels},
+			Status:     corev1.PodStatus{Phase: corev1.PodRunning},
+		}
+		if _, err := pods.Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
 			return err
 		}
 	}
@@ -420,6 +451,10 @@ func (c *simCluster) answer(source string, urls []string) ([]matrix.Result, erro
 		}
 		v, ok := m.Get(source, col)
 		if !ok {
+			// A replica answers as its deployment.
+			v, ok = m.Get(replicaOf.ReplaceAllString(source, ""), col)
+		}
+		if !ok {
 			v = matrix.Error
 		}
 		if c.leak[matrix.Cell{Row: source, Col: col}] {
@@ -429,6 +464,8 @@ func (c *simCluster) answer(source string, urls []string) ([]matrix.Result, erro
 	}
 	return out, nil
 }
+
+var replicaOf = regexp.MustCompile(`-r\d+$`)
 
 // column maps a URL to its target column, and says whether it names a host.
 func (c *simCluster) column(raw string, targets []scenario.Target) (string, bool) {
