@@ -1,0 +1,23 @@
+package cluster
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
+)
+
+func TestConfig(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no docker: no cgroup v1 patch
+	k := New(Options{Name: "c", Workers: 2, PodSubnet: "10.244.0.0/16", KubeProxyMode: "nftables", KubeconfigDir: "/tmp/r"})
+	cfg := k.Config()
+	require.Len(t, cfg.Nodes, 3)
+	require.Equal(t, v1alpha4.ControlPlaneRole, cfg.Nodes[0].Role)
+	require.Equal(t, v1alpha4.WorkerRole, cfg.Nodes[2].Role)
+	require.True(t, cfg.Networking.DisableDefaultCNI, "Calico replaces kindnet")
+	require.Equal(t, "10.244.0.0/16", cfg.Networking.PodSubnet)
+	require.Equal(t, v1alpha4.NFTablesProxyMode, cfg.Networking.KubeProxyMode)
+	require.Empty(t, cfg.KubeadmConfigPatches)
+	require.Equal(t, "/tmp/r/kubeconfig-c", k.Kubeconfig())
+	require.Empty(t, New(Options{}).Config().Networking.KubeProxyMode, "kind's default (iptables)")
+}
