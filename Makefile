@@ -3,6 +3,8 @@ SHELL := /bin/bash
 GO ?= go
 UNIT_PKGS := $(shell $(GO) list ./... 2>/dev/null | grep -v /e2e)
 E2E_FLAGS ?=
+# E2E_RUN selects live tests (go test -run), e.g. E2E_RUN='TestProof|TestWorkshop'.
+E2E_RUN ?= .
 BOOTSTRAP_FLAGS ?=
 REPORT_DIR ?= $(CURDIR)/_report
 # Pinned checkers, built from the Go module proxy once per version into the cache (outside
@@ -30,7 +32,7 @@ images:
 
 ## e2e: the live suite on kind + Calico (see README for E2E_FLAGS).
 e2e:
-	$(GO) test -count=1 -timeout 80m -v ./e2e/... -args -report-dir=$(REPORT_DIR) $(E2E_FLAGS)
+	$(GO) test -count=1 -timeout 80m -v -run '$(E2E_RUN)' ./e2e/... -args -report-dir=$(REPORT_DIR) $(E2E_FLAGS)
 
 ## bench: the scale benchmark (N sources x 8 targets, N = 6,12,25,50): round times, the
 ## harness's CPU and memory, a table in the report and bench.svg. Not part of make e2e.

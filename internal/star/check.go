@@ -25,6 +25,9 @@ import (
 //	dns+udp://name          look name up (IPv4) through the system's DNS servers over UDP
 //	dns+tcp://name          the same over TCP
 //
+// "+ipv6" after the scheme (http+ipv6://, tcp+ipv6://, dns+udp+ipv6://) resolves names to
+// IPv6 addresses only (AAAA lookups), so a dual-stack target is probed over each family.
+//
 // A connect that times out is "blocked" (a policy drops the packets); once connected, an
 // http target's answer may take AnswerTimeout; a refused connect is
 // "refused"; a name that does not resolve is "dns-failure" (for dns+ targets a lookup that
@@ -106,15 +109,15 @@ func ParseResults(r io.Reader) ([]matrix.Result, error) {
 }
 
 func (c Checker) checkOne(ctx context.Context, target string) (matrix.Verdict, string) {
-	u, err := url.Parse(target)
-	if err != nil || u.Host == "" {
-		return matrix.Error, fmt.Sprintf("bad target %q: want http://host:port/path, tcp://host:port or dns+udp://name", target)
+	u, family, err := parseTarget(target)
+	if err != nil {
+		return matrix.Error, err.Error()
 	}
 	switch u.Scheme {
 	case "dns+udp", "dns+tcp":
-		return c.lookup(ctx, u.Host, strings.TrimPrefix(u.Scheme, "dns+"))
+		return c.lookup(ctx, u.Host, strings.TrimPrefix(u.Scheme, "dns+"), family)
 	case "http", "tcp":
-		addr, v, detail := c.resolve(ctx, u.Host)
+		addr, v, detail := c.resolve(ctx, u.Host, family)
 		if addr == "" {
 			return v, detail
 		}
@@ -122,6 +125,22 @@ func (c Checker) checkOne(ctx context.Context, target string) (matrix.Verdict, s
 	default:
 		return matrix.Error, fmt.Sprintf("unknown scheme %q", u.Scheme)
 	}
+}
+
+// parseTarget reads a target and its family suffix: "+ipv6" after the scheme resolves
+// names to IPv6 addresses only (AAAA), "+ipv4" or none to IPv4 ones (A). The URL comes
+// back with the plain scheme, and the family as Go's resolver names it ("ip4", "ip6").
+func parseTarget(target string) (*url.URL, string, error) {
+	u, err := url.Parse(target)
+	if err != nil || u.Host == "" {
+		return nil, "", fmt.Errorf("bad target %q: want http://host:port/path, tcp://host:port or dns+udp://name (+ipv6 after the scheme for IPv6)", target)
+	}
+	family := "ip4"
+	if s, ok := strings.CutSuffix(u.Scheme, "+ipv6"); ok {
+		u.Scheme, family = s, "ip6"
+	}
+	u.Scheme = strings.TrimSuffix(u.Scheme, "+ipv4")
+	return u, family, nil
 }
 
 // connect opens a connection to addr ("ip:port", u's resolved host) and, for http
@@ -162,15 +181,15 @@ func (c Checker) resolver(network string) *net.Resolver {
 	}}
 }
 
-// lookupIPv4 resolves name to IPv4 addresses within the DNS budget, retrying attempts
-// that time out; a name that does not exist is answered at once.
-func (c Checker) lookupIPv4(ctx context.Context, name, network string) ([]string, error) {
+// lookupIP resolves name to addresses of one family ("ip4" or "ip6") within the DNS
+// budget, retrying attempts that time out; a name that does not exist is answered at once.
+func (c Checker) lookupIP(ctx context.Context, name, network, family string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.DNSTimeout)
 	defer cancel()
 	r := c.resolver(network)
 	for {
 		actx, acancel := context.WithTimeout(ctx, dnsAttempt)
-		ips, err := r.LookupIP(actx, "ip4", name)
+		ips, err := r.LookupIP(actx, family, name)
 		acancel()
 		if err == nil {
 			out := make([]string, len(ips))
@@ -186,8 +205,8 @@ func (c Checker) lookupIPv4(ctx context.Context, name, network string) ([]string
 	}
 }
 
-func (c Checker) lookup(ctx context.Context, name, network string) (matrix.Verdict, string) {
-	addrs, err := c.lookupIPv4(ctx, name, network)
+func (c Checker) lookup(ctx context.Context, name, network, family string) (matrix.Verdict, string) {
+	addrs, err := c.lookupIP(ctx, name, network, family)
 	if err == nil {
 		return matrix.Allowed, strings.Join(addrs, ",")
 	}
@@ -202,7 +221,7 @@ func (c Checker) lookup(ctx context.Context, name, network string) (matrix.Verdi
 }
 
 // resolve returns the address to connect to ("ip:port"), or a dns-failure verdict.
-func (c Checker) resolve(ctx context.Context, hostport string) (string, matrix.Verdict, string) {
+func (c Checker) resolve(ctx context.Context, hostport, family string) (string, matrix.Verdict, string) {
 	host, port, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return "", matrix.Error, err.Error()
@@ -210,7 +229,7 @@ func (c Checker) resolve(ctx context.Context, hostport string) (string, matrix.V
 	if net.ParseIP(host) != nil {
 		return hostport, matrix.Allowed, ""
 	}
-	addrs, err := c.lookupIPv4(ctx, host, "")
+	addrs, err := c.lookupIP(ctx, host, "", family)
 	if err != nil || len(addrs) == 0 {
 		return "", matrix.DNSFailure, fmt.Sprintf("lookup %s: %v", host, err)
 	}

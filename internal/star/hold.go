@@ -50,15 +50,17 @@ func (c Checker) Hold(ctx context.Context, targets []string, interval, budget ti
 		c.DNSTimeout = DefaultDNSTimeout
 	}
 	urls := make([]*url.URL, len(targets))
+	families := make([]string, len(targets))
 	for i, t := range targets {
-		u, err := url.Parse(t)
+		u, family, err := parseTarget(t)
 		if err != nil || u.Scheme != "http" {
-			return fmt.Errorf("--hold target %q: want http://host:port/path", t)
+			return fmt.Errorf("--hold target %q: want http://host:port/path (or http+ipv6://)", t)
 		}
-		urls[i] = u
+		urls[i], families[i] = u, family
 	}
 	return perTarget(targets, w, func(t string, emit func(any)) {
-		c.holdOne(ctx, urls[slices.Index(targets, t)], t, interval, budget, func(e HoldEvent) { emit(e) })
+		i := slices.Index(targets, t)
+		c.holdOne(ctx, urls[i], families[i], t, interval, budget, func(e HoldEvent) { emit(e) })
 	})
 }
 
@@ -69,7 +71,7 @@ type holdState struct {
 	lastReply             time.Time
 }
 
-func (c Checker) holdOne(ctx context.Context, u *url.URL, target string, interval, budget time.Duration, emit func(HoldEvent)) {
+func (c Checker) holdOne(ctx context.Context, u *url.URL, family, target string, interval, budget time.Duration, emit func(HoldEvent)) {
 	now := func() int64 { return time.Now().UnixMilli() }
 	var st holdState
 	stats := func() {
@@ -82,7 +84,7 @@ func (c Checker) holdOne(ctx context.Context, u *url.URL, target string, interva
 	for ctx.Err() == nil {
 		if addr == "" {
 			var detail string
-			if addr, _, detail = c.resolve(ctx, u.Host); addr == "" {
+			if addr, _, detail = c.resolve(ctx, u.Host, family); addr == "" {
 				emit(HoldEvent{Target: target, Event: "disrupted", Kind: "error", At: now(), Detail: detail})
 				sleepCtx(ctx, interval)
 				continue

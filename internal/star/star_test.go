@@ -19,8 +19,9 @@ import (
 	"github.com/netpol-e2e/harness/internal/matrix"
 )
 
-// fakeDNS answers A 127.0.0.1 for names under .test, NXDOMAIN for the rest, over UDP and
-// TCP on one loopback port. Tests never ask the machine's real DNS servers.
+// fakeDNS answers A 127.0.0.1 (except for names starting with v6) and AAAA ::1 for names
+// under .test, NXDOMAIN for the rest, over UDP and TCP on one loopback port. Tests never
+// ask the machine's real DNS servers.
 func fakeDNS(t *testing.T) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -74,11 +75,15 @@ func dnsAnswer(q []byte) []byte {
 		resp[3] |= 3 // NXDOMAIN
 		return resp
 	}
-	if qtype != 1 { // only A records; AAAA gets an empty answer
-		return resp
+	switch {
+	case qtype == 1 && !bytes.HasPrefix(name[1:], []byte("v6")):
+		binary.BigEndian.PutUint16(resp[6:], 1)
+		return append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 127, 0, 0, 1)
+	case qtype == 28:
+		binary.BigEndian.PutUint16(resp[6:], 1)
+		return append(resp, append([]byte{0xc0, 12, 0, 28, 0, 1, 0, 0, 0, 30, 0, 16}, net.IPv6loopback...)...)
 	}
-	binary.BigEndian.PutUint16(resp[6:], 1)
-	return append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 127, 0, 0, 1)
+	return resp // no record of that type: an empty answer
 }
 
 // blackhole returns a loopback address whose SYNs are dropped: a listener with a backlog
@@ -167,6 +172,39 @@ func TestCheckVerdicts(t *testing.T) {
 	}
 	// Concurrent: four timeouts and everything else take about one timeout, not the sum.
 	require.Less(t, elapsed, 5*c.Timeout/2, "targets must be probed concurrently")
+}
+
+// "+ipv6" resolves names to IPv6 addresses only and connects over IPv6: a server that
+// listens on IPv4 alone is refused there, one on ::1 answers; plain targets stay IPv4.
+func TestCheckPerFamily(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	require.NoError(t, err)
+	v6 := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), ReadHeaderTimeout: time.Second}}
+	v6.Start()
+	defer v6.Close()
+	_, v6Port, _ := net.SplitHostPort(ln.Addr().String())
+	v4 := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer v4.Close()
+	_, v4Port, _ := net.SplitHostPort(strings.TrimPrefix(v4.URL, "http://"))
+	c := Checker{Timeout: 700 * time.Millisecond, DNSServer: fakeDNS(t)}
+	for _, tc := range []struct {
+		target, detail string
+		want           matrix.Verdict
+	}{
+		{"http+ipv6://app.test:" + v6Port + "/status", "HTTP 200", matrix.Allowed},
+		{"http+ipv6://[::1]:" + v6Port + "/status", "HTTP 200", matrix.Allowed},
+		{"tcp+ipv6://app.test:" + v4Port, "[::1]:" + v4Port, matrix.Refused},
+		{"http+ipv4://app.test:" + v4Port + "/status", "HTTP 200", matrix.Allowed},
+		{"http://v6only.test:" + v6Port + "/status", "lookup v6only.test", matrix.DNSFailure},
+		{"http+ipv6://v6only.test:" + v6Port + "/status", "HTTP 200", matrix.Allowed},
+		{"dns+udp+ipv6://app.test", "::1", matrix.Allowed},
+		{"dns+tcp+ipv6://app.test", "::1", matrix.Allowed},
+		{"dns+udp://app.test", "127.0.0.1", matrix.Allowed},
+	} {
+		r := c.Check(context.Background(), []string{tc.target})[0]
+		require.Equal(t, tc.want, r.Verdict, "%s: %s", tc.target, r.Detail)
+		require.Contains(t, r.Detail, tc.detail, tc.target)
+	}
 }
 
 func TestCheckDNSBlockedIsATimeout(t *testing.T) {

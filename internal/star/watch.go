@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/url"
 	"sync"
 	"time"
 
@@ -62,7 +61,7 @@ func perTarget(targets []string, w io.Writer, fn func(target string, emit func(a
 }
 
 func (c Checker) watchOne(ctx context.Context, target string, interval time.Duration, emit func(matrix.Result)) {
-	u, err := url.Parse(target)
+	u, family, err := parseTarget(target)
 	connectable := err == nil && (u.Scheme == "http" || u.Scheme == "tcp")
 	// Probes under way finish after the watch ends: their own timeouts bound them.
 	probeCtx := context.WithoutCancel(ctx)
@@ -77,7 +76,7 @@ func (c Checker) watchOne(ctx context.Context, target string, interval time.Dura
 			// The address is needed before the schedule starts: resolve in line.
 			var v matrix.Verdict
 			var detail string
-			if addr, v, detail = c.resolve(ctx, u.Host); addr == "" {
+			if addr, v, detail = c.resolve(ctx, u.Host, family); addr == "" {
 				if ctx.Err() != nil {
 					return // cut short by the end of the watch: not an observation
 				}
