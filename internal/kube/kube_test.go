@@ -32,8 +32,10 @@ func TestDecodeAndConvert(t *testing.T) {
 func TestWaitsAndPods(t *testing.T) {
 	one := int32(1)
 	cs := fake.NewClientset(
-		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "ready"}, Spec: appsv1.DeploymentSpec{Replicas: &one},
-			Status: appsv1.DeploymentStatus{Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1}},
+		&appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "ready"}, Spec: appsv1.DeploymentSpec{Replicas: &one},
+			Status: appsv1.DeploymentStatus{Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1},
+		},
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "slow"}, Spec: appsv1.DeploymentSpec{Replicas: &one}},
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "p1", Labels: map[string]string{"app": "x"}}, Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.1"}},
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "p2", Labels: map[string]string{"app": "x"}}, Status: corev1.PodStatus{Phase: corev1.PodPending}},
