@@ -124,6 +124,9 @@ func checkInput() error {
 	default:
 		p.Add("-dataplane=%q: want iptables or nftables", *flagDataplane)
 	}
+	if f := calico.Family(*flagIPFamily); f != calico.IPv4 && f != calico.Dual {
+		p.Add("-ip-family=%q: want ipv4 or dual", *flagIPFamily)
+	}
 	p.AtLeast("workers", *flagWorkers, 2, "the cross-node proof puts two pods on two workers")
 	p.AtLeast("soak", *flagSoak, 0, "full rounds on the end state; 0 for none")
 	p.AtLeast("perf-rounds", *flagPerfRounds, 0, "0 to skip")
@@ -302,11 +305,13 @@ func createCluster(ctx context.Context) error {
 	}
 	kindC = cluster.New(cluster.Options{
 		Name: *flagClusterName, NodeImage: node, Workers: *flagWorkers, PodSubnet: images.PodSubnet, KubeProxyMode: proxyMode,
+		Dual: dual(), PodSubnetV6: images.PodSubnetV6, ServiceSubnets: images.ServiceSubnet + "," + images.ServiceSubnetV6,
 		Reuse: *flagReuse, Keep: *flagKeep, KubeconfigDir: reportDir(), Log: os.Stdout,
 	})
 	run.Environment["cluster"] = fmt.Sprintf("kind %s, 1 control plane + %d workers, node image %s", images.Kind, *flagWorkers, orDefault(node, "kind default"))
 	run.Environment["image source"] = *flagImageSource
 	run.Environment["dataplane"] = *flagDataplane + " (Felix and kube-proxy)"
+	run.Environment["ip family"] = *flagIPFamily
 	if err := kindC.Up(ctx); err != nil {
 		return err
 	}
@@ -348,7 +353,7 @@ func calicoManifest(ctx context.Context, version, src string) (string, []byte, e
 			src = calico.UpstreamManifestURL(version)
 		}
 	}
-	o := calico.ManifestOptions{PodSubnet: images.PodSubnet, Dataplane: calico.Dataplane(*flagDataplane)}
+	o := calico.ManifestOptions{PodSubnet: images.PodSubnet, PodSubnetV6: images.PodSubnetV6, Dataplane: calico.Dataplane(*flagDataplane), Family: calico.Family(*flagIPFamily)}
 	if *flagImageSource == "upstream" {
 		o.Version = version
 	} else {
@@ -395,10 +400,20 @@ func connectHarness(ctx context.Context) error {
 		return fmt.Errorf("external host address %q: %w", ip, err)
 	}
 	run.Environment["external host"] = ip + ":8080 (container " + externalContainer + " on docker network " + cluster.Network + ")"
+	ip6 := ""
+	if dual() {
+		if ip6, err = docker.ContainerIPv6(ctx, externalContainer, cluster.Network); err != nil {
+			return fmt.Errorf("external host IPv6 address: %w", err)
+		}
+		if ip6 == "" {
+			return fmt.Errorf("external host: no IPv6 address on docker network %s (dual-stack needs IPv6 on it: delete the network for kind to create it again with IPv6)", cluster.Network)
+		}
+		run.Environment["external host"] += ", [" + ip6 + "]:8080"
+	}
 	run.Environment["probe"] = fmt.Sprintf("connect timeout %s, dns budget %s, by %s, converge deadline %s", *flagProbeTimeout, *flagDNSTimeout, map[bool]string{true: "pod IP", false: "service DNS name"}[*flagByPodIP], *flagConvergeDeadline)
 	h, err = harness.New(harness.Config{
 		ProbeTimeout: *flagProbeTimeout, DNSTimeout: *flagDNSTimeout, ConfirmTimeout: *flagConfirmTimeout, ConvergeDeadline: *flagConvergeDeadline, ByPodIP: *flagByPodIP,
-		ExternalIP: ip, Kubeconfig: kindC.Kubeconfig(), ReadyTimeout: 3 * time.Minute,
+		ExternalIP: ip, Dual: dual(), ExternalIPv6: ip6, Kubeconfig: kindC.Kubeconfig(), ReadyTimeout: 3 * time.Minute,
 		ConntrackUDPTimeout: kindC.ConntrackUDPTimeout(ctx), CalicoLogAllowlist: logAllowlist,
 	}, k, scen, os.Stdout)
 	if err != nil {
@@ -494,6 +509,9 @@ func onInterrupt(cancel context.CancelFunc) {
 		os.Exit(130)
 	}()
 }
+
+// dual reports whether the run's cluster is dual-stack (-ip-family=dual).
+func dual() bool { return calico.Family(*flagIPFamily) == calico.Dual }
 
 func orDefault(s, d string) string {
 	if s == "" {

@@ -81,7 +81,9 @@ func Adapt(manifest string, o ManifestOptions) (string, error) {
 		if o.PodSubnetV6 == "" {
 			return "", fmt.Errorf("calico manifest: dual-stack needs an IPv6 pod subnet")
 		}
-		env = append(env, "CALICO_IPV6POOL_CIDR", o.PodSubnetV6, "IP6", "autodetect")
+		// NAT outgoing, as the IPv4 pool has by default: the external host on kind's network
+		// has no route back to the pods' IPv6 addresses.
+		env = append(env, "CALICO_IPV6POOL_CIDR", o.PodSubnetV6, "IP6", "autodetect", "CALICO_IPV6POOL_NAT_OUTGOING", "true")
 		if out, err = replaceOnce(out, "            - name: FELIX_IPV6SUPPORT\n              value: \"false\"\n",
 			"            - name: FELIX_IPV6SUPPORT\n              value: \"true\"\n"); err != nil {
 			return "", err

@@ -69,6 +69,7 @@ func TestAdaptDataplaneAndFamily(t *testing.T) {
 	require.Contains(t, out, "- name: FELIX_NFTABLESMODE\n              value: \"Enabled\"")
 	require.Contains(t, out, "- name: CALICO_IPV6POOL_CIDR\n              value: \"fd00:10:244::/56\"")
 	require.Contains(t, out, "- name: IP6\n              value: \"autodetect\"")
+	require.Contains(t, out, "- name: CALICO_IPV6POOL_NAT_OUTGOING\n              value: \"true\"")
 	require.Contains(t, out, "- name: FELIX_IPV6SUPPORT\n              value: \"true\"")
 	require.Contains(t, out, "- name: CALICO_IPV6POOL_VXLAN\n              value: \"Always\"")
 	require.Contains(t, out, `"assign_ipv6": "true"`)

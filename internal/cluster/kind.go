@@ -29,6 +29,10 @@ type Options struct {
 	PodSubnet string
 	// KubeProxyMode is kube-proxy's mode ("" = kind's default, iptables; or nftables).
 	KubeProxyMode string
+	// Dual makes a dual-stack cluster: PodSubnetV6 and ServiceSubnets (IPv4,IPv6) too.
+	Dual           bool
+	PodSubnetV6    string
+	ServiceSubnets string
 	// Reuse an existing cluster of that name instead of creating one.
 	Reuse bool
 	// Keep the cluster when Down is called.
@@ -80,6 +84,11 @@ func (k *Kind) Config() *v1alpha4.Cluster {
 			PodSubnet:         k.opts.PodSubnet,
 			KubeProxyMode:     v1alpha4.ProxyMode(k.opts.KubeProxyMode),
 		},
+	}
+	if k.opts.Dual {
+		cfg.Networking.IPFamily = v1alpha4.DualStackFamily
+		cfg.Networking.PodSubnet = k.opts.PodSubnet + "," + k.opts.PodSubnetV6
+		cfg.Networking.ServiceSubnet = k.opts.ServiceSubnets
 	}
 	for range k.opts.Workers {
 		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole})

@@ -20,4 +20,8 @@ func TestConfig(t *testing.T) {
 	require.Empty(t, cfg.KubeadmConfigPatches)
 	require.Equal(t, "/tmp/r/kubeconfig-c", k.Kubeconfig())
 	require.Empty(t, New(Options{}).Config().Networking.KubeProxyMode, "kind's default (iptables)")
+	dual := New(Options{PodSubnet: "10.244.0.0/16", Dual: true, PodSubnetV6: "fd00:10:244::/56", ServiceSubnets: "10.96.0.0/16,fd00:10:96::/112"}).Config()
+	require.Equal(t, v1alpha4.DualStackFamily, dual.Networking.IPFamily)
+	require.Equal(t, "10.244.0.0/16,fd00:10:244::/56", dual.Networking.PodSubnet, "Calico's two pools")
+	require.Equal(t, "10.96.0.0/16,fd00:10:96::/112", dual.Networking.ServiceSubnet)
 }

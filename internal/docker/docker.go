@@ -62,6 +62,11 @@ func ContainerIP(ctx context.Context, container, network string) (string, error)
 	return Output(ctx, "inspect", "-f", `{{(index .NetworkSettings.Networks "`+network+`").IPAddress}}`, container)
 }
 
+// ContainerIPv6 is a container's IPv6 address on a network ("" when it has none).
+func ContainerIPv6(ctx context.Context, container, network string) (string, error) {
+	return Output(ctx, "inspect", "-f", `{{(index .NetworkSettings.Networks "`+network+`").GlobalIPv6Address}}`, container)
+}
+
 // Remove force-removes containers with their anonymous volumes (gone ones are fine).
 func Remove(ctx context.Context, containers ...string) error {
 	_, err := Output(ctx, append([]string{"rm", "-f", "-v"}, containers...)...)

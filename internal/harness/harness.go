@@ -30,6 +30,9 @@ type Config struct {
 	ConvergeDeadline time.Duration
 	ByPodIP          bool
 	ExternalIP       string
+	// Dual: the cluster is dual-stack; ExternalIPv6 is the external host's IPv6 address.
+	Dual         bool
+	ExternalIPv6 string
 	Kubeconfig       string
 	ReadyTimeout     time.Duration
 	// ConntrackUDPTimeout is the nodes' nf_conntrack_udp_timeout: how long a UDP flow

@@ -3,9 +3,14 @@ package harness
 import (
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/probe"
@@ -55,8 +60,25 @@ func (h *Harness) Proof(ctx context.Context, repo string) *report.Step {
 			{ID: "b-by-name", URL: "http://b.netpol-proof.svc.cluster.local:8080/status"},
 		},
 	}
+	var external []string
+	if h.Cfg.Dual {
+		v6, err := h.proofIPv6Targets(ctx, b)
+		if err != nil {
+			return fail(err)
+		}
+		plan.Targets = append(plan.Targets, v6...)
+		external = []string{"external-by-ipv6"}
+		rs.Notes = append(rs.Notes, "dual-stack: b also by its IPv6 pod IP, its IPv6 ClusterIP and by name with an AAAA lookup; the external host by its IPv6 address (allowed throughout: the policy is b's ingress)")
+	}
 	phase := func(name string, want matrix.Verdict, since time.Time) error {
-		m := matrix.New([]string{"netpol-proof/a"}, []string{"b-by-ip", "b-by-name"}, want)
+		var cols []string
+		for _, t := range plan.Targets {
+			cols = append(cols, t.ID)
+		}
+		m := matrix.New([]string{"netpol-proof/a"}, cols, want)
+		for _, c := range external {
+			_ = m.Set("netpol-proof/a", c, matrix.Allowed)
+		}
 		out, err := h.Engine.Converge(ctx, plan, m, since, h.Cfg.ConvergeDeadline)
 		if err != nil {
 			return err
@@ -64,7 +86,7 @@ func (h *Harness) Proof(ctx context.Context, repo string) *report.Step {
 		if !out.Converged {
 			return fmt.Errorf("%s: expected %s:\n%s", name, want, matrix.RenderDiff(m, out.Mismatches))
 		}
-		rs.Notes = append(rs.Notes, fmt.Sprintf("%s: %s by pod IP and by name after %s", name, want, out.Latency.Round(time.Millisecond)))
+		rs.Notes = append(rs.Notes, fmt.Sprintf("%s: %s by %s after %s", name, want, strings.Join(cols, ", "), out.Latency.Round(time.Millisecond)))
 		return nil
 	}
 	if err := phase("no policy", matrix.Allowed, time.Now()); err != nil {
@@ -89,4 +111,47 @@ func (h *Harness) Proof(ctx context.Context, repo string) *report.Step {
 		return fail(err)
 	}
 	return rs
+}
+
+// proofIPv6Targets are the proof's IPv6 columns: b by its IPv6 pod IP, by its Service's
+// IPv6 ClusterIP, by name resolved to IPv6 only, and the external host's IPv6 address.
+func (h *Harness) proofIPv6Targets(ctx context.Context, b *corev1.Pod) ([]probe.Target, error) {
+	podIP := ipv6Of(podIPs(b))
+	svc, err := h.Kube.Clientset().CoreV1().Services("netpol-proof").Get(ctx, "b", metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("service netpol-proof/b: %w", err)
+	}
+	clusterIP := ipv6Of(svc.Spec.ClusterIPs)
+	switch {
+	case podIP == "":
+		return nil, fmt.Errorf("dual-stack: pod %s has no IPv6 address (pod IPs %v): Calico's IPv6 pool did not assign one", b.Name, podIPs(b))
+	case clusterIP == "":
+		return nil, fmt.Errorf("dual-stack: service netpol-proof/b has no IPv6 ClusterIP (%v)", svc.Spec.ClusterIPs)
+	case h.Cfg.ExternalIPv6 == "":
+		return nil, fmt.Errorf("dual-stack: the external host has no IPv6 address on kind's network")
+	}
+	return []probe.Target{
+		{ID: "b-by-ipv6", URL: "http://" + joinHostPort(podIP, 8080) + "/status"},
+		{ID: "b-by-clusterip-ipv6", URL: "http://" + joinHostPort(clusterIP, 8080) + "/status"},
+		{ID: "b-by-name-ipv6", URL: "http+ipv6://b.netpol-proof.svc.cluster.local:8080/status"},
+		{ID: "external-by-ipv6", URL: "http://" + joinHostPort(h.Cfg.ExternalIPv6, 8080) + "/status"},
+	}, nil
+}
+
+func podIPs(p *corev1.Pod) []string {
+	var out []string
+	for _, ip := range p.Status.PodIPs {
+		out = append(out, ip.IP)
+	}
+	return out
+}
+
+// ipv6Of is the first IPv6 address of a list ("" when there is none).
+func ipv6Of(ips []string) string {
+	for _, s := range ips {
+		if ip := net.ParseIP(s); ip != nil && ip.To4() == nil {
+			return s
+		}
+	}
+	return ""
 }
