@@ -76,7 +76,7 @@ func TestSimProof(t *testing.T) {
 	ctx := context.Background()
 	rs := h.Proof(ctx, "../..")
 	require.Empty(t, rs.Failure, rs.Text())
-	require.Contains(t, rs.Text(), "default-deny ingress applied: blocked by pod IP and by name")
+	require.Contains(t, rs.Text(), "default-deny ingress applied: blocked by b-by-ip, b-by-name after")
 
 	sim.leak[matrix.Cell{Row: "netpol-proof/a", Col: "b:8080"}] = true
 	rs = h.Proof(ctx, "../..")
