@@ -61,7 +61,7 @@ func TestSimBench(t *testing.T) {
 	require.Positive(t, points[1].Median)
 	require.Empty(t, sim.deps, "the benchmark's namespace is deleted afterwards")
 
-	sim.leak[matrix.Cell{Row: BenchNamespace + "/src-r1", Col: "t5:8080"}] = true
+	sim.leak[matrix.Cell{Row: BenchNamespace + "/src", Col: "t5:8080"}] = true
 	_, err = h.Bench(ctx, []int{2}, 1)
 	require.ErrorContains(t, err, "bench 2 sources")
 }

@@ -33,8 +33,8 @@ type Config struct {
 	// Dual: the cluster is dual-stack; ExternalIPv6 is the external host's IPv6 address.
 	Dual         bool
 	ExternalIPv6 string
-	Kubeconfig       string
-	ReadyTimeout     time.Duration
+	Kubeconfig   string
+	ReadyTimeout time.Duration
 	// ConntrackUDPTimeout is the nodes' nf_conntrack_udp_timeout: how long a UDP flow
 	// allowed before a policy change may still pass after it (stateful filtering).
 	ConntrackUDPTimeout time.Duration

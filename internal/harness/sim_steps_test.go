@@ -142,3 +142,34 @@ func TestSimControlRefusesAVariantThatChangesNothing(t *testing.T) {
 	rs = h.Control(ctx, "08-control-missing", 8, filepath.Join(t.TempDir(), "missing.yaml"))
 	require.Contains(t, rs.Failure, "missing.yaml")
 }
+
+// Faults the probe engine must ride out, each against the twin: a slow source is waited
+// for; lost DNS answers are re-probed (only those cells) until right, then confirmed; a
+// replaced pod gets a session of its own.
+func TestSimFaults(t *testing.T) {
+	h, sim := simHarness(t)
+	ctx := context.Background()
+	for i := range 9 {
+		require.Empty(t, h.RunStep(ctx, i).Failure)
+	}
+
+	sim.slow["pci/payments"] = 300 * time.Millisecond
+	rs := h.Verify(ctx, 8, "verify-slow-source")
+	require.Empty(t, rs.Failure, rs.Text())
+	require.Regexp(t, `rounds; first 3\d\dms`, rs.Text(), "the round waited for the slow source")
+	delete(sim.slow, "pci/payments")
+
+	sim.lostDNS["frontend/client"] = 2
+	rs = h.Verify(ctx, 8, "verify-lost-dns")
+	require.Empty(t, rs.Failure, rs.Text())
+	require.Equal(t, 2, rs.FirstTry, "both DNS cells of the client were wrong on the first try")
+	require.GreaterOrEqual(t, rs.Rounds, 3, "a re-probe of the wrong cells, then the confirming round")
+	require.Zero(t, sim.lostDNS["frontend/client"])
+
+	sim.mu.Lock()
+	sim.generation["frontend/client"]++
+	sim.mu.Unlock()
+	rs = h.Verify(ctx, 8, "verify-replaced-pod")
+	require.Empty(t, rs.Failure, rs.Text())
+	require.Contains(t, sim.opened, "frontend/client-g1-sim", "the new pod got a session of its own")
+}

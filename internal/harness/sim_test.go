@@ -47,8 +47,15 @@ type simCluster struct {
 	// Faults.
 	leak    map[matrix.Cell]bool // these cells are allowed whatever the policies say
 	deadPod map[string]bool      // execs into these pods ("ns/pod") fail
-	execs   int
-	rounds  int // answered through sessions
+	// slow delays every answer of a source ("ns/app"); lostDNS drops that many of a
+	// source's next DNS lookups (the probe times out: blocked); generation counts a
+	// deployment's ("ns/name") replacements: its pod gets a new name each time.
+	slow       map[string]time.Duration
+	lostDNS    map[string]int
+	generation map[string]int
+	opened     []string // probe sessions started, "ns/pod"
+	execs      int
+	rounds     int // answered through sessions
 	// Calico, as its pods answer: the version they print, and servers restarted (a held
 	// connection to them is cut once).
 	calicoVersion string
@@ -63,6 +70,7 @@ func newSim(s *scenario.Scenario, externalIP string) *simCluster {
 		ns: map[string]*corev1.Namespace{}, deps: map[string]*appsv1.Deployment{},
 		svcs: map[string]*corev1.Service{}, pols: map[string]*networkingv1.NetworkPolicy{},
 		leak: map[matrix.Cell]bool{}, deadPod: map[string]bool{}, restarted: map[string]bool{},
+		slow: map[string]time.Duration{}, lostDNS: map[string]int{}, generation: map[string]int{},
 	}
 }
 
@@ -217,7 +225,7 @@ func (c *simCluster) RunningPod(_ context.Context, ns string, selector map[strin
 	for _, d := range c.sortedDeps() {
 		if d.Namespace == ns && matches(selector, d.Spec.Template.Labels) {
 			return &corev1.Pod{
-				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: d.Name + "-sim", Labels: d.Spec.Template.Labels},
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: c.podName(d), Labels: d.Spec.Template.Labels},
 				// Two nodes, alternating, as the proof needs.
 				Spec:   corev1.PodSpec{NodeName: fmt.Sprintf("sim-worker%d", slices.Index(c.sortedDeps(), d)%2+1)},
 				Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: c.podIP(d)},
@@ -226,6 +234,22 @@ func (c *simCluster) RunningPod(_ context.Context, ns string, selector map[strin
 	}
 	return nil, fmt.Errorf("want exactly one running pod in %s with labels %v, found 0", ns, selector)
 }
+
+// podName is a deployment's one pod: DEPLOYMENT-sim, or DEPLOYMENT-gN-sim once replaced.
+func (c *simCluster) podName(d *appsv1.Deployment) string {
+	if g := c.generation[d.Namespace+"/"+d.Name]; g > 0 {
+		return fmt.Sprintf("%s-g%d-sim", d.Name, g)
+	}
+	return d.Name + "-sim"
+}
+
+// sourceOf is the evaluator's row of a pod ("ns/app"): replicas and replacements answer as
+// their deployment.
+func sourceOf(ns, pod string) string {
+	return ns + "/" + podSuffix.ReplaceAllString(strings.TrimSuffix(pod, "-sim"), "")
+}
+
+var podSuffix = regexp.MustCompile(`-[rg]\d+$`)
 
 func matches(sel, labels map[string]string) bool {
 	for k, v := range sel {
@@ -303,7 +327,7 @@ func (c *simCluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (s
 	if err != nil {
 		return "", err.Error(), errors.New("exit code 2")
 	}
-	results, err := c.answer(ns+"/"+strings.TrimSuffix(pod, "-sim"), req.Targets)
+	results, err := c.answer(sourceOf(ns, pod), req.Targets)
 	if err != nil {
 		return "", err.Error(), errors.New("exit code 1")
 	}
@@ -323,7 +347,7 @@ func (c *simCluster) Stream(ctx context.Context, ns, pod, _ string, cmd []string
 	if err != nil {
 		return fmt.Errorf("sim: stream of %v not simulated: %w", cmd, err)
 	}
-	source := ns + "/" + strings.TrimSuffix(pod, "-sim")
+	source := sourceOf(ns, pod)
 	if req.Session {
 		return c.session(source, ns+"/"+pod, stdin, stdout)
 	}
@@ -385,6 +409,9 @@ func (c *simCluster) Stream(ctx context.Context, ns, pod, _ string, cmd []string
 
 // session answers rounds read on stdin until it closes, as `star check --session` does.
 func (c *simCluster) session(source, pod string, stdin io.Reader, stdout io.Writer) error {
+	c.mu.Lock()
+	c.opened = append(c.opened, pod)
+	c.mu.Unlock()
 	enc := json.NewEncoder(stdout)
 	sc := bufio.NewScanner(stdin)
 	for sc.Scan() {
@@ -396,7 +423,9 @@ func (c *simCluster) session(source, pod string, stdin io.Reader, stdout io.Writ
 		c.rounds++
 		dead := c.deadPod[pod]
 		results, err := c.answer(source, rr.Targets)
+		delay := c.slow[source]
 		c.mu.Unlock()
+		time.Sleep(delay)
 		if dead {
 			return errors.New("error: unable to upgrade connection: container not found")
 		}
@@ -451,21 +480,19 @@ func (c *simCluster) answer(source string, urls []string) ([]matrix.Result, erro
 		}
 		v, ok := m.Get(source, col)
 		if !ok {
-			// A replica answers as its deployment.
-			v, ok = m.Get(replicaOf.ReplaceAllString(source, ""), col)
-		}
-		if !ok {
 			v = matrix.Error
 		}
 		if c.leak[matrix.Cell{Row: source, Col: col}] {
 			v = matrix.Allowed
 		}
+		if strings.HasPrefix(raw, "dns+") && c.lostDNS[source] > 0 {
+			c.lostDNS[source]--
+			v = matrix.Blocked
+		}
 		out = append(out, matrix.Result{URL: raw, Verdict: v, Millis: 1})
 	}
 	return out, nil
 }
-
-var replicaOf = regexp.MustCompile(`-r\d+$`)
 
 // column maps a URL to its target column, and says whether it names a host.
 func (c *simCluster) column(raw string, targets []scenario.Target) (string, bool) {
