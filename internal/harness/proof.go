@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,7 +87,12 @@ func (h *Harness) Proof(ctx context.Context, repo string) *report.Step {
 		if !out.Converged {
 			return fmt.Errorf("%s: expected %s:\n%s", name, want, matrix.RenderDiff(m, out.Mismatches))
 		}
-		rs.Notes = append(rs.Notes, fmt.Sprintf("%s: %s by %s after %s", name, want, strings.Join(cols, ", "), out.Latency.Round(time.Millisecond)))
+		b := slices.DeleteFunc(slices.Clone(cols), func(c string) bool { return slices.Contains(external, c) })
+		note := fmt.Sprintf("%s: %s by %s", name, want, strings.Join(b, ", "))
+		if len(external) > 0 {
+			note += fmt.Sprintf("; %s allowed", strings.Join(external, ", "))
+		}
+		rs.Notes = append(rs.Notes, note+" after "+out.Latency.Round(time.Millisecond).String())
 		return nil
 	}
 	if err := phase("no policy", matrix.Allowed, time.Now()); err != nil {

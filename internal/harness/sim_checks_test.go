@@ -103,3 +103,19 @@ func TestSimDataplaneCheck(t *testing.T) {
 		require.Contains(t, bad.Failure, "node sim-worker: kube-proxy is not on "+string(other))
 	}
 }
+
+// On a dual-stack twin the proof also probes over IPv6: b by its IPv6 pod IP, its IPv6
+// ClusterIP and by name (AAAA), the external host by its IPv6 address; a leak on the
+// IPv6 side alone fails it.
+func TestSimProofDualStack(t *testing.T) {
+	h, sim := simHarness(t)
+	sim.dual, sim.externalIPv6 = true, "fc00:f853:ccd:e793::c8"
+	h.Cfg.Dual, h.Cfg.ExternalIPv6 = true, sim.externalIPv6
+	ctx := context.Background()
+	rs := h.Proof(ctx, "../..")
+	require.Empty(t, rs.Failure, rs.Text())
+	require.Contains(t, rs.Text(), "default-deny ingress applied: blocked by b-by-ip, b-by-name, b-by-ipv6, b-by-clusterip-ipv6, b-by-name-ipv6; external-by-ipv6 allowed after")
+
+	h.Cfg.ExternalIPv6 = ""
+	require.Contains(t, h.Proof(ctx, "../..").Failure, "the external host has no IPv6 address")
+}

@@ -54,6 +54,10 @@ type simCluster struct {
 	lostDNS    map[string]int
 	generation map[string]int
 	opened     []string // probe sessions started, "ns/pod"
+	// dual makes the twin dual-stack: pods and services get IPv6 addresses too, the
+	// external host externalIPv6.
+	dual         bool
+	externalIPv6 string
 	execs      int
 	rounds     int // answered through sessions
 	// Calico, as its pods answer: the version they print, and servers restarted (a held
@@ -123,6 +127,9 @@ func (c *simCluster) Apply(_ context.Context, objs ...*unstructured.Unstructured
 			var o corev1.Service
 			err = runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &o)
 			c.svcs[key] = &o
+			if err == nil && c.dual {
+				err = c.dualService(&o)
+			}
 		case "NetworkPolicy":
 			var o networkingv1.NetworkPolicy
 			err = runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &o)
@@ -228,7 +235,7 @@ func (c *simCluster) RunningPod(_ context.Context, ns string, selector map[strin
 				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: c.podName(d), Labels: d.Spec.Template.Labels},
 				// Two nodes, alternating, as the proof needs.
 				Spec:   corev1.PodSpec{NodeName: fmt.Sprintf("sim-worker%d", slices.Index(c.sortedDeps(), d)%2+1)},
-				Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: c.podIP(d)},
+				Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: c.podIP(d), PodIPs: c.podIPs(d)},
 			}, nil
 		}
 	}
@@ -272,6 +279,42 @@ func (c *simCluster) sortedDeps() []*appsv1.Deployment {
 func (c *simCluster) podIP(d *appsv1.Deployment) string {
 	i := slices.IndexFunc(c.sortedDeps(), func(x *appsv1.Deployment) bool { return x == d })
 	return fmt.Sprintf("10.244.0.%d", 10+i)
+}
+
+// podIPv6 is a pod's IPv6 address in a dual-stack twin.
+func (c *simCluster) podIPv6(d *appsv1.Deployment) string {
+	i := slices.IndexFunc(c.sortedDeps(), func(x *appsv1.Deployment) bool { return x == d })
+	return fmt.Sprintf("fd00:10:244::%x", 10+i)
+}
+
+func (c *simCluster) podIPs(d *appsv1.Deployment) []corev1.PodIP {
+	ips := []corev1.PodIP{{IP: c.podIP(d)}}
+	if c.dual {
+		ips = append(ips, corev1.PodIP{IP: c.podIPv6(d)})
+	}
+	return ips
+}
+
+// dualService puts a service in the API with a ClusterIP per family (IPv6: its IPv4 one's
+// last byte under fd00:10:96::).
+func (c *simCluster) dualService(svc *corev1.Service) error {
+	n := len(c.svcs) + 10
+	o := svc.DeepCopy()
+	o.Spec.ClusterIPs = []string{fmt.Sprintf("10.96.0.%d", n), fmt.Sprintf("fd00:10:96::%x", n)}
+	o.Spec.ClusterIP = o.Spec.ClusterIPs[0]
+	svcs := c.cs.CoreV1().Services(o.Namespace)
+	_ = svcs.Delete(context.Background(), o.Name, metav1.DeleteOptions{})
+	_, err := svcs.Create(context.Background(), o, metav1.CreateOptions{})
+	return err
+}
+
+// clusterIPv6 is a service's IPv6 ClusterIP in the API ("" when it has none).
+func (c *simCluster) clusterIPv6(ns, name string) string {
+	svc, err := c.cs.CoreV1().Services(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil || len(svc.Spec.ClusterIPs) < 2 {
+		return ""
+	}
+	return svc.Spec.ClusterIPs[1]
 }
 
 // state is the scenario state the cluster holds now (what the evaluator reads).
@@ -509,7 +552,10 @@ func (c *simCluster) column(raw string, targets []scenario.Target) (string, bool
 					return t.ID, true
 				}
 			}
-			if host == c.podIP(t.Backend) && port == fmt.Sprint(t.PodPort.ContainerPort) {
+			if (host == c.podIP(t.Backend) || c.dual && host == c.podIPv6(t.Backend)) && port == fmt.Sprint(t.PodPort.ContainerPort) {
+				return t.ID, false
+			}
+			if v6 := c.clusterIPv6(t.Service.Namespace, t.Service.Name); v6 != "" && host == v6 && port == fmt.Sprint(t.Port) {
 				return t.ID, false
 			}
 		case scenario.DNSLookupTarget:
@@ -517,7 +563,7 @@ func (c *simCluster) column(raw string, targets []scenario.Target) (string, bool
 				return t.ID, true
 			}
 		case scenario.ExternalHostTarget:
-			if host == c.externalIP {
+			if host == c.externalIP || c.dual && host == c.externalIPv6 {
 				return t.ID, false
 			}
 		}
