@@ -240,7 +240,7 @@ func checkUpgradeOptions(p *runcheck.Problems, states []*scenario.State) {
 	}
 	end := endStep()
 	if *flagUpgradeControl != "" {
-		if _, _, err := states[end].DeletionOpens(scen, scen.External.IP, strings.Split(*flagUpgradeControl, ",")); err != nil {
+		if _, _, err := states[end].DeletionOpens(scen, scenario.Externals{V4: scen.External.IP}, strings.Split(*flagUpgradeControl, ",")); err != nil {
 			p.Add("-upgrade-control=%q: %v", *flagUpgradeControl, err)
 		}
 	}
@@ -383,9 +383,14 @@ func loadImages(ctx context.Context) error {
 
 func startExternal(ctx context.Context) error {
 	_ = docker.Remove(ctx, externalContainer)
-	if _, err := docker.Output(ctx, "run", "-d", "--name", externalContainer, "--network", cluster.Network,
-		"--label", "netpol-e2e=external", images.StarImage(), "probe", "--name=external", "--listen=:8080"); err != nil {
-		return fmt.Errorf("start external host: %w", err)
+	args := []string{"run", "-d", "--name", externalContainer, "--network", cluster.Network, "--label", "netpol-e2e=external"}
+	if dual() {
+		// At the addresses the ipBlock controls name (scenario.yaml).
+		args = append(args, "--ip", scen.External.IP, "--ip6", scen.External.IPv6)
+	}
+	args = append(args, images.StarImage(), "probe", "--name=external", "--listen=:8080")
+	if _, err := docker.Output(ctx, args...); err != nil {
+		return fmt.Errorf("start external host: %w (dual-stack pins it at %s and %s, scenario.yaml: kind's network must hold both)", err, scen.External.IP, scen.External.IPv6)
 	}
 	return nil
 }

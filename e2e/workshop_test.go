@@ -63,6 +63,13 @@ func TestWorkshop(t *testing.T) {
 		case "08-payments-policy":
 			// The harness can fail: it reports exactly the cells a wrong policy changes.
 			feats = append(feats, control("08-self-check-wrong-policy", i, "policies/controls/backend-policy-wrong-port.yaml"))
+			if dual() {
+				// Each family is really probed over itself: an ipBlock that denies one of
+				// the external host's addresses changes exactly that family's cell.
+				feats = append(feats,
+					control("08-control-ipblock-ipv6", i, "policies/controls/frontend-egress-without-external-ipv6.yaml"),
+					control("08-control-ipblock-ipv4", i, "policies/controls/frontend-egress-without-external-ipv4.yaml"))
+			}
 			if *flagPerfRounds > 0 {
 				feats = append(feats, feature("08-perf", "one exec per source vs one exec per cell", func(ctx context.Context) *report.Step {
 					return h.Perf(ctx, i, *flagPerfRounds)

@@ -169,7 +169,7 @@ func (h *Harness) assess(ctx context.Context, rs *report.Step, i int, since time
 	h.fill(rs, want, out, plan)
 	if changed && i > 0 && h.Scenario.Steps[i-1].Fixture != "" {
 		if prev, err := h.Scenario.LoadFixture(&h.Scenario.Steps[i-1], h.States[i-1]); err == nil {
-			if note := changeLatency(prev, want, out); note != "" {
+			if note := changeLatency(h.families(prev), want, out); note != "" {
 				rs.Notes = append(rs.Notes, note)
 			}
 		}
@@ -186,24 +186,49 @@ func (h *Harness) waitApps(ctx context.Context, st *scenario.State) error {
 }
 
 // expected reads the declared fixture and checks it against the evaluator once more, with
-// the real address of the external host.
+// the real address of the external host, for every family of the cluster: one fixture
+// serves all families, and the run expects it on each (families).
 func (h *Harness) expected(step *scenario.Step, st *scenario.State) (*matrix.Matrix, error) {
 	want, err := h.Scenario.LoadFixture(step, st)
 	if err != nil {
 		return nil, err
 	}
-	computed, err := st.Expected(h.Scenario, h.Cfg.ExternalIP)
-	if err != nil {
-		return nil, err
+	ext := h.externals()
+	for _, ip := range []string{ext.V4, ext.V6} {
+		if ip == "" {
+			continue
+		}
+		computed, err := st.Expected(h.Scenario, ip)
+		if err != nil {
+			return nil, err
+		}
+		mm, err := matrix.Compare(want, computed)
+		if err != nil {
+			return nil, err
+		}
+		if len(mm) > 0 {
+			return nil, fmt.Errorf("%s disagrees with the computed matrix (external host %s):\n%s", step.Fixture, ip, matrix.RenderDiff(want, mm))
+		}
 	}
-	mm, err := matrix.Compare(want, computed)
-	if err != nil {
-		return nil, err
+	return h.families(want), nil
+}
+
+// externals are the external host's addresses (IPv6 too on a dual-stack cluster).
+func (h *Harness) externals() scenario.Externals {
+	ext := scenario.Externals{V4: h.Cfg.ExternalIP}
+	if h.Cfg.Dual {
+		ext.V6 = h.Cfg.ExternalIPv6
 	}
-	if len(mm) > 0 {
-		return nil, fmt.Errorf("%s disagrees with the computed matrix (external host %s):\n%s", step.Fixture, h.Cfg.ExternalIP, matrix.RenderDiff(want, mm))
+	return ext
+}
+
+// families is a family-blind matrix as this run probes it: on a dual-stack cluster every
+// column again, over IPv6.
+func (h *Harness) families(m *matrix.Matrix) *matrix.Matrix {
+	if !h.Cfg.Dual {
+		return m
 	}
-	return want, nil
+	return scenario.WithIPv6(m)
 }
 
 func (h *Harness) converge(ctx context.Context, st *scenario.State, want *matrix.Matrix, since time.Time) (*probe.Outcome, probe.Plan, error) {
@@ -327,7 +352,48 @@ func (h *Harness) Plan(ctx context.Context, st *scenario.State) (probe.Plan, err
 		}
 		p.Targets = append(p.Targets, probe.Target{ID: t.ID, URL: url})
 	}
+	if h.Cfg.Dual {
+		v6, err := h.ipv6Targets(ctx, targets)
+		if err != nil {
+			return p, err
+		}
+		p.Targets = append(p.Targets, v6...)
+	}
 	return p, nil
+}
+
+// ipv6Targets are the IPv6 twins of a state's targets: a service by name resolved to IPv6
+// only (or by its pod's IPv6 address with ByPodIP), a DNS lookup of AAAA records, the
+// external host at its IPv6 address.
+func (h *Harness) ipv6Targets(ctx context.Context, targets []scenario.Target) ([]probe.Target, error) {
+	var out []probe.Target
+	for _, t := range targets {
+		var url string
+		switch t.Kind {
+		case scenario.ServiceTarget:
+			url = "http+ipv6://" + joinHostPort(t.Host, t.Port) + "/status"
+			if h.Cfg.ByPodIP {
+				pod, err := h.Kube.RunningPod(ctx, t.Backend.Namespace, t.Backend.Spec.Selector.MatchLabels)
+				if err != nil {
+					return nil, fmt.Errorf("target %s: %w", t.ID+scenario.IPv6Column, err)
+				}
+				ip := ipv6Of(podIPs(pod))
+				if ip == "" {
+					return nil, fmt.Errorf("target %s: pod %s has no IPv6 address (%v)", t.ID+scenario.IPv6Column, pod.Name, podIPs(pod))
+				}
+				url = "http://" + joinHostPort(ip, t.PodPort.ContainerPort) + "/status"
+			}
+		case scenario.DNSLookupTarget:
+			url = "dns+" + strings.ToLower(string(t.DNS.Protocol)) + "+ipv6://" + t.Host
+		case scenario.ExternalHostTarget:
+			if h.Cfg.ExternalIPv6 == "" {
+				return nil, errors.New("dual-stack: no IPv6 address of the external host")
+			}
+			url = "http://" + joinHostPort(h.Cfg.ExternalIPv6, t.Port) + "/status"
+		}
+		out = append(out, probe.Target{ID: t.ID + scenario.IPv6Column, URL: url})
+	}
+	return out, nil
 }
 
 func joinHostPort(host string, port int32) string {

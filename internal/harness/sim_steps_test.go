@@ -173,3 +173,40 @@ func TestSimFaults(t *testing.T) {
 	require.Empty(t, rs.Failure, rs.Text())
 	require.Contains(t, sim.opened, "frontend/client-g1-sim", "the new pod got a session of its own")
 }
+
+// A dual-stack run: every step's fixture expected over both families (each column again,
+// over IPv6), both workshop controls, and the two ipBlock controls, each changing exactly
+// its family's external cell.
+func TestSimWorkshopDualStack(t *testing.T) {
+	h, sim := simHarness(t)
+	sim.dual, sim.externalIPv6 = true, h.Scenario.External.IPv6
+	h.Cfg.Dual, h.Cfg.ExternalIPv6 = true, sim.externalIPv6
+	ctx := context.Background()
+	for i := range 9 {
+		rs := h.RunStep(ctx, i)
+		require.Empty(t, rs.Failure, rs.Text())
+		if i == 6 {
+			rs = h.Control(ctx, "06-control-pci-without-dns", 6, "../../policies/controls/pci-policy-without-dns.yaml")
+			require.Empty(t, rs.Failure, rs.Text())
+			require.Contains(t, rs.Text(), "pci/payments -> facade:80@ipv6: expected X (blocked), observed D (dns-failure)", "names need DNS over both families")
+		}
+	}
+	rs := h.Verify(ctx, 8, "verify")
+	require.Len(t, rs.Expected.Cols, 18, "9 columns per family")
+	require.Contains(t, rs.Expected.Cols, "dns:53/udp@ipv6")
+	urls := map[string]string{}
+	for _, r := range rs.Results {
+		urls[r.Row+" "+r.Col] = r.URL
+	}
+	require.Equal(t, "http+ipv6://payments.pci.svc.cluster.local.:6380/status", urls["infrastructure/queue payments:6380@ipv6"])
+	require.Equal(t, "dns+udp+ipv6://management-ui.management-ui.svc.cluster.local.", urls["pci/payments dns:53/udp@ipv6"])
+	require.Equal(t, "http://[fc00:f853:ccd:e793::c8]:8080/status", urls["frontend/client external:8080@ipv6"])
+	for name, file := range map[string]string{
+		"08-control-ipblock-ipv6":    "frontend-egress-without-external-ipv6.yaml",
+		"08-control-ipblock-ipv4":    "frontend-egress-without-external-ipv4.yaml",
+		"08-self-check-wrong-policy": "backend-policy-wrong-port.yaml",
+	} {
+		rs := h.Control(ctx, name, 8, filepath.Join("../../policies/controls", file))
+		require.Empty(t, rs.Failure, rs.Text())
+	}
+}

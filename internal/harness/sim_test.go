@@ -58,8 +58,8 @@ type simCluster struct {
 	// external host externalIPv6.
 	dual         bool
 	externalIPv6 string
-	execs      int
-	rounds     int // answered through sessions
+	execs        int
+	rounds       int // answered through sessions
 	// Calico, as its pods answer: the version they print, and servers restarted (a held
 	// connection to them is cut once).
 	calicoVersion string
@@ -413,6 +413,9 @@ func (c *simCluster) Stream(ctx context.Context, ns, pod, _ string, cmd []string
 		if req.Watch > 0 {
 			c.mu.Lock()
 			results, err := c.answer(source, req.Targets)
+			// Stamped when the state was read: a probe's 1 ms then ends after any change
+			// it saw (stamping before the read let a leak seem to end before its cause).
+			now = time.Now()
 			c.mu.Unlock()
 			if err != nil {
 				return err
@@ -504,7 +507,15 @@ func (c *simCluster) serverOf(raw string) string {
 // objects (by-name targets failing DNS where the source's DNS is blocked), then the faults.
 func (c *simCluster) answer(source string, urls []string) ([]matrix.Result, error) {
 	st := c.state()
-	byIP, err := st.Expected(c.scen, c.externalIP)
+	ext := scenario.Externals{V4: c.externalIP}
+	if c.dual {
+		ext.V6 = c.externalIPv6
+	}
+	byIP, err := st.ExpectedFamilies(c.scen, ext, false)
+	if err != nil {
+		return nil, err
+	}
+	byName, err := st.ExpectedFamilies(c.scen, ext, true)
 	if err != nil {
 		return nil, err
 	}
@@ -512,8 +523,6 @@ func (c *simCluster) answer(source string, urls []string) ([]matrix.Result, erro
 	if err != nil {
 		return nil, err
 	}
-	byName := byIP.Clone()
-	scenario.NamesNeedDNS(byName, targets)
 	var out []matrix.Result
 	for _, raw := range urls {
 		col, named := c.column(raw, targets)
@@ -537,8 +546,17 @@ func (c *simCluster) answer(source string, urls []string) ([]matrix.Result, erro
 	return out, nil
 }
 
-// column maps a URL to its target column, and says whether it names a host.
+// column maps a URL to its target column (its IPv6 twin for a +ipv6 scheme or an IPv6
+// address), and says whether it names a host.
 func (c *simCluster) column(raw string, targets []scenario.Target) (string, bool) {
+	col, named := c.baseColumn(raw, targets)
+	if u, err := url.Parse(raw); err == nil && col != "" && (strings.HasSuffix(u.Scheme, "+ipv6") || strings.Contains(u.Hostname(), ":")) {
+		col += scenario.IPv6Column
+	}
+	return col, named
+}
+
+func (c *simCluster) baseColumn(raw string, targets []scenario.Target) (string, bool) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", false
@@ -559,7 +577,7 @@ func (c *simCluster) column(raw string, targets []scenario.Target) (string, bool
 				return t.ID, false
 			}
 		case scenario.DNSLookupTarget:
-			if strings.HasPrefix(u.Scheme, "dns+") && strings.EqualFold(strings.TrimPrefix(u.Scheme, "dns+"), string(t.DNS.Protocol)) {
+			if strings.HasPrefix(u.Scheme, "dns+") && strings.EqualFold(strings.TrimSuffix(strings.TrimPrefix(u.Scheme, "dns+"), "+ipv6"), string(t.DNS.Protocol)) {
 				return t.ID, true
 			}
 		case scenario.ExternalHostTarget:

@@ -122,7 +122,8 @@ func uiEdges(obs *matrix.Matrix, apps []uiApp) ([]browser.Edge, error) {
 			}
 			col := ""
 			for _, c := range obs.Cols {
-				if strings.HasPrefix(c, b.name+":") {
+				// The app's IPv4 column: the page draws what the apps' own probes see.
+				if _, v6 := scenario.IsIPv6Column(c); !v6 && strings.HasPrefix(c, b.name+":") {
 					col = c
 				}
 			}

@@ -524,7 +524,7 @@ type injection struct {
 }
 
 func (h *Harness) newInjection(st *scenario.State, refs []string) (*injection, error) {
-	policies, opened, err := st.DeletionOpens(h.Scenario, h.Cfg.ExternalIP, refs)
+	policies, opened, err := st.DeletionOpens(h.Scenario, h.externals(), refs)
 	if err != nil {
 		return nil, fmt.Errorf("control: %w", err)
 	}

@@ -19,7 +19,7 @@ func predict(t *testing.T, step, variant string) []matrix.Mismatch {
 		}
 		objs, err := LoadObjects(variant)
 		require.NoError(t, err)
-		p, err := states[i].Predict(s, s.External.IP, Change{Name: "control", Apply: objs}, true)
+		p, err := states[i].Predict(s, Externals{V4: s.External.IP}, Change{Name: "control", Apply: objs}, true)
 		require.NoError(t, err)
 		return p.Changed
 	}
@@ -45,4 +45,29 @@ func TestSelfCheckVariantChangesExactlyOneCell(t *testing.T) {
 	mm := predict(t, "08-payments-policy", "../../policies/controls/backend-policy-wrong-port.yaml")
 	require.Len(t, mm, 1)
 	require.Equal(t, matrix.Mismatch{Row: "backend/facade", Col: "backend:6379", Want: matrix.Allowed, Got: matrix.Blocked}, mm[0])
+}
+
+// The ipBlock controls of a dual-stack run each change exactly one cell, of one family:
+// the proof that a family's columns are really probed over that family.
+func TestIPBlockControlsChangeOneFamily(t *testing.T) {
+	s, states := loadRepo(t)
+	end := states[8]
+	ext := Externals{V4: s.External.IP, V6: s.External.IPv6}
+	for file, col := range map[string]string{
+		"../../policies/controls/frontend-egress-without-external-ipv6.yaml": "external:8080@ipv6",
+		"../../policies/controls/frontend-egress-without-external-ipv4.yaml": "external:8080",
+	} {
+		objs, err := LoadObjects(file)
+		require.NoError(t, err)
+		p, err := end.Predict(s, ext, Change{Name: "control", Apply: objs}, true)
+		require.NoError(t, err)
+		require.Equal(t, []matrix.Mismatch{{Row: "frontend/client", Col: col, Want: matrix.Allowed, Got: matrix.Blocked}}, p.Changed, file)
+	}
+	// Without the IPv6 half (an IPv4 run) the IPv6 control changes nothing: it proves
+	// nothing there, and the harness refuses such a control.
+	objs, err := LoadObjects("../../policies/controls/frontend-egress-without-external-ipv6.yaml")
+	require.NoError(t, err)
+	p, err := end.Predict(s, Externals{V4: s.External.IP}, Change{Name: "control", Apply: objs}, true)
+	require.NoError(t, err)
+	require.Empty(t, p.Changed)
 }

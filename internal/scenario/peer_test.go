@@ -148,7 +148,7 @@ func TestDeletionPredictionAgreesWithPeer(t *testing.T) {
 	s, states := loadRepo(t)
 	end := states[8]
 	refs := []string{"pci/default-deny-pci", "pci/allow-management-ui"}
-	_, opened, err := end.DeletionOpens(s, s.External.IP, refs)
+	_, opened, err := end.DeletionOpens(s, Externals{V4: s.External.IP}, refs)
 	require.NoError(t, err)
 
 	without := end.Clone()

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -26,6 +27,8 @@ type ExternalTarget struct {
 	Target string `json:"target"`
 	Port   int32  `json:"port"`
 	IP     string `json:"ip"`
+	// IPv6 is its IPv6 address in a dual-stack run.
+	IPv6 string `json:"ipv6,omitempty"`
 }
 
 // Step is one step of the workshop.
@@ -68,6 +71,12 @@ func Load(file string) (*Scenario, error) {
 	}
 	if s.External.Target == "" || s.External.Port == 0 {
 		return nil, &FileError{file, 1, "external (target, port) is required"}
+	}
+	if a, err := netip.ParseAddr(s.External.IP); err != nil || !a.Is4() {
+		return nil, &FileError{file, max(1, lineContaining(data, "ip: "+s.External.IP)), fmt.Sprintf("external ip %q: want an IPv4 address", s.External.IP)}
+	}
+	if a, err := netip.ParseAddr(s.External.IPv6); s.External.IPv6 != "" && (err != nil || !a.Is6()) {
+		return nil, &FileError{file, max(1, lineContaining(data, "ipv6: "+s.External.IPv6)), fmt.Sprintf("external ipv6 %q: want an IPv6 address", s.External.IPv6)}
 	}
 	for _, d := range s.DNS {
 		if d.Target == "" || d.Lookup == "" || d.Port == 0 || (d.Protocol != corev1.ProtocolUDP && d.Protocol != corev1.ProtocolTCP) {

@@ -190,7 +190,7 @@ type Prediction struct {
 // rollout's deletion control and their tests all ask it. byName applies the probe's own
 // property that a source without DNS fails every target it probes by name
 // (NamesNeedDNS). It fails on a deleted name that is no policy of the state.
-func (st *State) Predict(s *Scenario, externalIP string, c Change, byName bool) (*Prediction, error) {
+func (st *State) Predict(s *Scenario, ext Externals, c Change, byName bool) (*Prediction, error) {
 	p := &Prediction{After: st.Clone()}
 	for _, ref := range c.Delete {
 		ns, name, _ := strings.Cut(ref, "/")
@@ -210,11 +210,11 @@ func (st *State) Predict(s *Scenario, externalIP string, c Change, byName bool) 
 			return nil, err
 		}
 	}
-	before, err := st.expectedBy(s, externalIP, byName)
+	before, err := st.ExpectedFamilies(s, ext, byName)
 	if err != nil {
 		return nil, err
 	}
-	if p.Want, err = p.After.expectedBy(s, externalIP, byName); err != nil {
+	if p.Want, err = p.After.ExpectedFamilies(s, ext, byName); err != nil {
 		return nil, err
 	}
 	p.Changed, err = matrix.Compare(before, p.Want)
@@ -239,8 +239,8 @@ func (st *State) expectedBy(s *Scenario, externalIP string, byName bool) (*matri
 // opens: the cells the evaluator then computes allowed that are denied now. It returns the
 // policies (for the caller to delete and restore) and those cells. It fails on a name that
 // is no policy of the state, and when nothing would open (such a deletion proves nothing).
-func (st *State) DeletionOpens(s *Scenario, externalIP string, refs []string) ([]*networkingv1.NetworkPolicy, []matrix.Cell, error) {
-	p, err := st.Predict(s, externalIP, Change{Delete: refs}, false)
+func (st *State) DeletionOpens(s *Scenario, ext Externals, refs []string) ([]*networkingv1.NetworkPolicy, []matrix.Cell, error) {
+	p, err := st.Predict(s, ext, Change{Delete: refs}, false)
 	if err != nil {
 		return nil, nil, err
 	}
