@@ -385,12 +385,14 @@ func startExternal(ctx context.Context) error {
 	_ = docker.Remove(ctx, externalContainer)
 	args := []string{"run", "-d", "--name", externalContainer, "--network", cluster.Network, "--label", "netpol-e2e=external"}
 	if dual() {
-		// At the addresses the ipBlock controls name (scenario.yaml).
-		args = append(args, "--ip", scen.External.IP, "--ip6", scen.External.IPv6)
+		// At the IPv6 address the IPv6 ipBlock control names (scenario.yaml). Docker pins
+		// addresses only in subnets the network's creator chose: kind chooses its IPv6 one
+		// (a fixed ULA), not the IPv4 one.
+		args = append(args, "--ip6", scen.External.IPv6)
 	}
 	args = append(args, images.StarImage(), "probe", "--name=external", "--listen=:8080")
 	if _, err := docker.Output(ctx, args...); err != nil {
-		return fmt.Errorf("start external host: %w (dual-stack pins it at %s and %s, scenario.yaml: kind's network must hold both)", err, scen.External.IP, scen.External.IPv6)
+		return fmt.Errorf("start external host: %w (dual-stack pins it at %s, scenario.yaml: kind's network must hold it)", err, scen.External.IPv6)
 	}
 	return nil
 }

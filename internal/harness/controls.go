@@ -55,7 +55,7 @@ func (h *Harness) SetupControl(ctx context.Context, name string, i int, variantF
 	if err != nil {
 		return fail(err)
 	}
-	if c.pred, err = c.st.Predict(h.Scenario, h.externals(), scenario.Change{Name: name, Apply: variant}, !h.Cfg.ByPodIP); err != nil {
+	if c.pred, err = c.st.Predict(h.Scenario, h.externals(), scenario.Change{Name: name, Apply: variant}, h.byName()); err != nil {
 		return fail(err)
 	}
 	if len(c.pred.Changed) == 0 {

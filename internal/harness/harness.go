@@ -2,7 +2,6 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -28,8 +28,10 @@ type Config struct {
 	// ConfirmTimeout is the confirming round's connect timeout (a slow leak is not blocked).
 	ConfirmTimeout   time.Duration
 	ConvergeDeadline time.Duration
-	ByPodIP          bool
-	ExternalIP       string
+	// ByPodIP and ByClusterIP probe services at their pods' or their ClusterIPs instead
+	// of by name.
+	ByPodIP, ByClusterIP bool
+	ExternalIP           string
 	// Dual: the cluster is dual-stack; ExternalIPv6 is the external host's IPv6 address.
 	Dual         bool
 	ExternalIPv6 string
@@ -329,72 +331,83 @@ func (h *Harness) Plan(ctx context.Context, st *scenario.State) (probe.Plan, err
 	if err != nil {
 		return p, err
 	}
-	for _, t := range targets {
-		var url string
-		switch t.Kind {
-		case scenario.ServiceTarget:
-			host, port := t.Host, t.Port
-			if h.Cfg.ByPodIP {
-				pod, err := h.Kube.RunningPod(ctx, t.Backend.Namespace, t.Backend.Spec.Selector.MatchLabels)
-				if err != nil {
-					return p, fmt.Errorf("target %s: %w", t.ID, err)
-				}
-				host, port = pod.Status.PodIP, t.PodPort.ContainerPort
-			}
-			url = "http://" + joinHostPort(host, port) + "/status"
-		case scenario.DNSLookupTarget:
-			url = "dns+" + strings.ToLower(string(t.DNS.Protocol)) + "://" + t.Host
-		case scenario.ExternalHostTarget:
-			if h.Cfg.ExternalIP == "" {
-				return p, errors.New("no external host address (the external container did not start)")
-			}
-			url = "http://" + joinHostPort(h.Cfg.ExternalIP, t.Port) + "/status"
-		}
-		p.Targets = append(p.Targets, probe.Target{ID: t.ID, URL: url})
-	}
+	families := []bool{false}
 	if h.Cfg.Dual {
-		v6, err := h.ipv6Targets(ctx, targets)
+		families = append(families, true)
+	}
+	for _, v6 := range families {
+		ts, err := h.targetURLs(ctx, targets, v6)
 		if err != nil {
 			return p, err
 		}
-		p.Targets = append(p.Targets, v6...)
+		p.Targets = append(p.Targets, ts...)
 	}
 	return p, nil
 }
 
-// ipv6Targets are the IPv6 twins of a state's targets: a service by name resolved to IPv6
-// only (or by its pod's IPv6 address with ByPodIP), a DNS lookup of AAAA records, the
-// external host at its IPv6 address.
-func (h *Harness) ipv6Targets(ctx context.Context, targets []scenario.Target) ([]probe.Target, error) {
+// targetURLs are the probes of a state's targets over one family (the IPv6 columns carry
+// scenario.IPv6Column): a service by name resolved to that family only (A or AAAA), or by
+// its pod's or its Service's address of that family (ByPodIP, ByClusterIP); a DNS lookup
+// of A or AAAA records; the external host at its address of that family.
+func (h *Harness) targetURLs(ctx context.Context, targets []scenario.Target, v6 bool) ([]probe.Target, error) {
+	suffix, scheme, external := "", "", h.Cfg.ExternalIP
+	if v6 {
+		suffix, scheme, external = scenario.IPv6Column, "+ipv6", h.Cfg.ExternalIPv6
+	}
 	var out []probe.Target
 	for _, t := range targets {
+		id := t.ID + suffix
 		var url string
 		switch t.Kind {
 		case scenario.ServiceTarget:
-			url = "http+ipv6://" + joinHostPort(t.Host, t.Port) + "/status"
-			if h.Cfg.ByPodIP {
-				pod, err := h.Kube.RunningPod(ctx, t.Backend.Namespace, t.Backend.Spec.Selector.MatchLabels)
-				if err != nil {
-					return nil, fmt.Errorf("target %s: %w", t.ID+scenario.IPv6Column, err)
-				}
-				ip := ipv6Of(podIPs(pod))
+			url = "http" + scheme + "://" + joinHostPort(t.Host, t.Port) + "/status"
+			ips, port, err := h.serviceAddresses(ctx, t)
+			if err != nil {
+				return nil, fmt.Errorf("target %s: %w", id, err)
+			}
+			if ips != nil {
+				ip := addressOf(ips, v6)
 				if ip == "" {
-					return nil, fmt.Errorf("target %s: pod %s has no IPv6 address (%v)", t.ID+scenario.IPv6Column, pod.Name, podIPs(pod))
+					return nil, fmt.Errorf("target %s: no address of that family among %v", id, ips)
 				}
-				url = "http://" + joinHostPort(ip, t.PodPort.ContainerPort) + "/status"
+				url = "http://" + joinHostPort(ip, port) + "/status"
 			}
 		case scenario.DNSLookupTarget:
-			url = "dns+" + strings.ToLower(string(t.DNS.Protocol)) + "+ipv6://" + t.Host
+			url = "dns+" + strings.ToLower(string(t.DNS.Protocol)) + scheme + "://" + t.Host
 		case scenario.ExternalHostTarget:
-			if h.Cfg.ExternalIPv6 == "" {
-				return nil, errors.New("dual-stack: no IPv6 address of the external host")
+			if external == "" {
+				return nil, fmt.Errorf("target %s: no address of the external host (the external container did not start, or has no IPv6 address)", id)
 			}
-			url = "http://" + joinHostPort(h.Cfg.ExternalIPv6, t.Port) + "/status"
+			url = "http://" + joinHostPort(external, t.Port) + "/status"
 		}
-		out = append(out, probe.Target{ID: t.ID + scenario.IPv6Column, URL: url})
+		out = append(out, probe.Target{ID: id, URL: url})
 	}
 	return out, nil
 }
+
+// serviceAddresses are the addresses a service target is probed at instead of its name:
+// its pod's (ByPodIP, on the container port) or its Service's ClusterIPs (ByClusterIP, on
+// the service port); nil when probed by name.
+func (h *Harness) serviceAddresses(ctx context.Context, t scenario.Target) ([]string, int32, error) {
+	switch {
+	case h.Cfg.ByPodIP:
+		pod, err := h.Kube.RunningPod(ctx, t.Backend.Namespace, t.Backend.Spec.Selector.MatchLabels)
+		if err != nil {
+			return nil, 0, err
+		}
+		return podIPs(pod), t.PodPort.ContainerPort, nil
+	case h.Cfg.ByClusterIP:
+		svc, err := h.Kube.Clientset().CoreV1().Services(t.Service.Namespace).Get(ctx, t.Service.Name, metav1.GetOptions{})
+		if err != nil {
+			return nil, 0, err
+		}
+		return svc.Spec.ClusterIPs, t.Port, nil
+	}
+	return nil, 0, nil
+}
+
+// byName reports whether services are probed by name (so a source without DNS fails them).
+func (h *Harness) byName() bool { return !h.Cfg.ByPodIP && !h.Cfg.ByClusterIP }
 
 func joinHostPort(host string, port int32) string {
 	if strings.Contains(host, ":") {

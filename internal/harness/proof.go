@@ -122,12 +122,12 @@ func (h *Harness) Proof(ctx context.Context, repo string) *report.Step {
 // proofIPv6Targets are the proof's IPv6 columns: b by its IPv6 pod IP, by its Service's
 // IPv6 ClusterIP, by name resolved to IPv6 only, and the external host's IPv6 address.
 func (h *Harness) proofIPv6Targets(ctx context.Context, b *corev1.Pod) ([]probe.Target, error) {
-	podIP := ipv6Of(podIPs(b))
+	podIP := addressOf(podIPs(b), true)
 	svc, err := h.Kube.Clientset().CoreV1().Services("netpol-proof").Get(ctx, "b", metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("service netpol-proof/b: %w", err)
 	}
-	clusterIP := ipv6Of(svc.Spec.ClusterIPs)
+	clusterIP := addressOf(svc.Spec.ClusterIPs, true)
 	switch {
 	case podIP == "":
 		return nil, fmt.Errorf("dual-stack: pod %s has no IPv6 address (pod IPs %v): Calico's IPv6 pool did not assign one", b.Name, podIPs(b))
@@ -152,10 +152,10 @@ func podIPs(p *corev1.Pod) []string {
 	return out
 }
 
-// ipv6Of is the first IPv6 address of a list ("" when there is none).
-func ipv6Of(ips []string) string {
+// addressOf is the first address of one family in a list ("" when there is none).
+func addressOf(ips []string, v6 bool) string {
 	for _, s := range ips {
-		if ip := net.ParseIP(s); ip != nil && ip.To4() == nil {
+		if ip := net.ParseIP(s); ip != nil && (ip.To4() == nil) == v6 {
 			return s
 		}
 	}

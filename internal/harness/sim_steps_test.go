@@ -178,7 +178,14 @@ func TestSimFaults(t *testing.T) {
 // over IPv6), both workshop controls, and the two ipBlock controls, each changing exactly
 // its family's external cell.
 func TestSimWorkshopDualStack(t *testing.T) {
+	for _, by := range []string{"name", "pod-ip", "cluster-ip"} {
+		t.Run(by, func(t *testing.T) { simWorkshopDualStack(t, by) })
+	}
+}
+
+func simWorkshopDualStack(t *testing.T, by string) {
 	h, sim := simHarness(t)
+	h.Cfg.ByPodIP, h.Cfg.ByClusterIP = by == "pod-ip", by == "cluster-ip"
 	sim.dual, sim.externalIPv6 = true, h.Scenario.External.IPv6
 	h.Cfg.Dual, h.Cfg.ExternalIPv6 = true, sim.externalIPv6
 	ctx := context.Background()
@@ -188,7 +195,11 @@ func TestSimWorkshopDualStack(t *testing.T) {
 		if i == 6 {
 			rs = h.Control(ctx, "06-control-pci-without-dns", 6, "../../policies/controls/pci-policy-without-dns.yaml")
 			require.Empty(t, rs.Failure, rs.Text())
-			require.Contains(t, rs.Text(), "pci/payments -> facade:80@ipv6: expected X (blocked), observed D (dns-failure)", "names need DNS over both families")
+			if by == "name" {
+				require.Contains(t, rs.Text(), "pci/payments -> facade:80@ipv6: expected X (blocked), observed D (dns-failure)", "names need DNS over both families")
+			} else {
+				require.NotContains(t, rs.Text(), "facade:80@ipv6: expected X (blocked), observed D", "addresses need no DNS")
+			}
 		}
 	}
 	rs := h.Verify(ctx, 8, "verify")
@@ -198,7 +209,12 @@ func TestSimWorkshopDualStack(t *testing.T) {
 	for _, r := range rs.Results {
 		urls[r.Row+" "+r.Col] = r.URL
 	}
-	require.Equal(t, "http+ipv6://payments.pci.svc.cluster.local.:6380/status", urls["infrastructure/queue payments:6380@ipv6"])
+	want := map[string]string{
+		"name":       "http+ipv6://payments.pci.svc.cluster.local.:6380/status",
+		"pod-ip":     "http://[fd00:10:244::",
+		"cluster-ip": "http://[fd00:10:96::",
+	}[by]
+	require.Contains(t, urls["infrastructure/queue payments:6380@ipv6"], want)
 	require.Equal(t, "dns+udp+ipv6://management-ui.management-ui.svc.cluster.local.", urls["pci/payments dns:53/udp@ipv6"])
 	require.Equal(t, "http://[fc00:f853:ccd:e793::c8]:8080/status", urls["frontend/client external:8080@ipv6"])
 	for name, file := range map[string]string{

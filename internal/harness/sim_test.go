@@ -127,8 +127,8 @@ func (c *simCluster) Apply(_ context.Context, objs ...*unstructured.Unstructured
 			var o corev1.Service
 			err = runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &o)
 			c.svcs[key] = &o
-			if err == nil && c.dual {
-				err = c.dualService(&o)
+			if err == nil {
+				err = c.apiService(&o)
 			}
 		case "NetworkPolicy":
 			var o networkingv1.NetworkPolicy
@@ -295,12 +295,15 @@ func (c *simCluster) podIPs(d *appsv1.Deployment) []corev1.PodIP {
 	return ips
 }
 
-// dualService puts a service in the API with a ClusterIP per family (IPv6: its IPv4 one's
-// last byte under fd00:10:96::).
-func (c *simCluster) dualService(svc *corev1.Service) error {
+// apiService puts a service in the API with its ClusterIP, and in a dual-stack twin one per
+// family (IPv6: the IPv4 one's last byte under fd00:10:96::).
+func (c *simCluster) apiService(svc *corev1.Service) error {
 	n := len(c.svcs) + 10
 	o := svc.DeepCopy()
-	o.Spec.ClusterIPs = []string{fmt.Sprintf("10.96.0.%d", n), fmt.Sprintf("fd00:10:96::%x", n)}
+	o.Spec.ClusterIPs = []string{fmt.Sprintf("10.96.0.%d", n)}
+	if c.dual {
+		o.Spec.ClusterIPs = append(o.Spec.ClusterIPs, fmt.Sprintf("fd00:10:96::%x", n))
+	}
 	o.Spec.ClusterIP = o.Spec.ClusterIPs[0]
 	svcs := c.cs.CoreV1().Services(o.Namespace)
 	_ = svcs.Delete(context.Background(), o.Name, metav1.DeleteOptions{})
@@ -308,13 +311,13 @@ func (c *simCluster) dualService(svc *corev1.Service) error {
 	return err
 }
 
-// clusterIPv6 is a service's IPv6 ClusterIP in the API ("" when it has none).
-func (c *simCluster) clusterIPv6(ns, name string) string {
+// clusterIPs are a service's ClusterIPs in the API.
+func (c *simCluster) clusterIPs(ns, name string) []string {
 	svc, err := c.cs.CoreV1().Services(ns).Get(context.Background(), name, metav1.GetOptions{})
-	if err != nil || len(svc.Spec.ClusterIPs) < 2 {
-		return ""
+	if err != nil {
+		return nil
 	}
-	return svc.Spec.ClusterIPs[1]
+	return svc.Spec.ClusterIPs
 }
 
 // state is the scenario state the cluster holds now (what the evaluator reads).
@@ -573,7 +576,7 @@ func (c *simCluster) baseColumn(raw string, targets []scenario.Target) (string, 
 			if (host == c.podIP(t.Backend) || c.dual && host == c.podIPv6(t.Backend)) && port == fmt.Sprint(t.PodPort.ContainerPort) {
 				return t.ID, false
 			}
-			if v6 := c.clusterIPv6(t.Service.Namespace, t.Service.Name); v6 != "" && host == v6 && port == fmt.Sprint(t.Port) {
+			if slices.Contains(c.clusterIPs(t.Service.Namespace, t.Service.Name), host) && port == fmt.Sprint(t.Port) {
 				return t.ID, false
 			}
 		case scenario.DNSLookupTarget:
