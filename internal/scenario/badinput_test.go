@@ -125,7 +125,7 @@ func TestBadScenarioInput(t *testing.T) {
 		dir := copyRepo(t)
 		edit(t, filepath.Join(dir, "scenario.yaml"), "  apply: [policies/ingress/queue-policy.yaml]", "  aply: [policies/ingress/queue-policy.yaml]")
 		_, err := Load(filepath.Join(dir, "scenario.yaml"))
-		require.ErrorContains(t, err, `scenario.yaml:49: unknown field "steps[7].aply"`)
+		require.ErrorContains(t, err, `scenario.yaml:50: unknown field "steps[7].aply"`)
 	})
 	t.Run("policy with an invalid selector", func(t *testing.T) {
 		dir := copyRepo(t)
@@ -175,5 +175,5 @@ func TestBadExternalAddresses(t *testing.T) {
 	dir := copyRepo(t)
 	edit(t, filepath.Join(dir, "scenario.yaml"), "ipv6: fc00:f853:ccd:e793::c8", "ipv6: 172.18.0.9")
 	_, err := Load(filepath.Join(dir, "scenario.yaml"))
-	require.ErrorContains(t, err, `scenario.yaml:32: external ipv6 "172.18.0.9": want an IPv6 address`)
+	require.ErrorContains(t, err, `scenario.yaml:33: external ipv6 "172.18.0.9": want an IPv6 address`)
 }
