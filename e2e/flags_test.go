@@ -29,6 +29,7 @@ var (
 	flagConfirmTimeout   = flag.Duration("confirm-timeout", envDuration("CONFIRM_TIMEOUT", 5*time.Second), "connect timeout of each step's confirming round: a flow connecting slower than -probe-timeout but within this is allowed (a slow leak), not blocked")
 	flagConvergeDeadline = flag.Duration("converge-deadline", envDuration("CONVERGE_DEADLINE", 60*time.Second), "how long a step may take to match its expectation after apply")
 	flagByPodIP          = flag.Bool("by-pod-ip", envBool("BY_POD_IP", false), "probe services' pods by pod IP instead of by service DNS name")
+	flagByClusterIP      = flag.Bool("by-cluster-ip", envBool("BY_CLUSTER_IP", false), "probe services by their ClusterIPs (one per family) instead of by DNS name")
 	flagSoak             = flag.Int("soak", envInt("SOAK", 0), "full matrix rounds to run on the end state (0: none)")
 	flagPerfRounds       = flag.Int("perf-rounds", envInt("PERF_ROUNDS", 3), "rounds of the per-source vs per-cell measurement on the end state (0: skip)")
 

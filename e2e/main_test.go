@@ -124,6 +124,9 @@ func checkInput() error {
 	default:
 		p.Add("-dataplane=%q: want iptables or nftables", *flagDataplane)
 	}
+	if *flagByPodIP && *flagByClusterIP {
+		p.Add("-by-pod-ip and -by-cluster-ip exclude each other")
+	}
 	if f := calico.Family(*flagIPFamily); f != calico.IPv4 && f != calico.Dual {
 		p.Add("-ip-family=%q: want ipv4 or dual", *flagIPFamily)
 	}
@@ -417,9 +420,9 @@ func connectHarness(ctx context.Context) error {
 		}
 		run.Environment["external host"] += ", [" + ip6 + "]:8080"
 	}
-	run.Environment["probe"] = fmt.Sprintf("connect timeout %s, dns budget %s, by %s, converge deadline %s", *flagProbeTimeout, *flagDNSTimeout, map[bool]string{true: "pod IP", false: "service DNS name"}[*flagByPodIP], *flagConvergeDeadline)
+	run.Environment["probe"] = fmt.Sprintf("connect timeout %s, dns budget %s, by %s, converge deadline %s", *flagProbeTimeout, *flagDNSTimeout, probedBy(), *flagConvergeDeadline)
 	h, err = harness.New(harness.Config{
-		ProbeTimeout: *flagProbeTimeout, DNSTimeout: *flagDNSTimeout, ConfirmTimeout: *flagConfirmTimeout, ConvergeDeadline: *flagConvergeDeadline, ByPodIP: *flagByPodIP,
+		ProbeTimeout: *flagProbeTimeout, DNSTimeout: *flagDNSTimeout, ConfirmTimeout: *flagConfirmTimeout, ConvergeDeadline: *flagConvergeDeadline, ByPodIP: *flagByPodIP, ByClusterIP: *flagByClusterIP,
 		ExternalIP: ip, Dual: dual(), ExternalIPv6: ip6, Kubeconfig: kindC.Kubeconfig(), ReadyTimeout: 3 * time.Minute,
 		ConntrackUDPTimeout: kindC.ConntrackUDPTimeout(ctx), CalicoLogAllowlist: logAllowlist,
 	}, k, scen, os.Stdout)
@@ -515,6 +518,17 @@ func onInterrupt(cancel context.CancelFunc) {
 		}
 		os.Exit(130)
 	}()
+}
+
+// probedBy says how services are addressed.
+func probedBy() string {
+	switch {
+	case *flagByPodIP:
+		return "pod IP"
+	case *flagByClusterIP:
+		return "ClusterIP"
+	}
+	return "service DNS name"
 }
 
 // dual reports whether the run's cluster is dual-stack (-ip-family=dual).
