@@ -8,13 +8,15 @@ import (
 
 // DataplaneCommand is run in a calico-node pod (host network, so it sees its node's
 // rules): it counts Calico's and kube-proxy's chains in nftables (Felix's nftables mode
-// keeps its own table "ip calico", kube-proxy's nftables mode "ip kube-proxy") and their
-// rules in iptables, both backends (legacy and nft), one "name count" line each.
+// keeps its own tables "ip calico" and "ip6 calico", kube-proxy's nftables mode
+// "ip kube-proxy" and "ip6 kube-proxy") and their rules in iptables and ip6tables, both
+// backends (legacy and nft), one "name count" line each.
 var DataplaneCommand = []string{"sh", "-c", strings.Join([]string{
-	`ipt() { (iptables-legacy-save; iptables-nft-save) 2>/dev/null; }`,
-	`echo nft-calico-chains $(nft list table ip calico 2>/dev/null | grep -c '^\s*chain ')`,
+	`ipt() { (iptables-legacy-save; iptables-nft-save; ip6tables-legacy-save; ip6tables-nft-save) 2>/dev/null; }`,
+	`nftc() { (nft list table ip "$1"; nft list table ip6 "$1") 2>/dev/null | grep -c '^\s*chain '; }`,
+	`echo nft-calico-chains $(nftc calico)`,
 	`echo iptables-calico-rules $(ipt | grep -c -- '-A cali-')`,
-	`echo nft-kube-proxy-chains $(nft list table ip kube-proxy 2>/dev/null | grep -c '^\s*chain ')`,
+	`echo nft-kube-proxy-chains $(nftc kube-proxy)`,
 	`echo iptables-kube-proxy-rules $(ipt | grep -c -- '-A KUBE-SERVICES')`,
 }, "; ")}
 
