@@ -402,7 +402,7 @@ func baseline(ctx context.Context, sess *rollout.Session, want *matrix.Matrix, t
 			if _, ok := first[o.Cell]; !ok {
 				first[o.Cell] = o.At
 			}
-			if v, _ := want.Get(o.Cell.Row, o.Cell.Col); v != o.Verdict {
+			if v, _ := want.Get(o.Row, o.Col); v != o.Verdict {
 				wrong = append(wrong, fmt.Sprintf("%s: %s, want %s (%s)", cellName(o.Cell), o.Verdict, v, o.Detail))
 			}
 		}

@@ -44,9 +44,10 @@ const (
 	LocalRegistry = "netpol-e2e.local"
 	// PodSubnet is kind's podSubnet and Calico's IPv4 pool.
 	PodSubnet = "10.244.0.0/16"
-	// PodSubnetV6 and ServiceSubnetV6 are the IPv6 halves of a dual-stack cluster (kind's
-	// own dual-stack defaults); PodSubnetV6 is Calico's IPv6 pool.
-	PodSubnetV6     = "fd00:10:244::/56"
+	// PodSubnetV6 is the IPv6 half of a dual-stack cluster's podSubnet (kind's own
+	// dual-stack default) and Calico's IPv6 pool.
+	PodSubnetV6 = "fd00:10:244::/56"
+	// ServiceSubnetV6 is the IPv6 half of a dual-stack cluster's service range.
 	ServiceSubnetV6 = "fd00:10:96::/112"
 	// ServiceSubnet is kind's IPv4 service range.
 	ServiceSubnet = "10.96.0.0/16"

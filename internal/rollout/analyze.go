@@ -90,7 +90,7 @@ func Analyze(want *matrix.Matrix, obs []matrix.Result, from, to time.Time, slow 
 		if o.At.Before(from) || o.At.After(to) {
 			continue
 		}
-		if v, ok := want.Get(o.Cell.Row, o.Cell.Col); !ok || v == matrix.NotProbed {
+		if v, ok := want.Get(o.Row, o.Col); !ok || v == matrix.NotProbed {
 			continue
 		}
 		byCell[o.Cell] = append(byCell[o.Cell], o)
