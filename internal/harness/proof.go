@@ -6,7 +6,6 @@ import (
 	"net"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -54,46 +53,19 @@ func (h *Harness) Proof(ctx context.Context, repo string) *report.Step {
 		return fail(fmt.Errorf("pods a and b both run on %s: the proof needs two nodes", a.Spec.NodeName))
 	}
 	rs.Notes = append(rs.Notes, fmt.Sprintf("a (%s) on %s, b (%s) on %s", a.Status.PodIP, a.Spec.NodeName, b.Status.PodIP, b.Spec.NodeName))
-	plan := probe.Plan{
-		Sources: []probe.Source{{ID: "netpol-proof/a", Namespace: "netpol-proof", Pod: a.Name, Container: "star"}},
-		Targets: []probe.Target{
-			{ID: "b-by-ip", URL: "http://" + b.Status.PodIP + ":" + strconv.Itoa(8080) + "/status"},
-			{ID: "b-by-name", URL: "http://b.netpol-proof.svc.cluster.local:8080/status"},
-		},
+	plan, external, err := h.proofPlan(ctx, a, b)
+	if err != nil {
+		return fail(err)
 	}
-	var external []string
 	if h.Cfg.Dual {
-		v6, err := h.proofIPv6Targets(ctx, b)
-		if err != nil {
-			return fail(err)
-		}
-		plan.Targets = append(plan.Targets, v6...)
-		external = []string{"external-by-ipv6"}
 		rs.Notes = append(rs.Notes, "dual-stack: b also by its IPv6 pod IP, its IPv6 ClusterIP and by name with an AAAA lookup; the external host by its IPv6 address (allowed throughout: the policy is b's ingress)")
 	}
 	phase := func(name string, want matrix.Verdict, since time.Time) error {
-		var cols []string
-		for _, t := range plan.Targets {
-			cols = append(cols, t.ID)
+		note, err := h.proofPhase(ctx, plan, external, name, want, since)
+		if err == nil {
+			rs.Notes = append(rs.Notes, note)
 		}
-		m := matrix.New([]string{"netpol-proof/a"}, cols, want)
-		for _, c := range external {
-			_ = m.Set("netpol-proof/a", c, matrix.Allowed)
-		}
-		out, err := h.Engine.Converge(ctx, plan, m, since, h.Cfg.ConvergeDeadline)
-		if err != nil {
-			return err
-		}
-		if !out.Converged {
-			return fmt.Errorf("%s: expected %s:\n%s", name, want, matrix.RenderDiff(m, out.Mismatches))
-		}
-		b := slices.DeleteFunc(slices.Clone(cols), func(c string) bool { return slices.Contains(external, c) })
-		note := fmt.Sprintf("%s: %s by %s", name, want, strings.Join(b, ", "))
-		if len(external) > 0 {
-			note += fmt.Sprintf("; %s allowed", strings.Join(external, ", "))
-		}
-		rs.Notes = append(rs.Notes, note+" after "+out.Latency.Round(time.Millisecond).String())
-		return nil
+		return err
 	}
 	if err := phase("no policy", matrix.Allowed, time.Now()); err != nil {
 		return fail(err)
@@ -117,6 +89,53 @@ func (h *Harness) Proof(ctx context.Context, repo string) *report.Step {
 		return fail(err)
 	}
 	return rs
+}
+
+// proofPlan probes b from a by pod IP and by name, and on a dual-stack cluster over IPv6
+// too; external lists the columns that stay allowed throughout (the external host).
+func (h *Harness) proofPlan(ctx context.Context, a, b *corev1.Pod) (probe.Plan, []string, error) {
+	plan := probe.Plan{
+		Sources: []probe.Source{{ID: "netpol-proof/a", Namespace: "netpol-proof", Pod: a.Name, Container: "star"}},
+		Targets: []probe.Target{
+			{ID: "b-by-ip", URL: "http://" + joinHostPort(b.Status.PodIP, 8080) + "/status"},
+			{ID: "b-by-name", URL: "http://b.netpol-proof.svc.cluster.local:8080/status"},
+		},
+	}
+	if !h.Cfg.Dual {
+		return plan, nil, nil
+	}
+	v6, err := h.proofIPv6Targets(ctx, b)
+	if err != nil {
+		return plan, nil, err
+	}
+	plan.Targets = append(plan.Targets, v6...)
+	return plan, []string{"external-by-ipv6"}, nil
+}
+
+// proofPhase requires every b column to show want (the external ones: allowed) and says
+// how long that took.
+func (h *Harness) proofPhase(ctx context.Context, plan probe.Plan, external []string, name string, want matrix.Verdict, since time.Time) (string, error) {
+	var cols []string
+	for _, t := range plan.Targets {
+		cols = append(cols, t.ID)
+	}
+	m := matrix.New([]string{"netpol-proof/a"}, cols, want)
+	for _, c := range external {
+		_ = m.Set("netpol-proof/a", c, matrix.Allowed)
+	}
+	out, err := h.Engine.Converge(ctx, plan, m, since, h.Cfg.ConvergeDeadline)
+	if err != nil {
+		return "", err
+	}
+	if !out.Converged {
+		return "", fmt.Errorf("%s: expected %s:\n%s", name, want, matrix.RenderDiff(m, out.Mismatches))
+	}
+	b := slices.DeleteFunc(slices.Clone(cols), func(c string) bool { return slices.Contains(external, c) })
+	note := fmt.Sprintf("%s: %s by %s", name, want, strings.Join(b, ", "))
+	if len(external) > 0 {
+		note += fmt.Sprintf("; %s allowed", strings.Join(external, ", "))
+	}
+	return note + " after " + out.Latency.Round(time.Millisecond).String(), nil
 }
 
 // proofIPv6Targets are the proof's IPv6 columns: b by its IPv6 pod IP, by its Service's
