@@ -18,7 +18,7 @@ var (
 	flagCalicoVersion    = flag.String("calico-version", envStr("CALICO_VERSION", images.CalicoVersion), "Calico version (the offline build's version string, or an upstream release such as v3.29.1)")
 	flagCalicoManifest   = flag.String("calico-manifest", envStr("CALICO_MANIFEST", ""), "Calico manifest file or https URL (default: the offline build's, or the release's calico-vxlan.yaml)")
 	flagDataplane        = flag.String("dataplane", envStr("DATAPLANE", "iptables"), "iptables, or nftables: Felix's nftables mode (Calico v3.29 and later) and kube-proxy's nftables mode; the run proves the nodes' rules are in it")
-	flagIPFamily         = flag.String("ip-family", envStr("IP_FAMILY", "ipv4"), "ipv4, or dual: a dual-stack cluster (Calico IPv4 and IPv6 pools over VXLAN); the cross-node proof then also probes over IPv6 (pod IP, ClusterIP, name by AAAA, the external host)")
+	flagIPFamily         = flag.String("ip-family", envStr("IP_FAMILY", "dual"), "dual: a dual-stack cluster (Calico IPv4 and IPv6 pools over VXLAN), every cell probed over IPv4 and over IPv6; ipv4: IPv4 only (for a Docker whose kind network has no IPv6)")
 	flagClusterName      = flag.String("cluster-name", envStr("CLUSTER_NAME", "netpol-e2e"), "kind cluster name")
 	flagWorkers          = flag.Int("workers", envInt("WORKERS", 2), "kind worker nodes (plus one control plane)")
 	flagReuse            = flag.Bool("reuse-cluster", envBool("REUSE_CLUSTER", false), "use an existing cluster of that name (with Calico) instead of creating one")

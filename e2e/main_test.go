@@ -395,7 +395,7 @@ func startExternal(ctx context.Context) error {
 	}
 	args = append(args, images.StarImage(), "probe", "--name=external", "--listen=:8080")
 	if _, err := docker.Output(ctx, args...); err != nil {
-		return fmt.Errorf("start external host: %w (dual-stack pins it at %s, scenario.yaml: kind's network must hold it)", err, scen.External.IPv6)
+		return fmt.Errorf("start external host: %w (dual-stack pins it at %s, scenario.yaml: kind's network must hold it; -ip-family=ipv4 runs without IPv6)", err, scen.External.IPv6)
 	}
 	return nil
 }
@@ -416,7 +416,7 @@ func connectHarness(ctx context.Context) error {
 			return fmt.Errorf("external host IPv6 address: %w", err)
 		}
 		if ip6 == "" {
-			return fmt.Errorf("external host: no IPv6 address on docker network %s (dual-stack needs IPv6 on it: delete the network for kind to create it again with IPv6)", cluster.Network)
+			return fmt.Errorf("external host: no IPv6 address on docker network %s (dual-stack needs IPv6 on it: delete the network for kind to create it again with IPv6, or run with -ip-family=ipv4)", cluster.Network)
 		}
 		run.Environment["external host"] += ", [" + ip6 + "]:8080"
 	}
