@@ -31,6 +31,7 @@ var (
 	flagByPodIP          = flag.Bool("by-pod-ip", envBool("BY_POD_IP", false), "probe services' pods by pod IP instead of by service DNS name")
 	flagByClusterIP      = flag.Bool("by-cluster-ip", envBool("BY_CLUSTER_IP", false), "probe services by their ClusterIPs (one per family) instead of by DNS name")
 	flagSoak             = flag.Int("soak", envInt("SOAK", 0), "full matrix rounds to run on the end state (0: none)")
+	flagUICheck          = flag.Bool("ui-check", envBool("UI_CHECK", true), "check the management UI in headless Chromium at the end state (the .ci/run passes after the first set it false: the page is the app's, the same whatever the dataplane or family)")
 	flagPerfRounds       = flag.Int("perf-rounds", envInt("PERF_ROUNDS", 3), "rounds of the per-source vs per-cell measurement on the end state (0: skip)")
 
 	// The upgrade check (TestUpgrade): roll Calico -calico-version -> -upgrade-to and back.

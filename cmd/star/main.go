@@ -89,7 +89,11 @@ func run(args []string) error {
 		if *name == "" || *listen == "" {
 			return fmt.Errorf("collect needs --name and --listen: %w", errUsage)
 		}
-		c := &star.Collector{Version: *uiVersion, Probes: list, Interval: *interval, Timeout: *timeout, Client: &http.Client{}}
+		// A fresh connection per poll, as `star check` makes: what the page shows is what
+		// a new connection finds now, not what a kept-alive one found before a policy
+		// changed (one run saw an app "not answering" the UI for 90 s while every new
+		// connection from the same pod reached it).
+		c := &star.Collector{Version: *uiVersion, Probes: list, Interval: *interval, Timeout: *timeout, Client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
 		go c.Run(ctx)
 		return star.Serve(ctx, *listen, c.Handler(*name), hup)
 	default:
