@@ -80,11 +80,13 @@ func (s *Step) Text() string {
 		fmt.Fprintf(&b, " (enforcement latency %s, %d rounds, %d cells wrong on first try)", s.Latency.Round(time.Millisecond), s.Rounds, s.FirstTry)
 	}
 	b.WriteString("\n")
+	exp := ""
 	if s.Expected != nil {
-		fmt.Fprintf(&b, "expected:\n%s", matrix.Format(s.Expected))
+		exp = matrix.Format(s.Expected)
+		fmt.Fprintf(&b, "expected:\n%s", exp)
 	}
 	if s.Observed != nil {
-		if obs := matrix.Format(s.Observed); s.Expected == nil || obs != matrix.Format(s.Expected) {
+		if obs := matrix.Format(s.Observed); obs != exp {
 			fmt.Fprintf(&b, "observed:\n%s", obs)
 		} else {
 			b.WriteString("observed: as expected\n")
