@@ -3,6 +3,7 @@ package calico
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -119,7 +120,7 @@ func Adapt(manifest string, o ManifestOptions) (string, error) {
 	for _, want := range []string{
 		"            - name: CALICO_IPV4POOL_IPIP\n              value: \"Never\"\n",
 		"  calico_backend: \"vxlan\"\n",
-		"            - name: FELIX_IPV6SUPPORT\n              value: \"" + map[bool]string{true: "true", false: "false"}[o.Family == Dual] + "\"\n",
+		"            - name: FELIX_IPV6SUPPORT\n              value: \"" + strconv.FormatBool(o.Family == Dual) + "\"\n",
 	} {
 		if !strings.Contains(out, want) {
 			return "", fmt.Errorf("calico manifest: expected %q", strings.TrimSpace(want))
