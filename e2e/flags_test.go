@@ -13,8 +13,11 @@ import (
 // nightly workflow and a laptop can set them either way: go test ./e2e/... -args -keep-cluster
 // or NETPOL_KEEP_CLUSTER=true go test ./e2e/...
 var (
-	flagImageSource      = flag.String("image-source", envStr("IMAGE_SOURCE", "offline"), "offline: images built here by `make images`; upstream: kind's default node image and Calico's published manifest and images")
-	flagNodeImage        = flag.String("node-image", envStr("NODE_IMAGE", ""), "kind node image (default: the offline one, or kind's default with -image-source=upstream)")
+	flagImageSource      = flag.String("image-source", envStr("IMAGE_SOURCE", "offline"), "offline: images built here by `make images`; upstream: kind's default node image and Calico's published manifest and images; rehearsal: upstream mode with every byte from here (the offline node image under kind's default tag, the release manifests served on the loopback at their upstream paths, images pulled by their upstream names through the local registry)")
+	flagImageDelivery    = flag.String("image-delivery", envStr("IMAGE_DELIVERY", "registry"), "registry: images pushed to a local registry on kind's network that is the nodes' mirror, pulled by the nodes; kind-load: copied into every node by kind")
+	flagRegistryPort     = flag.Int("registry-port", envInt("REGISTRY_PORT", 5005), "the local registry's port on 127.0.0.1 (pushes go there)")
+	flagMeasureDelivery  = flag.Bool("measure-delivery", envBool("MEASURE_DELIVERY", false), "before installing Calico, time getting A's and B's images onto every node by kind load and by the registry, each from nothing")
+	flagNodeImage        = flag.String("node-image", envStr("NODE_IMAGE", ""), "kind node image (default: the offline one; kind's default with -image-source=upstream; kind's default tag, without digest, on the offline build for the rehearsal)")
 	flagCalicoVersion    = flag.String("calico-version", envStr("CALICO_VERSION", images.CalicoVersion), "Calico version (the offline build's version string, or an upstream release such as v3.29.1)")
 	flagCalicoManifest   = flag.String("calico-manifest", envStr("CALICO_MANIFEST", ""), "Calico manifest file or https URL (default: the offline build's, or the release's calico-vxlan.yaml)")
 	flagDataplane        = flag.String("dataplane", envStr("DATAPLANE", "iptables"), "iptables, or nftables: Felix's nftables mode (Calico v3.29 and later) and kube-proxy's nftables mode; the run proves the nodes' rules are in it")

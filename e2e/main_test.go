@@ -66,10 +66,16 @@ func TestMain(m *testing.M) {
 	testenv.Setup(
 		// Create (or reuse) the kind cluster through the kind library.
 		step("cluster", createCluster),
+		// Start the local registry and make it every node's mirror (and, in the
+		// rehearsal, serve Calico's release manifests on the loopback).
+		step("mirror", startMirror),
+		// With -measure-delivery: Calico A's and B's images onto the nodes, kind load vs
+		// the registry, each from nothing.
+		step("image-delivery", measureDelivery),
 		// Install Calico from the chosen manifest and wait for it and for every node.
 		step("calico", installCalico),
-		// Load the demo image into every node (built here in both image sources).
-		step("images", loadImages),
+		// The demo image onto every node (built here whatever the image source).
+		step("images", deliverStar),
 		// Start the host outside the cluster: our own container on kind's network.
 		step("external-host", startExternal),
 		// Connect the harness.
@@ -81,6 +87,8 @@ func TestMain(m *testing.M) {
 		// On failure, kind's logs (every node, calico-node included) and the policies.
 		step("logs", exportLogsOnFailure),
 		step("external-host-down", stopExternal),
+		// Stop the local registry (it and its volume stay for the next run).
+		step("mirror-down", stopMirror),
 		// End the probe sessions (one long-lived exec per source pod).
 		step("probe-sessions-down", func(context.Context) error {
 			if h != nil {
@@ -110,11 +118,7 @@ func checkInput() error {
 		return fmt.Errorf("bad environment: %s", strings.Join(flagErrors, "; "))
 	}
 	var p runcheck.Problems
-	switch *flagImageSource {
-	case "offline", "upstream":
-	default:
-		p.Add("-image-source=%q: want offline or upstream", *flagImageSource)
-	}
+	checkImageOptions(p.Add)
 	p.ClusterName("cluster-name", *flagClusterName)
 	switch dp := calico.Dataplane(*flagDataplane); dp {
 	case calico.Iptables, calico.Nftables:
@@ -175,7 +179,7 @@ func checkInput() error {
 	if err := checkFixtures(states); err != nil {
 		return errors.Join(p.Err(), err)
 	}
-	if slices.Contains(selected, "TestUpgrade") {
+	if upgradeSelected = slices.Contains(selected, "TestUpgrade"); upgradeSelected {
 		checkUpgradeOptions(&p, states)
 	}
 	if err := p.Err(); err != nil {
@@ -221,14 +225,11 @@ func checkFixtures(states []*scenario.State) error {
 // checkUpgradeOptions checks TestUpgrade's options: version B, its offline build, the
 // control policies and the connection control's target, against the end state.
 func checkUpgradeOptions(p *runcheck.Problems, states []*scenario.State) {
-	to := *flagUpgradeTo
+	to := upgradeTarget()
 	switch {
-	case *flagImageSource == "upstream" && to == "":
+	case to == "":
 		p.Add("-upgrade-to: required with -image-source=upstream (TestUpgrade rolls Calico A -> B), e.g. -upgrade-to=v3.29.1; or leave TestUpgrade out: -run 'TestProof|TestWorkshop'")
-	case *flagImageSource == "offline":
-		if to == "" {
-			to = images.CalicoNext
-		}
+	case builtHere():
 		if _, err := imagebuild.CalicoBuildSource(to); err != nil {
 			p.Add("-upgrade-to: %v", err)
 		} else if _, err := os.Stat(images.CalicoManifest(to)); err != nil && *flagUpgradeManifest == "" {
@@ -293,12 +294,12 @@ func reportDir() string {
 }
 
 func createCluster(ctx context.Context) error {
-	node := *flagNodeImage
-	if node == "" && *flagImageSource == "offline" {
-		node = images.NodeImage()
+	node, err := nodeImage(ctx)
+	if err != nil {
+		return err
 	}
 	if node != "" {
-		if _, err := docker.ImageID(ctx, node); err != nil && *flagImageSource == "offline" {
+		if _, err := docker.ImageID(ctx, node); err != nil && builtHere() {
 			return fmt.Errorf("node image %s is missing (%w): run `make images`", node, err)
 		}
 	}
@@ -309,7 +310,7 @@ func createCluster(ctx context.Context) error {
 	kindC = cluster.New(cluster.Options{
 		Name: *flagClusterName, NodeImage: node, Workers: *flagWorkers, PodSubnet: images.PodSubnet, KubeProxyMode: proxyMode,
 		Dual: dual(), PodSubnetV6: images.PodSubnetV6, ServiceSubnets: images.ServiceSubnet + "," + images.ServiceSubnetV6,
-		Reuse: *flagReuse, Keep: *flagKeep, KubeconfigDir: reportDir(), Log: os.Stdout,
+		ContainerdPatches: clusterPatches(), Reuse: *flagReuse, Keep: *flagKeep, KubeconfigDir: reportDir(), Log: os.Stdout,
 	})
 	run.Environment["cluster"] = fmt.Sprintf("kind %s, 1 control plane + %d workers, node image %s", images.Kind, *flagWorkers, orDefault(node, "kind default"))
 	run.Environment["image source"] = *flagImageSource
@@ -336,52 +337,17 @@ func installCalico(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The offline node image preloads the first Calico build; any other build's images
-	// are loaded now.
-	if err := loadCalicoImages(ctx, *flagCalicoVersion); err != nil {
+	did, err := deliverCalico(ctx, *flagCalicoVersion)
+	if err != nil {
 		return err
+	}
+	if did != "" {
+		fmt.Println(did)
 	}
 	run.Environment["calico"] = *flagCalicoVersion + " from " + src
 	t, err := calico.Install(ctx, k, manifest, os.Stdout)
 	run.Timings["calico ready after apply"] = t.Ready.Round(time.Millisecond).String()
 	return err
-}
-
-// calicoManifest reads a version's manifest: src when given, else the offline build's or
-// the upstream release's. It returns where it came from.
-func calicoManifest(ctx context.Context, version, src string) (string, []byte, error) {
-	if src == "" {
-		src = images.CalicoManifest(version)
-		if *flagImageSource == "upstream" {
-			src = calico.UpstreamManifestURL(version)
-		}
-	}
-	o := calico.ManifestOptions{PodSubnet: images.PodSubnet, PodSubnetV6: images.PodSubnetV6, Dataplane: calico.Dataplane(*flagDataplane), Family: calico.Family(*flagIPFamily)}
-	if *flagImageSource == "upstream" {
-		o.Version = version
-	} else {
-		o.Images = images.CalicoImages(version)
-	}
-	data, err := calico.LoadManifest(ctx, src, o)
-	return src, data, err
-}
-
-// loadCalicoImages loads an offline Calico build's images into every node (those already
-// there, by image ID, are skipped); upstream images are pulled by the nodes themselves.
-func loadCalicoImages(ctx context.Context, version string) error {
-	if *flagImageSource != "offline" {
-		return nil
-	}
-	for _, img := range images.CalicoImages(version) {
-		if err := kindC.LoadImage(ctx, img); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func loadImages(ctx context.Context) error {
-	return kindC.LoadImage(ctx, images.StarImage())
 }
 
 func startExternal(ctx context.Context) error {
@@ -502,9 +468,10 @@ func onInterrupt(cancel context.CancelFunc) {
 		cancel()
 		_ = docker.Remove(context.Background(), externalContainer)
 		if *flagKeep {
-			fmt.Fprintf(os.Stderr, "e2e: keeping cluster %q (-keep-cluster)\n", *flagClusterName)
+			fmt.Fprintf(os.Stderr, "e2e: keeping cluster %q and the local registry (-keep-cluster)\n", *flagClusterName)
 			os.Exit(130)
 		}
+		_ = stopMirror(context.Background())
 		// kind may still be creating nodes: delete until none is left.
 		c := cluster.New(cluster.Options{Name: *flagClusterName})
 		for attempt := range 10 {

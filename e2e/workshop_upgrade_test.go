@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -37,13 +36,10 @@ func offlineOrigin(version string) string {
 // their leak.
 func TestUpgrade(t *testing.T) {
 	requireLive(t)
-	from, to := *flagCalicoVersion, *flagUpgradeTo
+	from, to := *flagCalicoVersion, upgradeTarget()
 	note := ""
-	if *flagImageSource == "offline" {
-		if to == "" {
-			to = images.CalicoNext
-		}
-		note = "offline: A = " + offlineOrigin(from) + ", B = " + offlineOrigin(to)
+	if builtHere() {
+		note = *flagImageSource + ": A = " + offlineOrigin(from) + ", B = " + offlineOrigin(to)
 		if strings.HasPrefix(to, from+"-") || strings.HasPrefix(from, to+"-") {
 			note = restartOnlyNote
 		}
@@ -66,16 +62,18 @@ func TestUpgrade(t *testing.T) {
 	var manA, manB []*unstructured.Unstructured
 	var feats []features.Feature
 	// Setup: both manifests read and B's images in every node before anything is rolled.
-	feats = append(feats, feature("upgrade-prepare", "both Calico manifests load; version B's images are in every node", func(ctx context.Context) *report.Step {
+	feats = append(feats, feature("upgrade-prepare", "both Calico manifests load; version B's images are where the nodes get them", func(ctx context.Context) *report.Step {
 		rs := &report.Step{Name: "upgrade-prepare", Kind: "check"}
 		t0 := time.Now()
 		var err error
 		if manA, err = calicoObjects(ctx, from, *flagCalicoManifest); err == nil {
 			manB, err = calicoObjects(ctx, to, *flagUpgradeManifest)
 		}
-		if err == nil && *flagImageSource == "offline" {
-			err = loadCalicoImages(ctx, to)
-			rs.Notes = append(rs.Notes, fmt.Sprintf("version B images loaded into every node in %s", time.Since(t0).Round(time.Second)))
+		if err == nil {
+			var did string
+			if did, err = deliverCalico(ctx, to); did != "" {
+				rs.Notes = append(rs.Notes, "version B: "+did)
+			}
 		}
 		if note != "" {
 			rs.Notes = append(rs.Notes, note)

@@ -19,12 +19,12 @@ import (
 func main() {
 	repo := flag.String("repo", ".", "repository root")
 	calico := flag.String("calico-builds", images.CalicoVersion+","+images.CalicoNext,
-		"comma-separated Calico versions to build: "+images.CalicoVersion+" (the served module), "+images.CalicoNext+" (source archive), "+images.CalicoUpgradeBuild+" (a second build of the module: a restart-only rollout); the first is preloaded in the node image")
+		"comma-separated Calico versions to build: "+images.CalicoVersion+" (the served module), "+images.CalicoNext+" (source archive), "+images.CalicoUpgradeBuild+" (a second build of the module: a restart-only rollout); each build's images are pushed to the local registry (or kind-loaded) by the e2e")
 	sources := flag.String("sources", os.Getenv(imagebuild.SourcesEnv), "directory searched first for source archives ("+imagebuild.SourcesEnv+"), e.g. ../shared/sources")
-	only := flag.String("only", "", `"star": build only the demo app's image (what -image-source=upstream needs)`)
+	only := flag.String("only", "", `"upstream": build only what -image-source=upstream needs from here (the demo app's image and the local registry's)`)
 	flag.Parse()
-	if *only != "" && *only != "star" {
-		fail(fmt.Errorf("-only=%q: the one partial build is -only=star", *only))
+	if *only != "" && *only != "upstream" {
+		fail(fmt.Errorf("-only=%q: the one partial build is -only=upstream", *only))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -32,7 +32,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	b := &imagebuild.Builder{Repo: root, Cache: images.CacheDir(), Out: os.Stdout, CalicoBuilds: strings.Split(*calico, ","), Sources: *sources, StarOnly: *only == "star"}
+	b := &imagebuild.Builder{Repo: root, Cache: images.CacheDir(), Out: os.Stdout, CalicoBuilds: strings.Split(*calico, ","), Sources: *sources, UpstreamOnly: *only == "upstream"}
 	res, err := b.Build(ctx)
 	if err != nil {
 		fail(err)
@@ -41,6 +41,7 @@ func main() {
 		fmt.Printf("node image:   %s\n", res.NodeImage)
 	}
 	fmt.Printf("star image:   %s\n", res.StarImage)
+	fmt.Printf("registry:     %s\n", res.RegistryImage)
 	for v, m := range res.CalicoManifests {
 		fmt.Printf("calico %s: manifest %s\n", v, m)
 	}

@@ -12,10 +12,17 @@ import (
 	"github.com/netpol-e2e/harness/internal/kube"
 )
 
-// UpstreamManifestURL is where a published Calico release keeps its VXLAN manifest.
-func UpstreamManifestURL(version string) string {
-	return "https://raw.githubusercontent.com/projectcalico/calico/" + version + "/manifests/calico-vxlan.yaml"
+// ReleaseHost is where published Calico releases keep their manifests.
+const ReleaseHost = "https://raw.githubusercontent.com"
+
+// ReleaseManifestPath is the path of a release's VXLAN manifest on ReleaseHost.
+func ReleaseManifestPath(version string) string {
+	return "/projectcalico/calico/" + version + "/manifests/calico-vxlan.yaml"
 }
+
+// ReleaseManifestURL is a release's VXLAN manifest at host (ReleaseHost, or a local
+// server holding the same paths: the upstream rehearsal).
+func ReleaseManifestURL(host, version string) string { return host + ReleaseManifestPath(version) }
 
 // LoadManifest reads a published calico-vxlan.yaml from a file (an offline build's, or
 // -calico-manifest) or an https URL, and adapts it (Adapt).

@@ -1,7 +1,10 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"sigs.k8s.io/kind/pkg/apis/config/defaults"
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
@@ -20,6 +24,15 @@ import (
 
 	"github.com/netpol-e2e/harness/internal/docker"
 )
+
+// DefaultNodeImage is kind's default node image: a tag and the digest of its published bytes.
+const DefaultNodeImage = defaults.Image
+
+// DefaultNodeTag is kind's default node image without its digest: the tag users get.
+func DefaultNodeTag() string {
+	tag, _, _ := strings.Cut(DefaultNodeImage, "@")
+	return tag
+}
 
 // Options configure a cluster.
 type Options struct {
@@ -33,6 +46,9 @@ type Options struct {
 	Dual           bool
 	PodSubnetV6    string
 	ServiceSubnets string
+	// ContainerdPatches are merged into every node's containerd configuration (a hosts
+	// directory for the local registry mirror).
+	ContainerdPatches []string
 	// Reuse an existing cluster of that name instead of creating one.
 	Reuse bool
 	// Keep the cluster when Down is called.
@@ -93,6 +109,7 @@ func (k *Kind) Config() *v1alpha4.Cluster {
 	for range k.opts.Workers {
 		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole})
 	}
+	cfg.ContainerdConfigPatches = k.opts.ContainerdPatches
 	if docker.CgroupV1(context.Background()) {
 		// kubelet >= 1.35 refuses cgroup v1 unless told otherwise.
 		cfg.KubeadmConfigPatches = append(cfg.KubeadmConfigPatches,
@@ -226,6 +243,89 @@ func (k *Kind) LoadImage(ctx context.Context, image string) error {
 		}
 	}
 	return nil
+}
+
+// onEveryNode runs fn on every node of the cluster in parallel; the first error wins.
+func (k *Kind) onEveryNode(fn func(n nodes.Node) error) error {
+	all, err := k.provider.ListInternalNodes(k.opts.Name)
+	if err != nil {
+		return err
+	}
+	errs := make([]error, len(all))
+	var wg sync.WaitGroup
+	for i, n := range all {
+		wg.Go(func() { errs[i] = fn(n) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// nodeRun runs a command in a node, its error carrying the command and its output.
+func nodeRun(ctx context.Context, n nodes.Node, stdin io.Reader, name string, args ...string) error {
+	var out bytes.Buffer
+	c := n.CommandContext(ctx, name, args...).SetStdout(&out).SetStderr(&out)
+	if stdin != nil {
+		c = c.SetStdin(stdin)
+	}
+	if err := c.Run(); err != nil {
+		return fmt.Errorf("node %s: %s %s: %w: %s", n.String(), name, strings.Join(args, " "), err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// WriteFile writes a file (its directories created) in every node.
+func (k *Kind) WriteFile(ctx context.Context, path string, data []byte) error {
+	return k.onEveryNode(func(n nodes.Node) error {
+		return nodeRun(ctx, n, bytes.NewReader(data), "sh", "-c", `mkdir -p "$(dirname "$1")" && cat > "$1"`, "sh", path)
+	})
+}
+
+// Pull pulls images in every node through the CRI, the way the kubelet does (the
+// registry configuration, mirrors included, applies), one image after another per node,
+// the nodes in parallel.
+func (k *Kind) Pull(ctx context.Context, images ...string) error {
+	return k.onEveryNode(func(n nodes.Node) error {
+		for _, img := range images {
+			if err := nodeRun(ctx, n, nil, "crictl", "pull", img); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RemoveImages removes images from every node through the CRI (every reference: tag,
+// digest, ID; containerd then collects their layers and snapshots), so that a later pull
+// or load starts from nothing. Images a node lacks are fine.
+func (k *Kind) RemoveImages(ctx context.Context, images ...string) error {
+	return k.onEveryNode(func(n nodes.Node) error {
+		var out bytes.Buffer
+		if err := n.CommandContext(ctx, "crictl", "images", "-o", "json").SetStdout(&out).Run(); err != nil {
+			return fmt.Errorf("node %s: crictl images: %w", n.String(), err)
+		}
+		var list struct {
+			Images []struct {
+				RepoTags []string `json:"repoTags"`
+			} `json:"images"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &list); err != nil {
+			return fmt.Errorf("node %s: crictl images -o json: %w", n.String(), err)
+		}
+		have := map[string]bool{}
+		for _, i := range list.Images {
+			for _, t := range i.RepoTags {
+				have[t] = true
+			}
+		}
+		for _, img := range images {
+			if have[img] {
+				if err := nodeRun(ctx, n, nil, "crictl", "rmi", img); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // ExportLogs writes kind's logs (every node's journal, containers, pods) to dir.

@@ -161,7 +161,7 @@ func benchDeployment(name string, replicas int, labels map[string]string) *appsv
 					AutomountServiceAccountToken: &no, EnableServiceLinks: &no, TerminationGracePeriodSeconds: new(int64),
 					SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: &yes, RunAsUser: &uid, RunAsGroup: &uid},
 					Containers: []corev1.Container{{
-						Name: "star", Image: images.StarImage(), ImagePullPolicy: corev1.PullNever,
+						Name: "star", Image: images.StarImage(), ImagePullPolicy: corev1.PullIfNotPresent,
 						Args:  []string{"probe", "--name=" + name, "--listen=:8080"},
 						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
 						SecurityContext: &corev1.SecurityContext{

@@ -18,6 +18,7 @@ const minFreeGiB = 15
 type Result struct {
 	NodeImage       string
 	StarImage       string
+	RegistryImage   string
 	CalicoManifests map[string]string // version -> path
 	CalicoImages    map[string]map[string]string
 	Built           []string // stages that were (re)built, empty when everything was cached
@@ -41,11 +42,14 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 	if err := b.preflight(ctx); err != nil {
 		return nil, err
 	}
-	if b.StarOnly {
+	if b.UpstreamOnly {
 		if err := b.starImage(ctx); err != nil {
 			return nil, err
 		}
-		return &Result{StarImage: images.StarImage(), Built: b.built, Elapsed: time.Since(b.start)}, nil
+		if err := b.registryImage(ctx); err != nil {
+			return nil, err
+		}
+		return &Result{StarImage: images.StarImage(), RegistryImage: images.RegistryImage(), Built: b.built, Elapsed: time.Since(b.start)}, nil
 	}
 	// Go binaries from the Go module proxy, each in its own build module.
 	bins, err := b.buildBinaries(ctx)
@@ -80,19 +84,20 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 		}
 		res.CalicoImages[v] = images.CalicoImages(v)
 	}
-	// The node image, with the control plane and the first Calico build preloaded.
-	preload := images.ControlPlaneImages()
-	for _, img := range images.CalicoImages(b.CalicoBuilds[0]) {
-		preload = append(preload, img)
-	}
-	if err := b.nodeImage(ctx, bins, rootfs, sortedParts(preload)); err != nil {
+	// The node image, with the control plane preloaded (as kind's published node images
+	// have it); Calico and the demo app come through the local registry or kind load.
+	if err := b.nodeImage(ctx, bins, rootfs, sortedParts(images.ControlPlaneImages())); err != nil {
 		return nil, err
 	}
 	// The demo app.
 	if err := b.starImage(ctx); err != nil {
 		return nil, err
 	}
-	res.NodeImage, res.StarImage = images.NodeImage(), images.StarImage()
+	// The local registry the nodes pull Calico and the demo app from.
+	if err := b.registryImage(ctx); err != nil {
+		return nil, err
+	}
+	res.NodeImage, res.StarImage, res.RegistryImage = images.NodeImage(), images.StarImage(), images.RegistryImage()
 	res.Built, res.Elapsed = b.built, time.Since(b.start)
 	return res, nil
 }
@@ -102,7 +107,7 @@ func (b *Builder) preflight(ctx context.Context) error {
 		return &StageError{Stage: "preflight", Command: "docker info", Err: err, Hint: "no Docker engine answers: run scripts/bootstrap-host.sh"}
 	}
 	tools := []string{"go", "gcc", "debootstrap", "jq"}
-	if b.StarOnly {
+	if b.UpstreamOnly {
 		tools = []string{"go"}
 	}
 	for _, tool := range tools {
@@ -110,8 +115,8 @@ func (b *Builder) preflight(ctx context.Context) error {
 			return &StageError{Stage: "preflight", Command: "look for " + tool, Err: err, Hint: "run scripts/bootstrap-host.sh (it installs the build tools)"}
 		}
 	}
-	if b.StarOnly {
-		return nil // a few MB
+	if b.UpstreamOnly {
+		return nil // a few tens of MB
 	}
 	dockerRoot, _ := docker.Info(ctx, "{{.DockerRootDir}}")
 	for _, dir := range []string{b.Cache, dockerRoot} {

@@ -32,8 +32,9 @@ type Builder struct {
 	// Sources is the local sources directory searched first for source archives
 	// ($NETPOL_SOURCES; see internal/images.SourceArchive).
 	Sources string
-	// StarOnly builds the demo app's image alone (upstream mode needs nothing else).
-	StarOnly bool
+	// UpstreamOnly builds what upstream mode needs from here: the demo app's image and
+	// the local registry's.
+	UpstreamOnly bool
 
 	start time.Time
 	built []string

@@ -9,7 +9,7 @@ import (
 // The pinned versions. Change them here and nowhere else: `make images` keys its cache on
 // them, and the e2e reads the tags below.
 const (
-	Kubernetes       = "v1.37.2" // kubeadm, kubelet, kubectl and the control plane
+	Kubernetes       = "v1.37.0" // kubeadm, kubelet, kubectl and the control plane
 	KubernetesMinor  = "37"
 	Kind             = "v0.33.0" // its images/base files and the Go library
 	Containerd       = "v2.3.4"
@@ -37,6 +37,10 @@ const (
 
 	// StarVersion tags the demo app's image (manifests/ name it).
 	StarVersion = "0.1.0"
+
+	// Distribution is the registry's version (github.com/distribution/distribution/v3,
+	// the code of Docker's registry image): the cluster's local image mirror.
+	Distribution = "v3.1.2"
 )
 
 const (
@@ -76,8 +80,21 @@ var CalicoNextSource = SourceArchive{
 // NodeImage is the offline kind node image.
 func NodeImage() string { return LocalRegistry + "/kind-node:" + Kubernetes }
 
+// RegistryImage is the local registry's image (distribution's registry, built here).
+func RegistryImage() string { return LocalRegistry + "/registry:" + Distribution }
+
 // StarImage is the demo app's image.
 func StarImage() string { return "netpol-e2e/star:" + StarVersion }
+
+// CalicoUpstreamImages are the names Calico's release manifest gives its images, by
+// component: what the nodes pull (through the mirror when the images are built here).
+func CalicoUpstreamImages(version string) map[string]string {
+	return map[string]string{
+		"node":             "docker.io/calico/node:" + version,
+		"cni":              "docker.io/calico/cni:" + version,
+		"kube-controllers": "docker.io/calico/kube-controllers:" + version,
+	}
+}
 
 // CalicoImages are the three Calico images of a build, by component.
 func CalicoImages(version string) map[string]string {
@@ -128,6 +145,6 @@ func CalicoManifest(version string) string {
 
 // Summary lists the versions, for logs and reports.
 func Summary() string {
-	return fmt.Sprintf("kubernetes %s, kind %s, containerd %s, runc %s, crictl %s, cni-plugins %s, coredns %s, etcd %s, calico %s (module %s) and %s (archive, commit %s)",
-		Kubernetes, Kind, Containerd, Runc, Crictl, CNIPlugins, CoreDNS, Etcd, CalicoVersion, CalicoModule, CalicoNext, CalicoNextSource.Commit[:12])
+	return fmt.Sprintf("kubernetes %s, kind %s, containerd %s, runc %s, crictl %s, cni-plugins %s, coredns %s, etcd %s, calico %s (module %s) and %s (archive, commit %s), registry (distribution) %s",
+		Kubernetes, Kind, Containerd, Runc, Crictl, CNIPlugins, CoreDNS, Etcd, CalicoVersion, CalicoModule, CalicoNext, CalicoNextSource.Commit[:12], Distribution)
 }

@@ -1,0 +1,356 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/netpol-e2e/harness/internal/calico"
+	"github.com/netpol-e2e/harness/internal/cluster"
+	"github.com/netpol-e2e/harness/internal/docker"
+	"github.com/netpol-e2e/harness/internal/imagebuild"
+	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/mirror"
+	"github.com/netpol-e2e/harness/internal/report"
+)
+
+// Where the bytes come from (-image-source) and how images reach the nodes
+// (-image-delivery).
+const (
+	sourceOffline   = "offline"   // every image built here; manifests from the cache
+	sourceUpstream  = "upstream"  // kind's node image, Calico's release manifest and images
+	sourceRehearsal = "rehearsal" // upstream mode with every byte from this machine
+
+	deliveryRegistry = "registry"  // pushed to the local registry, pulled by the nodes
+	deliveryKindLoad = "kind-load" // copied into every node's containerd by kind
+)
+
+const (
+	registryContainer = "netpol-e2e-registry"
+	registryVolume    = "netpol-e2e-registry"
+)
+
+// Suite state of the image supply, owned by TestMain.
+var (
+	registry *mirror.Registry
+	// releases serves Calico's release manifests in the rehearsal.
+	releases *mirror.Files
+	// taggedNode is the node image tag the rehearsal created (removed at the end).
+	taggedNode string
+)
+
+// builtHere reports whether Calico's images and manifests are this machine's builds.
+func builtHere() bool { return *flagImageSource != sourceUpstream }
+
+// upstreamNames reports whether manifests and images carry their upstream names and
+// releases (upstream mode and its rehearsal).
+func upstreamNames() bool { return *flagImageSource != sourceOffline }
+
+func viaRegistry() bool { return *flagImageDelivery == deliveryRegistry }
+
+// checkImageOptions checks -image-source, -image-delivery, -registry-port and
+// -measure-delivery together.
+func checkImageOptions(add func(format string, args ...any)) {
+	switch *flagImageSource {
+	case sourceOffline, sourceUpstream, sourceRehearsal:
+	default:
+		add("-image-source=%q: want offline, upstream or rehearsal", *flagImageSource)
+	}
+	switch *flagImageDelivery {
+	case deliveryRegistry, deliveryKindLoad:
+	default:
+		add("-image-delivery=%q: want registry or kind-load", *flagImageDelivery)
+	}
+	if *flagImageSource == sourceRehearsal && !viaRegistry() {
+		add("-image-source=rehearsal with -image-delivery=%s: the rehearsal pulls every image by its upstream name through the local registry; use -image-delivery=registry", *flagImageDelivery)
+	}
+	if *flagImageSource == sourceRehearsal && (*flagCalicoVersion == images.CalicoUpgradeBuild || *flagUpgradeTo == images.CalicoUpgradeBuild) {
+		add("-image-source=rehearsal: %s is not a Calico release (no release manifest is named so); rehearse with releases, e.g. -calico-version=%s -upgrade-to=%s", images.CalicoUpgradeBuild, images.CalicoVersion, images.CalicoNext)
+	}
+	if *flagRegistryPort < 1 || *flagRegistryPort > 65535 {
+		add("-registry-port=%d: want a TCP port (1-65535) free on 127.0.0.1", *flagRegistryPort)
+	}
+	if *flagMeasureDelivery && (!builtHere() || !viaRegistry()) {
+		add("-measure-delivery compares kind load with the local registry for images built here: it needs -image-source=offline or rehearsal and -image-delivery=registry")
+	}
+}
+
+// nodeImage is the kind node image of the run: -node-image, else the offline build, kind's
+// default (upstream), or the tag of kind's default without its digest (rehearsal: our
+// build under the tag users get; a digest names published bytes, which no build here has).
+func nodeImage(ctx context.Context) (string, error) {
+	if *flagNodeImage != "" {
+		return *flagNodeImage, nil
+	}
+	switch *flagImageSource {
+	case sourceOffline:
+		return images.NodeImage(), nil
+	case sourceRehearsal:
+		return rehearsalNodeImage(ctx)
+	}
+	return "", nil // kind's default
+}
+
+// rehearsalNodeImage tags the offline node image as kind's default tag, unless an image
+// of that tag that is not ours (kind's published one, pulled) is there already.
+func rehearsalNodeImage(ctx context.Context) (string, error) {
+	tag := cluster.DefaultNodeTag()
+	if _, err := docker.ImageID(ctx, tag); err == nil && docker.ImageLabel(ctx, tag, imagebuild.LabelKey) == "" {
+		run.Environment["node image"] = tag + ": kind's published image, found locally"
+		return tag, nil
+	}
+	if _, err := docker.ImageID(ctx, images.NodeImage()); err != nil {
+		return "", fmt.Errorf("node image %s is missing (%w): run `make images`", images.NodeImage(), err)
+	}
+	if _, err := docker.Output(ctx, "tag", images.NodeImage(), tag); err != nil {
+		return "", err
+	}
+	taggedNode = tag
+	run.Environment["node image"] = fmt.Sprintf("%s: the offline build (%s) under kind %s's default tag; kind's default names it by digest too (%s), which only the published bytes have", tag, images.NodeImage(), images.Kind, cluster.DefaultNodeImage)
+	return tag, nil
+}
+
+// clusterPatches are the containerd patches of the run's nodes.
+func clusterPatches() []string {
+	if viaRegistry() {
+		return []string{mirror.ContainerdPatch}
+	}
+	return nil
+}
+
+// startMirror starts the local registry and points every node's containerd at it; in the
+// rehearsal it also serves Calico's release manifests on the loopback.
+func startMirror(ctx context.Context) error {
+	if *flagImageSource == sourceRehearsal {
+		files := map[string]string{}
+		for _, v := range calicoVersions() {
+			files[calico.ReleaseManifestPath(v)] = images.CalicoManifest(v)
+		}
+		var err error
+		if releases, err = mirror.ServeFiles(files); err != nil {
+			return err
+		}
+		run.Environment["calico release manifests"] = "served at " + releases.URL + " (the paths of " + calico.ReleaseHost + "), read by the code that downloads them"
+	}
+	if !viaRegistry() {
+		run.Environment["image delivery"] = "kind load (every node's containerd, from the local Docker engine)"
+		return nil
+	}
+	registry = &mirror.Registry{Container: registryContainer, Volume: registryVolume, Image: images.RegistryImage(), Network: cluster.Network, HostPort: *flagRegistryPort}
+	what, err := registry.Up(ctx)
+	if err != nil {
+		return err
+	}
+	fb := mirror.NoFallback
+	if !builtHere() {
+		fb = mirror.UpstreamFallback
+	}
+	for _, r := range mirror.Registries() {
+		toml, err := mirror.HostsTOML(r, registry.MirrorURL(), fb)
+		if err != nil {
+			return err
+		}
+		if err := kindC.WriteFile(ctx, mirror.HostsPath(r), []byte(toml)); err != nil {
+			return err
+		}
+	}
+	fallback := "no fallback: nothing is fetched from the internet"
+	if fb == mirror.UpstreamFallback {
+		fallback = "falling back to the registries themselves"
+	}
+	run.Environment["image delivery"] = fmt.Sprintf("local registry %s (%s, %s, %s) as the nodes' mirror of %s, %s",
+		registryContainer, images.RegistryImage(), what, registry.MirrorURL(), strings.Join(mirror.Registries(), ", "), fallback)
+	return nil
+}
+
+// stopMirror stops the registry (kept with a kept cluster, whose nodes pull from it) and
+// the manifest server, and removes the node image tag the rehearsal made.
+func stopMirror(ctx context.Context) error {
+	if releases != nil {
+		_ = releases.Close()
+	}
+	if taggedNode != "" && !*flagKeep {
+		_, _ = docker.Output(ctx, "rmi", taggedNode)
+	}
+	if registry == nil || *flagKeep {
+		return nil
+	}
+	return registry.Stop(ctx)
+}
+
+// calicoVersions are A and, when TestUpgrade runs, B.
+func calicoVersions() []string {
+	vs := []string{*flagCalicoVersion}
+	if to := upgradeTarget(); to != "" && upgradeSelected {
+		vs = append(vs, to)
+	}
+	return vs
+}
+
+// upgradeTarget is TestUpgrade's version B: -upgrade-to, else (images built here) the
+// next release built here.
+func upgradeTarget() string {
+	if *flagUpgradeTo == "" && builtHere() {
+		return images.CalicoNext
+	}
+	return *flagUpgradeTo
+}
+
+// upgradeSelected is set by checkInput when -run selects TestUpgrade.
+var upgradeSelected bool
+
+// calicoManifest reads a version's manifest: src when given, else the offline build's or
+// the release's (from its host, or in the rehearsal from the local server). It returns
+// where it came from.
+func calicoManifest(ctx context.Context, version, src string) (string, []byte, error) {
+	if src == "" {
+		switch *flagImageSource {
+		case sourceOffline:
+			src = images.CalicoManifest(version)
+		case sourceRehearsal:
+			src = calico.ReleaseManifestURL(releases.URL, version)
+		default:
+			src = calico.ReleaseManifestURL(calico.ReleaseHost, version)
+		}
+	}
+	o := calico.ManifestOptions{PodSubnet: images.PodSubnet, PodSubnetV6: images.PodSubnetV6, Dataplane: calico.Dataplane(*flagDataplane), Family: calico.Family(*flagIPFamily)}
+	switch {
+	case upstreamNames():
+		o.Version = version // the manifest must be that release's, its images named as published
+	case viaRegistry():
+		o.Images = images.CalicoUpstreamImages(version) // a build's own tag (v3.28.5-b) under the upstream name
+	default:
+		o.Images = images.CalicoImages(version) // the local names kind load copies
+	}
+	data, err := calico.LoadManifest(ctx, src, o)
+	return src, data, err
+}
+
+// deliverCalico makes a Calico build's images available to the nodes: pushed to the
+// registry under their upstream names (the nodes pull them when the pods start), or
+// kind-loaded. Upstream images are the nodes' to pull. It says what it did.
+func deliverCalico(ctx context.Context, version string) (string, error) {
+	if !builtHere() {
+		return "", nil
+	}
+	t0 := time.Now()
+	if !viaRegistry() {
+		for _, img := range sortedValues(images.CalicoImages(version)) {
+			if err := kindC.LoadImage(ctx, img); err != nil {
+				return "", err
+			}
+		}
+		return fmt.Sprintf("calico %s images kind-loaded into every node in %s", version, time.Since(t0).Round(100*time.Millisecond)), nil
+	}
+	up, layers, err := pushCalico(ctx, version)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("calico %s images pushed to the local registry as %s in %s (%s); the nodes pull them as the pods start",
+		version, strings.Join(up, ", "), time.Since(t0).Round(100*time.Millisecond), layers), nil
+}
+
+// pushCalico pushes a build's three images under their upstream names.
+func pushCalico(ctx context.Context, version string) ([]string, string, error) {
+	local, upstream := images.CalicoImages(version), images.CalicoUpstreamImages(version)
+	var names []string
+	var sent, had int
+	for _, comp := range slices.Sorted(maps.Keys(local)) {
+		p, err := registry.Push(ctx, local[comp], upstream[comp])
+		if err != nil {
+			return nil, "", err
+		}
+		names = append(names, upstream[comp])
+		sent, had = sent+p.Uploaded, had+p.Present
+	}
+	return names, fmt.Sprintf("%d layers sent, %d already there", sent, had), nil
+}
+
+// deliverStar makes the demo app's image available: pushed and pulled by every node
+// through the mirror (a node that cannot pull fails here, naming itself, before any pod
+// waits for it), or kind-loaded.
+func deliverStar(ctx context.Context) error {
+	if !viaRegistry() {
+		return kindC.LoadImage(ctx, images.StarImage())
+	}
+	if _, err := registry.Push(ctx, images.StarImage(), images.StarImage()); err != nil {
+		return err
+	}
+	if err := kindC.Pull(ctx, images.StarImage()); err != nil {
+		hint := ""
+		if kindC.Reused() {
+			hint = " (a reused cluster created without the registry mirror cannot use it: drop -reuse-cluster once)"
+		}
+		return fmt.Errorf("the nodes cannot pull %s through the local registry%s: %w", images.StarImage(), hint, err)
+	}
+	return nil
+}
+
+// measureDelivery times getting Calico A's and B's images onto every node both ways, each
+// from nothing: kind load, then the registry (push, then every node pulls through the
+// mirror). It removes them again, so the install pulls as a user's cluster does.
+func measureDelivery(ctx context.Context) error {
+	if !*flagMeasureDelivery || kindC.Reused() {
+		return nil
+	}
+	t0 := time.Now()
+	rs := &report.Step{Name: "image-delivery", Kind: "check"}
+	defer func() { rs.Duration = time.Since(t0); run.Steps = append(run.Steps, rs) }()
+	nodes := 1 + *flagWorkers
+	for _, v := range calicoVersions() {
+		local, upstream := sortedValues(images.CalicoImages(v)), sortedValues(images.CalicoUpstreamImages(v))
+		if err := kindC.RemoveImages(ctx, append(local, upstream...)...); err != nil {
+			rs.Failure = err.Error()
+			return err
+		}
+		tk := time.Now()
+		for _, img := range local {
+			if err := kindC.LoadImage(ctx, img); err != nil {
+				rs.Failure = err.Error()
+				return err
+			}
+		}
+		kindLoad := time.Since(tk)
+		if err := kindC.RemoveImages(ctx, local...); err != nil {
+			rs.Failure = err.Error()
+			return err
+		}
+		tp := time.Now()
+		_, layers, err := pushCalico(ctx, v)
+		if err != nil {
+			rs.Failure = err.Error()
+			return err
+		}
+		push := time.Since(tp)
+		tl := time.Now()
+		if err := kindC.Pull(ctx, upstream...); err != nil {
+			rs.Failure = err.Error()
+			return err
+		}
+		pull := time.Since(tl)
+		if err := kindC.RemoveImages(ctx, upstream...); err != nil {
+			rs.Failure = err.Error()
+			return err
+		}
+		r := func(d time.Duration) string { return d.Round(100 * time.Millisecond).String() }
+		rs.Notes = append(rs.Notes, fmt.Sprintf("calico %s, 3 images onto %d nodes: kind load %s; registry %s = push %s (%s) + every node pulls %s; registry/kind load %.2f, its pull alone %.2f",
+			v, nodes, r(kindLoad), r(push+pull), r(push), layers, r(pull), (push+pull).Seconds()/kindLoad.Seconds(), pull.Seconds()/kindLoad.Seconds()))
+		run.Timings["calico "+v+" images: kind load"] = r(kindLoad)
+		run.Timings["calico "+v+" images: registry push + pull"] = r(push) + " + " + r(pull)
+	}
+	fmt.Fprintln(os.Stdout, strings.Join(rs.Notes, "\n"))
+	return nil
+}
+
+// sortedValues are a map's values in the order of its keys.
+func sortedValues(m map[string]string) []string {
+	var vs []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		vs = append(vs, m[k])
+	}
+	return vs
+}
