@@ -3,7 +3,6 @@ package cluster
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -294,38 +293,74 @@ func (k *Kind) Pull(ctx context.Context, images ...string) error {
 	})
 }
 
-// RemoveImages removes images from every node through the CRI (every reference: tag,
-// digest, ID; containerd then collects their layers and snapshots), so that a later pull
-// or load starts from nothing. Images a node lacks are fine.
+// RemoveImages removes images from every node's containerd with every other reference
+// to the same content (the digest references the CRI adds, the import-DATE@sha256 ones
+// kind load leaves), and waits for containerd's garbage collection, so that no layer or
+// unpacked snapshot of theirs is left: a later pull or load starts from nothing. Images a
+// node lacks are fine.
 func (k *Kind) RemoveImages(ctx context.Context, images ...string) error {
 	return k.onEveryNode(func(n nodes.Node) error {
 		var out bytes.Buffer
-		if err := n.CommandContext(ctx, "crictl", "images", "-o", "json").SetStdout(&out).Run(); err != nil {
-			return fmt.Errorf("node %s: crictl images: %w", n.String(), err)
+		if err := n.CommandContext(ctx, "ctr", "-n", "k8s.io", "images", "ls").SetStdout(&out).Run(); err != nil {
+			return fmt.Errorf("node %s: ctr images ls: %w", n.String(), err)
 		}
-		var list struct {
-			Images []struct {
-				RepoTags []string `json:"repoTags"`
-			} `json:"images"`
+		refs := sameContent(out.String(), images)
+		if len(refs) == 0 {
+			return nil
 		}
-		if err := json.Unmarshal(out.Bytes(), &list); err != nil {
-			return fmt.Errorf("node %s: crictl images -o json: %w", n.String(), err)
+		return nodeRun(ctx, n, nil, "ctr", append([]string{"-n", "k8s.io", "images", "rm", "--sync"}, refs...)...)
+	})
+}
+
+// sameContent reads `ctr images ls` (REF TYPE DIGEST ...) and returns every reference
+// whose target digest is that of one of the named images.
+func sameContent(ls string, images []string) []string {
+	digestOf := map[string]string{}
+	var rows [][2]string
+	for _, line := range strings.Split(ls, "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
 		}
-		have := map[string]bool{}
-		for _, i := range list.Images {
-			for _, t := range i.RepoTags {
-				have[t] = true
-			}
+		digestOf[f[0]] = f[2]
+		rows = append(rows, [2]string{f[0], f[2]})
+	}
+	targets := map[string]bool{}
+	for _, img := range images {
+		if d, ok := digestOf[img]; ok {
+			targets[d] = true
 		}
-		for _, img := range images {
-			if have[img] {
-				if err := nodeRun(ctx, n, nil, "crictl", "rmi", img); err != nil {
-					return err
-				}
+	}
+	var refs []string
+	for _, r := range rows {
+		if targets[r[1]] {
+			refs = append(refs, r[0])
+		}
+	}
+	return refs
+}
+
+// Snapshots counts the committed snapshots (unpacked image layers; not the containers'
+// writable ones) in every node's containerd: equal counts before and after an image's load
+// and removal mean nothing of it was left.
+func (k *Kind) Snapshots(ctx context.Context) (int, error) {
+	var mu sync.Mutex
+	total := 0
+	err := k.onEveryNode(func(n nodes.Node) error {
+		var out bytes.Buffer
+		if err := n.CommandContext(ctx, "ctr", "-n", "k8s.io", "snapshots", "ls").SetStdout(&out).Run(); err != nil {
+			return fmt.Errorf("node %s: ctr snapshots ls: %w", n.String(), err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, line := range strings.Split(out.String(), "\n") {
+			if f := strings.Fields(line); len(f) > 0 && f[len(f)-1] == "Committed" {
+				total++
 			}
 		}
 		return nil
 	})
+	return total, err
 }
 
 // ExportLogs writes kind's logs (every node's journal, containers, pods) to dir.

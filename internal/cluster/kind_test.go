@@ -37,3 +37,23 @@ func TestKindDefaultNodeIsThePinnedKubernetes(t *testing.T) {
 	require.Equal(t, "kindest/node:"+images.Kubernetes, DefaultNodeTag(), "kind %s's default node image is %s: pin internal/images.Kubernetes to its version", images.Kind, DefaultNodeImage)
 	require.Contains(t, DefaultNodeImage, "@sha256:", "kind names its default by digest")
 }
+
+// What `ctr images ls` printed in a node after kind load of calico/cni and a pull of the
+// demo app (columns cut after DIGEST).
+const ctrImages = `REF                                                                                               TYPE                                                 DIGEST
+docker.io/netpol-e2e/star:0.1.0                                                                   application/vnd.docker.distribution.manifest.v2+json sha256:66daf3dcddb65df095be933512bf91e44013a527945595fdfcf6f8651f2109af
+docker.io/netpol-e2e/star@sha256:66daf3dcddb65df095be933512bf91e44013a527945595fdfcf6f8651f2109af application/vnd.docker.distribution.manifest.v2+json sha256:66daf3dcddb65df095be933512bf91e44013a527945595fdfcf6f8651f2109af
+import-2026-12-01@sha256:9b5316e8d5aa802872d436287d7a3802e75d4951b6821d79e6b8e0b887eda337         application/vnd.oci.image.index.v1+json              sha256:9b5316e8d5aa802872d436287d7a3802e75d4951b6821d79e6b8e0b887eda337
+netpol-e2e.local/calico/cni:v3.28.5                                                               application/vnd.oci.image.index.v1+json              sha256:9b5316e8d5aa802872d436287d7a3802e75d4951b6821d79e6b8e0b887eda337
+sha256:1d6e0c3b54a2bd3b4fd7e4f5a22e1ab1dfd1b3e52a1a4ba17d6c2b2a1a0b9c8d                           application/vnd.oci.image.index.v1+json              sha256:9b5316e8d5aa802872d436287d7a3802e75d4951b6821d79e6b8e0b887eda337
+`
+
+func TestRemoveTakesEveryReferenceToTheContent(t *testing.T) {
+	require.Equal(t, []string{
+		"import-2026-12-01@sha256:9b5316e8d5aa802872d436287d7a3802e75d4951b6821d79e6b8e0b887eda337",
+		"netpol-e2e.local/calico/cni:v3.28.5",
+		"sha256:1d6e0c3b54a2bd3b4fd7e4f5a22e1ab1dfd1b3e52a1a4ba17d6c2b2a1a0b9c8d",
+	}, sameContent(ctrImages, []string{"netpol-e2e.local/calico/cni:v3.28.5", "docker.io/calico/node:v3.28.5"}),
+		"kind load's import reference would keep the layers and snapshots; an image the node lacks is skipped")
+	require.Empty(t, sameContent(ctrImages, []string{"docker.io/calico/node:v3.28.5"}))
+}
