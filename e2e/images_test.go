@@ -14,6 +14,7 @@ import (
 	"github.com/netpol-e2e/harness/internal/docker"
 	"github.com/netpol-e2e/harness/internal/imagebuild"
 	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/kube"
 	"github.com/netpol-e2e/harness/internal/mirror"
 	"github.com/netpol-e2e/harness/internal/report"
 )
@@ -300,6 +301,15 @@ func measureDelivery(ctx context.Context) error {
 	}
 	t0 := time.Now()
 	rs := &report.Step{Name: "image-delivery", Kind: "check"}
+	// The nodes settle first: kube-proxy's containers unpack their image as the workers
+	// join, which would move the snapshot count the measurement checks itself against.
+	k, err := kube.NewFromKubeconfig(kindC.Kubeconfig())
+	if err != nil {
+		return err
+	}
+	if err := k.WaitDaemonSet(ctx, 3*time.Minute, "kube-system", "kube-proxy"); err != nil {
+		return err
+	}
 	base, err := kindC.Snapshots(ctx)
 	for _, v := range calicoVersions() {
 		if err != nil {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -294,36 +295,62 @@ func (k *Kind) Pull(ctx context.Context, images ...string) error {
 }
 
 // RemoveImages removes images from every node's containerd with every other reference
-// to the same content (the digest references the CRI adds, the import-DATE@sha256 ones
-// kind load leaves), and waits for containerd's garbage collection, so that no layer or
-// unpacked snapshot of theirs is left: a later pull or load starts from nothing. Images a
-// node lacks are fine.
+// to their content (the digest and ID references the CRI adds; the import-DATE@sha256
+// index kind load leaves, which holds the image's manifest), and waits for containerd's
+// garbage collection, so that no layer or unpacked snapshot of theirs is left: a later
+// pull or load starts from nothing. Images a node lacks are fine.
 func (k *Kind) RemoveImages(ctx context.Context, images ...string) error {
 	return k.onEveryNode(func(n nodes.Node) error {
 		var out bytes.Buffer
 		if err := n.CommandContext(ctx, "ctr", "-n", "k8s.io", "images", "ls").SetStdout(&out).Run(); err != nil {
 			return fmt.Errorf("node %s: ctr images ls: %w", n.String(), err)
 		}
-		refs := sameContent(out.String(), images)
-		if len(refs) == 0 {
-			return nil
+		indexed := func(digest string) ([]string, error) {
+			var idx bytes.Buffer
+			if err := n.CommandContext(ctx, "ctr", "-n", "k8s.io", "content", "get", digest).SetStdout(&idx).Run(); err != nil {
+				return nil, fmt.Errorf("node %s: ctr content get %s: %w", n.String(), digest, err)
+			}
+			return indexManifests(idx.Bytes())
+		}
+		refs, err := sameContent(out.String(), images, indexed)
+		if err != nil || len(refs) == 0 {
+			return err
 		}
 		return nodeRun(ctx, n, nil, "ctr", append([]string{"-n", "k8s.io", "images", "rm", "--sync"}, refs...)...)
 	})
 }
 
-// sameContent reads `ctr images ls` (REF TYPE DIGEST ...) and returns every reference
-// whose target digest is that of one of the named images.
-func sameContent(ls string, images []string) []string {
+// indexManifests are the manifest digests an image index lists.
+func indexManifests(index []byte) ([]string, error) {
+	var idx struct {
+		Manifests []struct {
+			Digest string `json:"digest"`
+		} `json:"manifests"`
+	}
+	if err := json.Unmarshal(index, &idx); err != nil {
+		return nil, fmt.Errorf("image index: %w", err)
+	}
+	var ds []string
+	for _, m := range idx.Manifests {
+		ds = append(ds, m.Digest)
+	}
+	return ds, nil
+}
+
+// sameContent reads `ctr images ls` (REF TYPE DIGEST ...) and returns every reference to
+// the named images' content: those whose target is a named image's, and the indexes
+// (indexed lists an index's manifests) that hold one.
+func sameContent(ls string, images []string, indexed func(digest string) ([]string, error)) ([]string, error) {
+	type row struct{ ref, kind, digest string }
+	var rows []row
 	digestOf := map[string]string{}
-	var rows [][2]string
 	for _, line := range strings.Split(ls, "\n")[1:] {
 		f := strings.Fields(line)
 		if len(f) < 3 {
 			continue
 		}
+		rows = append(rows, row{f[0], f[1], f[2]})
 		digestOf[f[0]] = f[2]
-		rows = append(rows, [2]string{f[0], f[2]})
 	}
 	targets := map[string]bool{}
 	for _, img := range images {
@@ -331,13 +358,24 @@ func sameContent(ls string, images []string) []string {
 			targets[d] = true
 		}
 	}
+	if len(targets) == 0 {
+		return nil, nil
+	}
 	var refs []string
 	for _, r := range rows {
-		if targets[r[1]] {
-			refs = append(refs, r[0])
+		hit := targets[r.digest]
+		if !hit && strings.HasSuffix(r.kind, "image.index.v1+json") {
+			ms, err := indexed(r.digest)
+			if err != nil {
+				return nil, err
+			}
+			hit = slices.ContainsFunc(ms, func(d string) bool { return targets[d] })
+		}
+		if hit {
+			refs = append(refs, r.ref)
 		}
 	}
-	return refs
+	return refs, nil
 }
 
 // Snapshots counts the committed snapshots (unpacked image layers; not the containers'

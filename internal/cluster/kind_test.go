@@ -38,22 +38,39 @@ func TestKindDefaultNodeIsThePinnedKubernetes(t *testing.T) {
 	require.Contains(t, DefaultNodeImage, "@sha256:", "kind names its default by digest")
 }
 
-// What `ctr images ls` printed in a node after kind load of calico/cni and a pull of the
-// demo app (columns cut after DIGEST).
+// What `ctr images ls` printed in a node after kind load of calico/kube-controllers, with
+// the demo app pulled (columns cut after DIGEST): kind load's import reference is to the
+// index, the name and the CRI's ID reference to the manifest in it.
 const ctrImages = `REF                                                                                               TYPE                                                 DIGEST
 docker.io/netpol-e2e/star:0.1.0                                                                   application/vnd.docker.distribution.manifest.v2+json sha256:66daf3dcddb65df095be933512bf91e44013a527945595fdfcf6f8651f2109af
 docker.io/netpol-e2e/star@sha256:66daf3dcddb65df095be933512bf91e44013a527945595fdfcf6f8651f2109af application/vnd.docker.distribution.manifest.v2+json sha256:66daf3dcddb65df095be933512bf91e44013a527945595fdfcf6f8651f2109af
 import-2026-12-01@sha256:9b5316e8d5aa802872d436287d7a3802e75d4951b6821d79e6b8e0b887eda337         application/vnd.oci.image.index.v1+json              sha256:9b5316e8d5aa802872d436287d7a3802e75d4951b6821d79e6b8e0b887eda337
-netpol-e2e.local/calico/cni:v3.28.5                                                               application/vnd.oci.image.index.v1+json              sha256:9b5316e8d5aa802872d436287d7a3802e75d4951b6821d79e6b8e0b887eda337
-sha256:1d6e0c3b54a2bd3b4fd7e4f5a22e1ab1dfd1b3e52a1a4ba17d6c2b2a1a0b9c8d                           application/vnd.oci.image.index.v1+json              sha256:9b5316e8d5aa802872d436287d7a3802e75d4951b6821d79e6b8e0b887eda337
+import-2026-12-01@sha256:60c622de5f5931a6a05599a29ae68adfbf4931a8bb3a813a6b11ce37aafa5b78         application/vnd.oci.image.index.v1+json              sha256:60c622de5f5931a6a05599a29ae68adfbf4931a8bb3a813a6b11ce37aafa5b78
+netpol-e2e.local/calico/kube-controllers:v3.28.5                                                  application/vnd.docker.distribution.manifest.v2+json sha256:8ca976e2defbe85c132401b31982f7161335a23b7997045b6f9c07e0e34f91e2
+sha256:4862ab263caf308c5e6d49aa5973c46e066e2035e39460f76b3e5412702979d3                           application/vnd.docker.distribution.manifest.v2+json sha256:8ca976e2defbe85c132401b31982f7161335a23b7997045b6f9c07e0e34f91e2
 `
 
 func TestRemoveTakesEveryReferenceToTheContent(t *testing.T) {
+	indexes := map[string]string{
+		"sha256:9b5316e8d5aa802872d436287d7a3802e75d4951b6821d79e6b8e0b887eda337": `{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"sha256:8ca976e2defbe85c132401b31982f7161335a23b7997045b6f9c07e0e34f91e2","size":949}]}`,
+		"sha256:60c622de5f5931a6a05599a29ae68adfbf4931a8bb3a813a6b11ce37aafa5b78": `{"schemaVersion":2,"manifests":[{"digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111"}]}`,
+	}
+	var asked []string
+	indexed := func(d string) ([]string, error) {
+		asked = append(asked, d)
+		return indexManifests([]byte(indexes[d]))
+	}
+	refs, err := sameContent(ctrImages, []string{"netpol-e2e.local/calico/kube-controllers:v3.28.5", "docker.io/calico/node:v3.28.5"}, indexed)
+	require.NoError(t, err)
 	require.Equal(t, []string{
 		"import-2026-12-01@sha256:9b5316e8d5aa802872d436287d7a3802e75d4951b6821d79e6b8e0b887eda337",
-		"netpol-e2e.local/calico/cni:v3.28.5",
-		"sha256:1d6e0c3b54a2bd3b4fd7e4f5a22e1ab1dfd1b3e52a1a4ba17d6c2b2a1a0b9c8d",
-	}, sameContent(ctrImages, []string{"netpol-e2e.local/calico/cni:v3.28.5", "docker.io/calico/node:v3.28.5"}),
-		"kind load's import reference would keep the layers and snapshots; an image the node lacks is skipped")
-	require.Empty(t, sameContent(ctrImages, []string{"docker.io/calico/node:v3.28.5"}))
+		"netpol-e2e.local/calico/kube-controllers:v3.28.5",
+		"sha256:4862ab263caf308c5e6d49aa5973c46e066e2035e39460f76b3e5412702979d3",
+	}, refs, "kind load's index would keep the layers and snapshots; another image's index stays; an image the node lacks is skipped")
+	require.Len(t, asked, 2, "only indexes are read")
+	refs, err = sameContent(ctrImages, []string{"docker.io/calico/node:v3.28.5"}, indexed)
+	require.NoError(t, err)
+	require.Empty(t, refs)
+	_, err = indexManifests([]byte("not json"))
+	require.ErrorContains(t, err, "image index")
 }
