@@ -18,11 +18,11 @@ const ContainerdPatch = `[plugins."io.containerd.grpc.v1.cri".registry]
 type Fallback bool
 
 const (
-	// NoFallback: the mirror is the registry; nothing leaves this machine (offline images,
+	// NoFallback makes the mirror the registry: nothing leaves this machine (offline images,
 	// and the upstream rehearsal, whose only difference from a user's run is where bytes
 	// come from).
 	NoFallback Fallback = false
-	// UpstreamFallback: the mirror first, then the registry itself (upstream mode with
+	// UpstreamFallback tries the mirror first, then the registry itself (upstream mode with
 	// internet: Calico's images from Docker Hub, the demo app from the mirror).
 	UpstreamFallback Fallback = true
 )

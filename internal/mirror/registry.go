@@ -66,7 +66,7 @@ func (r *Registry) Up(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("registry image %s is missing (%w): run `make images`", r.Image, err)
 	}
-	what := "reused"
+	var what string
 	out, err := docker.Output(ctx, "inspect", "-f", inspectFormat, r.Container)
 	switch {
 	case err != nil && strings.Contains(err.Error(), "No such"):
