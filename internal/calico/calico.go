@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/netpol-e2e/harness/internal/httpget"
 	"github.com/netpol-e2e/harness/internal/kube"
 )
 
@@ -46,19 +46,11 @@ func readManifest(ctx context.Context, src string) ([]byte, error) {
 		}
 		return data, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
+	data, err := httpget.Read(ctx, src)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("download calico manifest: %w (no internet? use -image-source=offline, or rehearsal)", err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("download calico manifest %s: %w (no internet? use -image-source=offline)", src, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("download calico manifest %s: %s", src, resp.Status)
-	}
-	return io.ReadAll(resp.Body)
+	return data, nil
 }
 
 // Timings are what Install measured.

@@ -1,6 +1,9 @@
 package calico
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -120,4 +123,29 @@ func TestDataplaneEvidence(t *testing.T) {
 	require.ErrorContains(t, err, "printed 1 of 4 counts")
 	_, err = ParseDataplane("w1", "nft-calico-chains x\n")
 	require.ErrorContains(t, err, `dataplane count "nft-calico-chains x"`)
+}
+
+// The rehearsal's path: a release manifest downloaded from a server holding the release
+// host's paths, checked to be of the release asked for.
+func TestLoadManifestDownloadsTheRelease(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != ReleaseManifestPath("v3.29.7") {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write([]byte(fakeManifest))
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	o := ManifestOptions{Version: "v3.29.7", PodSubnet: "10.244.0.0/16"}
+	out, err := LoadManifest(ctx, ReleaseManifestURL(srv.URL, "v3.29.7"), o)
+	require.NoError(t, err)
+	require.Contains(t, string(out), "image: docker.io/calico/node:v3.29.7", "published names kept")
+	require.Equal(t, "https://raw.githubusercontent.com/projectcalico/calico/v3.29.7/manifests/calico-vxlan.yaml", ReleaseManifestURL(ReleaseHost, "v3.29.7"))
+
+	_, err = LoadManifest(ctx, ReleaseManifestURL(srv.URL, "v3.30.0"), ManifestOptions{Version: "v3.30.0", PodSubnet: "10.244.0.0/16"})
+	require.ErrorContains(t, err, "404 Not Found")
+	o.Version = "v3.28.5"
+	_, err = LoadManifest(ctx, ReleaseManifestURL(srv.URL, "v3.29.7"), o)
+	require.ErrorContains(t, err, "it is of Calico v3.29.7, not v3.28.5")
 }

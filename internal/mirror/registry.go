@@ -3,7 +3,6 @@ package mirror
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/docker"
+	"github.com/netpol-e2e/harness/internal/httpget"
 )
 
 // port is the registry's port inside its container (and on kind's network).
@@ -147,19 +147,8 @@ func (r *Registry) waitReady(ctx context.Context) error {
 }
 
 func get(ctx context.Context, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return nil
+	_, err := httpget.Read(ctx, url)
+	return err
 }
 
 // Stop stops the container; it and its volume stay for the next run.
