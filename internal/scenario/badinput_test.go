@@ -138,6 +138,7 @@ func TestBadScenarioInput(t *testing.T) {
 		"ipBlock and podSelector in one peer": {"policies/egress/payments-policy.yaml", "    - namespaceSelector:", "    - ipBlock: {cidr: 10.0.0.0/8}\n      namespaceSelector:", "a peer needs exactly one of ipBlock or podSelector/namespaceSelector"},
 		"protocol ICMP":                       {"policies/ingress/backend-policy.yaml", "protocol: TCP", "protocol: ICMP", `protocol: "ICMP" is not TCP, UDP or SCTP`},
 		"containerPort not the listen port":   {"manifests/v1/02-client.yaml", "containerPort: 9000", "containerPort: 9001", "containerPort 9001 but the app listens on 9000 (--listen)"},
+		"an image nothing delivers":           {"manifests/v1/02-client.yaml", "image: netpol-e2e/star:0.1.0", "image: quay.io/x/star:0.1.0", "image quay.io/x/star:0.1.0, but the one image the suite builds and delivers to the nodes (local registry or kind load) is netpol-e2e/star:0.1.0"},
 		"selector misses the pod labels":      {"manifests/v1/03-facade.yaml", "      app: facade\n  template:", "      app: facadex\n  template:", "does not match its pod template's labels"},
 	} {
 		t.Run(name, func(t *testing.T) {

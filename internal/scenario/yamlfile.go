@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 
+	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/netpol"
 	"github.com/netpol-e2e/harness/internal/strictyaml"
 )
@@ -232,8 +233,8 @@ func loadFile(file string) ([]Object, error) {
 type objectError struct{ key, msg string }
 
 // checkObject finds, before any cluster, what would fail only on a cluster: a policy the
-// API server refuses, a Deployment whose selector misses its own pods, a container port
-// the app does not listen on.
+// API server refuses, a Deployment whose selector misses its own pods, an image the nodes
+// cannot get, a container port the app does not listen on.
 func checkObject(o Object) *objectError {
 	switch {
 	case o.Policy != nil:
@@ -250,6 +251,9 @@ func checkObject(o Object) *objectError {
 			return &objectError{"selector:", fmt.Sprintf("Deployment %s/%s: spec.selector %v does not match its pod template's labels %v (the API server refuses it)", d.Namespace, d.Name, d.Spec.Selector.MatchLabels, d.Spec.Template.Labels)}
 		}
 		for _, c := range d.Spec.Template.Spec.Containers {
+			if c.Image != images.StarImage() {
+				return &objectError{"image:", fmt.Sprintf("Deployment %s/%s container %s: image %s, but the one image the suite builds and delivers to the nodes (local registry or kind load) is %s: use it", d.Namespace, d.Name, c.Name, c.Image, images.StarImage())}
+			}
 			listen := listenPort(c.Args)
 			for _, p := range c.Ports {
 				if listen != 0 && p.ContainerPort != listen {
