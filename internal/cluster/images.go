@@ -22,7 +22,7 @@ import (
 // their content, files written, snapshots counted.
 
 // LoadImage copies a local Docker image into every node's containerd that lacks that
-// image ID (the offline node image preloads some), in parallel.
+// image ID (a reused cluster's nodes may have it), in parallel.
 func (k *Kind) LoadImage(ctx context.Context, image string) error {
 	all, err := k.provider.ListInternalNodes(k.opts.Name)
 	if err != nil {
@@ -50,28 +50,17 @@ func (k *Kind) LoadImage(ctx context.Context, image string) error {
 	if err := docker.Save(ctx, tmp.Name(), image); err != nil {
 		return fmt.Errorf("%w (build it with `make images`)", err)
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(targets))
-	for i, n := range targets {
-		wg.Go(func() {
-			f, err := os.Open(tmp.Name())
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			defer f.Close()
-			if err := nodeutils.LoadImageArchive(n, f); err != nil {
-				errs[i] = fmt.Errorf("load %s into node %s: %w", image, n.String(), err)
-			}
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
+	return inParallel(targets, func(n nodes.Node) error {
+		f, err := os.Open(tmp.Name())
 		if err != nil {
 			return err
 		}
-	}
-	return nil
+		defer f.Close()
+		if err := nodeutils.LoadImageArchive(n, f); err != nil {
+			return fmt.Errorf("load %s into node %s: %w", image, n.String(), err)
+		}
+		return nil
+	})
 }
 
 // onEveryNode runs fn on every node of the cluster in parallel and joins their errors.
@@ -80,9 +69,14 @@ func (k *Kind) onEveryNode(fn func(n nodes.Node) error) error {
 	if err != nil {
 		return err
 	}
-	errs := make([]error, len(all))
+	return inParallel(all, fn)
+}
+
+// inParallel runs fn on each node at once and joins their errors.
+func inParallel(ns []nodes.Node, fn func(n nodes.Node) error) error {
+	errs := make([]error, len(ns))
 	var wg sync.WaitGroup
-	for i, n := range all {
+	for i, n := range ns {
 		wg.Go(func() { errs[i] = fn(n) })
 	}
 	wg.Wait()
