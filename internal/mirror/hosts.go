@@ -2,6 +2,8 @@ package mirror
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -34,7 +36,7 @@ var upstreamServers = map[string]string{
 }
 
 // Registries are the registry names the mirror stands in for.
-func Registries() []string { return []string{"docker.io"} }
+func Registries() []string { return slices.Sorted(maps.Keys(upstreamServers)) }
 
 // HostsTOML is the hosts.toml of one registry name (docker.io...) that sends pulls to
 // mirrorURL (http://NAME:PORT, on kind's network).
