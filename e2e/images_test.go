@@ -240,10 +240,8 @@ func deliverCalico(ctx context.Context, version string) (string, error) {
 	}
 	t0 := time.Now()
 	if !viaRegistry() {
-		for _, img := range sortedValues(images.CalicoImages(version)) {
-			if err := kindC.LoadImage(ctx, img); err != nil {
-				return "", err
-			}
+		if err := kindLoadCalico(ctx, version); err != nil {
+			return "", err
 		}
 		return fmt.Sprintf("calico %s images kind-loaded into every node in %s", version, time.Since(t0).Round(100*time.Millisecond)), nil
 	}
@@ -253,6 +251,16 @@ func deliverCalico(ctx context.Context, version string) (string, error) {
 	}
 	return fmt.Sprintf("calico %s images pushed to the local registry as %s in %s (%s); the nodes pull them as the pods start",
 		version, strings.Join(up, ", "), time.Since(t0).Round(100*time.Millisecond), layers), nil
+}
+
+// kindLoadCalico copies a build's three images, under their local names, into every node.
+func kindLoadCalico(ctx context.Context, version string) error {
+	for _, img := range sortedValues(images.CalicoImages(version)) {
+		if err := kindC.LoadImage(ctx, img); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // pushCalico pushes a build's three images under their upstream names.
@@ -351,10 +359,8 @@ func measureVersion(ctx context.Context, v string, base int) (string, error) {
 		return "", err
 	}
 	tk := time.Now()
-	for _, img := range local {
-		if err := kindC.LoadImage(ctx, img); err != nil {
-			return "", err
-		}
+	if err := kindLoadCalico(ctx, v); err != nil {
+		return "", err
 	}
 	kindLoad := time.Since(tk)
 	if err := removed(local); err != nil {
