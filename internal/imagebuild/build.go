@@ -43,10 +43,7 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	if b.UpstreamOnly {
-		if err := b.starImage(ctx); err != nil {
-			return nil, err
-		}
-		if err := b.registryImage(ctx); err != nil {
+		if err := b.suiteImages(ctx); err != nil {
 			return nil, err
 		}
 		return &Result{StarImage: images.StarImage(), RegistryImage: images.RegistryImage(), Built: b.built, Elapsed: time.Since(b.start)}, nil
@@ -89,17 +86,21 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 	if err := b.nodeImage(ctx, bins, rootfs, sortedParts(images.ControlPlaneImages())); err != nil {
 		return nil, err
 	}
-	// The demo app.
-	if err := b.starImage(ctx); err != nil {
-		return nil, err
-	}
-	// The local registry the nodes pull Calico and the demo app from.
-	if err := b.registryImage(ctx); err != nil {
+	if err := b.suiteImages(ctx); err != nil {
 		return nil, err
 	}
 	res.NodeImage, res.StarImage, res.RegistryImage = images.NodeImage(), images.StarImage(), images.RegistryImage()
 	res.Built, res.Elapsed = b.built, time.Since(b.start)
 	return res, nil
+}
+
+// suiteImages builds what every image source needs from here: the demo app and the local
+// registry the nodes pull Calico and the demo app from.
+func (b *Builder) suiteImages(ctx context.Context) error {
+	if err := b.starImage(ctx); err != nil {
+		return err
+	}
+	return b.registryImage(ctx)
 }
 
 func (b *Builder) preflight(ctx context.Context) error {
