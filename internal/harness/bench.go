@@ -60,8 +60,13 @@ func (h *Harness) Bench(ctx context.Context, sizes []int, rounds int) ([]BenchPo
 			return out, err
 		}
 		// One round opens the sessions (and lets the policies settle): not timed.
-		if _, err := h.Engine.Converge(ctx, plan, want, time.Now(), h.Cfg.ConvergeDeadline); err != nil {
+		// New pods: nothing is known before (nil), so no cell is held to an earlier verdict.
+		conv, err := h.Engine.Converge(ctx, plan, want, nil, time.Now(), h.Cfg.ConvergeDeadline)
+		if err != nil {
 			return out, err
+		}
+		if !conv.Converged {
+			return out, fmt.Errorf("bench %d sources: the matrix never matched the expectation:\n%s", n, matrix.RenderDiff(want, append(conv.Leaks, conv.Mismatches...)))
 		}
 		cpu0 := cpuTime()
 		var times []time.Duration

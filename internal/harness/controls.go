@@ -95,10 +95,12 @@ func (c *ControlRun) Restore(ctx context.Context) {
 		rs.Failure = strings.TrimSpace(rs.Failure + "\nrestore: " + err.Error())
 		return
 	}
-	back, _, err := c.h.converge(ctx, c.st, c.fixture, restored)
+	back, _, err := c.h.converge(ctx, c.st, c.fixture, c.pred.Want, restored)
 	switch {
 	case err != nil:
 		rs.Failure = strings.TrimSpace(rs.Failure + "\nrestore: " + err.Error())
+	case len(back.Leaks) > 0:
+		rs.Failure = strings.TrimSpace(rs.Failure + fmt.Sprintf("\nwhile restoring, cells the restore does not change were seen wrong:\n%s", matrix.RenderDiff(c.fixture, back.Leaks)))
 	case !back.Converged:
 		rs.Failure = strings.TrimSpace(rs.Failure + fmt.Sprintf("\nafter restoring, %d cells still differ from %s:\n%s", len(back.Mismatches), c.step.Fixture, matrix.RenderDiff(c.fixture, back.Mismatches)))
 	default:
@@ -109,7 +111,7 @@ func (c *ControlRun) Restore(ctx context.Context) {
 // assessVariant probes the variant until it shows, then checks that against the unchanged
 // fixture the harness flags exactly the predicted cells.
 func (h *Harness) assessVariant(ctx context.Context, rs *report.Step, step *scenario.Step, vst *scenario.State, fixture, want *matrix.Matrix, predicted []matrix.Mismatch, applied time.Time) {
-	out, plan, err := h.converge(ctx, vst, want, applied)
+	out, plan, err := h.converge(ctx, vst, want, fixture, applied)
 	if err != nil {
 		rs.Failure = err.Error()
 		return

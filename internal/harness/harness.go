@@ -164,16 +164,27 @@ func (h *Harness) assess(ctx context.Context, rs *report.Step, i int, since time
 	if err != nil {
 		return fail(err)
 	}
-	out, plan, err := h.converge(ctx, st, want, since)
+	// What the step changes: from the previous step's matrix (nothing, for a verify);
+	// nothing is known before the first step.
+	before := want
+	if changed {
+		before = nil
+		if i > 0 && h.Scenario.Steps[i-1].Fixture != "" {
+			prev, err := h.Scenario.LoadFixture(&h.Scenario.Steps[i-1], h.States[i-1])
+			if err != nil {
+				return fail(err)
+			}
+			before = h.families(prev)
+		}
+	}
+	out, plan, err := h.converge(ctx, st, want, before, since)
 	if err != nil {
 		return fail(err)
 	}
 	h.fill(rs, want, out, plan)
-	if changed && i > 0 && h.Scenario.Steps[i-1].Fixture != "" {
-		if prev, err := h.Scenario.LoadFixture(&h.Scenario.Steps[i-1], h.States[i-1]); err == nil {
-			if note := changeLatency(h.families(prev), want, out); note != "" {
-				rs.Notes = append(rs.Notes, note)
-			}
+	if changed && before != nil {
+		if note := changeLatency(before, want, out); note != "" {
+			rs.Notes = append(rs.Notes, note)
 		}
 	}
 	return rs
@@ -229,12 +240,12 @@ func (h *Harness) families(m *matrix.Matrix) *matrix.Matrix {
 	return scenario.WithIPv6(m)
 }
 
-func (h *Harness) converge(ctx context.Context, st *scenario.State, want *matrix.Matrix, since time.Time) (*probe.Outcome, probe.Plan, error) {
+func (h *Harness) converge(ctx context.Context, st *scenario.State, want, before *matrix.Matrix, since time.Time) (*probe.Outcome, probe.Plan, error) {
 	plan, err := h.Plan(ctx, st)
 	if err != nil {
 		return nil, plan, err
 	}
-	out, err := h.Engine.Converge(ctx, plan, want, since, h.Cfg.ConvergeDeadline)
+	out, err := h.Engine.Converge(ctx, plan, want, before, since, h.Cfg.ConvergeDeadline)
 	return out, plan, err
 }
 
@@ -248,6 +259,12 @@ func (h *Harness) fill(rs *report.Step, want *matrix.Matrix, out *probe.Outcome,
 		if out.ConfirmTimeout > 0 {
 			rs.Notes = append(rs.Notes, fmt.Sprintf("confirming round with a %s connect timeout (a slow leak is not blocked): %s", out.ConfirmTimeout, out.RoundTimes[n-1].Round(time.Millisecond)))
 		}
+	}
+	if len(out.Leaks) > 0 {
+		rs.Mismatches = out.Leaks
+		rs.Failure = fmt.Sprintf("%d cells seen wrong in the round that started %s after the change, outside what it changes (%d cells may converge; a leak is never retried):\n%s",
+			len(out.Leaks), out.LeakAt.Round(time.Millisecond), out.Changing, mismatchList(out.Leaks))
+		return
 	}
 	if !out.Converged {
 		rs.Mismatches = out.Mismatches
@@ -265,8 +282,8 @@ func (h *Harness) fill(rs *report.Step, want *matrix.Matrix, out *probe.Outcome,
 }
 
 // changeLatency says, for the cells the step had to change (their verdict differs from
-// the previous step's), when each first showed its new verdict: the distribution, the
-// slowest cell, and any that flipped back.
+// the previous step's), from when each showed its new verdict in every round (the start of
+// the first such round): the distribution, the slowest cell, and any that flipped back.
 func changeLatency(prev, want *matrix.Matrix, out *probe.Outcome) string {
 	if prev == nil {
 		return ""
@@ -276,7 +293,7 @@ func changeLatency(prev, want *matrix.Matrix, out *probe.Outcome) string {
 	for _, c := range want.ProbedCells() {
 		w, _ := want.Get(c.Row, c.Col)
 		p, ok := prev.Get(c.Row, c.Col)
-		at, seen := out.FirstRight[c]
+		at, seen := out.Settled[c]
 		if !ok || p == w || p == matrix.NotProbed || !seen {
 			continue
 		}
@@ -292,7 +309,7 @@ func changeLatency(prev, want *matrix.Matrix, out *probe.Outcome) string {
 	if len(out.FlippedBack) > 0 {
 		flipped = fmt.Sprintf("%d flipped back", len(out.FlippedBack))
 	}
-	return fmt.Sprintf("%d cells had to change: each first showed its new verdict after median %s, slowest %s (%s -> %s); %s",
+	return fmt.Sprintf("%d cells had to change: each showed its new verdict in every round from median %s, slowest %s (%s -> %s); %s",
 		len(times), median(times).Round(time.Millisecond), slices.Max(times).Round(time.Millisecond), slowest.Row, slowest.Col, flipped)
 }
 
@@ -423,3 +440,4 @@ func joinHostPort(host string, port int32) string {
 	}
 	return host + ":" + strconv.Itoa(int(port))
 }
+

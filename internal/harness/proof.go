@@ -60,11 +60,13 @@ func (h *Harness) Proof(ctx context.Context, repo string) *report.Step {
 	if h.Cfg.Dual {
 		rs.Notes = append(rs.Notes, "dual-stack: b also by its IPv6 pod IP, its IPv6 ClusterIP and by name with an AAAA lookup; the external host by its IPv6 address (allowed throughout: the policy is b's ingress)")
 	}
+	var before *matrix.Matrix // the previous phase's matrix: the cells a phase changes
 	phase := func(name string, want matrix.Verdict, since time.Time) error {
-		note, err := h.proofPhase(ctx, plan, external, name, want, since)
+		note, m, err := h.proofPhase(ctx, plan, external, name, want, before, since)
 		if err == nil {
 			rs.Notes = append(rs.Notes, note)
 		}
+		before = m
 		return err
 	}
 	if err := phase("no policy", matrix.Allowed, time.Now()); err != nil {
@@ -113,8 +115,9 @@ func (h *Harness) proofPlan(ctx context.Context, a, b *corev1.Pod) (probe.Plan, 
 }
 
 // proofPhase requires every b column to show want (the external ones: allowed) and says
-// how long that took.
-func (h *Harness) proofPhase(ctx context.Context, plan probe.Plan, external []string, name string, want matrix.Verdict, since time.Time) (string, error) {
+// how long that took; only the cells that differ from before may converge. It returns the
+// phase's expected matrix.
+func (h *Harness) proofPhase(ctx context.Context, plan probe.Plan, external []string, name string, want matrix.Verdict, before *matrix.Matrix, since time.Time) (string, *matrix.Matrix, error) {
 	var cols []string
 	for _, t := range plan.Targets {
 		cols = append(cols, t.ID)
@@ -123,19 +126,22 @@ func (h *Harness) proofPhase(ctx context.Context, plan probe.Plan, external []st
 	for _, c := range external {
 		_ = m.Set("netpol-proof/a", c, matrix.Allowed)
 	}
-	out, err := h.Engine.Converge(ctx, plan, m, since, h.Cfg.ConvergeDeadline)
+	out, err := h.Engine.Converge(ctx, plan, m, before, since, h.Cfg.ConvergeDeadline)
 	if err != nil {
-		return "", err
+		return "", m, err
+	}
+	if len(out.Leaks) > 0 {
+		return "", m, fmt.Errorf("%s: cells seen wrong %s after the change, outside what it changes (a leak is never retried):\n%s", name, out.LeakAt.Round(time.Millisecond), matrix.RenderDiff(m, out.Leaks))
 	}
 	if !out.Converged {
-		return "", fmt.Errorf("%s: expected %s:\n%s", name, want, matrix.RenderDiff(m, out.Mismatches))
+		return "", m, fmt.Errorf("%s: expected %s:\n%s", name, want, matrix.RenderDiff(m, out.Mismatches))
 	}
 	b := slices.DeleteFunc(slices.Clone(cols), func(c string) bool { return slices.Contains(external, c) })
 	note := fmt.Sprintf("%s: %s by %s", name, want, strings.Join(b, ", "))
 	if len(external) > 0 {
 		note += fmt.Sprintf("; %s allowed", strings.Join(external, ", "))
 	}
-	return note + " after " + out.Latency.Round(time.Millisecond).String(), nil
+	return note + " after " + out.Latency.Round(time.Millisecond).String(), m, nil
 }
 
 // proofIPv6Targets are the proof's IPv6 columns: b by its IPv6 pod IP, by its Service's

@@ -192,16 +192,26 @@ func (e *Engine) run(ctx context.Context, src Source, urls []string, timeout tim
 
 // Outcome is a step's probing result.
 type Outcome struct {
+	// Observed is the last round's matrix (the state at the step's end), Details its
+	// per-cell results, Mismatches its cells that differ from the expectation.
 	Observed   *matrix.Matrix
 	Details    map[matrix.Cell]matrix.Result
 	Mismatches []matrix.Mismatch
+	// Leaks are the cells seen, in some round, with a verdict the change does not allow
+	// them on the way (a cell the change does not touch seen wrong, or a changing cell seen
+	// neither as before nor as after): probing stopped at that round, never retried away.
+	// LeakAt is when that round started (after since).
+	Leaks  []matrix.Mismatch
+	LeakAt time.Duration
+	// Changing counts the cells the change may converge (their verdict differs from before).
+	Changing int
 	// Converged: a round matched the expectation before the deadline and the confirming
 	// full round matched too.
 	Converged bool
-	// Latency is the time from start (the apply) to the first round that matched.
+	// Latency is the time from start (the apply) to the end of the first round that matched.
 	Latency time.Duration
 	Rounds  int
-	// FirstTry is the mismatch count of the first full round.
+	// FirstTry is the mismatch count of the first round.
 	FirstTry int
 	// RoundTimes is how long each round took (exec round trips included); the last is
 	// the confirming round, run with ConfirmTimeout.
@@ -209,47 +219,63 @@ type Outcome struct {
 	// ConfirmTimeout is the confirming round's connection timeout (0: no confirming round).
 	ConfirmTimeout time.Duration
 	// FirstRight is, per cell, when (after since) a round first showed its expected
-	// verdict: the end of that round, probing time included. FlippedBack lists cells seen
-	// right and later wrong again.
+	// verdict: the end of that round, probing time included. Settled is, per cell, the
+	// start of the first round after which every round showed it right. FlippedBack lists
+	// cells seen right and later wrong again.
 	FirstRight  map[matrix.Cell]time.Duration
+	Settled     map[matrix.Cell]time.Duration
 	FlippedBack []matrix.Cell
 }
 
-// Converge probes until the observation matches want, re-probing only the wrong cells,
-// then confirms with one full round. since is when the change under test was applied.
-func (e *Engine) Converge(ctx context.Context, p Plan, want *matrix.Matrix, since time.Time, deadline time.Duration) (*Outcome, error) {
-	out := &Outcome{FirstRight: map[matrix.Cell]time.Duration{}}
-	round := func(cells []matrix.Cell, timeout time.Duration) (*matrix.Matrix, map[matrix.Cell]matrix.Result) {
+// Converge probes every cell of want in every round until a round matches it, then
+// confirms with one more full round at the longer timeout. since is when the change under
+// test was applied; before is the state before it (nil: nothing is known before, as when
+// pods first come up).
+//
+// Only the cells the change touches may converge: a cell whose verdict differs from before
+// may show its old verdict or its new one on the way; a cell new to the matrix (absent or
+// not probed before) may show anything but a flow the expectation does not allow (a new
+// pod or Service may be blocked, refused or unresolved while it is programmed, never
+// allowed where blocked is expected). Any other wrong cell, in any round, is a leak:
+// probing stops at that round and the step fails with its observations.
+func (e *Engine) Converge(ctx context.Context, p Plan, want, before *matrix.Matrix, since time.Time, deadline time.Duration) (*Outcome, error) {
+	out := &Outcome{FirstRight: map[matrix.Cell]time.Duration{}, Settled: map[matrix.Cell]time.Duration{}}
+	for _, c := range want.ProbedCells() {
+		if changes(want, before, c) {
+			out.Changing++
+		}
+	}
+	var started time.Duration // the last round's start, after since
+	round := func(timeout time.Duration) ([]matrix.Mismatch, error) {
 		t0 := time.Now()
-		m, d := e.round(ctx, p, want, cells, timeout, viaSession)
+		started = t0.Sub(since)
+		obs, details := e.round(ctx, p, want, nil, timeout, viaSession)
 		out.Rounds++
 		out.RoundTimes = append(out.RoundTimes, time.Since(t0))
-		out.track(want, m, time.Since(since))
-		return m, d
+		out.track(want, obs, started, time.Since(since))
+		mm, err := matrix.Compare(want, obs)
+		out.Observed, out.Details, out.Mismatches = obs, details, mm
+		return mm, err
 	}
-	obs, details := round(nil, e.Timeout)
-	mm, err := matrix.Compare(want, obs)
+	mm, err := round(e.Timeout)
 	if err != nil {
 		return nil, err
 	}
 	out.FirstTry = len(mm)
 	end := since.Add(deadline)
-	for len(mm) > 0 && time.Now().Before(end) && ctx.Err() == nil {
+	for {
+		if out.Leaks = leaks(want, before, mm); len(out.Leaks) > 0 {
+			out.LeakAt = started
+			return out, nil
+		}
+		if len(mm) == 0 || !time.Now().Before(end) || ctx.Err() != nil {
+			break
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(200 * time.Millisecond):
 		}
-		cells := make([]matrix.Cell, len(mm))
-		for i, m := range mm {
-			cells[i] = matrix.Cell{Row: m.Row, Col: m.Col}
-		}
-		again, d := round(cells, e.Timeout)
-		for _, c := range cells {
-			v, _ := again.Get(c.Row, c.Col)
-			_ = obs.Set(c.Row, c.Col, v)
-			details[c] = d[c]
-		}
-		if mm, err = matrix.Compare(want, obs); err != nil {
+		if mm, err = round(e.Timeout); err != nil {
 			return nil, err
 		}
 	}
@@ -258,28 +284,70 @@ func (e *Engine) Converge(ctx context.Context, p Plan, want *matrix.Matrix, sinc
 		// Confirm: a full round must match too (a cell that flips back is not converged),
 		// with the longer timeout: a slow leak is not "blocked".
 		out.ConfirmTimeout = max(e.ConfirmTimeout, e.Timeout)
-		obs, details = round(nil, out.ConfirmTimeout)
-		if mm, err = matrix.Compare(want, obs); err != nil {
+		if mm, err = round(out.ConfirmTimeout); err != nil {
 			return nil, err
 		}
 	}
-	out.Observed, out.Details, out.Mismatches = obs, details, mm
 	out.Converged = len(mm) == 0
 	return out, nil
 }
 
-// track records, after a round, which cells first showed their expected verdict and which
-// were right before and are wrong now.
-func (out *Outcome) track(want, obs *matrix.Matrix, at time.Duration) {
+// changes reports whether a change from before to want touches cell c.
+func changes(want, before *matrix.Matrix, c matrix.Cell) bool {
+	if before == nil {
+		return true
+	}
+	w, _ := want.Get(c.Row, c.Col)
+	b, ok := before.Get(c.Row, c.Col)
+	return !ok || b != w
+}
+
+// leaks are the mismatches the change does not allow on the way (see Converge).
+func leaks(want, before *matrix.Matrix, mm []matrix.Mismatch) []matrix.Mismatch {
+	var out []matrix.Mismatch
+	for _, m := range mm {
+		c := matrix.Cell{Row: m.Row, Col: m.Col}
+		if !changes(want, before, c) {
+			out = append(out, m)
+			continue
+		}
+		b, known := matrix.NotProbed, false
+		if before != nil {
+			b, known = before.Get(c.Row, c.Col)
+		}
+		switch {
+		case known && b != matrix.NotProbed:
+			if m.Got != b {
+				out = append(out, m) // neither its old verdict nor its new one
+			}
+		case m.Got == matrix.Allowed || m.Got == matrix.Error:
+			// New to the matrix: an allowed flow where blocked is expected is a leak, and
+			// an exec that failed is a broken test, not a cell being programmed.
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// track records, after a round that started at start and ended at end (both after
+// since), which cells first showed their expected verdict, from when each has stayed right,
+// and which were right before and are wrong now.
+func (out *Outcome) track(want, obs *matrix.Matrix, start, end time.Duration) {
 	for _, c := range obs.ProbedCells() {
 		w, _ := want.Get(c.Row, c.Col)
 		g, _ := obs.Get(c.Row, c.Col)
 		_, seen := out.FirstRight[c]
+		_, settled := out.Settled[c]
 		switch {
 		case g == w && !seen:
-			out.FirstRight[c] = at
-		case g != w && seen && !slices.Contains(out.FlippedBack, c):
-			out.FlippedBack = append(out.FlippedBack, c)
+			out.FirstRight[c], out.Settled[c] = end, start
+		case g == w && !settled:
+			out.Settled[c] = start
+		case g != w:
+			delete(out.Settled, c)
+			if seen && !slices.Contains(out.FlippedBack, c) {
+				out.FlippedBack = append(out.FlippedBack, c)
+			}
 		}
 	}
 }

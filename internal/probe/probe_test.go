@@ -54,7 +54,14 @@ func TestRoundIsOneExecPerSource(t *testing.T) {
 	require.Zero(t, f.Probed["http://client.frontend:9000/status"]-1, "self cells are not probed")
 }
 
-func TestConvergeReprobesOnlyWrongCells(t *testing.T) {
+// before is plan's matrix before a change that denies facade -> client (allowed before).
+func before(want *matrix.Matrix) *matrix.Matrix {
+	b := want.Clone()
+	_ = b.Set("backend/facade", "client:9000", matrix.Allowed)
+	return b
+}
+
+func TestConvergeProbesEveryCellInEveryRound(t *testing.T) {
 	p, want := plan()
 	start := time.Now()
 	right := truthFrom(p, want)
@@ -66,23 +73,95 @@ func TestConvergeReprobesOnlyWrongCells(t *testing.T) {
 		return right(ns, pod, url)
 	}}
 	e := &Engine{Exec: f, Timeout: time.Second, Binary: "/star"}
-	out, err := e.Converge(context.Background(), p, want, start, 5*time.Second)
+	out, err := e.Converge(context.Background(), p, want, before(want), start, 5*time.Second)
 	require.NoError(t, err)
 	require.True(t, out.Converged)
+	require.Empty(t, out.Leaks)
+	require.Equal(t, 1, out.Changing)
 	require.Equal(t, 1, out.FirstTry)
 	require.GreaterOrEqual(t, out.Latency, 300*time.Millisecond)
 	require.Less(t, out.Latency, 2*time.Second)
-	// The dns cells of both sources were right: probed in the first and the confirming
-	// full rounds only, never in between.
-	require.Equal(t, 4, f.Probed["dns+udp://x"])
-	require.Greater(t, f.Probed["http://client.frontend:9000/status"], 2, "the wrong cell was re-probed")
-	// Per cell: the slow cell first showed its verdict after the 300 ms, the others at once.
+	require.Greater(t, out.Rounds, 2)
+	// The dns cells of both sources were right from the start and were probed anyway, in
+	// every round: a cell right once is looked at again.
+	require.Equal(t, 2*out.Rounds, f.Probed["dns+udp://x"])
+	// Per cell: the slow cell settled after the 300 ms, the others at once.
 	require.GreaterOrEqual(t, out.FirstRight[matrix.Cell{Row: "backend/facade", Col: "client:9000"}], 300*time.Millisecond)
 	require.Less(t, out.FirstRight[matrix.Cell{Row: "backend/facade", Col: "dns:53/udp"}], 300*time.Millisecond)
+	require.Less(t, out.Settled[matrix.Cell{Row: "backend/facade", Col: "dns:53/udp"}], 50*time.Millisecond, "right from the first round on")
 	require.Empty(t, out.FlippedBack)
 }
 
-// A cell right once and wrong in the confirming round is reported as flipped back.
+// A cell the change does not touch, right in the first round and leaking a moment later
+// (a wrong policy opening it), is a leak at once: probing stops and the step fails with
+// that round's observations, although the changing cell would have converged.
+func TestConvergeFailsAtOnceOnALeakOfAnUnchangedCell(t *testing.T) {
+	p, want := plan()
+	start := time.Now()
+	right := truthFrom(p, want)
+	f := &FakeCluster{Truth: func(ns, pod, url string) matrix.Verdict {
+		switch {
+		case pod == "facade-xyz" && strings.Contains(url, "client") && time.Since(start) < 600*time.Millisecond:
+			return matrix.Allowed // the changing cell, converging
+		case pod == "client-abc" && strings.Contains(url, "dns") && time.Since(start) > 200*time.Millisecond:
+			return matrix.Blocked // unchanged, wrong from 200 ms on
+		}
+		return right(ns, pod, url)
+	}}
+	e := &Engine{Exec: f, Timeout: time.Second, Binary: "/star"}
+	out, err := e.Converge(context.Background(), p, want, before(want), start, 5*time.Second)
+	require.NoError(t, err)
+	require.False(t, out.Converged)
+	require.Equal(t, []matrix.Mismatch{{Row: "frontend/client", Col: "dns:53/udp", Want: matrix.Allowed, Got: matrix.Blocked}}, out.Leaks)
+	require.GreaterOrEqual(t, out.LeakAt, 200*time.Millisecond)
+	require.Less(t, out.LeakAt, 600*time.Millisecond, "stopped at the leak, before the changing cell converged")
+	v, _ := out.Observed.Get("frontend/client", "dns:53/udp")
+	require.Equal(t, matrix.Blocked, v, "the observed matrix is the state at the end")
+}
+
+// A changing cell may show its old verdict or its new one on the way, nothing else; a
+// cell new to the matrix may be blocked on the way, never allowed where blocked is expected.
+func TestConvergeToleratesOnlyTheOldOrTheNewVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		before func(*matrix.Matrix) *matrix.Matrix
+		seen   matrix.Verdict // what facade -> client shows for the first 300 ms
+		leak   bool
+	}{
+		{"old verdict", before, matrix.Allowed, false},
+		{"neither old nor new", before, matrix.Refused, true},
+		{"new cell, blocked on the way to allowed", nil, matrix.Blocked, false},
+		{"new cell, allowed where blocked is expected", nil, matrix.Allowed, true},
+		{"new cell, an exec error", nil, matrix.Error, true},
+		{"no change at all, old verdict", func(w *matrix.Matrix) *matrix.Matrix { return w }, matrix.Allowed, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, want := plan()
+			start := time.Now()
+			right := truthFrom(p, want)
+			f := &FakeCluster{Truth: func(ns, pod, url string) matrix.Verdict {
+				if pod == "facade-xyz" && strings.Contains(url, "client") && time.Since(start) < 300*time.Millisecond {
+					return tc.seen
+				}
+				return right(ns, pod, url)
+			}}
+			var b *matrix.Matrix
+			if tc.before != nil {
+				b = tc.before(want)
+			} else {
+				b = want.Clone()
+				_ = b.Set("backend/facade", "client:9000", matrix.NotProbed) // new: not there before
+			}
+			e := &Engine{Exec: f, Timeout: time.Second, Binary: "/star"}
+			out, err := e.Converge(context.Background(), p, want, b, start, 5*time.Second)
+			require.NoError(t, err)
+			require.Equal(t, tc.leak, len(out.Leaks) == 1, "leaks: %v", out.Leaks)
+			require.Equal(t, !tc.leak, out.Converged)
+		})
+	}
+}
+
+// A changing cell right once and back to its old verdict later is reported as flipped back.
 func TestConvergeReportsACellThatFlipsBack(t *testing.T) {
 	p, want := plan()
 	var rounds atomic.Int32
@@ -94,10 +173,12 @@ func TestConvergeReportsACellThatFlipsBack(t *testing.T) {
 		return right(ns, pod, url)
 	}}
 	e := &Engine{Exec: execCounter{f, &rounds}, Timeout: time.Second, Binary: "/star"}
-	out, err := e.Converge(context.Background(), p, want, time.Now(), time.Second)
+	out, err := e.Converge(context.Background(), p, want, before(want), time.Now(), time.Second)
 	require.NoError(t, err)
 	require.False(t, out.Converged)
 	require.Equal(t, []matrix.Cell{{Row: "backend/facade", Col: "client:9000"}}, out.FlippedBack)
+	_, settled := out.Settled[matrix.Cell{Row: "backend/facade", Col: "client:9000"}]
+	require.False(t, settled)
 }
 
 // execCounter counts rounds (execs of the second source mark a round's end).
@@ -123,7 +204,7 @@ func TestConvergeReportsWhatNeverMatched(t *testing.T) {
 		return right(ns, pod, url)
 	}}
 	e := &Engine{Exec: f, Timeout: time.Second, Binary: "/star", Kubectl: "kubectl --kubeconfig k"}
-	out, err := e.Converge(context.Background(), p, want, time.Now(), 500*time.Millisecond)
+	out, err := e.Converge(context.Background(), p, want, nil, time.Now(), 500*time.Millisecond)
 	require.NoError(t, err)
 	require.False(t, out.Converged)
 	require.Len(t, out.Mismatches, 1)
@@ -164,7 +245,7 @@ func TestConfirmingRoundCatchesASlowLeak(t *testing.T) {
 	_ = leaky.Set("backend/facade", "client:9000", matrix.Allowed) // what the dataplane really does
 	f := &FakeCluster{Truth: truthFrom(p, leaky), Slow: map[string]time.Duration{"http://client.frontend:9000/status": 1500 * time.Millisecond}}
 	e := &Engine{Exec: f, Timeout: time.Second, ConfirmTimeout: 5 * time.Second, Binary: "/star"}
-	out, err := e.Converge(context.Background(), p, want, time.Now(), 50*time.Millisecond)
+	out, err := e.Converge(context.Background(), p, want, nil, time.Now(), 50*time.Millisecond)
 	require.NoError(t, err)
 	require.Zero(t, out.FirstTry, "with 1 s every probe matched")
 	require.False(t, out.Converged)
