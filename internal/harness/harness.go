@@ -440,4 +440,3 @@ func joinHostPort(host string, port int32) string {
 	}
 	return host + ":" + strconv.Itoa(int(port))
 }
-
