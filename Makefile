@@ -26,9 +26,12 @@ test:
 bootstrap:
 	scripts/bootstrap-host.sh $(BOOTSTRAP_FLAGS)
 
-## images: every image, built here from Go modules and Debian packages (cached).
+## images: every image the default run needs, built here from Go modules, Debian packages
+## and source archives (cached). CALICO_BUILDS=all adds every Calico release (the upgrade
+## path), or name them: CALICO_BUILDS=v3.29.7,v3.30.7.
+CALICO_BUILDS ?=
 images:
-	$(GO) run ./cmd/imagebuild -repo .
+	$(GO) run ./cmd/imagebuild -repo . $(if $(CALICO_BUILDS),-calico-builds=$(CALICO_BUILDS))
 
 ## e2e: the live suite on kind + Calico (see README for E2E_FLAGS).
 e2e:

@@ -70,7 +70,7 @@ func checkImageOptions(add func(format string, args ...any)) {
 		add("-image-source=rehearsal with -image-delivery=%s: the rehearsal pulls every image by its upstream name through the local registry; use -image-delivery=registry", *flagImageDelivery)
 	}
 	if *flagImageSource == sourceRehearsal && (*flagCalicoVersion == images.CalicoUpgradeBuild || *flagUpgradeTo == images.CalicoUpgradeBuild) {
-		add("-image-source=rehearsal: %s is not a Calico release (no release manifest is named so); rehearse with releases, e.g. -calico-version=%s -upgrade-to=%s", images.CalicoUpgradeBuild, images.CalicoVersion, images.CalicoNext)
+		add("-image-source=rehearsal: %s is not a Calico release (no release manifest is named so); rehearse with releases, e.g. -calico-version=%s -upgrade-to=%s", images.CalicoUpgradeBuild, images.CalicoUpgradeFrom, images.CalicoDefault)
 	}
 	if *flagRegistryPort < 1 || *flagRegistryPort > 65535 {
 		add("-registry-port=%d: want a TCP port (1-65535) free on 127.0.0.1", *flagRegistryPort)
@@ -185,18 +185,29 @@ func stopMirror(ctx context.Context) error {
 
 // calicoVersions are A and, when TestUpgrade runs, B.
 func calicoVersions() []string {
-	vs := []string{*flagCalicoVersion}
-	if to := upgradeTarget(); to != "" && upgradeSelected {
-		vs = append(vs, to)
+	vs := []string{calicoVersion()}
+	if upgradeSelected {
+		vs = append(vs, upgradeTarget())
 	}
 	return vs
 }
 
-// upgradeTarget is TestUpgrade's version B: -upgrade-to, else (images built here) the
-// next release built here.
+// calicoVersion is the Calico the cluster is installed with (A): -calico-version, else the
+// newest release built here, or, when TestUpgrade runs, the release before it.
+func calicoVersion() string {
+	switch {
+	case *flagCalicoVersion != "":
+		return *flagCalicoVersion
+	case upgradeSelected:
+		return images.CalicoUpgradeFrom
+	}
+	return images.CalicoDefault
+}
+
+// upgradeTarget is TestUpgrade's version B: -upgrade-to, else the newest release built here.
 func upgradeTarget() string {
-	if *flagUpgradeTo == "" && builtHere() {
-		return images.CalicoNext
+	if *flagUpgradeTo == "" {
+		return images.CalicoDefault
 	}
 	return *flagUpgradeTo
 }
@@ -223,7 +234,11 @@ func calicoManifest(ctx context.Context, version, src string) (string, []byte, e
 	case upstreamNames():
 		o.Version = version // the manifest must be that release's, its images named as published
 	case viaRegistry():
-		o.Images = images.CalicoUpstreamImages(version) // a build's own tag (v3.28.5-b) under the upstream name
+		// A build's own tag (v3.28.5-b) under the upstream name.
+		var err error
+		if o.Images, err = images.CalicoUpstreamImages(version); err != nil {
+			return src, nil, err
+		}
 	default:
 		o.Images = images.CalicoImages(version) // the local names kind load copies
 	}
@@ -265,7 +280,11 @@ func kindLoadCalico(ctx context.Context, version string) error {
 
 // pushCalico pushes a build's three images under their upstream names.
 func pushCalico(ctx context.Context, version string) ([]string, string, error) {
-	local, upstream := images.CalicoImages(version), images.CalicoUpstreamImages(version)
+	local := images.CalicoImages(version)
+	upstream, err := images.CalicoUpstreamImages(version)
+	if err != nil {
+		return nil, "", err
+	}
 	var names []string
 	var sent, had int
 	for _, comp := range slices.Sorted(maps.Keys(local)) {
@@ -344,7 +363,11 @@ func measureDelivery(ctx context.Context) error {
 // measureVersion measures one version's images (see measureDelivery); base is the nodes'
 // snapshot count without them.
 func measureVersion(ctx context.Context, v string, base int) (string, error) {
-	local, upstream := sortedValues(images.CalicoImages(v)), sortedValues(images.CalicoUpstreamImages(v))
+	up, err := images.CalicoUpstreamImages(v)
+	if err != nil {
+		return "", err
+	}
+	local, upstream := sortedValues(images.CalicoImages(v)), sortedValues(up)
 	removed := func(imgs []string) error {
 		if err := kindC.RemoveImages(ctx, imgs...); err != nil {
 			return err

@@ -118,12 +118,19 @@ func checkInput() error {
 		return fmt.Errorf("bad environment: %s", strings.Join(flagErrors, "; "))
 	}
 	var p runcheck.Problems
+	selected, err := runcheck.Selected(flag.Lookup("test.run").Value.String(), liveTests)
+	benching := flag.Lookup("test.bench").Value.String() != ""
+	if err != nil && !benching {
+		p.Add("%v", err)
+	}
+	upgradeSelected = slices.Contains(selected, "TestUpgrade")
 	checkImageOptions(p.Add)
+	checkCalico(&p, "calico-version", calicoVersion(), "calico-manifest", *flagCalicoManifest)
 	p.ClusterName("cluster-name", *flagClusterName)
 	switch dp := calico.Dataplane(*flagDataplane); dp {
 	case calico.Iptables, calico.Nftables:
-		if err := calico.CheckDataplaneVersion(dp, *flagCalicoVersion); err != nil {
-			p.Add("-dataplane=%s with -calico-version=%s: %v: use -calico-version=%s, or -dataplane=iptables", dp, *flagCalicoVersion, err, images.CalicoNext)
+		if err := calico.CheckDataplaneVersion(dp, calicoVersion()); err != nil {
+			p.Add("-dataplane=%s with -calico-version=%s: %v: use -calico-version=%s, or -dataplane=iptables", dp, calicoVersion(), err, images.CalicoDefault)
 		}
 	default:
 		p.Add("-dataplane=%q: want iptables or nftables", *flagDataplane)
@@ -154,11 +161,6 @@ func checkInput() error {
 	if *flagConvergeDeadline < *flagProbeTimeout {
 		p.Add("-converge-deadline=%s: must not be below -probe-timeout=%s", *flagConvergeDeadline, *flagProbeTimeout)
 	}
-	selected, err := runcheck.Selected(flag.Lookup("test.run").Value.String(), liveTests)
-	benching := flag.Lookup("test.bench").Value.String() != ""
-	if err != nil && !benching {
-		p.Add("%v", err)
-	}
 	if benching {
 		if _, err := parseSizes(*flagBenchSizes); err != nil {
 			p.Add("%v", err)
@@ -179,13 +181,37 @@ func checkInput() error {
 	if err := checkFixtures(states); err != nil {
 		return errors.Join(p.Err(), err)
 	}
-	if upgradeSelected = slices.Contains(selected, "TestUpgrade"); upgradeSelected {
+	if upgradeSelected {
 		checkUpgradeOptions(&p, states)
 	}
 	if err := p.Err(); err != nil {
 		return err
 	}
 	return docker.Answering(context.Background())
+}
+
+// checkCalico checks a Calico version of the run (A or B) and its manifest before any
+// cluster work: a build of this machine must be one it can build and has built, and a
+// manifest file given must be a release manifest the adapter accepts for that version.
+func checkCalico(p *runcheck.Problems, versionFlag, version, manifestFlag, manifest string) {
+	if builtHere() {
+		if _, err := imagebuild.CalicoBuildSource(version); err != nil {
+			p.Add("-%s: %v", versionFlag, err)
+			return
+		}
+		if _, err := os.Stat(images.CalicoManifest(version)); err != nil && manifest == "" {
+			p.Add("-%s=%s: its offline build is missing (%s): run `make images CALICO_BUILDS=%s`", versionFlag, version, images.CalicoManifest(version), version)
+			return
+		}
+	} else if _, err := images.CalicoRegistry(version); err != nil {
+		p.Add("-%s: %v", versionFlag, err)
+		return
+	}
+	if manifest != "" && !strings.Contains(manifest, "://") {
+		if _, _, err := calicoManifest(context.Background(), version, manifest); err != nil {
+			p.Add("-%s=%s: %v", manifestFlag, manifest, err)
+		}
+	}
 }
 
 // checkFixtures compares every fixture with what the evaluator computes from the
@@ -226,20 +252,11 @@ func checkFixtures(states []*scenario.State) error {
 // control policies and the connection control's target, against the end state.
 func checkUpgradeOptions(p *runcheck.Problems, states []*scenario.State) {
 	to := upgradeTarget()
-	switch {
-	case to == "":
-		p.Add("-upgrade-to: required with -image-source=upstream (TestUpgrade rolls Calico A -> B), e.g. -upgrade-to=v3.29.1; or leave TestUpgrade out: -run 'TestProof|TestWorkshop'")
-	case builtHere():
-		if _, err := imagebuild.CalicoBuildSource(to); err != nil {
-			p.Add("-upgrade-to: %v", err)
-		} else if _, err := os.Stat(images.CalicoManifest(to)); err != nil && *flagUpgradeManifest == "" {
-			p.Add("-upgrade-to=%s: its offline build is missing (%s): run `go run ./cmd/imagebuild -calico-builds=%s,%s`", to, images.CalicoManifest(to), *flagCalicoVersion, to)
-		}
+	checkCalico(p, "upgrade-to", to, "upgrade-manifest", *flagUpgradeManifest)
+	if err := calico.CheckDataplaneVersion(calico.Dataplane(*flagDataplane), to); err != nil {
+		p.Add("-upgrade-to=%s on -dataplane=%s: %v; an upgrade on nftables needs A and B both v3.29 or later", to, *flagDataplane, err)
 	}
-	if err := calico.CheckDataplaneVersion(calico.Dataplane(*flagDataplane), to); to != "" && err != nil {
-		p.Add("-upgrade-to=%s on -dataplane=%s: %v; an upgrade on nftables needs A and B both v3.29 or later (offline only %s is: run TestUpgrade on -dataplane=iptables; upstream e.g. -calico-version=v3.31.0 -upgrade-to=v3.32.0)", to, *flagDataplane, err, images.CalicoNext)
-	}
-	if to != "" && to == *flagCalicoVersion {
+	if to == calicoVersion() {
 		p.Add("-upgrade-to=%s is -calico-version: nothing would change", to)
 	}
 	end := endStep()
@@ -333,18 +350,18 @@ func installCalico(ctx context.Context) error {
 	if kindC.Reused() {
 		return calico.Wait(ctx, k, 3*time.Minute)
 	}
-	src, manifest, err := calicoManifest(ctx, *flagCalicoVersion, *flagCalicoManifest)
+	src, manifest, err := calicoManifest(ctx, calicoVersion(), *flagCalicoManifest)
 	if err != nil {
 		return err
 	}
-	did, err := deliverCalico(ctx, *flagCalicoVersion)
+	did, err := deliverCalico(ctx, calicoVersion())
 	if err != nil {
 		return err
 	}
 	if did != "" {
 		fmt.Println(did)
 	}
-	run.Environment["calico"] = *flagCalicoVersion + " from " + src
+	run.Environment["calico"] = calicoVersion() + " from " + src
 	t, err := calico.Install(ctx, k, manifest, os.Stdout)
 	run.Timings["calico ready after apply"] = t.Ready.Round(time.Millisecond).String()
 	return err

@@ -18,8 +18,8 @@ import (
 
 func main() {
 	repo := flag.String("repo", ".", "repository root")
-	calico := flag.String("calico-builds", images.CalicoVersion+","+images.CalicoNext,
-		"comma-separated Calico versions to build: "+images.CalicoVersion+" (the served module), "+images.CalicoNext+" (source archive), "+images.CalicoUpgradeBuild+" (a second build of the module: a restart-only rollout); each build's images are pushed to the local registry (or kind-loaded) by the e2e")
+	calico := flag.String("calico-builds", images.CalicoUpgradeFrom+","+images.CalicoDefault,
+		"comma-separated Calico versions to build (default: what the default run and upgrade need): "+strings.Join(images.CalicoReleases(), ", ")+" ("+images.CalicoVersion+" from the served module, the others from their source archives), or "+images.CalicoUpgradeBuild+" (a second build of the module: a restart-only rollout); `all`: every release (the upgrade path); each build's images are pushed to the local registry (or kind-loaded) by the e2e")
 	sources := flag.String("sources", os.Getenv(imagebuild.SourcesEnv), "directory searched first for source archives ("+imagebuild.SourcesEnv+"), e.g. ../shared/sources")
 	only := flag.String("only", "", `"upstream": build only what -image-source=upstream needs from here (the demo app's image and the local registry's)`)
 	flag.Parse()
@@ -32,7 +32,11 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	b := &imagebuild.Builder{Repo: root, Cache: images.CacheDir(), Out: os.Stdout, CalicoBuilds: strings.Split(*calico, ","), Sources: *sources, UpstreamOnly: *only == "upstream"}
+	builds := strings.Split(*calico, ",")
+	if *calico == "all" {
+		builds = images.CalicoReleases()
+	}
+	b := &imagebuild.Builder{Repo: root, Cache: images.CacheDir(), Out: os.Stdout, CalicoBuilds: builds, Sources: *sources, UpstreamOnly: *only == "upstream"}
 	res, err := b.Build(ctx)
 	if err != nil {
 		fail(err)

@@ -2,7 +2,9 @@ package calico
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -56,19 +58,20 @@ type ManifestOptions struct {
 // expected, rather than silently producing something else.
 func Adapt(manifest string, o ManifestOptions) (string, error) {
 	out := manifest
-	version, err := ManifestVersion(manifest)
+	l, err := ManifestLayout(manifest)
 	if err != nil {
 		return "", err
 	}
-	if o.Version != "" && o.Version != version {
-		return "", fmt.Errorf("calico manifest: it is of Calico %s, not %s", version, o.Version)
+	if o.Version != "" && o.Version != l.Version {
+		return "", fmt.Errorf("calico manifest: it is of Calico %s, not %s", l.Version, o.Version)
+	}
+	if o.Images != nil {
+		if have := slices.Sorted(maps.Keys(o.Images)); !slices.Equal(have, l.Components) {
+			return "", fmt.Errorf("calico manifest: it names the images %s (%s), the build has %s", strings.Join(l.Components, ", "), l.Registry, strings.Join(have, ", "))
+		}
 	}
 	for comp, img := range o.Images {
-		from := "docker.io/calico/" + comp + ":" + version
-		if !strings.Contains(out, from) {
-			return "", fmt.Errorf("calico manifest: no image %s to replace", from)
-		}
-		out = strings.ReplaceAll(out, from, img)
+		out = strings.ReplaceAll(out, l.Image(comp), img)
 	}
 	env := []string{"CALICO_IPV4POOL_CIDR", o.PodSubnet, "FELIX_XDPENABLED", "false"}
 	switch o.Dataplane {
@@ -137,21 +140,62 @@ func replaceOnce(s, from, to string) (string, error) {
 	return strings.Replace(s, from, to, 1), nil
 }
 
-var nodeImage = regexp.MustCompile(`image: docker\.io/calico/node:(\S+)`)
+// Layout is what a published Calico manifest names: the registry and tag of its images and
+// which components they are.
+type Layout struct {
+	Registry   string   // docker.io (up to v3.30) or quay.io (from v3.31)
+	Version    string   // the images' tag: the release
+	Components []string // sorted: cni, kube-controllers, node; on the v3.33 line calico, node
+}
 
-// ManifestVersion is the release a published Calico manifest is of: its calico/node tag.
+// Image is a component's image as the manifest names it.
+func (l Layout) Image(comp string) string {
+	return l.Registry + "/calico/" + comp + ":" + l.Version
+}
+
+// layouts are the component sets Calico's manifests have had.
+var layouts = [][]string{
+	{"cni", "kube-controllers", "node"}, // every release up to v3.32
+	{"calico", "node"},                  // the v3.33 line: one calico/calico image for CNI install, kube-controllers and IPAM upgrade
+}
+
+var imageLine = regexp.MustCompile(`(?m)^\s*(?:-\s+)?image:\s*(\S+)\s*$`)
+
+var calicoImage = regexp.MustCompile(`^(docker\.io|quay\.io)/calico/([a-z0-9-]+):([A-Za-z0-9._-]+)$`)
+
+// ManifestLayout reads the images of a published Calico manifest: every image must be one
+// of Calico's, in one registry, at one tag, and the components one of the layouts Calico
+// has published. Anything else is refused, naming what was found.
+func ManifestLayout(manifest string) (Layout, error) {
+	var l Layout
+	comps := map[string]bool{}
+	for _, m := range imageLine.FindAllStringSubmatch(manifest, -1) {
+		ref := strings.Trim(m[1], `"'`)
+		p := calicoImage.FindStringSubmatch(ref)
+		if p == nil {
+			return l, fmt.Errorf("calico manifest: image %q is not a Calico image (docker.io/calico/C:TAG or quay.io/calico/C:TAG)", ref)
+		}
+		if l.Registry == "" {
+			l.Registry, l.Version = p[1], p[3]
+		}
+		if p[1] != l.Registry || p[3] != l.Version {
+			return l, fmt.Errorf("calico manifest: images of more than one release: %s and %s", l.Image(p[2]), ref)
+		}
+		comps[p[2]] = true
+	}
+	l.Components = slices.Sorted(maps.Keys(comps))
+	for _, known := range layouts {
+		if slices.Equal(l.Components, known) {
+			return l, nil
+		}
+	}
+	return l, fmt.Errorf("calico manifest: its Calico images are %v; a release manifest has calico/node with calico/cni and calico/kube-controllers (up to v3.32), or with calico/calico (the v3.33 line)", l.Components)
+}
+
+// ManifestVersion is the release a published Calico manifest is of: its images' tag.
 func ManifestVersion(manifest string) (string, error) {
-	tags := map[string]bool{}
-	for _, m := range nodeImage.FindAllStringSubmatch(manifest, -1) {
-		tags[m[1]] = true
-	}
-	if len(tags) != 1 {
-		return "", fmt.Errorf("calico manifest: want one docker.io/calico/node image tag, found %d", len(tags))
-	}
-	for t := range tags {
-		return t, nil
-	}
-	return "", nil
+	l, err := ManifestLayout(manifest)
+	return l.Version, err
 }
 
 // CheckDataplaneVersion says whether a Calico version can run a dataplane: Felix has an

@@ -1,13 +1,23 @@
 package calico
 
 import (
+	"archive/tar"
+	"compress/gzip"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/netpol-e2e/harness/internal/images"
 )
 
 // fakeManifest has the shape of Calico's calico-vxlan.yaml where Adapt touches it.
@@ -87,8 +97,12 @@ func TestAdaptRefusesWhatItDoesNotKnow(t *testing.T) {
 	}{
 		{strings.Replace(fakeManifest, `"Never"`, `"Always"`, 1), ManifestOptions{}, "CALICO_IPV4POOL_IPIP"}, // this kernel has no ipip
 		{fakeManifest, ManifestOptions{Version: "v3.30.0"}, "it is of Calico v3.29.7, not v3.30.0"},
-		{strings.Replace(fakeManifest, "calico/node:v3.29.7", "calico/node:v3.29.8", 1), ManifestOptions{Images: offline}, "no image docker.io/calico/"},
-		{strings.Replace(fakeManifest, "image: docker.io/calico/node:v3.29.7", "image: quay.io/x", 1), ManifestOptions{}, "want one docker.io/calico/node image tag, found 0"},
+		{strings.Replace(fakeManifest, "calico/node:v3.29.7", "calico/node:v3.29.8", 1), ManifestOptions{Images: offline}, "images of more than one release: docker.io/calico/node:v3.29.7 and docker.io/calico/node:v3.29.8"},
+		{strings.Replace(fakeManifest, "image: docker.io/calico/node:v3.29.7", "image: quay.io/x", 1), ManifestOptions{}, `image "quay.io/x" is not a Calico image`},
+		{strings.Replace(fakeManifest, "docker.io/calico/cni:v3.29.7", "quay.io/calico/cni:v3.29.7", 1), ManifestOptions{}, "images of more than one release"},
+		{strings.Replace(fakeManifest, "image: docker.io/calico/kube-controllers:v3.29.7", "", 1), ManifestOptions{}, "its Calico images are [cni node]"},
+		{strings.ReplaceAll(fakeManifest, "image: ", "#"), ManifestOptions{}, "its Calico images are []"},
+		{fakeManifest, ManifestOptions{Images: map[string]string{"node": "l/n", "calico": "l/c"}}, "it names the images cni, kube-controllers, node (docker.io), the build has calico, node"},
 		{fakeManifest, ManifestOptions{Dataplane: "bpf"}, `unknown dataplane "bpf"`},
 		{fakeManifest, ManifestOptions{Family: "ipv5"}, `unknown IP family "ipv5"`},
 		{fakeManifest, ManifestOptions{Family: Dual}, "dual-stack needs an IPv6 pod subnet"},
@@ -148,4 +162,129 @@ func TestLoadManifestDownloadsTheRelease(t *testing.T) {
 	o.Version = "v3.28.5"
 	_, err = LoadManifest(ctx, ReleaseManifestURL(srv.URL, "v3.29.7"), o)
 	require.ErrorContains(t, err, "it is of Calico v3.29.7, not v3.28.5")
+}
+
+// The six manifests Calico published for the releases built here, verbatim: the module's
+// (v3.28.5) and each source archive's. Expected layouts are from the archives' README in
+// the shared sources folder, not from the adapter.
+func TestAdaptEveryReleaseManifest(t *testing.T) {
+	for _, tc := range releaseManifests {
+		t.Run(tc.version, func(t *testing.T) {
+			manifest := releaseManifest(t, tc.version, tc.archive)
+			l, err := ManifestLayout(manifest)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, l)
+			local := map[string]string{}
+			for _, c := range l.Components {
+				local[c] = "l/calico/" + c + ":x"
+			}
+			for _, o := range []ManifestOptions{
+				{Images: local, PodSubnet: "10.244.0.0/16", Family: IPv4},
+				{Version: tc.version, PodSubnet: "10.244.0.0/16", PodSubnetV6: "fd00:10:244::/56", Dataplane: Nftables, Family: Dual},
+			} {
+				out, err := Adapt(manifest, o)
+				require.NoError(t, err)
+				if o.Images != nil {
+					require.NotContains(t, out, "/calico/node:"+tc.version)
+					for _, c := range l.Components {
+						require.Contains(t, out, "image: l/calico/"+c+":x")
+					}
+				} else {
+					require.Contains(t, out, "image: "+l.Image("node"), "published names kept")
+					require.Contains(t, out, "- name: FELIX_NFTABLESMODE\n              value: \"Enabled\"")
+					require.Contains(t, out, "- name: CALICO_IPV6POOL_CIDR\n              value: \"fd00:10:244::/56\"")
+					require.Contains(t, out, "- name: CALICO_IPV6POOL_VXLAN\n              value: \"Always\"")
+					require.Contains(t, out, `"assign_ipv6": "true"`)
+					require.False(t, strings.Contains(out, `value: "CrossSubnet"`), "a CrossSubnet left: %q", regexp.MustCompile(`.*\n.*CrossSubnet.*`).FindAllString(out, -1))
+				}
+				require.Contains(t, out, "- name: CALICO_IPV4POOL_CIDR\n              value: \"10.244.0.0/16\"")
+				require.Contains(t, out, "- name: CALICO_IPV4POOL_VXLAN\n              value: \"Always\"")
+			}
+		})
+	}
+}
+
+// Every Calico release the nightly workflow names has, by internal/images (what the
+// mirror serves and the pushes name), the registry and images that its line's published
+// manifest has: an upstream job cannot meet a manifest shape the harness does not expect.
+func TestNightlyNamesReleasesOfKnownManifestShape(t *testing.T) {
+	wf, err := os.ReadFile("../../.github/workflows/nightly.yml")
+	require.NoError(t, err)
+	named := regexp.MustCompile(`\bv3\.(\d+)\.\d+\b`).FindAllStringSubmatch(string(wf), -1)
+	require.NotEmpty(t, named)
+	for _, m := range named {
+		version := m[0]
+		var line *releaseManifestCase
+		for i, tc := range releaseManifests {
+			if strings.HasPrefix(strings.TrimPrefix(tc.version, "release-"), "v3."+m[1]+".") || tc.version == "release-v3."+m[1] {
+				line = &releaseManifests[i]
+			}
+		}
+		require.NotNil(t, line, "nightly names %s: no manifest of the v3.%s line is known here", version, m[1])
+		reg, err := images.CalicoRegistry(version)
+		require.NoError(t, err)
+		comps, err := images.CalicoComponents(version)
+		require.NoError(t, err)
+		require.Equal(t, line.want.Registry, reg, version)
+		require.Equal(t, line.want.Components, comps, version)
+		ups, err := images.CalicoUpstreamImages(version)
+		require.NoError(t, err)
+		want := Layout{Registry: reg, Version: version, Components: comps}
+		for _, c := range comps {
+			require.Equal(t, want.Image(c), ups[c])
+		}
+	}
+}
+
+type releaseManifestCase struct {
+	version, archive string // archive "": the module
+	want             Layout
+}
+
+// releaseManifests are the six manifests, with the layouts the shared sources' README
+// gives for each line.
+var releaseManifests = []releaseManifestCase{
+	{"v3.28.5", "", Layout{"docker.io", "v3.28.5", []string{"cni", "kube-controllers", "node"}}},
+	{"v3.29.7", "calico-v3.29.7.tar.gz", Layout{"docker.io", "v3.29.7", []string{"cni", "kube-controllers", "node"}}},
+	{"v3.30.7", "calico-v3.30.7.tar.gz", Layout{"docker.io", "v3.30.7", []string{"cni", "kube-controllers", "node"}}},
+	{"v3.31.7", "calico-v3.31.7.tar.gz", Layout{"quay.io", "v3.31.7", []string{"cni", "kube-controllers", "node"}}},
+	{"v3.32.1", "calico-v3.32.1.tar.gz", Layout{"quay.io", "v3.32.1", []string{"cni", "kube-controllers", "node"}}},
+	{"release-v3.33", "calico-release-v3.33-6609dea.tar.gz", Layout{"quay.io", "release-v3.33", []string{"calico", "node"}}},
+}
+
+// releaseManifest reads manifests/calico-vxlan.yaml of a release: from its source archive in
+// the shared sources folder (NETPOL_SOURCES), or from the served Calico module.
+func releaseManifest(t *testing.T, version, archive string) string {
+	t.Helper()
+	if archive == "" {
+		out, err := exec.Command("go", "mod", "download", "-json", "github.com/projectcalico/calico@v1.11.0-cni-plugin.0.20250813170300-a0db560f0520").Output()
+		require.NoError(t, err, "the Calico module (%s)", version)
+		var m struct{ Dir string }
+		require.NoError(t, json.Unmarshal(out, &m))
+		data, err := os.ReadFile(filepath.Join(m.Dir, "manifests", "calico-vxlan.yaml"))
+		require.NoError(t, err)
+		return string(data)
+	}
+	dir := os.Getenv("NETPOL_SOURCES")
+	if dir == "" {
+		dir = "../../../shared/sources"
+	}
+	f, err := os.Open(filepath.Join(dir, archive))
+	if os.IsNotExist(err) {
+		t.Skipf("%s is not in %s (set NETPOL_SOURCES)", archive, dir)
+	}
+	require.NoError(t, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		require.NoError(t, err, "no manifests/calico-vxlan.yaml in %s", archive)
+		if strings.HasSuffix(h.Name, "/manifests/calico-vxlan.yaml") {
+			data, err := io.ReadAll(tr)
+			require.NoError(t, err)
+			return string(data)
+		}
+	}
 }

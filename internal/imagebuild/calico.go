@@ -31,16 +31,17 @@ func calicoLDFlags(version string) string {
 
 // CalicoBuildSource says where a Calico version string comes from: the served module
 // (CalicoVersion, or CalicoVersion-SUFFIX: a second build of it for a restart-only
-// rollout) or the pinned source archive (CalicoNext). Anything else is an error.
+// rollout) or a pinned source archive (images.CalicoSources). Anything else is an error.
 func CalicoBuildSource(version string) (module bool, err error) {
 	switch {
 	case version == images.CalicoVersion || strings.HasPrefix(version, images.CalicoVersion+"-"):
 		return true, nil
-	case version == images.CalicoNext:
+	}
+	if _, ok := images.CalicoSource(version); ok {
 		return false, nil
 	}
-	return false, fmt.Errorf("calico build %q: buildable here are %s (the served module), %s-SUFFIX (a second build of it) and %s (source archive)",
-		version, images.CalicoVersion, images.CalicoVersion, images.CalicoNext)
+	return false, fmt.Errorf("calico build %q: buildable here are %s (%s is the served module; %s-SUFFIX a second build of it)",
+		version, strings.Join(images.CalicoReleases(), ", "), images.CalicoVersion, images.CalicoVersion)
 }
 
 // calicoBinaries builds one version's binaries, from the module or from the archive.
@@ -59,7 +60,7 @@ func (b *Builder) calicoBinaries(ctx context.Context, moduleSrc, version string)
 		bin, err := b.goBuild(ctx, stage, "calico", calicoLDFlags(version), false, pkgs...)
 		return &calicoBuild{version: version, upstream: images.CalicoVersion, src: moduleSrc, bin: bin}, err
 	}
-	a := images.CalicoNextSource
+	a, _ := images.CalicoSource(version)
 	src, err := b.sourceTree(ctx, a)
 	if err != nil {
 		return nil, err
@@ -74,7 +75,7 @@ func (b *Builder) calicoBinaries(ctx context.Context, moduleSrc, version string)
 		for _, p := range calicoPackages {
 			args = append(args, "./"+p)
 		}
-		// -mod=mod: the hcsshim replace needs its go.sum lines written.
+		// -mod=mod: a replace needs its go.sum lines written.
 		return b.run(ctx, stage, src, []string{"CGO_ENABLED=0", "GOFLAGS=-mod=mod"}, nil, "go", args...)
 	})
 	return &calicoBuild{version: version, upstream: a.Version, src: src, bin: bin}, err

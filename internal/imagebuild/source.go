@@ -141,14 +141,14 @@ func download(ctx context.Context, url, dst string) error {
 }
 
 // sourceTree unpacks a verified archive into the cache (once per commit) and applies the
-// one change the Go module proxy forces: hcsshim v0.11.8 is refused, v0.11.7 is served.
+// replaces the Go module proxy forces (a.Replace).
 func (b *Builder) sourceTree(ctx context.Context, a images.SourceArchive) (string, error) {
 	archive, err := b.findSource(ctx, a)
 	if err != nil {
 		return "", err
 	}
 	stage := "source-calico-" + a.Version
-	key, err := b.key(stage, a.Commit, hcsshimReplace)
+	key, err := b.key(append([]string{stage, a.Commit}, a.Replace...)...)
 	if err != nil {
 		return "", err
 	}
@@ -156,8 +156,11 @@ func (b *Builder) sourceTree(ctx context.Context, a images.SourceArchive) (strin
 		if err := b.run(ctx, stage, out, nil, nil, "tar", "-xzf", archive, "--strip-components=1"); err != nil {
 			return err
 		}
-		return b.run(ctx, stage, out, nil, nil, "go", "mod", "edit", "-replace", hcsshimReplace)
+		for _, r := range a.Replace {
+			if err := b.run(ctx, stage, out, nil, nil, "go", "mod", "edit", "-replace", r); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
-
-const hcsshimReplace = "github.com/Microsoft/hcsshim=github.com/Microsoft/hcsshim@v0.11.7"

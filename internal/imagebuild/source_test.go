@@ -104,11 +104,37 @@ func TestFindSourceDownloadsWhenAbsent(t *testing.T) {
 }
 
 func TestCalicoBuildSource(t *testing.T) {
-	for v, module := range map[string]bool{images.CalicoVersion: true, images.CalicoUpgradeBuild: true, images.CalicoNext: false} {
+	for v, module := range map[string]bool{
+		images.CalicoVersion: true, images.CalicoUpgradeBuild: true,
+		"v3.29.7": false, "v3.30.7": false, "v3.31.7": false, "v3.32.1": false,
+	} {
 		got, err := CalicoBuildSource(v)
 		require.NoError(t, err, v)
 		require.Equal(t, module, got, v)
 	}
 	_, err := CalicoBuildSource("v3.30.0")
-	require.ErrorContains(t, err, `calico build "v3.30.0": buildable here are`)
+	require.ErrorContains(t, err, `calico build "v3.30.0": buildable here are v3.28.5, v3.29.7, v3.30.7, v3.31.7, v3.32.1`)
+	require.Equal(t, "v3.32.1", images.CalicoDefault)
+	require.Contains(t, images.CalicoReleases(), images.CalicoUpgradeFrom)
+}
+
+// Every pinned archive, where the shared sources folder has it (CI's machines do), is the
+// file its pin names: sha256 and the commit id in its header.
+func TestPinnedCalicoArchivesVerify(t *testing.T) {
+	dir := os.Getenv(SourcesEnv)
+	if dir == "" {
+		dir = "../../../shared/sources"
+	}
+	found := 0
+	for _, a := range images.CalicoSources {
+		p := filepath.Join(dir, a.File)
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		found++
+		require.NoError(t, VerifyArchive(p, a, true), a.Version)
+	}
+	if found == 0 {
+		t.Skipf("no archive of %v in %s", images.CalicoReleases()[1:], dir)
+	}
 }

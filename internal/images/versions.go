@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // The pinned versions. Change them here and nowhere else: `make images` keys its cache on
@@ -31,9 +32,11 @@ const (
 	// and image tags: a restart-only baseline for the upgrade check (-upgrade-to; the
 	// rollout is real, the code on both sides is the same). Built on request only.
 	CalicoUpgradeBuild = CalicoVersion + "-b"
-	// CalicoNext is the next Calico release, built from its source archive (no registry
-	// here serves it): offline, the upgrade check rolls CalicoVersion -> CalicoNext -> back.
-	CalicoNext = "v3.29.7"
+	// CalicoDefault is the release a run installs by default: the newest release built here.
+	CalicoDefault = "v3.32.1"
+	// CalicoUpgradeFrom is the default upgrade check's A: the minor before CalicoDefault
+	// (B). Users upgrade v3.31 -> v3.32 today.
+	CalicoUpgradeFrom = "v3.31.7"
 
 	// StarVersion tags the demo app's image (manifests/ name it).
 	StarVersion = "0.1.0"
@@ -66,15 +69,87 @@ type SourceArchive struct {
 	URL     string // upstream, for users with internet
 	Commit  string // the tag's commit id, in the archive's pax header (git get-tar-commit-id)
 	SHA256  string // of File as distributed beside this project (a download is checked by Commit)
+	// Replace are the go.mod replaces (old=new) the module proxy forces: a version its
+	// go.mod names that the proxy refuses.
+	Replace []string
 }
 
-// CalicoNextSource is Calico CalicoNext's source archive.
-var CalicoNextSource = SourceArchive{
-	Version: CalicoNext,
-	File:    "calico-" + CalicoNext + ".tar.gz",
-	URL:     "https://github.com/projectcalico/calico/archive/refs/tags/" + CalicoNext + ".tar.gz",
-	Commit:  "82fd18c202ac5400cd7760597a510de9d028b035",
-	SHA256:  "9e20b03304400476dfd683ec463c171f0acafb78cfb43d7bd83364b4c7638d18",
+// CalicoSources are the Calico releases built from a source archive (no registry here
+// serves them), oldest first.
+var CalicoSources = []SourceArchive{
+	calicoTag("v3.29.7", "82fd18c202ac5400cd7760597a510de9d028b035", "9e20b03304400476dfd683ec463c171f0acafb78cfb43d7bd83364b4c7638d18",
+		// hcsshim v0.11.8, which its go.mod names, is refused by the module proxy.
+		"github.com/Microsoft/hcsshim=github.com/Microsoft/hcsshim@v0.11.7"),
+	calicoTag("v3.30.7", "74485ea40911c4868ae83ddb5da489c1533d1dba", "1cc6b045ac4240355f575531f19b2d565ef175ada3c502f542b94546b4060506"),
+	calicoTag("v3.31.7", "94bd1d5b0e04459d4d1c83653e0335a9201248b8", "447a8f2519cd34f8fe085b6609ad12c5c41a9109ebdd4b19ae36a348fd31307d"),
+	calicoTag("v3.32.1", "0ca9d1b93644778cafdf1812f3dda02ac0c361e8", "dcd3b574adf2330cb9739c8ef69575f77c00a5969543d8f4dc817aacde9fc994"),
+}
+
+func calicoTag(version, commit, sum string, replace ...string) SourceArchive {
+	return SourceArchive{
+		Version: version,
+		File:    "calico-" + version + ".tar.gz",
+		URL:     "https://github.com/projectcalico/calico/archive/refs/tags/" + version + ".tar.gz",
+		Commit:  commit,
+		SHA256:  sum,
+		Replace: replace,
+	}
+}
+
+// CalicoSource is the source archive of a Calico release built from one.
+func CalicoSource(version string) (SourceArchive, bool) {
+	for _, a := range CalicoSources {
+		if a.Version == version {
+			return a, true
+		}
+	}
+	return SourceArchive{}, false
+}
+
+// CalicoReleases are the Calico releases buildable here, oldest first: the module's, then
+// the source archives'. The upgrade path runs them in this order.
+func CalicoReleases() []string {
+	out := []string{CalicoVersion}
+	for _, a := range CalicoSources {
+		out = append(out, a.Version)
+	}
+	return out
+}
+
+// calicoMinor parses a Calico version: a release or a build of one ("v3.28.5-b").
+func calicoMinor(version string) (int, error) {
+	var major, minor int
+	if _, err := fmt.Sscanf(version, "v%d.%d", &major, &minor); err != nil || major != 3 {
+		return 0, fmt.Errorf("calico version %q: want v3.MINOR.PATCH", version)
+	}
+	return minor, nil
+}
+
+// CalicoRegistry is where a Calico release's manifest names its images: Docker Hub up to
+// v3.30, quay.io from v3.31.0 on.
+func CalicoRegistry(version string) (string, error) {
+	minor, err := calicoMinor(version)
+	if err != nil {
+		return "", err
+	}
+	if minor >= 31 {
+		return "quay.io", nil
+	}
+	return "docker.io", nil
+}
+
+// CalicoComponents are the images a Calico release's manifest names, sorted: node, cni and
+// kube-controllers up to v3.32; from v3.33 node and one calico image (CNI install,
+// kube-controllers and the IPAM upgrade).
+func CalicoComponents(version string) ([]string, error) {
+	minor, err := calicoMinor(version)
+	if err != nil {
+		return nil, err
+	}
+	if minor >= 33 {
+		return []string{"calico", "node"}, nil
+	}
+	return []string{"cni", "kube-controllers", "node"}, nil
 }
 
 // NodeImage is the offline kind node image.
@@ -88,15 +163,20 @@ func StarImage() string { return "netpol-e2e/star:" + StarVersion }
 
 // CalicoUpstreamImages are the names Calico's release manifest gives its images, by
 // component: what the nodes pull (through the mirror when the images are built here).
-func CalicoUpstreamImages(version string) map[string]string {
-	return map[string]string{
-		"node":             "docker.io/calico/node:" + version,
-		"cni":              "docker.io/calico/cni:" + version,
-		"kube-controllers": "docker.io/calico/kube-controllers:" + version,
+func CalicoUpstreamImages(version string) (map[string]string, error) {
+	reg, err := CalicoRegistry(version)
+	if err != nil {
+		return nil, err
 	}
+	comps, err := CalicoComponents(version)
+	out := map[string]string{}
+	for _, c := range comps {
+		out[c] = reg + "/calico/" + c + ":" + version
+	}
+	return out, err
 }
 
-// CalicoImages are the three Calico images of a build, by component.
+// CalicoImages are the local names of a Calico build's images, by component.
 func CalicoImages(version string) map[string]string {
 	return map[string]string{
 		"node":             LocalRegistry + "/calico/node:" + version,
@@ -145,6 +225,10 @@ func CalicoManifest(version string) string {
 
 // Summary lists the versions, for logs and reports.
 func Summary() string {
-	return fmt.Sprintf("kubernetes %s, kind %s, containerd %s, runc %s, crictl %s, cni-plugins %s, coredns %s, etcd %s, calico %s (module %s) and %s (archive, commit %s), registry (distribution) %s",
-		Kubernetes, Kind, Containerd, Runc, Crictl, CNIPlugins, CoreDNS, Etcd, CalicoVersion, CalicoModule, CalicoNext, CalicoNextSource.Commit[:12], Distribution)
+	var archives []string
+	for _, a := range CalicoSources {
+		archives = append(archives, a.Version+" (commit "+a.Commit[:12]+")")
+	}
+	return fmt.Sprintf("kubernetes %s, kind %s, containerd %s, runc %s, crictl %s, cni-plugins %s, coredns %s, etcd %s, calico %s (module %s) and from source archives %s, registry (distribution) %s",
+		Kubernetes, Kind, Containerd, Runc, Crictl, CNIPlugins, CoreDNS, Etcd, CalicoVersion, CalicoModule, strings.Join(archives, ", "), Distribution)
 }

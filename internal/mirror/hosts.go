@@ -32,7 +32,8 @@ const (
 // upstreamServers are the registries the manifests name, with the server containerd
 // would use for each.
 var upstreamServers = map[string]string{
-	"docker.io": "https://registry-1.docker.io",
+	"docker.io": "https://registry-1.docker.io", // Calico up to v3.30
+	"quay.io":   "https://quay.io",              // Calico from v3.31
 }
 
 // Registries are the registry names the mirror stands in for.

@@ -44,17 +44,21 @@ func TestHostsTOML(t *testing.T) {
 	require.Equal(t, "https://registry-1.docker.io", h.Server)
 	require.Equal(t, []string{"pull", "resolve"}, h.Host[url].Capabilities)
 
-	_, err = HostsTOML("quay.io", url, NoFallback)
-	require.ErrorContains(t, err, `no upstream server known for registry "quay.io"`)
+	_, err = HostsTOML("ghcr.io", url, NoFallback)
+	require.ErrorContains(t, err, `no upstream server known for registry "ghcr.io"`)
 	_, err = HostsTOML("docker.io", "netpol-e2e-registry:5000", NoFallback)
 	require.ErrorContains(t, err, "is not an http(s) URL")
 	require.Equal(t, "/etc/containerd/certs.d/docker.io/hosts.toml", HostsPath("docker.io"))
+	s, err = HostsTOML("quay.io", url, UpstreamFallback)
+	require.NoError(t, err)
+	require.Equal(t, "https://quay.io", decodeHosts(t, s).Server, "quay.io names (Calico from v3.31) fall back to quay.io itself")
 	require.Contains(t, ContainerdPatch, `config_path = "/etc/containerd/certs.d"`)
 }
 
 func TestRepoPath(t *testing.T) {
 	for ref, want := range map[string]string{
 		"docker.io/calico/node:v3.29.7": "calico/node:v3.29.7",
+		"quay.io/calico/node:v3.32.1":   "calico/node:v3.32.1", // Calico from v3.31
 		"calico/node:v3.29.7":           "calico/node:v3.29.7",
 		"netpol-e2e/star:0.1.0":         "netpol-e2e/star:0.1.0",
 		"busybox:1":                     "library/busybox:1",
@@ -63,9 +67,9 @@ func TestRepoPath(t *testing.T) {
 		require.NoError(t, err, ref)
 		require.Equal(t, want, got, ref)
 	}
-	for _, ref := range []string{"quay.io/tigera/operator:v1", "localhost:5000/x:1", "netpol-e2e.local/calico/node:v3.28.5"} {
+	for _, ref := range []string{"ghcr.io/tigera/operator:v1", "localhost:5000/x:1", "netpol-e2e.local/calico/node:v3.28.5"} {
 		_, err := RepoPath(ref)
-		require.ErrorContains(t, err, "which the local registry does not mirror (it mirrors docker.io)", ref)
+		require.ErrorContains(t, err, "which the local registry does not mirror (it mirrors docker.io, quay.io)", ref)
 	}
 }
 
