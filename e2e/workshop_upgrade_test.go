@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
+	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/kube"
@@ -100,6 +101,11 @@ func TestUpgrade(t *testing.T) {
 		}))
 		feats = append(feats, feature(name+"-end-state", "the end-state matrix again, DNS and external included", func(ctx context.Context) *report.Step {
 			return h.Verify(ctx, end, "after-"+name+"-"+endName)
+		}))
+		// The rolled-out calico-node still programs the dataplane asked for, on every node.
+		dp := calico.Dataplane(*flagDataplane)
+		feats = append(feats, feature(name+"-dataplane-"+string(dp), "Calico's and kube-proxy's rules are in "+string(dp)+" on every node, none in the other", func(ctx context.Context) *report.Step {
+			return h.CheckDataplane(ctx, name+"-dataplane-"+string(dp), dp)
 		}))
 	}
 	roll("upgrade", from, to, func() []*unstructured.Unstructured { return manB }, nil)

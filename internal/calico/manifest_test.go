@@ -113,13 +113,30 @@ func TestAdaptRefusesWhatItDoesNotKnow(t *testing.T) {
 	}
 }
 
+// dataplaneOutput is what DataplaneCommand prints on a node whose tools all ran, then counts.
+func dataplaneOutput(counts string) string {
+	return `version nft nftables v1.0.6 (Lester Gooch #5)
+version iptables-legacy-save iptables-save v1.8.9 (legacy)
+version iptables-nft-save iptables-nft-save v1.8.9 (nf_tables)
+version ip6tables-legacy-save ip6tables-save v1.8.9 (legacy)
+version ip6tables-nft-save ip6tables-nft-save v1.8.9 (nf_tables)
+status iptables-legacy-save 0
+status iptables-nft-save 0
+status ip6tables-legacy-save 0
+status ip6tables-nft-save 0
+status nft-list-tables 0
+` + counts
+}
+
 func TestDataplaneEvidence(t *testing.T) {
 	// What nodes of the live runs printed: an iptables node and an nftables node (the
 	// README's runs); each passes for its own dataplane and fails for the other.
-	ipt, err := ParseDataplane("w1", "nft-calico-chains 0\niptables-calico-rules 46\nnft-kube-proxy-chains 0\niptables-kube-proxy-rules 5\n")
+	ipt, err := ParseDataplane("w1", dataplaneOutput("nft-calico-chains 0\niptables-calico-rules 46\nnft-kube-proxy-chains 0\niptables-kube-proxy-rules 5\n"))
 	require.NoError(t, err)
-	nft, err := ParseDataplane("w2", "nft-calico-chains 40\niptables-calico-rules 0\nnft-kube-proxy-chains 19\niptables-kube-proxy-rules 0\n")
+	nft, err := ParseDataplane("w2", dataplaneOutput("status nft-list-table-ip-calico 0\nnft-calico-chains 40\niptables-calico-rules 0\nnft-kube-proxy-chains 19\niptables-kube-proxy-rules 0\n"))
 	require.NoError(t, err)
+	require.Equal(t, "nftables v1.0.6 (Lester Gooch #5)", nft.Tools["nft"], "the tool's version is recorded")
+	require.Contains(t, nft.String(), "read with nftables v1.0.6")
 	require.Empty(t, ipt.Problems(Iptables))
 	require.Empty(t, nft.Problems(Nftables))
 	require.Equal(t, []string{
@@ -133,10 +150,27 @@ func TestDataplaneEvidence(t *testing.T) {
 	// Rules left in the other dataplane are a problem too.
 	ipt.NftCalicoChains = 3
 	require.Len(t, ipt.Problems(Iptables), 1)
-	_, err = ParseDataplane("w1", "nft-calico-chains 0\n")
+	_, err = ParseDataplane("w1", dataplaneOutput("nft-calico-chains 0\n"))
 	require.ErrorContains(t, err, "printed 1 of 4 counts")
-	_, err = ParseDataplane("w1", "nft-calico-chains x\n")
+	_, err = ParseDataplane("w1", dataplaneOutput("nft-calico-chains x\n"))
 	require.ErrorContains(t, err, `dataplane count "nft-calico-chains x"`)
+}
+
+// "No rules" is told from "could not look": a missing tool, or one that failed, is an
+// error even where every count reads 0 (which would pass as "none in the other dataplane").
+func TestDataplaneToolMissingOrFailedIsNotNoRules(t *testing.T) {
+	zero := "nft-calico-chains 0\niptables-calico-rules 46\nnft-kube-proxy-chains 0\niptables-kube-proxy-rules 5\n"
+	for _, tc := range []struct{ from, to, want string }{
+		{"version nft nftables v1.0.6 (Lester Gooch #5)", "missing nft", "nft is missing"},
+		{"status nft-list-tables 0", "status nft-list-tables 1", "nft-list-tables exited 1"},
+		{"status iptables-legacy-save 0", "status iptables-legacy-save 127", "iptables-legacy-save exited 127"},
+		{"status nft-list-tables 0\n", "status nft-list-tables 0\nstatus nft-list-table-ip-calico 1\n", "nft-list-table-ip-calico exited 1"},
+		{"version ip6tables-nft-save ip6tables-nft-save v1.8.9 (nf_tables)\n", "", "printed no version of ip6tables-nft-save"},
+	} {
+		out := strings.Replace(dataplaneOutput(zero), tc.from, tc.to, 1)
+		_, err := ParseDataplane("w1", out)
+		require.ErrorContains(t, err, tc.want)
+	}
 }
 
 // The rehearsal's path: a release manifest downloaded from a server holding the release

@@ -361,7 +361,11 @@ func (c *simCluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (s
 		if c.dataplane == calico.Nftables {
 			chains, rules = 37, 0
 		}
-		return fmt.Sprintf("nft-calico-chains %d\niptables-calico-rules %d\nnft-kube-proxy-chains %d\niptables-kube-proxy-rules %d\n", chains, rules, chains/3, rules/4), "", nil
+		var tools strings.Builder
+		for _, t := range []string{"nft", "iptables-legacy-save", "iptables-nft-save", "ip6tables-legacy-save", "ip6tables-nft-save"} {
+			fmt.Fprintf(&tools, "version %s sim 1.0\nstatus %s 0\n", t, t)
+		}
+		return tools.String() + fmt.Sprintf("nft-calico-chains %d\niptables-calico-rules %d\nnft-kube-proxy-chains %d\niptables-kube-proxy-rules %d\n", chains, rules, chains/3, rules/4), "", nil
 	case "/star restart-server":
 		c.restarted[ns+"/"+pod] = true
 		return "", "", nil
