@@ -548,9 +548,18 @@ func (inj *injection) explainsIf(d rollout.Deviation, cfg Config) bool {
 	return inj != nil && inj.explains(d, cfg)
 }
 
+// ControlAllowance is how long after the negative control's restore its leak may still be
+// seen: the restored policies are enforced once Felix programs them, and the control runs
+// while calico-node restarts node by node (30-35 s for a new calico-node to be ready here),
+// so it is one restart and a margin. UDP cells add the conntrack timeout. A leak of the
+// control must end within it; one still seen after it is a failure.
+const ControlAllowance = 45 * time.Second
+
 // run deletes the policy once the rollout is under way, waits until every predicted cell
-// was seen leaking (or 45 s), and restores it.
-func (inj *injection) run(ctx context.Context, h *Harness, sess *rollout.Session, applied time.Time) error {
+// was seen leaking (or 45 s), restores it, and waits until every predicted cell is seen
+// denied again (or the allowance passes), so that the judged window shows whether the
+// leak ended. A failed restore is an error.
+func (inj *injection) run(ctx context.Context, h *Harness, sess *rollout.Session, applied time.Time) (err error) {
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
@@ -571,46 +580,67 @@ func (inj *injection) run(ctx context.Context, h *Harness, sess *rollout.Session
 		slices.Reverse(objs)
 		inj.restored = time.Now()
 		for _, o := range objs {
-			_ = h.Apply(context.WithoutCancel(ctx), []scenario.Object{o})
+			if rerr := h.Apply(context.WithoutCancel(ctx), []scenario.Object{o}); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("restore %s/%s: %w", o.Policy.Namespace, o.Policy.Name, rerr))
+			}
 		}
+		inj.waitSeen(ctx, sess, inj.restored, matrix.Blocked, inj.restored.Add(inj.grace(h.Cfg)))
 	}()
-	deadline := time.Now().Add(45 * time.Second)
+	inj.waitSeen(ctx, sess, inj.deleted, matrix.Allowed, time.Now().Add(45*time.Second))
+	return nil // judge says which predicted cells never leaked
+}
+
+// waitSeen waits until every predicted cell was observed with v by a probe that started
+// after since, or until the deadline.
+func (inj *injection) waitSeen(ctx context.Context, sess *rollout.Session, since time.Time, v matrix.Verdict, deadline time.Time) {
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		seen := map[matrix.Cell]bool{}
 		for _, o := range sess.Observations() {
-			if o.At.After(inj.deleted) && o.Verdict == matrix.Allowed {
+			if o.At.After(since) && o.Verdict == v {
 				seen[o.Cell] = true
 			}
 		}
 		if !slices.ContainsFunc(inj.predicted, func(c matrix.Cell) bool { return !seen[c] }) {
-			return nil
+			return
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	return nil // judge says which predicted cells never leaked
 }
 
-// grace is how long after the restore a leak may still be the control's: the time to
-// enforce the policy again, plus the UDP conntrack timeout for UDP cells.
+// grace is how long after the restore a leak may still be the control's: the stated
+// allowance, plus the UDP conntrack timeout for UDP cells.
 func (inj *injection) grace(cfg Config) time.Duration {
-	g := cfg.ConvergeDeadline
+	g := ControlAllowance
 	if inj.udp {
 		g += cfg.ConntrackUDPTimeout
 	}
 	return g
 }
 
+// explains says whether a deviation is the control's leak: on a predicted cell, seen by a
+// probe that ended after the deletion, and over (a right probe started) within the
+// allowance after the restore.
 func (inj *injection) explains(d rollout.Deviation, cfg Config) bool {
 	return d.Kind == rollout.Leak && slices.Contains(inj.predicted, d.Cell) && !inj.deleted.IsZero() &&
-		!d.FirstEnd.Before(inj.deleted) && !inj.restored.IsZero() && d.Last.Before(inj.restored.Add(inj.grace(cfg)))
+		!d.FirstEnd.Before(inj.deleted) && !inj.restored.IsZero() && inj.ended(d, cfg)
 }
 
-// judge requires the suite to have reported the injected leak on exactly the predicted cells.
+// ended says whether a leak stopped within the allowance after the restore.
+func (inj *injection) ended(d rollout.Deviation, cfg Config) bool {
+	return !d.Until.IsZero() && d.Until.Before(inj.restored.Add(inj.grace(cfg)))
+}
+
+// judge requires the suite to have reported the injected leak on exactly the predicted
+// cells, each leak over within the allowance after the restore.
 func (inj *injection) judge(a *rollout.Analysis, cfg Config) []string {
 	var leaked []matrix.Cell
+	var out []string
 	for _, d := range a.Deviations {
-		if inj.explains(d, cfg) && !slices.Contains(leaked, d.Cell) {
+		switch {
+		case inj.explains(d, cfg) && !slices.Contains(leaked, d.Cell):
 			leaked = append(leaked, d.Cell)
+		case d.Kind == rollout.Leak && slices.Contains(inj.predicted, d.Cell) && !inj.restored.IsZero() && !d.FirstEnd.Before(inj.deleted) && !inj.ended(d, cfg):
+			out = append(out, fmt.Sprintf("control: the injected leak on %s did not end within %s of the restore of %s (the allowance): still leaking", cellName(d.Cell), inj.grace(cfg), inj.name()))
 		}
 	}
 	var missing []string
@@ -620,9 +650,9 @@ func (inj *injection) judge(a *rollout.Analysis, cfg Config) []string {
 		}
 	}
 	if len(missing) > 0 {
-		return []string{fmt.Sprintf("control: the suite did not report the injected leak on %s (deleted %s)", strings.Join(missing, ", "), inj.name())}
+		out = append(out, fmt.Sprintf("control: the suite did not report the injected leak on %s (deleted %s)", strings.Join(missing, ", "), inj.name()))
 	}
-	return nil
+	return out
 }
 
 func (inj *injection) objects() []scenario.Object {

@@ -46,30 +46,45 @@ func TestInjectionPredictsItsLeak(t *testing.T) {
 	require.ErrorContains(t, err, `policy "pci/nope" is not in force at that step`)
 }
 
-// The control is judged on the deletion window: a leak on a predicted cell inside it is the
-// control's; the same leak after the window, or on another cell, is a real one.
+// The control is judged on the deletion window plus the stated allowance: a leak on a
+// predicted cell inside it, over within the allowance after the restore, is the control's;
+// the same leak before the delete, one that never ends or ends too late, or a leak on
+// another cell is a real one.
 func TestInjectionJudgesOnlyItsWindow(t *testing.T) {
 	h, end, _ := endState(t)
 	inj, err := h.newInjection(h.States[end], []string{"pci/default-deny-pci", "pci/allow-management-ui"})
 	require.NoError(t, err)
 	t0 := time.Now()
 	inj.deleted, inj.restored = t0.Add(5*time.Second), t0.Add(8*time.Second)
-	leak := func(c matrix.Cell, atMs, ms int) rollout.Deviation {
-		at := t0.Add(time.Duration(atMs) * time.Millisecond)
-		return rollout.Deviation{Kind: rollout.Leak, Cell: c, First: at, Last: at, FirstEnd: at.Add(time.Duration(ms) * time.Millisecond), Count: 1}
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	// leak: one wrong probe started at atMs, taking ms; right again at untilMs (-1: never).
+	leak := func(c matrix.Cell, atMs, ms, untilMs int) rollout.Deviation {
+		d := rollout.Deviation{Kind: rollout.Leak, Cell: c, First: at(atMs), Last: at(atMs), FirstEnd: at(atMs + ms), Count: 1}
+		if untilMs >= 0 {
+			d.Until = at(untilMs)
+		}
+		return d
 	}
 	client := matrix.Cell{Row: "frontend/client", Col: "payments:6380"}
-	require.True(t, inj.explains(leak(client, 5500, 10), h.Cfg))
-	require.True(t, inj.explains(leak(client, 4600, 900), h.Cfg), "a probe started before the delete and ended after it")
-	require.False(t, inj.explains(leak(client, 4000, 10), h.Cfg), "before the delete")
-	require.False(t, inj.explains(leak(client, 8000+61000, 10), h.Cfg), "long after the restore")
-	require.False(t, inj.explains(leak(matrix.Cell{Row: "frontend/client", Col: "backend:6379"}, 5500, 10), h.Cfg), "not a predicted cell")
+	require.True(t, inj.explains(leak(client, 5500, 10, 9000), h.Cfg))
+	require.True(t, inj.explains(leak(client, 4600, 900, 9000), h.Cfg), "a probe started before the delete and ended after it")
+	require.True(t, inj.explains(leak(client, 5500, 10, 8000+44000), h.Cfg), "over within the allowance")
+	require.False(t, inj.explains(leak(client, 4000, 10, 9000), h.Cfg), "before the delete")
+	require.False(t, inj.explains(leak(client, 5500, 10, 8000+46000), h.Cfg), "over only after the allowance")
+	require.False(t, inj.explains(leak(client, 5500, 10, -1), h.Cfg), "never over")
+	require.False(t, inj.explains(leak(matrix.Cell{Row: "frontend/client", Col: "backend:6379"}, 5500, 10, 9000), h.Cfg), "not a predicted cell")
 
 	// Every predicted cell must have leaked.
-	a := &rollout.Analysis{Deviations: []rollout.Deviation{leak(client, 5500, 10)}}
+	a := &rollout.Analysis{Deviations: []rollout.Deviation{leak(client, 5500, 10, 9000)}}
 	problems := inj.judge(a, h.Cfg)
 	require.Len(t, problems, 1)
 	require.Contains(t, problems[0], "backend/facade -> payments:6380")
+
+	// A leak of the control that does not end is reported as such.
+	a = &rollout.Analysis{Deviations: []rollout.Deviation{leak(client, 5500, 10, -1)}}
+	problems = inj.judge(a, h.Cfg)
+	require.Len(t, problems, 2)
+	require.Contains(t, problems[0], "the injected leak on frontend/client -> payments:6380 did not end within 45s of the restore")
 }
 
 func TestJudgeRollout(t *testing.T) {
