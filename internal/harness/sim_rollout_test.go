@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +87,18 @@ func TestSimRolloutControls(t *testing.T) {
 	}
 	require.Equal(t, 1, disrupted)
 	require.Contains(t, rs.Text(), "control: the suite reported exactly the injected leak")
+}
+
+// A restore of the control that fails is a failure of the rollout, naming the policy.
+func TestSimRolloutControlRestoreErrorFails(t *testing.T) {
+	h, sim := endStateOnSim(t)
+	sim.mu.Lock()
+	sim.failApply = map[string]error{"pci/default-deny-pci": errors.New("admission webhook denied the request")}
+	sim.mu.Unlock()
+	spec := simRollout("upgrade-control", []string{"pci/default-deny-pci", "pci/allow-management-ui"}, "")
+	spec.Tail = time.Second
+	rs := h.Rollout(context.Background(), 8, spec)
+	require.Contains(t, rs.Failure, "restore pci/default-deny-pci: admission webhook denied the request", rs.Text())
 }
 
 func countInjected(ds []report.Deviation) int {

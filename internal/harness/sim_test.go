@@ -47,6 +47,8 @@ type simCluster struct {
 	// Faults.
 	leak    map[matrix.Cell]bool // these cells are allowed whatever the policies say
 	deadPod map[string]bool      // execs into these pods ("ns/pod") fail
+	// failApply makes applying these objects ("ns/name") fail, once each.
+	failApply map[string]error
 	// slow delays every answer of a source ("ns/app"); lostDNS drops that many of a
 	// source's next DNS lookups (the probe times out: blocked); generation counts a
 	// deployment's ("ns/name") replacements: its pod gets a new name each time.
@@ -110,6 +112,10 @@ func (c *simCluster) Apply(_ context.Context, objs ...*unstructured.Unstructured
 	defer c.mu.Unlock()
 	for _, u := range objs {
 		key := u.GetNamespace() + "/" + u.GetName()
+		if err := c.failApply[key]; err != nil {
+			delete(c.failApply, key)
+			return err
+		}
 		var err error
 		switch u.GetKind() {
 		case "Namespace":
