@@ -137,11 +137,7 @@ func ScanErrors(pod, container, log string) []LogLine {
 	sc := bufio.NewScanner(strings.NewReader(log))
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
 	for sc.Scan() {
-		ts, text, _ := strings.Cut(sc.Text(), " ")
-		at, err := time.Parse(time.RFC3339Nano, ts)
-		if err != nil {
-			text = sc.Text()
-		}
+		at, text, _ := cutTimestamp(sc.Text())
 		if errorLine.MatchString(text) {
 			out = append(out, LogLine{Pod: pod, Container: container, At: at, Text: text})
 		}

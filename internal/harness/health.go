@@ -45,13 +45,20 @@ func (h *Harness) calicoProblems(ctx context.Context) (problems, notes []string,
 }
 
 // calicoLogProblems lists the error-level log lines of the current calico pods since a
-// moment that the allowlist does not explain (during a rollout, when pods are replaced by
-// design, only these count); notes count what the allowlist explained.
+// moment that the allowlist does not explain; notes count what the allowlist explained.
+// (A rollout, which replaces pods, follows every pod's log instead: calico.LogFollower.)
 func (h *Harness) calicoLogProblems(ctx context.Context, since time.Time) (problems, notes []string, err error) {
 	lines, err := calico.ErrorLines(ctx, h.Kube.Clientset(), since)
 	if err != nil {
 		return nil, nil, err
 	}
+	problems, notes = h.judgeLogLines(lines)
+	return problems, notes, nil
+}
+
+// judgeLogLines lists the error lines the allowlist does not explain; notes count what it
+// explained.
+func (h *Harness) judgeLogLines(lines []calico.LogLine) (problems, notes []string) {
 	unexpected, allowed := h.Cfg.CalicoLogAllowlist.Judge(lines)
 	for _, l := range unexpected {
 		problems = append(problems, "calico error log line: "+l.String())
@@ -60,7 +67,7 @@ func (h *Harness) calicoLogProblems(ctx context.Context, since time.Time) (probl
 		e := h.Cfg.CalicoLogAllowlist[i]
 		notes = append(notes, fmt.Sprintf("%d calico log line(s) matching %q allowed (%s:%d: %s)", n, e.Pattern, e.File, e.Line, e.Reason))
 	}
-	return problems, notes, nil
+	return problems, notes
 }
 
 // CheckCalicoHealth is the check between rollouts: since the mark, no calico pod

@@ -3,6 +3,8 @@ package harness
 import (
 	"context"
 	"errors"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +52,25 @@ func TestSimRolloutClean(t *testing.T) {
 	require.Contains(t, strings.Join(r.Versions, " "), "calico-node -v = v1")
 	require.Contains(t, strings.Join(r.Versions, " "), "kube-controllers -version = v1")
 	require.Contains(t, rs.Text(), "restarted calico-node in place")
+}
+
+// A calico pod created during the rollout that restarts fails it (a pod the mark before the
+// rollout never saw has no baseline to compare restarts with).
+func TestSimRolloutNewPodThatRestartsFails(t *testing.T) {
+	h, sim := endStateOnSim(t)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_, _ = sim.cs.CoreV1().Pods(calicoNS).Create(context.Background(), &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: calicoNS, Name: "calico-node-b", Labels: map[string]string{"k8s-app": "calico-node"}},
+			Spec:       corev1.PodSpec{NodeName: "sim-worker2"},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+				Name: "calico-node", Ready: true, RestartCount: 1,
+				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 1}},
+			}}},
+		}, metav1.CreateOptions{})
+	}()
+	rs := h.Rollout(context.Background(), 8, simRollout("rollout", nil, ""))
+	require.Contains(t, rs.Failure, "calico-node-b on sim-worker2 restarted 1 time(s) during the rollout", rs.Text())
 }
 
 // A leak that starts mid-rollout fails it, naming the cell.

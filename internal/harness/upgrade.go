@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/probe"
 	"github.com/netpol-e2e/harness/internal/report"
@@ -103,6 +104,7 @@ type rolloutRun struct {
 	sess    *rollout.Session
 	hs      *rollout.HoldSession
 	tracker *rollout.Tracker
+	logs    *calico.LogFollower // every calico pod's log while the rollout runs
 
 	healthFrom, from, applied, rolledOut, to time.Time
 	events                                   []rollout.Event // what the harness did
@@ -114,6 +116,9 @@ type rolloutRun struct {
 	conns        []*rollout.Conn
 	holdEvents   []rollout.StreamEvent
 	podEvents    []rollout.Event
+	logLines     []calico.LogLine
+	logPods      []string
+	logErrs      []error
 }
 
 func (ro *rolloutRun) note(at time.Time, format string, args ...any) {
@@ -155,6 +160,9 @@ func (ro *rolloutRun) prepare(ctx context.Context, step *scenario.Step) error {
 	}
 	ro.rs.Notes = append(ro.rs.Notes, notes...)
 	ro.healthFrom = time.Now()
+	// From here every calico pod's log is followed, the replaced ones to their end.
+	ro.logs = calico.NewLogFollower(h.Kube.Clientset(), ro.healthFrom)
+	ro.logs.Start(ctx)
 	return nil
 }
 
@@ -269,6 +277,9 @@ func (ro *rolloutRun) collect() {
 	if ro.tracker != nil {
 		ro.podEvents = ro.tracker.Stop()
 	}
+	if ro.logs != nil {
+		ro.logLines, ro.logPods, ro.logErrs = ro.logs.Stop()
+	}
 }
 
 // stop ends whatever still runs after an early return (each Stop may be called again).
@@ -282,6 +293,9 @@ func (ro *rolloutRun) stop() {
 	if ro.tracker != nil {
 		ro.tracker.Stop()
 	}
+	if ro.logs != nil {
+		ro.logs.Stop()
+	}
 }
 
 // judge analyses everything seen, fills the report and returns what fails.
@@ -291,13 +305,16 @@ func (ro *rolloutRun) judge(ctx context.Context) error {
 	r := ro.report(a)
 	ro.rs.Rollout = r
 	problems := ro.errs
-	// During the rollout pods are replaced by design; their error lines still count.
-	if logProblems, notes, err := h.calicoLogProblems(ctx, ro.healthFrom); err != nil {
+	// During the rollout pods are replaced by design; the error lines of every pod that
+	// lived in it count, the replaced ones' to their end. A pod that restarted fails it.
+	for _, err := range ro.logErrs {
 		problems = append(problems, "calico health: "+err.Error())
-	} else {
-		problems = append(problems, logProblems...)
-		r.Health = append(slices.Clone(logProblems), notes...)
 	}
+	logProblems, notes := h.judgeLogLines(ro.logLines)
+	problems = append(problems, logProblems...)
+	r.Health = append(slices.Clone(logProblems), notes...)
+	r.Health = append(r.Health, fmt.Sprintf("logs read of %d calico pods that lived in the rollout: %s", len(ro.logPods), strings.Join(ro.logPods, ", ")))
+	problems = append(problems, h.restartedInRollout(ctx)...)
 	if err := h.MarkCalicoHealthy(ctx); err != nil {
 		problems = append(problems, "calico health: "+err.Error())
 	}
@@ -669,4 +686,24 @@ func (inj *injection) name() string {
 		names = append(names, p.Namespace+"/"+p.Name)
 	}
 	return "policies " + strings.Join(names, ", ")
+}
+
+// restartedInRollout lists the calico pods whose container restarted since the mark before
+// the rollout: a pod there before with more restarts, or a new pod with any.
+func (h *Harness) restartedInRollout(ctx context.Context) []string {
+	now, err := calico.Snapshot(ctx, h.Kube.Clientset())
+	if err != nil {
+		return []string{"calico health: " + err.Error()}
+	}
+	var out []string
+	for _, p := range now {
+		was := int32(0)
+		if i := slices.IndexFunc(h.health.pods, func(b calico.PodState) bool { return b.Name == p.Name }); i >= 0 {
+			was = h.health.pods[i].Restarts
+		}
+		if p.Restarts > was {
+			out = append(out, fmt.Sprintf("calico health: %s on %s restarted %d time(s) during the rollout, last at %s (%s)", p.Name, p.Node, p.Restarts-was, p.LastRestart.UTC().Format(time.RFC3339), p.LastReason))
+		}
+	}
+	return out
 }
