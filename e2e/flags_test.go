@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"flag"
+	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/images"
@@ -26,7 +29,7 @@ var (
 	flagWorkers          = flag.Int("workers", envInt("WORKERS", 2), "kind worker nodes (plus one control plane)")
 	flagReuse            = flag.Bool("reuse-cluster", envBool("REUSE_CLUSTER", false), "use an existing cluster of that name (with Calico) instead of creating one")
 	flagKeep             = flag.Bool("keep-cluster", envBool("KEEP_CLUSTER", false), "keep the cluster after the run (also on Ctrl-C)")
-	flagReportDir        = flag.String("report-dir", envStr("REPORT_DIR", "_report"), "where JUnit XML, JSON, HTML and (on failure) logs go")
+	flagReportDir        = flag.String("report-dir", envStr("REPORT_DIR", "_report"), "where JUnit XML, JSON, HTML and (on failure) logs go (relative: under the repository root)")
 	flagProbeTimeout     = flag.Duration("probe-timeout", envDuration("PROBE_TIMEOUT", time.Second), "per-target timeout of star check: a connection not made by then is blocked")
 	flagDNSTimeout       = flag.Duration("dns-timeout", envDuration("DNS_TIMEOUT", 5*time.Second), "per-target name resolution budget of star check (lookups retried within it); a dns target not resolved by then is blocked")
 	flagConfirmTimeout   = flag.Duration("confirm-timeout", envDuration("CONFIRM_TIMEOUT", 5*time.Second), "connect timeout of each step's confirming round: a flow connecting slower than -probe-timeout but within this is allowed (a slow leak), not blocked")
@@ -89,4 +92,17 @@ func envInt(name string, def int) int {
 
 func envDuration(name string, def time.Duration) time.Duration {
 	return envParsed(name, def, time.Duration.String, time.ParseDuration)
+}
+
+// flagOverEnv says, for every flag given on the command line whose NETPOL_ variable is set
+// to another value, that the flag won.
+func flagOverEnv() []string {
+	var out []string
+	flag.Visit(func(f *flag.Flag) {
+		env := "NETPOL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && slices.Contains(knownEnv, env) && v != f.Value.String() {
+			out = append(out, fmt.Sprintf("-%s=%s is used, not %s=%s (a flag wins over its environment variable)", f.Name, f.Value, env, v))
+		}
+	})
+	return out
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sigs.k8s.io/e2e-framework/pkg/features"
+	"sigs.k8s.io/e2e-framework/pkg/types"
 	"slices"
 	"strings"
 	"syscall"
@@ -48,6 +50,13 @@ var (
 	logAllowlist calico.Allowlist
 )
 
+// Exit statuses of the test binary (make e2e runs it directly; go test reports any of them
+// as 1): a failed test is 1, as always.
+const (
+	exitBadInput = 3 // a flag, an environment variable or a data file: fix the input
+	exitNoDocker = 4 // no Docker engine answers: start one (scripts/bootstrap-host.sh)
+)
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if testing.Short() {
@@ -55,8 +64,12 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	}
 	if err := checkInput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
-		os.Exit(2)
+		fmt.Fprintf(os.Stderr, "e2e: bad input, nothing was started (exit status %d):\n%v\n", exitBadInput, err)
+		os.Exit(exitBadInput)
+	}
+	if err := docker.Answering(context.Background()); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v (exit status %d)\n", err, exitNoDocker)
+		os.Exit(exitNoDocker)
 	}
 	run.Started = time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -125,16 +138,7 @@ func checkInput() error {
 	}
 	upgradeSelected = slices.Contains(selected, "TestUpgrade")
 	checkImageOptions(p.Add)
-	checkCalico(&p, "calico-version", calicoVersion(), "calico-manifest", *flagCalicoManifest)
 	p.ClusterName("cluster-name", *flagClusterName)
-	switch dp := calico.Dataplane(*flagDataplane); dp {
-	case calico.Iptables, calico.Nftables:
-		if err := calico.CheckDataplaneVersion(dp, calicoVersion()); err != nil {
-			p.Add("-dataplane=%s with -calico-version=%s: %v: use -calico-version=%s, or -dataplane=iptables", dp, calicoVersion(), err, images.CalicoDefault)
-		}
-	default:
-		p.Add("-dataplane=%q: want iptables or nftables", *flagDataplane)
-	}
 	if *flagByPodIP && *flagByClusterIP {
 		p.Add("-by-pod-ip and -by-cluster-ip exclude each other")
 	}
@@ -158,6 +162,20 @@ func checkInput() error {
 	p.NonNegative("upgrade-gap-budget", *flagUpgradeGapBudget)
 	p.NonNegative("upgrade-tail", *flagUpgradeTail)
 	p.NonNegative("upgrade-conn-interval", *flagConnInterval)
+	if *flagConnInterval == 0 && *flagConnControl != "" {
+		p.Add("-upgrade-conn-interval=0 holds no connection, so the connection control (-upgrade-conn-control=%s) could not run: give an interval, or -upgrade-conn-control= to drop the control too", *flagConnControl)
+	}
+	if *flagUpgradeHole < *flagUpgradeInterval {
+		p.Add("-upgrade-hole-budget=%s is below -upgrade-interval=%s: every cell waits an interval between probes, so every rollout would fail", *flagUpgradeHole, *flagUpgradeInterval)
+	}
+	if d := testTimeout(); d > 0 && d < cleanupReserve+5*time.Minute {
+		p.Add("-test.timeout=%s: a live run needs minutes, and %s of it is kept for the cleanup: give at least %s (make e2e E2E_TIMEOUT=...)", d, cleanupReserve, cleanupReserve+5*time.Minute)
+	}
+	checkReportDir(&p)
+	for _, n := range flagOverEnv() {
+		fmt.Println("e2e: " + n)
+		run.Environment["flag over environment"] += n + "; "
+	}
 	if *flagConvergeDeadline < *flagProbeTimeout {
 		p.Add("-converge-deadline=%s: must not be below -probe-timeout=%s", *flagConvergeDeadline, *flagProbeTimeout)
 	}
@@ -181,13 +199,58 @@ func checkInput() error {
 	if err := checkFixtures(states); err != nil {
 		return errors.Join(p.Err(), err)
 	}
+	if !benching {
+		checkSelection(&p)
+	}
+	// The controls' variants and the proof's manifests, read now rather than mid-run.
+	extra, _ := filepath.Glob(filepath.Join(repoRoot, "policies", "controls", "*.yaml"))
+	for _, f := range append(extra, filepath.Join(repoRoot, "manifests", "proof", "proof.yaml")) {
+		if _, err := scenario.LoadObjects(f); err != nil {
+			p.Add("%v", err)
+		}
+	}
+	checkCalico(&p, "calico-version", calicoVersion(), "calico-manifest", *flagCalicoManifest)
+	switch dp := calico.Dataplane(*flagDataplane); dp {
+	case calico.Iptables, calico.Nftables:
+		if err := calico.CheckDataplaneVersion(dp, calicoVersion()); err != nil {
+			p.Add("-dataplane=%s with -calico-version=%s: %v: use -calico-version=%s, or -dataplane=iptables", dp, calicoVersion(), err, images.CalicoDefault)
+		}
+	default:
+		p.Add("-dataplane=%q: want iptables or nftables", *flagDataplane)
+	}
 	if upgradeSelected {
 		checkUpgradeOptions(&p, states)
 	}
-	if err := p.Err(); err != nil {
-		return err
+	return p.Err()
+}
+
+// checkSelection requires -run and -skip to select at least one subtest (a run that
+// selects none builds a cluster and passes having tested nothing), and narrows
+// upgradeSelected to a TestUpgrade that runs something.
+func checkSelection(p *runcheck.Problems) {
+	run, skip := flag.Lookup("test.run").Value.String(), flag.Lookup("test.skip").Value.String()
+	tree := func(name string, fs []features.Feature) runcheck.Test {
+		t := runcheck.Test{Name: name}
+		for _, f := range fs {
+			sub := runcheck.Test{Name: f.Name()}
+			for _, s := range f.Steps() {
+				if s.Level() == types.LevelAssess {
+					sub.Subs = append(sub.Subs, runcheck.Test{Name: s.Name()})
+				}
+			}
+			t.Subs = append(t.Subs, sub)
+		}
+		return t
 	}
-	return docker.Answering(context.Background())
+	upgrade := tree("TestUpgrade", upgradeFeatures())
+	all := []runcheck.Test{tree("TestProof", proofFeatures()), tree("TestWorkshop", workshopFeatures()), upgrade}
+	switch ok, err := runcheck.RunsAny(run, skip, all); {
+	case err != nil:
+		p.Add("%v", err)
+	case !ok:
+		p.Add("-run=%q -skip=%q select no subtest of %s: the run would build a cluster and pass having tested nothing (the subtests are the steps, checks and controls in the report)", run, skip, strings.Join(liveTests, ", "))
+	}
+	upgradeSelected, _ = runcheck.RunsAny(run, skip, []runcheck.Test{upgrade})
 }
 
 // checkCalico checks a Calico version of the run (A or B) and its manifest before any
@@ -305,9 +368,34 @@ func step(name string, fn func(ctx context.Context) error) env.Func {
 
 var setupFailed bool
 
+// reportDir is -report-dir, a relative one under the repository root.
 func reportDir() string {
-	d, _ := filepath.Abs(*flagReportDir)
+	d := *flagReportDir
+	if !filepath.IsAbs(d) {
+		d = filepath.Join(repoRoot, d)
+	}
+	d, _ = filepath.Abs(d)
 	return d
+}
+
+// checkReportDir requires a report directory that can be written, before any cluster.
+func checkReportDir(p *runcheck.Problems) {
+	if strings.TrimSpace(*flagReportDir) == "" {
+		p.Add("-report-dir is empty: name the directory for JUnit, JSON, HTML and logs (default _report, under the repository root)")
+		return
+	}
+	d := reportDir()
+	err := os.MkdirAll(d, 0o755)
+	if err == nil {
+		var f *os.File
+		if f, err = os.CreateTemp(d, ".write-check"); err == nil {
+			f.Close()
+			err = os.Remove(f.Name())
+		}
+	}
+	if err != nil {
+		p.Add("-report-dir=%s: cannot write the report there (%v): choose a writable directory", *flagReportDir, err)
+	}
 }
 
 func createCluster(ctx context.Context) error {
@@ -475,18 +563,30 @@ func deleteCluster(_ context.Context) error {
 	return kindC.Down()
 }
 
-// onInterrupt makes Ctrl-C leave no containers behind unless -keep-cluster was given.
+// onInterrupt makes Ctrl-C leave no containers behind unless -keep-cluster was given;
+// so does a -test.timeout about to expire (the testing package then kills the binary
+// with no teardown): cleanupReserve before it, the run stops and cleans up.
 func onInterrupt(cancel context.CancelFunc) {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	var deadline <-chan time.Time
+	if d := testTimeout(); d > 0 {
+		deadline = time.After(d - cleanupReserve)
+	}
 	go func() {
-		s := <-sig
-		fmt.Fprintf(os.Stderr, "\ne2e: %s: cleaning up\n", s)
+		code := 130
+		select {
+		case s := <-sig:
+			fmt.Fprintf(os.Stderr, "\ne2e: %s: cleaning up\n", s)
+		case <-deadline:
+			fmt.Fprintf(os.Stderr, "\ne2e: -test.timeout=%s expires in %s: stopping and cleaning up now (the testing package would kill the run with no teardown); give a longer -test.timeout (make e2e E2E_TIMEOUT=...)\n", testTimeout(), cleanupReserve)
+			code = 1
+		}
 		cancel()
 		_ = docker.Remove(context.Background(), externalContainer)
 		if *flagKeep {
 			fmt.Fprintf(os.Stderr, "e2e: keeping cluster %q and the local registry (-keep-cluster)\n", *flagClusterName)
-			os.Exit(130)
+			os.Exit(code)
 		}
 		_ = stopMirror(context.Background())
 		// kind may still be creating nodes: delete until none is left.
@@ -500,8 +600,22 @@ func onInterrupt(cancel context.CancelFunc) {
 				break
 			}
 		}
-		os.Exit(130)
+		os.Exit(code)
 	}()
+}
+
+// cleanupReserve is kept of -test.timeout for the cleanup (cluster, registry, external
+// host: well under a minute here).
+const cleanupReserve = 2 * time.Minute
+
+// testTimeout is -test.timeout (0: none).
+func testTimeout() time.Duration {
+	if f := flag.Lookup("test.timeout"); f != nil {
+		if d, ok := f.Value.(flag.Getter).Get().(time.Duration); ok {
+			return d
+		}
+	}
+	return 0
 }
 
 // probedBy says how services are addressed.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"sigs.k8s.io/e2e-framework/pkg/features"
 	"testing"
 
 	"github.com/netpol-e2e/harness/internal/report"
@@ -30,6 +31,10 @@ func record(t *testing.T, rs *report.Step) {
 // across nodes, before the workshop starts.
 func TestProof(t *testing.T) {
 	requireLive(t)
-	testenv.Test(t, feature("cross-node dataplane", "pod to pod by IP and by name; default deny times out; delete restores",
-		func(ctx context.Context) *report.Step { return h.Proof(ctx, repoRoot) }))
+	testenv.Test(t, proofFeatures()...)
+}
+
+func proofFeatures() []features.Feature {
+	return []features.Feature{feature("cross-node dataplane", "pod to pod by IP and by name; default deny times out; delete restores",
+		func(ctx context.Context) *report.Step { return h.Proof(ctx, repoRoot) })}
 }

@@ -32,6 +32,11 @@ func TestWorkshop(t *testing.T) {
 	if !*flagUICheck {
 		run.Environment["management UI check"] = "not run (-ui-check=false)"
 	}
+	testenv.Test(t, workshopFeatures()...)
+}
+
+// workshopFeatures are TestWorkshop's subtests, in order (checkInput reads their names).
+func workshopFeatures() []features.Feature {
 	// The dataplane is the one asked for: every node's rules say so, not just a setting.
 	dp := calico.Dataplane(*flagDataplane)
 	feats := []features.Feature{feature("dataplane-"+string(dp), "Calico's and kube-proxy's rules are in "+string(dp)+" on every node, none in the other", func(ctx context.Context) *report.Step {
@@ -97,7 +102,7 @@ func TestWorkshop(t *testing.T) {
 	feats = append(feats, feature("calico-health-workshop", "calico pods neither restarted nor logged unexplained errors", func(ctx context.Context) *report.Step {
 		return h.CheckCalicoHealth(ctx, "calico-health-workshop")
 	}))
-	testenv.Test(t, feats...)
+	return feats
 }
 
 // uiCheck finds Chromium and a node address for the UI's NodePort.

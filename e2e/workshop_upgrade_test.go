@@ -37,6 +37,11 @@ func offlineOrigin(version string) string {
 // their leak.
 func TestUpgrade(t *testing.T) {
 	requireLive(t)
+	testenv.Test(t, upgradeFeatures()...)
+}
+
+// upgradeFeatures are TestUpgrade's subtests, in order (checkInput reads their names).
+func upgradeFeatures() []features.Feature {
 	from, to := calicoVersion(), upgradeTarget()
 	note := ""
 	if builtHere() {
@@ -124,7 +129,7 @@ func TestUpgrade(t *testing.T) {
 	feats = append(feats, feature("calico-health-upgrade", "calico pods neither restarted nor logged unexplained errors since the last rollout", func(ctx context.Context) *report.Step {
 		return h.CheckCalicoHealth(ctx, "calico-health-upgrade")
 	}))
-	testenv.Test(t, feats...)
+	return feats
 }
 
 // calicoObjects loads a version's manifest (offline build, upstream release or given file).

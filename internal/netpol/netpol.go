@@ -3,11 +3,14 @@ package netpol
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Endpoint is one end of a connection: a pod (Pod true) or an address outside the cluster.
@@ -310,9 +313,33 @@ func validPorts(where string, ps []networkingv1.NetworkPolicyPort) error {
 				return fmt.Errorf("%s.protocol: %q is not TCP, UDP or SCTP", w, *port.Protocol)
 			}
 		}
+		if port.Port != nil {
+			if err := ValidPort(w+".port", *port.Port); err != nil {
+				return err
+			}
+		}
 		if port.EndPort != nil && (port.Port == nil || port.Port.StrVal != "" || *port.EndPort < port.Port.IntVal) {
 			return fmt.Errorf("%s.endPort: needs a numeric port not above it", w)
 		}
+		if port.EndPort != nil && *port.EndPort > 65535 {
+			return fmt.Errorf("%s.endPort: %d is not a port (1-65535)", w, *port.EndPort)
+		}
+	}
+	return nil
+}
+
+// ValidPort checks a port as the API server does: a number 1-65535, or a port name (at most
+// 15 lower-case letters, digits and '-', with a letter, not starting or ending with '-',
+// no "--").
+func ValidPort(where string, p intstr.IntOrString) error {
+	if p.Type == intstr.String {
+		if errs := validation.IsValidPortName(p.StrVal); len(errs) > 0 {
+			return fmt.Errorf("%s: %q is not a valid port name: %s", where, p.StrVal, strings.Join(errs, "; "))
+		}
+		return nil
+	}
+	if p.IntVal < 1 || p.IntVal > 65535 {
+		return fmt.Errorf("%s: %d is not a port (1-65535)", where, p.IntVal)
 	}
 	return nil
 }

@@ -102,3 +102,93 @@ func Selected(pattern string, tests []string) ([]string, error) {
 
 // Environ is os.Environ, here so tests can pass their own.
 var Environ = os.Environ
+
+// Test is a test or subtest and its subtests, named as the code names them (go test
+// rewrites spaces to underscores).
+type Test struct {
+	Name string
+	Subs []Test
+}
+
+// RunsAny reports whether `go test -run run -skip skip` runs at least one leaf of tests,
+// matching as the testing package does: each slash-separated element of -run must match
+// the name at its level, and a subtree is skipped where every element of -skip matches.
+func RunsAny(run, skip string, tests []Test) (bool, error) {
+	filter, err := compilePattern("-run", run)
+	if err != nil {
+		return false, err
+	}
+	skipper, err := compilePattern("-skip", skip)
+	if err != nil {
+		return false, err
+	}
+	var walk func(path []string, t Test) bool
+	walk = func(path []string, t Test) bool {
+		path = append(path, strings.ReplaceAll(t.Name, " ", "_"))
+		if ok, _ := filter.matches(path); !ok {
+			return false
+		}
+		if s, partial := skipper.matches(path); skipper != nil && s && !partial {
+			return false
+		}
+		if len(t.Subs) == 0 {
+			return true
+		}
+		return slices.ContainsFunc(t.Subs, func(s Test) bool { return walk(slices.Clone(path), s) })
+	}
+	return slices.ContainsFunc(tests, func(t Test) bool { return walk(nil, t) }), nil
+}
+
+// pattern is a -run or -skip pattern split into its levels (nil: none given).
+type pattern []*regexp.Regexp
+
+func compilePattern(flag, p string) (pattern, error) {
+	if p == "" {
+		return nil, nil
+	}
+	var out pattern
+	for _, e := range splitLevels(p) {
+		re, err := regexp.Compile(e)
+		if err != nil {
+			return nil, fmt.Errorf("%s=%q: %w", flag, p, err)
+		}
+		out = append(out, re)
+	}
+	return out, nil
+}
+
+// matches is the testing package's rule: every element of the pattern that the path
+// reaches must match; partial says the path is shorter than the pattern.
+func (p pattern) matches(path []string) (ok, partial bool) {
+	for i, name := range path {
+		if i >= len(p) {
+			break
+		}
+		if !p[i].MatchString(name) {
+			return false, false
+		}
+	}
+	return true, len(path) < len(p)
+}
+
+// splitLevels splits a pattern at the slashes outside brackets and parentheses.
+func splitLevels(p string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '[', '(':
+			depth++
+		case ']', ')':
+			depth--
+		case '\\':
+			i++
+		case '/':
+			if depth == 0 {
+				out = append(out, p[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, p[start:])
+}

@@ -46,3 +46,33 @@ func TestSelectedRefusesAPatternThatSelectsNothing(t *testing.T) {
 	_, err = Selected("(", tests)
 	require.Error(t, err)
 }
+
+func TestRunsAny(t *testing.T) {
+	tests := []Test{
+		{Name: "TestProof", Subs: []Test{{Name: "cross-node dataplane", Subs: []Test{{Name: "pod to pod"}}}}},
+		{Name: "TestWorkshop", Subs: []Test{{Name: "01-default-deny", Subs: []Test{{Name: "matrix"}}}, {Name: "02-allow", Subs: []Test{{Name: "matrix"}}}}},
+	}
+	for _, tc := range []struct {
+		run, skip string
+		want      bool
+	}{
+		{"", "", true},
+		{"TestWorkshop", "", true},
+		{"TestWorkshop/01", "", true},
+		{"TestWorkshop/zz", "", false}, // builds a cluster, tests nothing
+		{"TestWorkshop/01/zz", "", false},
+		{"TestProof/cross-node_dataplane", "", true},
+		{"Test", "TestProof|TestWorkshop", false},
+		{"TestWorkshop", "TestWorkshop/0", false},
+		{"TestWorkshop", "TestWorkshop/01", true},
+		{"TestWorkshop", "TestWorkshop/zz", true}, // a partial skip match skips nothing
+		{"TestZ", "", false},
+	} {
+		got, err := RunsAny(tc.run, tc.skip, tests)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, got, "-run=%q -skip=%q", tc.run, tc.skip)
+	}
+	_, err := RunsAny("Test(", "", tests)
+	require.ErrorContains(t, err, `-run="Test("`)
+	require.Equal(t, []string{"a[/]b", "c"}, splitLevels("a[/]b/c"))
+}

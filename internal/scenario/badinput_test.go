@@ -140,6 +140,15 @@ func TestBadScenarioInput(t *testing.T) {
 		"containerPort not the listen port":   {"manifests/v1/02-client.yaml", "containerPort: 9000", "containerPort: 9001", "containerPort 9001 but the app listens on 9000 (--listen)"},
 		"an image nothing delivers":           {"manifests/v1/02-client.yaml", "image: netpol-e2e/star:0.1.0", "image: quay.io/x/star:0.1.0", "image quay.io/x/star:0.1.0, but the one image the suite builds and delivers to the nodes (local registry or kind load) is netpol-e2e/star:0.1.0"},
 		"selector misses the pod labels":      {"manifests/v1/03-facade.yaml", "      app: facade\n  template:", "      app: facadex\n  template:", "does not match its pod template's labels"},
+		// Values the API server rejects, wherever no fixture cell changes.
+		"policy port 0":         {"policies/ingress/backend-policy.yaml", "port: 6379", "port: 0", "spec.ingress[0].ports[0].port: 0 is not a port (1-65535)"},
+		"policy port 70000":     {"policies/ingress/backend-policy.yaml", "port: 6379", "port: 70000", "70000 is not a port (1-65535)"},
+		"policy named port":     {"policies/ingress/backend-policy.yaml", "port: 6379", "port: Redis_Port", `"Redis_Port" is not a valid port name`},
+		"policy name":           {"policies/ingress/backend-policy.yaml", "name: backend-policy", "name: Backend_Policy", `name "Backend_Policy"`},
+		"service without ports": {"manifests/v2/01-queue.yaml", "  ports:\n  - name: http\n    port: 5000\n    targetPort: http", "  ports: []", "Service infrastructure/queue has no ports"},
+		"service port 70000":    {"manifests/v2/01-queue.yaml", "    port: 5000", "    port: 70000", "spec.ports[0].port: 70000 is not a port"},
+		"container port name":   {"manifests/v1/02-client.yaml", "        - name: http", "        - name: HTTP-port-too-long", `"HTTP-port-too-long" is not a valid port name`},
+		"namespace name":        {"manifests/v1/00-namespaces.yaml", "  name: pci", "  name: PCI", `Namespace name "PCI"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := copyRepo(t)

@@ -17,6 +17,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
 	"github.com/netpol-e2e/harness/internal/images"
@@ -241,6 +243,26 @@ func checkObject(o Object) *objectError {
 		if err := netpol.Validate(o.Policy); err != nil {
 			return &objectError{"spec:", fmt.Sprintf("NetworkPolicy %s/%s: %v", o.Policy.Namespace, o.Policy.Name, err)}
 		}
+	case o.Service != nil:
+		svc := o.Service
+		if len(svc.Spec.Ports) == 0 {
+			return &objectError{"ports:", fmt.Sprintf("Service %s/%s has no ports: give it one (the port the app serves)", svc.Namespace, svc.Name)}
+		}
+		for i, p := range svc.Spec.Ports {
+			if err := netpol.ValidPort(fmt.Sprintf("Service %s/%s spec.ports[%d].port", svc.Namespace, svc.Name, i), intstr.FromInt32(p.Port)); err != nil {
+				return &objectError{"port:", err.Error()}
+			}
+			if p.TargetPort.Type == intstr.String || p.TargetPort.IntVal != 0 {
+				if err := netpol.ValidPort(fmt.Sprintf("Service %s/%s spec.ports[%d].targetPort", svc.Namespace, svc.Name, i), p.TargetPort); err != nil {
+					return &objectError{"targetPort:", err.Error()}
+				}
+			}
+			if p.Name != "" || len(svc.Spec.Ports) > 1 {
+				if errs := validation.IsDNS1123Label(p.Name); len(errs) > 0 {
+					return &objectError{"ports:", fmt.Sprintf("Service %s/%s spec.ports[%d].name %q: %s (a Service with several ports names each)", svc.Namespace, svc.Name, i, p.Name, strings.Join(errs, "; "))}
+				}
+			}
+		}
 	case o.Deployment != nil:
 		d := o.Deployment
 		if d.Spec.Selector == nil || len(d.Spec.Selector.MatchLabels) == 0 {
@@ -256,6 +278,14 @@ func checkObject(o Object) *objectError {
 			}
 			listen := listenPort(c.Args)
 			for _, p := range c.Ports {
+				if err := netpol.ValidPort(fmt.Sprintf("Deployment %s/%s container %s containerPort", d.Namespace, d.Name, c.Name), intstr.FromInt32(p.ContainerPort)); err != nil {
+					return &objectError{"containerPort:", err.Error()}
+				}
+				if p.Name != "" {
+					if err := netpol.ValidPort(fmt.Sprintf("Deployment %s/%s container %s port name", d.Namespace, d.Name, c.Name), intstr.FromString(p.Name)); err != nil {
+						return &objectError{"name:", err.Error()}
+					}
+				}
 				if listen != 0 && p.ContainerPort != listen {
 					return &objectError{"containerPort:", fmt.Sprintf("Deployment %s/%s container %s: containerPort %d but the app listens on %d (--listen): make them equal", d.Namespace, d.Name, c.Name, p.ContainerPort, listen)}
 				}
@@ -281,22 +311,30 @@ func listenPort(args []string) int32 {
 func checkMeta(o Object) error {
 	switch {
 	case o.Namespace != nil:
-		if o.Namespace.Name == "" {
-			return errors.New("a Namespace needs metadata.name")
+		if errs := validation.IsDNS1123Label(o.Namespace.Name); len(errs) > 0 {
+			return fmt.Errorf("Namespace name %q: %s", o.Namespace.Name, strings.Join(errs, "; "))
 		}
 		return nil
 	case o.Deployment != nil:
-		return needNamed("Deployment", o.Deployment.Name, o.Deployment.Namespace)
+		return needNamed("Deployment", o.Deployment.Name, o.Deployment.Namespace, validation.IsDNS1123Subdomain)
 	case o.Service != nil:
-		return needNamed("Service", o.Service.Name, o.Service.Namespace)
+		return needNamed("Service", o.Service.Name, o.Service.Namespace, validation.IsDNS1035Label)
 	default:
-		return needNamed("NetworkPolicy", o.Policy.Name, o.Policy.Namespace)
+		return needNamed("NetworkPolicy", o.Policy.Name, o.Policy.Namespace, validation.IsDNS1123Subdomain)
 	}
 }
 
-func needNamed(kind, name, ns string) error {
+// needNamed requires a name and a namespace the API server accepts (valid is the name's
+// rule for the kind).
+func needNamed(kind, name, ns string, valid func(string) []string) error {
 	if name == "" || ns == "" {
 		return fmt.Errorf("%s needs metadata.name and metadata.namespace (got %q/%q)", kind, ns, name)
+	}
+	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+		return fmt.Errorf("%s %s/%s: namespace %q: %s", kind, ns, name, ns, strings.Join(errs, "; "))
+	}
+	if errs := valid(name); len(errs) > 0 {
+		return fmt.Errorf("%s %s/%s: name %q: %s", kind, ns, name, name, strings.Join(errs, "; "))
 	}
 	return nil
 }
