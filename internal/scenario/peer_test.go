@@ -27,8 +27,32 @@ import (
 // cannot say: that a source whose DNS is blocked fails every probe by name; that is a
 // property of the probe, applied by NamesNeedDNS, and not part of any fixture.
 
-// peerMatrix computes a state's matrix with cyclonus.
+// peerAddrs are the addresses cyclonus is given for one IP family: a pod's, the DNS
+// Service's and the external host's (only ipBlock rules read them).
+type peerAddrs struct{ pod, dns, external string }
+
+// peerMatrixFamilies is the peer's matrix over both families: the IPv4 columns, then every
+// column again over IPv6 (named as a dual-stack run names them), each family computed with
+// its own addresses.
+func peerMatrixFamilies(s *Scenario, st *State) (*matrix.Matrix, error) {
+	v4, err := peerMatrixFor(s, st, peerAddrs{"10.244.1.10", "10.96.0.10", s.External.IP})
+	if err != nil {
+		return nil, err
+	}
+	v6, err := peerMatrixFor(s, st, peerAddrs{"fd00:10:244:1::a", "fd00:10:96::a", s.External.IPv6})
+	if err != nil {
+		return nil, err
+	}
+	return mergeFamilies(v4, v6), nil
+}
+
+// peerMatrix computes a state's IPv4 matrix with cyclonus.
 func peerMatrix(s *Scenario, st *State) (*matrix.Matrix, error) {
+	return peerMatrixFor(s, st, peerAddrs{"10.244.1.10", "10.96.0.10", s.External.IP})
+}
+
+// peerMatrixFor computes a state's matrix with cyclonus, for one family's addresses.
+func peerMatrixFor(s *Scenario, st *State, a peerAddrs) (*matrix.Matrix, error) {
 	targets, err := st.Targets(s)
 	if err != nil {
 		return nil, err
@@ -44,24 +68,24 @@ func peerMatrix(s *Scenario, st *State) (*matrix.Matrix, error) {
 	m := matrix.New(rows, cols, matrix.NotProbed)
 	for r, src := range st.Sources() {
 		for c, t := range targets {
-			tr := &matcher.Traffic{Source: st.peerPod(src.Deployment), Protocol: corev1.ProtocolTCP, ResolvedPort: int(t.Port)}
+			tr := &matcher.Traffic{Source: st.peerPod(src.Deployment, a.pod), Protocol: corev1.ProtocolTCP, ResolvedPort: int(t.Port)}
 			switch t.Kind {
 			case ServiceTarget:
 				if t.Backend == src.Deployment {
 					continue
 				}
-				tr.Destination = st.peerPod(t.Backend)
+				tr.Destination = st.peerPod(t.Backend, a.pod)
 				tr.ResolvedPort, tr.ResolvedPortName, tr.Protocol = int(t.PodPort.ContainerPort), t.PodPort.Name, t.PodPort.Protocol
 			case DNSLookupTarget:
 				ns := &corev1.Namespace{}
 				ns.Name = t.DNS.Namespace
 				tr.Destination = &matcher.TrafficPeer{
 					Internal: &matcher.InternalPeer{PodLabels: t.DNS.PodLabels, NamespaceLabels: NamespaceLabels(ns), Namespace: t.DNS.Namespace},
-					IP:       "10.96.0.10",
+					IP:       a.dns,
 				}
 				tr.ResolvedPortName, tr.Protocol = "dns", t.DNS.Protocol
 			case ExternalHostTarget:
-				tr.Destination = &matcher.TrafficPeer{IP: s.External.IP}
+				tr.Destination = &matcher.TrafficPeer{IP: a.external}
 			}
 			v := matrix.Blocked
 			if policy.IsTrafficAllowed(tr).IsAllowed() {
@@ -75,10 +99,10 @@ func peerMatrix(s *Scenario, st *State) (*matrix.Matrix, error) {
 
 // peerPod is a pod as cyclonus sees it. Its IP is one of kind's pod subnet: only ipBlock
 // rules read it, and none of ours names the pod subnet.
-func (st *State) peerPod(d *appsv1.Deployment) *matcher.TrafficPeer {
+func (st *State) peerPod(d *appsv1.Deployment, ip string) *matcher.TrafficPeer {
 	return &matcher.TrafficPeer{
 		Internal: &matcher.InternalPeer{PodLabels: d.Spec.Template.Labels, NamespaceLabels: NamespaceLabels(st.namespace(d.Namespace)), Namespace: d.Namespace},
-		IP:       "10.244.1.10",
+		IP:       ip,
 	}
 }
 
@@ -97,14 +121,17 @@ func TestThreeOraclesAgree(t *testing.T) {
 		t.Run(step.Name, func(t *testing.T) {
 			declared, err := s.LoadFixture(step, states[i])
 			require.NoError(t, err)
-			ours, err := states[i].Expected(s, s.External.IP)
-			require.NoError(t, err)
 			if *printComputed {
+				ours, err := states[i].Expected(s, s.External.IP)
+				require.NoError(t, err)
 				t.Logf("computed by internal/netpol for %s:\n%s", step.Fixture, FormatFixture(step.Name, ours))
 			}
-			peer, err := peerMatrix(s, states[i])
+			// Both families, as a dual-stack run expects them: the one fixture serves both.
+			ours, err := states[i].ExpectedFamilies(s, Externals{V4: s.External.IP, V6: s.External.IPv6}, false)
 			require.NoError(t, err)
-			if d := disagreements(declared, ours, peer); d != "" {
+			peer, err := peerMatrixFamilies(s, states[i])
+			require.NoError(t, err)
+			if d := disagreements(WithIPv6(declared), ours, peer); d != "" {
 				t.Fatalf("%s: the oracles disagree (fixture / internal/netpol / cyclonus):\n%s", step.Fixture, d)
 			}
 		})
@@ -112,18 +139,44 @@ func TestThreeOraclesAgree(t *testing.T) {
 	require.Equal(t, 9, n, "every step but cleanup has a fixture")
 }
 
-// disagreements lists every cell where the three matrices are not unanimous.
+// disagreements lists every cell where the three matrices are not unanimous: every cell
+// of the three shapes, the unprobed ("-", self-to-self) ones too, and any row or column
+// one of them lacks.
 func disagreements(declared, ours, peer *matrix.Matrix) string {
 	var b strings.Builder
-	for _, c := range declared.ProbedCells() {
-		d, _ := declared.Get(c.Row, c.Col)
-		o, okO := ours.Get(c.Row, c.Col)
-		p, okP := peer.Get(c.Row, c.Col)
-		if !okO || !okP || d != o || d != p {
-			fmt.Fprintf(&b, "  %s -> %s: fixture %s, evaluator %s, cyclonus %s\n", c.Row, c.Col, d, o, p)
+	rows := unionOf(declared.Rows, ours.Rows, peer.Rows)
+	cols := unionOf(declared.Cols, ours.Cols, peer.Cols)
+	for _, r := range rows {
+		for _, c := range cols {
+			d, okD := declared.Get(r, c)
+			o, okO := ours.Get(r, c)
+			p, okP := peer.Get(r, c)
+			if !okD || !okO || !okP || d != o || d != p {
+				fmt.Fprintf(&b, "  %s -> %s: fixture %s, evaluator %s, cyclonus %s\n", r, c, has(okD, d), has(okO, o), has(okP, p))
+			}
 		}
 	}
 	return b.String()
+}
+
+func unionOf(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		for _, x := range l {
+			if !slices.Contains(out, x) {
+				out = append(out, x)
+			}
+		}
+	}
+	return out
+}
+
+// has names a verdict, or its absence.
+func has(ok bool, v matrix.Verdict) string {
+	if !ok {
+		return "(no such cell)"
+	}
+	return v.String()
 }
 
 // TestPeerOracleCanDisagree is the peer's control: a fixture cell flipped by hand must be
@@ -139,6 +192,17 @@ func TestPeerOracleCanDisagree(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, declared.Set("pci/payments", "queue:5000", matrix.Blocked))
 	require.Equal(t, "  pci/payments -> queue:5000: fixture blocked, evaluator allowed, cyclonus allowed\n", disagreements(declared, ours, peer))
+	// A "-" cell is compared too: a fixture that stops probing a cell is a disagreement.
+	require.NoError(t, declared.Set("pci/payments", "queue:5000", matrix.NotProbed))
+	require.Equal(t, "  pci/payments -> queue:5000: fixture not-probed, evaluator allowed, cyclonus allowed\n", disagreements(declared, ours, peer))
+	// And the IPv6 half: a peer that judged one IPv6 cell otherwise is reported.
+	require.NoError(t, declared.Set("pci/payments", "queue:5000", matrix.Allowed))
+	ours6, err := states[i].ExpectedFamilies(s, Externals{V4: s.External.IP, V6: s.External.IPv6}, false)
+	require.NoError(t, err)
+	peer6, err := peerMatrixFamilies(s, states[i])
+	require.NoError(t, err)
+	require.NoError(t, peer6.Set("pci/payments", "external:8080"+IPv6Column, matrix.Allowed))
+	require.Equal(t, "  pci/payments -> external:8080@ipv6: fixture blocked, evaluator blocked, cyclonus allowed\n", disagreements(WithIPv6(declared), ours6, peer6))
 }
 
 // The rollout's negative control predicts its leak with our evaluator (State.DeletionOpens);
