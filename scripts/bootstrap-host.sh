@@ -30,7 +30,7 @@ if [[ $(id -u) != 0 ]]; then SUDO=sudo; fi
 have_engine=false
 if docker info >/dev/null 2>&1; then have_engine=true; fi
 need_pkgs=()
-for p in docker.io debootstrap jq libseccomp-dev gcc libc6-dev shellcheck file chromium; do
+for p in docker.io debootstrap jq libseccomp-dev gcc libc6-dev make libelf-dev zlib1g-dev shellcheck file chromium; do
   # On a host whose engine comes from elsewhere (Docker's own packages), don't add Debian's;
   # a host with another Chromium build (a GitHub runner's Chrome) keeps it.
   if [[ $p == docker.io && $have_engine == true ]]; then continue; fi

@@ -73,6 +73,21 @@ func TestSimRolloutNewPodThatRestartsFails(t *testing.T) {
 	require.Contains(t, rs.Failure, "calico-node-b on sim-worker2 restarted 1 time(s) during the rollout", rs.Text())
 }
 
+// DNS cells are judged on the rollout's clock: a lookup gets the probe timeout, not the
+// steps' longer DNS budget (under which a 4.5 s outage passed as allowed).
+func TestSimRolloutJudgesDNSOnTheProbeClock(t *testing.T) {
+	h, sim := endStateOnSim(t)
+	h.Cfg.DNSTimeout = 5 * time.Second
+	spec := simRollout("rollout", nil, "")
+	rs := h.Rollout(context.Background(), 8, spec)
+	require.Empty(t, rs.Failure, rs.Text())
+	require.NotEmpty(t, sim.watches)
+	for _, w := range sim.watches {
+		require.Equal(t, spec.ProbeTimeout, w.DNSTimeout)
+		require.Equal(t, spec.ProbeTimeout, w.Timeout)
+	}
+}
+
 // A leak that starts mid-rollout fails it, naming the cell.
 func TestSimRolloutLeakFails(t *testing.T) {
 	h, sim := endStateOnSim(t)

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"github.com/netpol-e2e/harness/internal/report"
 	"io"
 	"os"
 	"path/filepath"
@@ -115,6 +116,25 @@ func TestSimControlFailsWhenThePredictedChangeDoesNotShow(t *testing.T) {
 	c.Restore(ctx)
 	require.Equal(t, int32(6379), sim.pols["backend/backend-policy"].Spec.Ingress[0].Ports[0].Port.IntVal, "restore put the original back")
 	require.Contains(t, c.Report.Text(), "originals restored; ../../fixtures/08-payments-policy.txt matched again")
+}
+
+// The control's last check, "exactly the predicted cells", fails when the cells the
+// harness flags against the unchanged fixture are not the predicted ones (here the
+// prediction is emptied).
+func TestSimControlExactlyThePredictedCellsCanFail(t *testing.T) {
+	h, _ := simHarness(t)
+	ctx := context.Background()
+	for i := range 9 {
+		require.Empty(t, h.RunStep(ctx, i).Failure)
+	}
+	c := h.SetupControl(ctx, "08-self-check-wrong-policy", 8, filepath.Join("../..", "policies/controls/backend-policy-wrong-port.yaml"))
+	require.Empty(t, c.Report.Failure)
+	require.Len(t, c.pred.Changed, 1)
+	rs := &report.Step{Name: "short-prediction"}
+	h.assessVariant(ctx, rs, c.step, c.pred.After, c.fixture, c.pred.Want, nil, c.applied)
+	require.Contains(t, rs.Failure, "the harness flagged 1 cells, the variant changes 0")
+	c.Restore(ctx)
+	require.Empty(t, c.Report.Failure, c.Report.Text())
 }
 
 // Each step says from when the cells it had to change showed their new verdict.

@@ -47,6 +47,8 @@ type simCluster struct {
 	// Faults.
 	leak    map[matrix.Cell]bool // these cells are allowed whatever the policies say
 	deadPod map[string]bool      // execs into these pods ("ns/pod") fail
+	// watches are the rollouts' watch requests, as star received them.
+	watches []star.Request
 	// failApply makes applying these objects ("ns/name") fail, once each.
 	failApply map[string]error
 	// slow delays every answer of a source ("ns/app"); lostDNS drops that many of a
@@ -404,6 +406,11 @@ func (c *simCluster) Stream(ctx context.Context, ns, pod, _ string, cmd []string
 		return fmt.Errorf("sim: stream of %v not simulated: %w", cmd, err)
 	}
 	source := sourceOf(ns, pod)
+	if req.Watch > 0 {
+		c.mu.Lock()
+		c.watches = append(c.watches, req)
+		c.mu.Unlock()
+	}
 	if req.Session {
 		return c.session(source, ns+"/"+pod, stdin, stdout)
 	}

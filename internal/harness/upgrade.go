@@ -168,7 +168,9 @@ func (ro *rolloutRun) prepare(ctx context.Context, step *scenario.Step) error {
 
 func (ro *rolloutRun) startTraffic(ctx context.Context) error {
 	h, spec := ro.h, ro.spec
-	w := &rollout.Watcher{Stream: h.Kube, Binary: "/star", Interval: spec.Interval, Timeout: spec.ProbeTimeout, DNSTimeout: h.Cfg.DNSTimeout}
+	// DNS cells on the same clock as the others: a lookup not answered within the
+	// rollout's probe timeout is down, as a connection not made by then is.
+	w := &rollout.Watcher{Stream: h.Kube, Binary: "/star", Interval: spec.Interval, Timeout: spec.ProbeTimeout, DNSTimeout: spec.ProbeTimeout}
 	var err error
 	if ro.sess, err = w.Start(ctx, ro.plan, ro.want.ProbedCells()); err != nil {
 		return err

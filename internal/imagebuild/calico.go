@@ -65,18 +65,29 @@ func (b *Builder) calicoBinaries(ctx context.Context, moduleSrc, version string)
 	if err != nil {
 		return nil, err
 	}
-	key, err := b.key(stage, a.Commit, calicoLDFlags(version), "file:"+filepath.Join(src, "go.mod"))
+	key, err := b.key(stage, a.Commit, calicoLDFlags(version), "file:"+filepath.Join(src, "go.mod"), "cgo:"+fmt.Sprint(a.Libbpf != nil))
 	if err != nil {
 		return nil, err
 	}
 	b.logf("calico %s binaries (source archive, commit %s): about 8 min on 2 cores when nothing is cached", version, a.Commit[:12])
 	bin, err := b.dirStage(stage, key, func(out string) error {
-		args := []string{"build", "-trimpath", "-ldflags", calicoLDFlags(version), "-o", out + "/"}
-		for _, p := range calicoPackages {
-			args = append(args, "./"+p)
+		build := func(cgo string, pkgs ...string) error {
+			args := []string{"build", "-trimpath", "-ldflags", calicoLDFlags(version), "-o", out + "/"}
+			for _, p := range pkgs {
+				args = append(args, "./"+p)
+			}
+			// -mod=mod: a replace needs its go.sum lines written.
+			return b.run(ctx, stage, src, []string{"CGO_ENABLED=" + cgo, "GOFLAGS=-mod=mod"}, nil, "go", args...)
 		}
-		// -mod=mod: a replace needs its go.sum lines written.
-		return b.run(ctx, stage, src, []string{"CGO_ENABLED=0", "GOFLAGS=-mod=mod"}, nil, "go", args...)
+		if a.Libbpf == nil {
+			return build("0", calicoPackages...)
+		}
+		// calico-node with cgo, linking the pinned libbpf (as Calico's node/Makefile
+		// builds it: libbpf static, libelf and zlib from the system); the rest without.
+		if err := build("1", calicoPackages[0]); err != nil {
+			return err
+		}
+		return build("0", calicoPackages[1:]...)
 	})
 	return &calicoBuild{version: version, upstream: a.Version, src: src, bin: bin}, err
 }

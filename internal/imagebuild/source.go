@@ -148,7 +148,15 @@ func (b *Builder) sourceTree(ctx context.Context, a images.SourceArchive) (strin
 		return "", err
 	}
 	stage := "source-calico-" + a.Version
-	key, err := b.key(append([]string{stage, a.Commit}, a.Replace...)...)
+	parts := append([]string{stage, a.Commit}, a.Replace...)
+	var libbpf string
+	if a.Libbpf != nil {
+		if libbpf, err = b.findSource(ctx, *a.Libbpf); err != nil {
+			return "", err
+		}
+		parts = append(parts, "libbpf", a.Libbpf.Commit)
+	}
+	key, err := b.key(parts...)
 	if err != nil {
 		return "", err
 	}
@@ -161,6 +169,22 @@ func (b *Builder) sourceTree(ctx context.Context, a images.SourceArchive) (strin
 				return err
 			}
 		}
-		return nil
+		if libbpf == "" {
+			return nil
+		}
+		// libbpf where Calico's build clones it (felix/bpf-gpl/libbpf), built as its
+		// Makefile builds it: a static libbpf.a in src/amd64, which calico-node's cgo
+		// directives link.
+		dir := filepath.Join(out, "felix", "bpf-gpl", "libbpf")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := b.run(ctx, stage, dir, nil, nil, "tar", "-xzf", libbpf, "--strip-components=1"); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Join(dir, "src", "amd64"), 0o755); err != nil { // as Calico's Makefile does first
+			return err
+		}
+		return b.run(ctx, stage, filepath.Join(dir, "src"), nil, nil, "make", "-j2", "BUILD_STATIC_ONLY=1", "OBJDIR=amd64")
 	})
 }

@@ -72,20 +72,33 @@ type SourceArchive struct {
 	// Replace are the go.mod replaces (old=new) the module proxy forces: a version its
 	// go.mod names that the proxy refuses.
 	Replace []string
+	// Libbpf is the libbpf release a Calico source pins (nil: none; calico-node is then
+	// built without cgo).
+	Libbpf *SourceArchive
 }
 
 // CalicoSources are the Calico releases built from a source archive (no registry here
 // serves them), oldest first.
 var CalicoSources = []SourceArchive{
-	calicoTag("v3.29.7", "82fd18c202ac5400cd7760597a510de9d028b035", "9e20b03304400476dfd683ec463c171f0acafb78cfb43d7bd83364b4c7638d18",
+	calicoTag("v3.29.7", "82fd18c202ac5400cd7760597a510de9d028b035", "9e20b03304400476dfd683ec463c171f0acafb78cfb43d7bd83364b4c7638d18", nil,
 		// hcsshim v0.11.8, which its go.mod names, is refused by the module proxy.
 		"github.com/Microsoft/hcsshim=github.com/Microsoft/hcsshim@v0.11.7"),
-	calicoTag("v3.30.7", "74485ea40911c4868ae83ddb5da489c1533d1dba", "1cc6b045ac4240355f575531f19b2d565ef175ada3c502f542b94546b4060506"),
-	calicoTag("v3.31.7", "94bd1d5b0e04459d4d1c83653e0335a9201248b8", "447a8f2519cd34f8fe085b6609ad12c5c41a9109ebdd4b19ae36a348fd31307d"),
-	calicoTag("v3.32.1", "0ca9d1b93644778cafdf1812f3dda02ac0c361e8", "dcd3b574adf2330cb9739c8ef69575f77c00a5969543d8f4dc817aacde9fc994"),
+	calicoTag("v3.30.7", "74485ea40911c4868ae83ddb5da489c1533d1dba", "1cc6b045ac4240355f575531f19b2d565ef175ada3c502f542b94546b4060506", &libbpf146),
+	calicoTag("v3.31.7", "94bd1d5b0e04459d4d1c83653e0335a9201248b8", "447a8f2519cd34f8fe085b6609ad12c5c41a9109ebdd4b19ae36a348fd31307d", &libbpf146),
+	calicoTag("v3.32.1", "0ca9d1b93644778cafdf1812f3dda02ac0c361e8", "dcd3b574adf2330cb9739c8ef69575f77c00a5969543d8f4dc817aacde9fc994", &libbpf162),
 }
 
-func calicoTag(version, commit, sum string, replace ...string) SourceArchive {
+// The libbpf releases Calico's metadata.mk pins (LIBBPF_VERSION): calico-node links them
+// (cgo). From v3.30 Felix calls libbpf at start even in iptables and nftables mode (it
+// removes any BPF connect-time load balancer left behind), so a build without it panics
+// ("LIBBPF syscall stub"), seen with v3.31.7. v3.29.7 and the module's v3.28.5 pin none
+// and run with the stubs.
+var (
+	libbpf146 = libbpfTag("v1.4.6", "fdf402b384cc42ce29bb9e27011633be3cbafe1e", "3a381a36289b7fd54217c8ef9532ce68844a32530a18e176c0f26185619bdf8e")
+	libbpf162 = libbpfTag("v1.6.2", "45e89348ec74617c11cd5241ccd0ffc91dfd03c4", "9a15368cae93f57625e403c0058bb2b9a0d8c811488ad403db2b5f3d9749dd96")
+)
+
+func calicoTag(version, commit, sum string, libbpf *SourceArchive, replace ...string) SourceArchive {
 	return SourceArchive{
 		Version: version,
 		File:    "calico-" + version + ".tar.gz",
@@ -93,6 +106,17 @@ func calicoTag(version, commit, sum string, replace ...string) SourceArchive {
 		Commit:  commit,
 		SHA256:  sum,
 		Replace: replace,
+		Libbpf:  libbpf,
+	}
+}
+
+func libbpfTag(version, commit, sum string) SourceArchive {
+	return SourceArchive{
+		Version: version,
+		File:    "libbpf-" + version + ".tar.gz",
+		URL:     "https://github.com/libbpf/libbpf/archive/refs/tags/" + version + ".tar.gz",
+		Commit:  commit,
+		SHA256:  sum,
 	}
 }
 
