@@ -1,23 +1,26 @@
 #!/bin/bash
 # Prepares this host for the harness, idempotently (run it as often as you like):
-#  1. a Docker engine: Debian's docker.io when no engine answers, started in the background
-#     when there is no service manager to start it;
-#  2. the runc capability shim, only when the capability bounding set lacks CAP_SYS_RESOURCE
-#     (a no-op on a normal host such as a GitHub runner);
-#  3. inotify limits for kind;
-#  4. the build tools `make images` needs (debootstrap, jq, libseccomp-dev, gcc), shellcheck
-#     for `make verify`, and Chromium for the e2e's browser check of the management UI.
+#  1. the build tools `make images` needs (debootstrap, jq, libseccomp-dev, gcc, make,
+#     libelf-dev and zlib1g-dev for libbpf), shellcheck for `make verify`, Chromium for the
+#     e2e's browser check, and Debian's docker.io only where no Docker engine is installed;
+#  2. the runc capability shim as Docker's default runtime, only when the capability
+#     bounding set lacks CAP_SYS_RESOURCE (a no-op on a normal host such as a GitHub runner);
+#  3. a Docker engine that answers: started in the background when there is no service
+#     manager; restarted only if this script started it (or with --restart-docker) when
+#     the shim must be loaded;
+#  4. inotify limits for kind, raised where lower, never lowered.
 #
-# Host-wide changes (Docker's default runtime, restarting a Docker engine) are made only
-# with --allow-host-changes (CI passes it); without it the script says what it would
-# change and stops.
+# Every host-wide change is listed first; without --allow-host-changes the script only
+# lists them and stops, changing nothing. A host that needs none passes without the flag.
 set -euo pipefail
 
 allow_host_changes=false
+restart_docker=false
 for arg in "$@"; do
   case $arg in
     --allow-host-changes) allow_host_changes=true ;;
-    *) printf '[bootstrap] ERROR: unknown argument %s (the one option is --allow-host-changes)\n' "$arg" >&2; exit 2 ;;
+    --restart-docker) restart_docker=true ;;
+    *) printf '[bootstrap] ERROR: unknown argument %s (options: --allow-host-changes, --restart-docker)\n' "$arg" >&2; exit 2 ;;
   esac
 done
 
@@ -26,31 +29,76 @@ die() { printf '[bootstrap] ERROR: %s\n' "$*" >&2; exit 1; }
 here=$(cd "$(dirname "$0")" && pwd)
 SUDO=""
 if [[ $(id -u) != 0 ]]; then SUDO=sudo; fi
+# The engine this script starts writes its pid here: the only engine it restarts unasked.
+our_pidfile=/run/netpol-e2e-dockerd.pid
+shim=/usr/local/libexec/netpol-e2e/runc-capshim
 
+# --- What this host needs (nothing is changed in this part) ---
+plan=()
 have_engine=false
 if docker info >/dev/null 2>&1; then have_engine=true; fi
 need_pkgs=()
 for p in docker.io debootstrap jq libseccomp-dev gcc libc6-dev make libelf-dev zlib1g-dev shellcheck file chromium; do
-  # On a host whose engine comes from elsewhere (Docker's own packages), don't add Debian's;
+  # An installed engine (Debian's, or Docker's own packages), running or stopped, is kept;
   # a host with another Chromium build (a GitHub runner's Chrome) keeps it.
-  if [[ $p == docker.io && $have_engine == true ]]; then continue; fi
+  if [[ $p == docker.io ]] && { $have_engine || command -v dockerd >/dev/null; }; then continue; fi
   if [[ $p == chromium ]] && command -v chromium google-chrome >/dev/null 2>&1; then continue; fi
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need_pkgs+=("$p")
 done
 if ((${#need_pkgs[@]})); then
-  command -v apt-get >/dev/null || die "missing packages (${need_pkgs[*]}) and no apt-get: install a Docker engine, debootstrap, jq, libseccomp-dev and gcc by hand"
-  log "installing ${need_pkgs[*]}"
+  command -v apt-get >/dev/null || die "missing packages (${need_pkgs[*]}) and no apt-get: install them by hand"
+  plan+=("install Debian packages: ${need_pkgs[*]}")
+fi
+
+capbnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
+need_shim=false
+if ! (( (16#$capbnd >> 24) & 1 )); then
+  need_shim=true
+  want=$(jq -n --arg p "$shim" '{runtimes: {capshim: {path: $p}}, "default-runtime": "capshim"}' 2>/dev/null || echo '')
+  have=$(cat /etc/docker/daemon.json 2>/dev/null || echo '{}')
+  if [[ -z $want ]] || [[ ! -x $shim ]] || [[ $(jq -S . <<<"$have" 2>/dev/null) != $(jq -s -S '.[0] * .[1]' <(echo "$have") <(echo "$want") 2>/dev/null) ]]; then
+    plan+=("this host lacks CAP_SYS_RESOURCE (CapBnd $capbnd): install $shim and make it Docker's default runtime in /etc/docker/daemon.json (for every container on this host)")
+    if $have_engine; then
+      running=$( (docker ps -q 2>/dev/null || true) | wc -l)
+      if [[ -f $our_pidfile ]] && [[ $(cat "$our_pidfile") == $(pgrep -xo dockerd || true) ]] || $restart_docker; then
+        plan+=("restart the running Docker engine to load the shim ($running running containers stop)")
+      else
+        die "this host lacks CAP_SYS_RESOURCE: Docker's default runtime must become $shim, and the running Docker engine ($running running containers), which this script did not start, must restart to load it. Restart it yourself after rerunning with --allow-host-changes, or add --restart-docker to let this script restart it"
+      fi
+    fi
+  fi
+fi
+if ! $have_engine; then
+  plan+=("start a Docker engine (dockerd)")
+fi
+
+raise=()
+for kv in fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512; do
+  key=${kv%=*} want=${kv#*=}
+  cur=$(sysctl -n "$key" 2>/dev/null || echo 0)
+  if ((cur < want)); then raise+=("$kv"); plan+=("raise $key from $cur to $want"); fi
+done
+
+if ((${#plan[@]})); then
+  if [[ $allow_host_changes != true ]]; then
+    printf '[bootstrap] this host needs these host-wide changes; nothing was changed:\n' >&2
+    printf '  - %s\n' "${plan[@]}" >&2
+    die "rerun with --allow-host-changes (make bootstrap BOOTSTRAP_FLAGS=--allow-host-changes) to make them"
+  fi
+  for p in "${plan[@]}"; do log "HOST-WIDE CHANGE: $p"; done
+fi
+
+# --- The changes, each listed above ---
+if ((${#need_pkgs[@]})); then
   $SUDO apt-get update -qq || die "apt-get update failed: check this host's Debian mirror in /etc/apt/sources.list*"
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null ||
     die "apt-get install ${need_pkgs[*]} failed"
 fi
 
-capbnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
-if ! (( (16#$capbnd >> 24) & 1 )); then
+if $need_shim; then
   real=$(command -v runc || true)
   [[ -n $real ]] || die "runc not found (it comes with docker.io)"
-  shim=/usr/local/libexec/netpol-e2e/runc-capshim
-  log "CAP_SYS_RESOURCE is missing from the bounding set ($capbnd): $shim around $real is needed"
+  [[ $real != "$shim" ]] || die "runc on PATH is the shim itself"
   $SUDO mkdir -p "$(dirname "$shim")" /etc/docker
   sed "s|@REAL_RUNC@|$real|" "$here/runc-capshim.sh" | $SUDO tee "$shim.new" >/dev/null
   $SUDO chmod 0755 "$shim.new"
@@ -59,17 +107,13 @@ if ! (( (16#$capbnd >> 24) & 1 )); then
   have=$(cat /etc/docker/daemon.json 2>/dev/null || echo '{}')
   merged=$(jq -s '.[0] * .[1]' <(echo "$have") <(echo "$want"))
   if [[ $(jq -S . <<<"$have") != $(jq -S . <<<"$merged") ]]; then
-    # (no engine yet on a new machine: docker ps fails, and pipefail must not end the script)
-    running=$( (docker ps -q 2>/dev/null || true) | wc -l)
-    if [[ $allow_host_changes != true ]]; then
-      die "this host lacks CAP_SYS_RESOURCE: Docker's default runtime must become $shim (in /etc/docker/daemon.json, for every container on this host)$(docker info >/dev/null 2>&1 && echo ", and the running Docker engine ($running running containers) must restart to load it"). Rerun with --allow-host-changes (make bootstrap BOOTSTRAP_FLAGS=--allow-host-changes) to do it"
-    fi
-    log "HOST-WIDE CHANGE: Docker's default runtime becomes $shim (/etc/docker/daemon.json)"
     echo "$merged" | $SUDO tee /etc/docker/daemon.json >/dev/null
     if docker info >/dev/null 2>&1; then
-      log "HOST-WIDE CHANGE: restarting dockerd to load the shim ($running running containers stop)"
-      $SUDO pkill -x dockerd || true
+      # Only the engine this script started (its pidfile), or the one it was told to.
+      pid=$(cat "$our_pidfile" 2>/dev/null || pgrep -xo dockerd)
+      $SUDO kill "$pid"
       for _ in $(seq 30); do docker info >/dev/null 2>&1 || break; sleep 1; done
+      $SUDO rm -f "$our_pidfile"
     fi
   fi
 fi
@@ -81,15 +125,16 @@ if ! docker info >/dev/null 2>&1; then
   else
     command -v dockerd >/dev/null || die "no dockerd binary: install docker.io"
     log "starting dockerd in the background (log: /var/log/netpol-dockerd.log)"
-    $SUDO bash -c 'nohup dockerd >/var/log/netpol-dockerd.log 2>&1 &'
+    $SUDO bash -c "nohup dockerd >/var/log/netpol-dockerd.log 2>&1 & echo \$! > $our_pidfile"
   fi
   for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null 2>&1 || die "the Docker engine did not answer within 60 s: see /var/log/netpol-dockerd.log"
 fi
 log "docker engine: $(docker version --format '{{.Server.Version}}' 2>/dev/null), runtime $(docker info --format '{{.DefaultRuntime}}')"
 
-$SUDO sysctl -q -w fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512 ||
-  log "warning: could not raise inotify limits"
+if ((${#raise[@]})); then
+  $SUDO sysctl -q -w "${raise[@]}" || log "warning: could not raise inotify limits"
+fi
 df_free=$(df -Pk /var/lib/docker 2>/dev/null | awk 'NR==2 {print int($4/1024/1024)}')
 if [[ -n $df_free && $df_free -lt 15 ]]; then
   die "only ${df_free} GiB free for /var/lib/docker: the offline images and clusters need about 15 GiB"
