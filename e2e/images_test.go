@@ -183,21 +183,37 @@ func stopMirror(ctx context.Context) error {
 	return registry.Stop(ctx)
 }
 
-// calicoVersions are A and, when TestUpgrade runs, B.
+// calicoVersions are A and, when TestUpgrade runs, every later version of its path.
 func calicoVersions() []string {
-	vs := []string{calicoVersion()}
-	if upgradeSelected {
-		vs = append(vs, upgradeTarget())
+	if !upgradeSelected {
+		return []string{calicoVersion()}
 	}
-	return vs
+	var out []string
+	for _, v := range upgradePath() {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// upgradePath is TestUpgrade's sequence of versions: -upgrade-path, else A -> B -> A.
+func upgradePath() []string {
+	if *flagUpgradePath != "" {
+		return strings.Split(*flagUpgradePath, ",")
+	}
+	return []string{calicoVersion(), upgradeTarget(), calicoVersion()}
 }
 
 // calicoVersion is the Calico the cluster is installed with (A): -calico-version, else the
-// newest release built here, or, when TestUpgrade runs, the release before it.
+// first version of -upgrade-path, else the newest release built here or, when TestUpgrade
+// runs, the release before it.
 func calicoVersion() string {
 	switch {
 	case *flagCalicoVersion != "":
 		return *flagCalicoVersion
+	case *flagUpgradePath != "":
+		return strings.Split(*flagUpgradePath, ",")[0]
 	case upgradeSelected:
 		return images.CalicoUpgradeFrom
 	}

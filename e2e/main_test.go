@@ -314,13 +314,31 @@ func checkFixtures(states []*scenario.State) error {
 // checkUpgradeOptions checks TestUpgrade's options: version B, its offline build, the
 // control policies and the connection control's target, against the end state.
 func checkUpgradeOptions(p *runcheck.Problems, states []*scenario.State) {
-	to := upgradeTarget()
-	checkCalico(p, "upgrade-to", to, "upgrade-manifest", *flagUpgradeManifest)
-	if err := calico.CheckDataplaneVersion(calico.Dataplane(*flagDataplane), to); err != nil {
-		p.Add("-upgrade-to=%s on -dataplane=%s: %v; an upgrade on nftables needs A and B both v3.29 or later", to, *flagDataplane, err)
+	path, flagName := upgradePath(), "upgrade-to"
+	if *flagUpgradePath != "" {
+		flagName = "upgrade-path"
+		if *flagUpgradeTo != "" {
+			p.Add("-upgrade-path and -upgrade-to exclude each other: the path names every version")
+		}
+		if len(path) < 2 {
+			p.Add("-upgrade-path=%s: name at least two versions", *flagUpgradePath)
+		}
+		if *flagCalicoVersion != "" && *flagCalicoVersion != path[0] {
+			p.Add("-upgrade-path=%s starts at %s, -calico-version=%s: the path starts at the installed version (drop -calico-version)", *flagUpgradePath, path[0], *flagCalicoVersion)
+		}
 	}
-	if to == calicoVersion() {
-		p.Add("-upgrade-to=%s is -calico-version: nothing would change", to)
+	checked := map[string]bool{path[0]: true} // A: with -calico-version
+	for i, v := range path {
+		if !checked[v] {
+			checked[v] = true
+			checkCalico(p, flagName, v, "upgrade-manifest", *flagUpgradeManifest)
+			if err := calico.CheckDataplaneVersion(calico.Dataplane(*flagDataplane), v); err != nil {
+				p.Add("-%s: %s on -dataplane=%s: %v; an upgrade on nftables needs every version v3.29 or later", flagName, v, *flagDataplane, err)
+			}
+		}
+		if i > 0 && v == path[i-1] {
+			p.Add("-%s: %s follows itself: nothing would change (-upgrade-to must differ from -calico-version)", flagName, v)
+		}
 	}
 	end := endStep()
 	if *flagUpgradeControl != "" {

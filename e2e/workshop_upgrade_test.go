@@ -42,11 +42,16 @@ func TestUpgrade(t *testing.T) {
 
 // upgradeFeatures are TestUpgrade's subtests, in order (checkInput reads their names).
 func upgradeFeatures() []features.Feature {
-	from, to := calicoVersion(), upgradeTarget()
+	path := upgradePath()
+	from := path[0]
 	note := ""
 	if builtHere() {
-		note = *flagImageSource + ": A = " + offlineOrigin(from) + ", B = " + offlineOrigin(to)
-		if strings.HasPrefix(to, from+"-") || strings.HasPrefix(from, to+"-") {
+		var origins []string
+		for _, v := range path {
+			origins = append(origins, offlineOrigin(v))
+		}
+		note = *flagImageSource + ": " + strings.Join(origins, " -> ")
+		if to := path[1]; len(path) == 2 && (strings.HasPrefix(to, from+"-") || strings.HasPrefix(from, to+"-")) {
 			note = restartOnlyNote
 		}
 	}
@@ -59,22 +64,40 @@ func upgradeFeatures() []features.Feature {
 			Hold: harness.HoldSpec{Interval: *flagConnInterval, ReplyBudget: *flagReplyBudget, Disruptions: *flagConnDisruptions}, Tail: *flagUpgradeTail, Timeout: 10 * time.Minute,
 		}
 	}
-	var manA, manB []*unstructured.Unstructured
+	manifests := map[string][]*unstructured.Unstructured{}
 	var feats []features.Feature
-	// Setup: both manifests read and B's images in every node before anything is rolled.
-	feats = append(feats, feature("upgrade-prepare", "both Calico manifests load; version B's images are where the nodes get them", func(ctx context.Context) *report.Step {
+	// Setup: every manifest read and every later version's images where the nodes get
+	// them, before anything is rolled.
+	feats = append(feats, feature("upgrade-prepare", "every Calico manifest loads; each later version's images are where the nodes get them", func(ctx context.Context) *report.Step {
 		rs := &report.Step{Name: "upgrade-prepare", Kind: "check"}
 		t0 := time.Now()
-		var err error
-		if manA, err = calicoObjects(ctx, from, *flagCalicoManifest); err == nil {
-			manB, err = calicoObjects(ctx, to, *flagUpgradeManifest)
-		}
-		if err == nil {
-			var did string
-			if did, err = deliverCalico(ctx, to); did != "" {
-				rs.Notes = append(rs.Notes, "version B: "+did)
+		err := func() error {
+			for i, v := range path {
+				if _, ok := manifests[v]; ok {
+					continue
+				}
+				src := *flagUpgradeManifest
+				if i == 0 {
+					src = *flagCalicoManifest
+				}
+				m, err := calicoObjects(ctx, v, src)
+				if err != nil {
+					return err
+				}
+				manifests[v] = m
+				if i == 0 {
+					continue // installed by TestMain
+				}
+				did, err := deliverCalico(ctx, v)
+				if did != "" {
+					rs.Notes = append(rs.Notes, "version "+v+": "+did)
+				}
+				if err != nil {
+					return err
+				}
 			}
-		}
+			return nil
+		}()
 		if note != "" {
 			rs.Notes = append(rs.Notes, note)
 		}
@@ -92,15 +115,18 @@ func upgradeFeatures() []features.Feature {
 			return rs
 		}))
 	}
-	roll := func(name, a, b string, manifest func() []*unstructured.Unstructured, control []string) {
+	roll := func(name, a, b string, control []string) {
 		feats = append(feats, feature(name, "no denied cell leaks, no allowed cell goes down, every cell probed throughout", func(ctx context.Context) *report.Step {
-			s := spec(name, a, b, manifest())
+			var manifest []*unstructured.Unstructured
+			if control == nil {
+				if manifest = manifests[b]; manifest == nil {
+					return &report.Step{Name: name, Kind: "check", Failure: "no manifest of " + b + " (upgrade-prepare failed)"}
+				}
+			}
+			s := spec(name, a, b, manifest)
 			s.Inject = control
 			if control != nil {
 				s.Hold.RestartServer = *flagConnControl
-			}
-			if s.Manifest == nil && control == nil {
-				return &report.Step{Name: name, Kind: "check", Failure: "no manifest (upgrade-prepare failed)"}
 			}
 			return h.Rollout(ctx, end, s)
 		}))
@@ -113,10 +139,13 @@ func upgradeFeatures() []features.Feature {
 			return h.CheckDataplane(ctx, name+"-dataplane-"+string(dp), dp)
 		}))
 	}
-	roll("upgrade", from, to, func() []*unstructured.Unstructured { return manB }, nil)
-	roll("downgrade", to, from, func() []*unstructured.Unstructured { return manA }, nil)
+	// Each hop with every check; -upgrade-path names them, else A -> B and back.
+	for i := 1; i < len(path); i++ {
+		roll(hopName(path, i), path[i-1], path[i], nil)
+	}
+	last := path[len(path)-1]
 	if *flagUpgradeControl != "" {
-		roll("upgrade-control", from, from, func() []*unstructured.Unstructured { return nil }, strings.Split(*flagUpgradeControl, ","))
+		roll("upgrade-control", last, last, strings.Split(*flagUpgradeControl, ","))
 	}
 	// Leave the cluster as TestWorkshop expects it: no app.
 	for i := end + 1; i < len(scen.Steps); i++ {
@@ -130,6 +159,15 @@ func upgradeFeatures() []features.Feature {
 		return h.CheckCalicoHealth(ctx, "calico-health-upgrade")
 	}))
 	return feats
+}
+
+// hopName names hop i of a path: "upgrade" and "downgrade" for A -> B -> A, else
+// "upgrade-FROM-to-TO".
+func hopName(path []string, i int) string {
+	if *flagUpgradePath == "" {
+		return map[int]string{1: "upgrade", 2: "downgrade"}[i]
+	}
+	return "upgrade-" + path[i-1] + "-to-" + path[i]
 }
 
 // calicoObjects loads a version's manifest (offline build, upstream release or given file).
