@@ -11,7 +11,7 @@ mirror=${DEBIAN_MIRROR:-$(grep -hoE '^(URIs:|deb) +https?://[^ ]+' /etc/apt/sour
 command -v debootstrap >/dev/null || { echo "debootstrap missing: run scripts/bootstrap-host.sh" >&2; exit 1; }
 dir=$(mktemp -d /var/tmp/netpol-rootfs.XXXX)
 trap 'umount -R "$dir/proc" 2>/dev/null || true; rm -rf "$dir"' EXIT
-pkgs=systemd,libelf1,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,fuse-overlayfs,e2fsprogs,bash,ca-certificates,curl,jq,procps,runit,ipset,net-tools
+pkgs=systemd,libelf1,libpcap0.8,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,fuse-overlayfs,e2fsprogs,bash,ca-certificates,curl,jq,procps,runit,ipset,net-tools
 echo "debootstrap bookworm from $mirror"
 debootstrap --variant=minbase --include="$pkgs" bookworm "$dir" "$mirror" >"$dir.log" 2>&1 || {
   tail -n 30 "$dir.log" >&2; echo "debootstrap failed (log above): check the mirror $mirror" >&2; exit 1; }

@@ -3,6 +3,7 @@ package imagebuild
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"syscall"
 	"time"
@@ -114,6 +115,20 @@ func (b *Builder) preflight(ctx context.Context) error {
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
 			return &StageError{Stage: "preflight", Command: "look for " + tool, Err: err, Hint: "run scripts/bootstrap-host.sh (it installs the build tools)"}
+		}
+	}
+	// calico-node with cgo (the releases that pin a libbpf) compiles libbpf and links
+	// libelf, zlib and libpcap.
+	for _, v := range b.CalicoBuilds {
+		if a, ok := images.CalicoSource(v); ok && a.Libbpf != nil && !b.UpstreamOnly {
+			for _, h := range []string{"/usr/include/gelf.h", "/usr/include/zlib.h", "/usr/include/pcap/pcap.h"} {
+				if _, err := os.Stat(h); err != nil {
+					return &StageError{Stage: "preflight", Command: "look for " + h, Err: err, Hint: "calico " + v + " links libbpf, libelf, zlib and libpcap: run scripts/bootstrap-host.sh (it installs libelf-dev, zlib1g-dev and libpcap-dev)"}
+				}
+			}
+			if _, err := exec.LookPath("make"); err != nil {
+				return &StageError{Stage: "preflight", Command: "look for make", Err: err, Hint: "run scripts/bootstrap-host.sh"}
+			}
 		}
 	}
 	if b.UpstreamOnly {
