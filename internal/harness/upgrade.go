@@ -489,7 +489,7 @@ func (h *Harness) calicoVersions(ctx context.Context, want string) ([]string, er
 		if err != nil {
 			return out, fmt.Errorf("%s in %s: %w %s", strings.Join(cmd, " "), p.Name, err, strings.TrimSpace(stderr))
 		}
-		got := strings.TrimSpace(stdout)
+		got := reportedVersion(stdout)
 		asked[app] = true
 		out = append(out, fmt.Sprintf("%s on %s: %s = %s", p.Name, p.Spec.NodeName, strings.Join(cmd, " "), got))
 		if got != want {
@@ -504,6 +504,17 @@ func (h *Harness) calicoVersions(ctx context.Context, want string) ([]string, er
 		return out, fmt.Errorf("every calico pod should be %s: %s", want, strings.Join(wrong, ", "))
 	}
 	return out, nil
+}
+
+// reportedVersion reads a calico binary's version output: one line up to v3.30, from v3.31
+// pkg/buildinfo's "Version:" line (then "Build date:", "Git commit:").
+func reportedVersion(stdout string) string {
+	for _, line := range strings.Split(stdout, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Version:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return strings.TrimSpace(stdout)
 }
 
 func cellName(c matrix.Cell) string { return c.Row + " -> " + c.Col }

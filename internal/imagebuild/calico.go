@@ -23,10 +23,18 @@ var calicoPackages = []string{
 	"kube-controllers/cmd/kube-controllers", "kube-controllers/cmd/check-status",
 }
 
-// calicoLDFlags sets the version strings the way Calico's Makefiles do.
-func calicoLDFlags(version string) string {
+// calicoLDFlags sets the version strings the way Calico's Makefiles do: up to v3.30 in
+// node/pkg/lifecycle/startup, node/buildinfo and each main package; from v3.31 in
+// pkg/buildinfo (lib.Makefile's LDFLAGS), with the commit as GitRevision. Setting a
+// variable that a release lacks is a no-op, so one set serves every release.
+func calicoLDFlags(version, commit string) string {
 	q := "github.com/projectcalico/calico/"
-	return fmt.Sprintf("-s -w -X %snode/pkg/lifecycle/startup.VERSION=%s -X %snode/buildinfo.GitVersion=%s -X main.VERSION=%s", q, version, q, version, version)
+	flags := fmt.Sprintf("-s -w -X %snode/pkg/lifecycle/startup.VERSION=%s -X %snode/buildinfo.GitVersion=%s -X main.VERSION=%s -X %spkg/buildinfo.Version=%s",
+		q, version, q, version, version, q, version)
+	if commit != "" {
+		flags += fmt.Sprintf(" -X %snode/buildinfo.GitRevision=%s -X %spkg/buildinfo.GitRevision=%s", q, commit, q, commit)
+	}
+	return flags
 }
 
 // CalicoBuildSource says where a Calico version string comes from: the served module
@@ -57,7 +65,7 @@ func (b *Builder) calicoBinaries(ctx context.Context, moduleSrc, version string)
 			pkgs = append(pkgs, "github.com/projectcalico/calico/"+p)
 		}
 		b.logf("calico %s binaries (module): about 5 min on 2 cores when nothing is cached", version)
-		bin, err := b.goBuild(ctx, stage, "calico", calicoLDFlags(version), false, pkgs...)
+		bin, err := b.goBuild(ctx, stage, "calico", calicoLDFlags(version, ""), false, pkgs...)
 		return &calicoBuild{version: version, upstream: images.CalicoVersion, src: moduleSrc, bin: bin}, err
 	}
 	a, _ := images.CalicoSource(version)
@@ -65,14 +73,14 @@ func (b *Builder) calicoBinaries(ctx context.Context, moduleSrc, version string)
 	if err != nil {
 		return nil, err
 	}
-	key, err := b.key(stage, a.Commit, calicoLDFlags(version), "file:"+filepath.Join(src, "go.mod"), "cgo:"+fmt.Sprint(a.Libbpf != nil))
+	key, err := b.key(stage, a.Commit, calicoLDFlags(version, a.Commit), "file:"+filepath.Join(src, "go.mod"), "cgo:"+fmt.Sprint(a.Libbpf != nil))
 	if err != nil {
 		return nil, err
 	}
 	b.logf("calico %s binaries (source archive, commit %s): about 8 min on 2 cores when nothing is cached", version, a.Commit[:12])
 	bin, err := b.dirStage(stage, key, func(out string) error {
 		build := func(cgo string, pkgs ...string) error {
-			args := []string{"build", "-trimpath", "-ldflags", calicoLDFlags(version), "-o", out + "/"}
+			args := []string{"build", "-trimpath", "-ldflags", calicoLDFlags(version, a.Commit), "-o", out + "/"}
 			for _, p := range pkgs {
 				args = append(args, "./"+p)
 			}
