@@ -165,7 +165,8 @@ func (h *Harness) assess(ctx context.Context, rs *report.Step, i int, since time
 		return fail(err)
 	}
 	// What the step changes: from the previous step's matrix (nothing, for a verify);
-	// nothing is known before the first step.
+	// nothing is known before the first step. The cells of pods the step rolls out count
+	// as new: their pods change even where their verdict does not.
 	before := want
 	if changed {
 		before = nil
@@ -174,7 +175,9 @@ func (h *Harness) assess(ctx context.Context, rs *report.Step, i int, since time
 			if err != nil {
 				return fail(err)
 			}
-			before = h.families(prev)
+			if before, err = h.withoutReplaced(h.families(prev), st, step.Objects); err != nil {
+				return fail(err)
+			}
 		}
 	}
 	out, plan, err := h.converge(ctx, st, want, before, since)
@@ -220,6 +223,23 @@ func (h *Harness) expected(step *scenario.Step, st *scenario.State) (*matrix.Mat
 		return nil, fmt.Errorf("%s disagrees with the computed matrix (external host %s):\n%s", step.Fixture, strings.TrimSuffix(ext.V4+" "+ext.V6, " "), matrix.RenderDiff(want, mm))
 	}
 	return want, nil
+}
+
+// withoutReplaced marks the cells of the pods objs roll out as not known before (new).
+func (h *Harness) withoutReplaced(before *matrix.Matrix, st *scenario.State, objs []scenario.Object) (*matrix.Matrix, error) {
+	rows, cols, err := st.Replaced(h.Scenario, objs)
+	if err != nil || len(rows)+len(cols) == 0 {
+		return before, err
+	}
+	out := before.Clone()
+	for _, r := range out.Rows {
+		for _, c := range out.Cols {
+			if slices.Contains(rows, r) || slices.Contains(cols, c) {
+				_ = out.Set(r, c, matrix.NotProbed)
+			}
+		}
+	}
+	return out, nil
 }
 
 // externals are the external host's addresses (IPv6 too on a dual-stack cluster).

@@ -137,6 +137,33 @@ func TestSimControlExactlyThePredictedCellsCanFail(t *testing.T) {
 	require.Empty(t, c.Report.Failure, c.Report.Text())
 }
 
+// A step that rolls out a Deployment (05 replaces the management UI with v2) may find its
+// cells blocked on the way, although their verdict does not change; a cell of a pod the
+// step does not touch may not.
+func TestSimReplacedPodsMayConvergeOthersMayNot(t *testing.T) {
+	h, sim := simHarness(t)
+	ctx := context.Background()
+	for i := range 5 {
+		require.Empty(t, h.RunStep(ctx, i).Failure)
+	}
+	sim.mu.Lock()
+	sim.unreachable[matrix.Cell{Row: "frontend/client", Col: "management-ui:9001"}] = 1
+	sim.mu.Unlock()
+	rs := h.RunStep(ctx, 5)
+	require.Empty(t, rs.Failure, rs.Text())
+	require.Positive(t, rs.FirstTry)
+
+	h2, sim2 := simHarness(t)
+	for i := range 5 {
+		require.Empty(t, h2.RunStep(ctx, i).Failure)
+	}
+	sim2.mu.Lock()
+	sim2.unreachable[matrix.Cell{Row: "frontend/client", Col: "facade:80"}] = 1
+	sim2.mu.Unlock()
+	rs = h2.RunStep(ctx, 5)
+	require.Contains(t, rs.Failure, "frontend/client -> facade:80: expected . (allowed), observed X (blocked)", rs.Text())
+}
+
 // Each step says from when the cells it had to change showed their new verdict.
 func TestSimStepReportsPerCellEnforcementLatency(t *testing.T) {
 	h, _ := simHarness(t)

@@ -54,10 +54,13 @@ type simCluster struct {
 	// slow delays every answer of a source ("ns/app"); lostDNS drops that many of a
 	// source's next DNS lookups (the probe times out: blocked); generation counts a
 	// deployment's ("ns/name") replacements: its pod gets a new name each time.
-	slow       map[string]time.Duration
-	lostDNS    map[string]int
-	generation map[string]int
-	opened     []string // probe sessions started, "ns/pod"
+	slow    map[string]time.Duration
+	lostDNS map[string]int
+	// unreachable makes a cell's next probes blocked (a pod going away or not yet
+	// programmed), that many times.
+	unreachable map[matrix.Cell]int
+	generation  map[string]int
+	opened      []string // probe sessions started, "ns/pod"
 	// dual makes the twin dual-stack: pods and services get IPv6 addresses too, the
 	// external host externalIPv6.
 	dual         bool
@@ -78,7 +81,7 @@ func newSim(s *scenario.Scenario, externalIP string) *simCluster {
 		ns: map[string]*corev1.Namespace{}, deps: map[string]*appsv1.Deployment{},
 		svcs: map[string]*corev1.Service{}, pols: map[string]*networkingv1.NetworkPolicy{},
 		leak: map[matrix.Cell]bool{}, deadPod: map[string]bool{}, restarted: map[string]bool{},
-		slow: map[string]time.Duration{}, lostDNS: map[string]int{}, generation: map[string]int{},
+		slow: map[string]time.Duration{}, lostDNS: map[string]int{}, unreachable: map[matrix.Cell]int{}, generation: map[string]int{},
 	}
 }
 
@@ -559,6 +562,10 @@ func (c *simCluster) answer(source string, urls []string) ([]matrix.Result, erro
 		}
 		if strings.HasPrefix(raw, "dns+") && c.lostDNS[source] > 0 {
 			c.lostDNS[source]--
+			v = matrix.Blocked
+		}
+		if cell := (matrix.Cell{Row: source, Col: col}); c.unreachable[cell] > 0 {
+			c.unreachable[cell]--
 			v = matrix.Blocked
 		}
 		out = append(out, matrix.Result{URL: raw, Verdict: v, Millis: 1})

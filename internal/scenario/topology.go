@@ -184,3 +184,31 @@ func NamesNeedDNS(m *matrix.Matrix, targets []Target) {
 		}
 	}
 }
+
+// Replaced lists the rows and columns whose pods a step's objects roll out: the sources
+// whose Deployment the step applies and the service targets such a Deployment backs (both
+// families' columns). Their cells change pods even where their verdict does not, so a
+// probe may find a pod going away or not yet programmed while the step converges.
+func (st *State) Replaced(s *Scenario, objs []Object) (rows, cols []string, err error) {
+	applied := map[string]bool{}
+	for _, o := range objs {
+		if o.Deployment != nil {
+			applied[o.Deployment.Namespace+"/"+o.Deployment.Name] = true
+		}
+	}
+	for _, src := range st.Sources() {
+		if applied[src.ID] {
+			rows = append(rows, src.ID)
+		}
+	}
+	targets, err := st.Targets(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, t := range targets {
+		if t.Backend != nil && applied[t.Backend.Namespace+"/"+t.Backend.Name] {
+			cols = append(cols, t.ID, t.ID+IPv6Column)
+		}
+	}
+	return rows, cols, nil
+}
