@@ -165,13 +165,11 @@ func checkInput() error {
 	if *flagConnInterval == 0 && *flagConnControl != "" {
 		p.Add("-upgrade-conn-interval=0 holds no connection, so the connection control (-upgrade-conn-control=%s) could not run: give an interval, or -upgrade-conn-control= to drop the control too", *flagConnControl)
 	}
-	if *flagUpgradeHole < *flagUpgradeInterval {
-		p.Add("-upgrade-hole-budget=%s is below -upgrade-interval=%s: every cell waits an interval between probes, so every rollout would fail", *flagUpgradeHole, *flagUpgradeInterval)
-	}
+	p.AtLeastDuration("upgrade-hole-budget", *flagUpgradeHole, "upgrade-interval", *flagUpgradeInterval, "every cell waits an interval between probes, so every rollout would fail")
 	if d := testTimeout(); d > 0 && d < cleanupReserve+5*time.Minute {
 		p.Add("-test.timeout=%s: a live run needs minutes, and %s of it is kept for the cleanup: give at least %s (make e2e E2E_TIMEOUT=...)", d, cleanupReserve, cleanupReserve+5*time.Minute)
 	}
-	checkReportDir(&p)
+	p.WritableDir("report-dir", *flagReportDir, reportDir())
 	for _, n := range flagOverEnv() {
 		fmt.Println("e2e: " + n)
 		run.Environment["flag over environment"] += n + "; "
@@ -394,26 +392,6 @@ func reportDir() string {
 	}
 	d, _ = filepath.Abs(d)
 	return d
-}
-
-// checkReportDir requires a report directory that can be written, before any cluster.
-func checkReportDir(p *runcheck.Problems) {
-	if strings.TrimSpace(*flagReportDir) == "" {
-		p.Add("-report-dir is empty: name the directory for JUnit, JSON, HTML and logs (default _report, under the repository root)")
-		return
-	}
-	d := reportDir()
-	err := os.MkdirAll(d, 0o755)
-	if err == nil {
-		var f *os.File
-		if f, err = os.CreateTemp(d, ".write-check"); err == nil {
-			f.Close()
-			err = os.Remove(f.Name())
-		}
-	}
-	if err != nil {
-		p.Add("-report-dir=%s: cannot write the report there (%v): choose a writable directory", *flagReportDir, err)
-	}
 }
 
 func createCluster(ctx context.Context) error {

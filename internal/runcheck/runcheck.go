@@ -49,6 +49,33 @@ func (p *Problems) NonNegative(flag string, d time.Duration) {
 	}
 }
 
+// WritableDir requires a directory flag to name a directory that exists or can be made and
+// can be written, so that a run does not fail at its end, unable to write its report.
+func (p *Problems) WritableDir(flag, given, dir string) {
+	if strings.TrimSpace(given) == "" {
+		p.Add("-%s is empty: name a directory", flag)
+		return
+	}
+	err := os.MkdirAll(dir, 0o755)
+	if err == nil {
+		var f *os.File
+		if f, err = os.CreateTemp(dir, ".write-check"); err == nil {
+			f.Close()
+			err = os.Remove(f.Name())
+		}
+	}
+	if err != nil {
+		p.Add("-%s=%s: cannot write there (%v): choose a writable directory", flag, given, err)
+	}
+}
+
+// AtLeastDuration requires a duration flag to be at least another's value (name says which).
+func (p *Problems) AtLeastDuration(flag string, v time.Duration, other string, minimum time.Duration, why string) {
+	if v < minimum {
+		p.Add("-%s=%s is below -%s=%s: %s", flag, v, other, minimum, why)
+	}
+}
+
 // dnsLabel is what kind accepts as a cluster name (it names containers and a context).
 var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 

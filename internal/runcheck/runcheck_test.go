@@ -76,3 +76,19 @@ func TestRunsAny(t *testing.T) {
 	require.ErrorContains(t, err, `-run="Test("`)
 	require.Equal(t, []string{"a[/]b", "c"}, splitLevels("a[/]b/c"))
 }
+
+func TestWritableDirAndDurationOrder(t *testing.T) {
+	var p Problems
+	p.WritableDir("report-dir", "", "")
+	p.WritableDir("report-dir", "/proc/x", "/proc/x")
+	ok := t.TempDir() + "/new/report"
+	p.WritableDir("report-dir", ok, ok)
+	p.AtLeastDuration("upgrade-hole-budget", 100*time.Millisecond, "upgrade-interval", 250*time.Millisecond, "every rollout would fail")
+	p.AtLeastDuration("upgrade-hole-budget", time.Second, "upgrade-interval", 250*time.Millisecond, "every rollout would fail")
+	require.Equal(t, []string{
+		"-report-dir is empty: name a directory",
+		"-report-dir=/proc/x: cannot write there (mkdir /proc/x: no such file or directory): choose a writable directory",
+		"-upgrade-hole-budget=100ms is below -upgrade-interval=250ms: every rollout would fail",
+	}, []string(p))
+	require.DirExists(t, ok)
+}
