@@ -527,11 +527,14 @@ func timeline(applied time.Time, pods, harness []rollout.Event, devs []rollout.D
 			all = append(all, rollout.Event{At: d.First, Kind: string(rollout.SlowProbe), Text: fmt.Sprintf("%s -> %s: %s", d.Cell.Row, d.Cell.Col, d.Detail)})
 			continue
 		}
-		text := fmt.Sprintf("%s -> %s: %s, want %s (%d probes", d.Cell.Row, d.Cell.Col, d.Got, d.Want, d.Count)
+		// Placed when it was seen: the end of its first wrong probe. A probe started
+		// earlier may have connected only then (a retransmitted SYN), as the controls'
+		// leaks show: probes started before the deletion, answered after it.
+		text := fmt.Sprintf("%s -> %s: %s, want %s (%d probes, the first started %s earlier", d.Cell.Row, d.Cell.Col, d.Got, d.Want, d.Count, d.FirstEnd.Sub(d.First).Round(time.Millisecond))
 		if !d.Until.IsZero() {
-			text += fmt.Sprintf(", right again %s later", d.Until.Sub(d.First).Round(time.Millisecond))
+			text += fmt.Sprintf(", right again %s later", d.Until.Sub(d.FirstEnd).Round(time.Millisecond))
 		}
-		all = append(all, rollout.Event{At: d.First, Kind: string(d.Kind), Text: text + ")"})
+		all = append(all, rollout.Event{At: d.FirstEnd, Kind: string(d.Kind), Text: text + ")"})
 	}
 	for _, s := range streams {
 		all = append(all, rollout.Event{At: s.At, Kind: "stream", Text: fmt.Sprintf("watch from %s interrupted, restarted: %s", s.Source, s.Err)})
