@@ -2,8 +2,9 @@ package e2e
 
 import (
 	"context"
-	"sigs.k8s.io/e2e-framework/pkg/features"
 	"testing"
+
+	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	"github.com/netpol-e2e/harness/internal/report"
 )

@@ -2,13 +2,14 @@ package harness
 
 import (
 	"context"
-	"github.com/netpol-e2e/harness/internal/report"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/netpol-e2e/harness/internal/report"
 
 	"github.com/stretchr/testify/require"
 

@@ -41,8 +41,7 @@ func calicoLDFlags(version, commit string) string {
 // (CalicoVersion, or CalicoVersion-SUFFIX: a second build of it for a restart-only
 // rollout) or a pinned source archive (images.CalicoSources). Anything else is an error.
 func CalicoBuildSource(version string) (module bool, err error) {
-	switch {
-	case version == images.CalicoVersion || strings.HasPrefix(version, images.CalicoVersion+"-"):
+	if version == images.CalicoVersion || strings.HasPrefix(version, images.CalicoVersion+"-") {
 		return true, nil
 	}
 	if _, ok := images.CalicoSource(version); ok {

@@ -148,7 +148,7 @@ func TestBadScenarioInput(t *testing.T) {
 		"service without ports": {"manifests/v2/01-queue.yaml", "  ports:\n  - name: http\n    port: 5000\n    targetPort: http", "  ports: []", "Service infrastructure/queue has no ports"},
 		"service port 70000":    {"manifests/v2/01-queue.yaml", "    port: 5000", "    port: 70000", "spec.ports[0].port: 70000 is not a port"},
 		"container port name":   {"manifests/v1/02-client.yaml", "        - name: http", "        - name: HTTP-port-too-long", `"HTTP-port-too-long" is not a valid port name`},
-		"namespace name":        {"manifests/v1/00-namespaces.yaml", "  name: pci", "  name: PCI", `Namespace name "PCI"`},
+		"namespace name":        {"manifests/v1/00-namespaces.yaml", "  name: pci", "  name: PCI", `namespace name "PCI"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := copyRepo(t)

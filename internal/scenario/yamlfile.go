@@ -312,7 +312,7 @@ func checkMeta(o Object) error {
 	switch {
 	case o.Namespace != nil:
 		if errs := validation.IsDNS1123Label(o.Namespace.Name); len(errs) > 0 {
-			return fmt.Errorf("Namespace name %q: %s", o.Namespace.Name, strings.Join(errs, "; "))
+			return fmt.Errorf("namespace name %q: %s", o.Namespace.Name, strings.Join(errs, "; "))
 		}
 		return nil
 	case o.Deployment != nil:
