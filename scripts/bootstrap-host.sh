@@ -53,10 +53,10 @@ fi
 capbnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
 need_shim=false
 if ! (( (16#$capbnd >> 24) & 1 )); then
-  need_shim=true
   want=$(jq -n --arg p "$shim" '{runtimes: {capshim: {path: $p}}, "default-runtime": "capshim"}' 2>/dev/null || echo '')
   have=$(cat /etc/docker/daemon.json 2>/dev/null || echo '{}')
   if [[ -z $want ]] || [[ ! -x $shim ]] || [[ $(jq -S . <<<"$have" 2>/dev/null) != $(jq -s -S '.[0] * .[1]' <(echo "$have") <(echo "$want") 2>/dev/null) ]]; then
+    need_shim=true
     plan+=("this host lacks CAP_SYS_RESOURCE (CapBnd $capbnd): install $shim and make it Docker's default runtime in /etc/docker/daemon.json (for every container on this host)")
     if $have_engine; then
       running=$( (docker ps -q 2>/dev/null || true) | wc -l)
