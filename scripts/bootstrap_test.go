@@ -3,6 +3,7 @@
 package scripts
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,7 +39,8 @@ func (h *host) run(t *testing.T, args ...string) (string, int, []string) {
 	cmd.Env = append(os.Environ(), "PATH="+h.bin+":"+os.Getenv("PATH"))
 	out, err := cmd.CombinedOutput()
 	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else {
 		require.NoError(t, err)
