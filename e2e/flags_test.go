@@ -2,14 +2,12 @@ package e2e
 
 import (
 	"flag"
-	"fmt"
 	"os"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/runcheck"
 )
 
 // Every flag also reads an environment variable (NETPOL_ + upper-case name), so the
@@ -95,15 +93,9 @@ func envDuration(name string, def time.Duration) time.Duration {
 	return envParsed(name, def, time.Duration.String, time.ParseDuration)
 }
 
-// flagOverEnv says, for every flag given on the command line whose NETPOL_ variable is set
-// to another value, that the flag won.
+// flagOverEnv says, for every flag given whose NETPOL_ variable disagrees, that the flag won.
 func flagOverEnv() []string {
-	var out []string
-	flag.Visit(func(f *flag.Flag) {
-		env := "NETPOL_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok && slices.Contains(knownEnv, env) && v != f.Value.String() {
-			out = append(out, fmt.Sprintf("-%s=%s is used, not %s=%s (a flag wins over its environment variable)", f.Name, f.Value, env, v))
-		}
-	})
-	return out
+	set := map[string]string{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
+	return runcheck.FlagOverEnv(set, runcheck.Environ(), knownEnv)
 }

@@ -163,13 +163,9 @@ func checkInput() error {
 	p.NonNegative("upgrade-gap-budget", *flagUpgradeGapBudget)
 	p.NonNegative("upgrade-tail", *flagUpgradeTail)
 	p.NonNegative("upgrade-conn-interval", *flagConnInterval)
-	if *flagConnInterval == 0 && *flagConnControl != "" {
-		p.Add("-upgrade-conn-interval=0 holds no connection, so the connection control (-upgrade-conn-control=%s) could not run: give an interval, or -upgrade-conn-control= to drop the control too", *flagConnControl)
-	}
+	p.NeedsFor(*flagConnInterval > 0, "upgrade-conn-interval", flagConnInterval.String(), "upgrade-conn-control", *flagConnControl, "0 holds no connection; give an interval, or -upgrade-conn-control= to drop the control too")
 	p.AtLeastDuration("upgrade-hole-budget", *flagUpgradeHole, "upgrade-interval", *flagUpgradeInterval, "every cell waits an interval between probes, so every rollout would fail")
-	if d := testTimeout(); d > 0 && d < cleanupReserve+5*time.Minute {
-		p.Add("-test.timeout=%s: a live run needs minutes, and %s of it is kept for the cleanup: give at least %s (make e2e E2E_TIMEOUT=...)", d, cleanupReserve, cleanupReserve+5*time.Minute)
-	}
+	p.Timeout(testTimeout(), cleanupReserve, 5*time.Minute)
 	p.WritableDir("report-dir", *flagReportDir, reportDir())
 	for _, n := range flagOverEnv() {
 		fmt.Println("e2e: " + n)

@@ -7,6 +7,7 @@ package runcheck
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -74,6 +75,40 @@ func (p *Problems) AtLeastDuration(flag string, v time.Duration, other string, m
 	if v < minimum {
 		p.Add("-%s=%s is below -%s=%s: %s", flag, v, other, minimum, why)
 	}
+}
+
+// NeedsFor requires a flag to be set (on) when another's feature is asked for: e.g. held
+// connections (-upgrade-conn-interval above 0) for the connection control.
+func (p *Problems) NeedsFor(on bool, flag, value, forFlag, forValue, fix string) {
+	if !on && forValue != "" {
+		p.Add("-%s=%s: -%s=%s cannot run without it: %s", flag, value, forFlag, forValue, fix)
+	}
+}
+
+// Timeout requires a -test.timeout (0: none) to leave reserve for the cleanup and at least
+// minimum for the run.
+func (p *Problems) Timeout(d, reserve, minimum time.Duration) {
+	if d > 0 && d < reserve+minimum {
+		p.Add("-test.timeout=%s: a live run needs at least %s, and %s more is kept for the cleanup: give at least %s (make e2e E2E_TIMEOUT=...)", d, minimum, reserve, reserve+minimum)
+	}
+}
+
+// FlagOverEnv says, for every flag given on the command line (set: name -> value) whose
+// NETPOL_ variable (known to the run) is set to another value, that the flag won.
+func FlagOverEnv(set map[string]string, environ, known []string) []string {
+	env := map[string]string{}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(set)) {
+		e := "NETPOL_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		if v, ok := env[e]; ok && slices.Contains(known, e) && v != set[name] {
+			out = append(out, fmt.Sprintf("-%s=%s is used, not %s=%s (a flag wins over its environment variable)", name, set[name], e, v))
+		}
+	}
+	return out
 }
 
 // dnsLabel is what kind accepts as a cluster name (it names containers and a context).

@@ -92,3 +92,20 @@ func TestWritableDirAndDurationOrder(t *testing.T) {
 	}, []string(p))
 	require.DirExists(t, ok)
 }
+
+func TestNeedsForTimeoutAndFlagOverEnv(t *testing.T) {
+	var p Problems
+	p.NeedsFor(false, "upgrade-conn-interval", "0s", "upgrade-conn-control", "client:9000", "give an interval")
+	p.NeedsFor(false, "upgrade-conn-interval", "0s", "upgrade-conn-control", "", "give an interval")
+	p.NeedsFor(true, "upgrade-conn-interval", "100ms", "upgrade-conn-control", "client:9000", "give an interval")
+	p.Timeout(3*time.Minute, 2*time.Minute, 5*time.Minute)
+	p.Timeout(0, 2*time.Minute, 5*time.Minute)
+	p.Timeout(80*time.Minute, 2*time.Minute, 5*time.Minute)
+	require.Equal(t, []string{
+		"-upgrade-conn-interval=0s: -upgrade-conn-control=client:9000 cannot run without it: give an interval",
+		"-test.timeout=3m0s: a live run needs at least 5m0s, and 2m0s more is kept for the cleanup: give at least 7m0s (make e2e E2E_TIMEOUT=...)",
+	}, []string(p))
+	require.Equal(t, []string{"-soak=7 is used, not NETPOL_SOAK=5 (a flag wins over its environment variable)"},
+		FlagOverEnv(map[string]string{"soak": "7", "keep-cluster": "true", "workers": "3"},
+			[]string{"NETPOL_SOAK=5", "NETPOL_KEEP_CLUSTER=true", "NETPOL_WORKERS=9"}, []string{"NETPOL_SOAK", "NETPOL_KEEP_CLUSTER"}))
+}
