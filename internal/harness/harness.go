@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -164,6 +165,9 @@ func (h *Harness) assess(ctx context.Context, rs *report.Step, i int, since time
 	if err != nil {
 		return fail(err)
 	}
+	if err := h.peerOnServer(ctx, st, want); err != nil {
+		return fail(err)
+	}
 	// What the step changes: from the previous step's matrix (nothing, for a verify);
 	// nothing is known before the first step. The cells of pods the step rolls out count
 	// as new: their pods change even where their verdict does not.
@@ -240,6 +244,50 @@ func (h *Harness) withoutReplaced(before *matrix.Matrix, st *scenario.State, obj
 		}
 	}
 	return out, nil
+}
+
+// peerOnServer has the peer engine (cyclonus) judge the policies as the API server holds
+// them, its defaults applied (policyTypes, protocols), instead of as our loader decoded
+// them: the expectation must hold for those too. A policy of the state that the server
+// lacks, or one it has that the state lacks, is an error of its own.
+func (h *Harness) peerOnServer(ctx context.Context, st *scenario.State, want *matrix.Matrix) error {
+	var held []*networkingv1.NetworkPolicy
+	for _, ns := range st.Namespaces {
+		list, err := h.Kube.Clientset().NetworkingV1().NetworkPolicies(ns.Name).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return fmt.Errorf("read back the NetworkPolicies of %s: %w", ns.Name, err)
+		}
+		for i := range list.Items {
+			held = append(held, &list.Items[i])
+		}
+	}
+	name := func(p *networkingv1.NetworkPolicy) string { return p.Namespace + "/" + p.Name }
+	var ours, theirs []string
+	for _, p := range st.Policies {
+		ours = append(ours, name(p))
+	}
+	for _, p := range held {
+		theirs = append(theirs, name(p))
+	}
+	slices.Sort(ours)
+	slices.Sort(theirs)
+	if !slices.Equal(ours, theirs) {
+		return fmt.Errorf("the API server holds the NetworkPolicies %v, the step expects %v", theirs, ours)
+	}
+	live := st.Clone()
+	live.Policies = held
+	peer, err := scenario.PeerMatrix(h.Scenario, live, h.externals())
+	if err != nil {
+		return err
+	}
+	mm, err := matrix.Compare(want, peer)
+	if err != nil {
+		return err
+	}
+	if len(mm) > 0 {
+		return fmt.Errorf("on the policies as the API server holds them, the peer engine (cyclonus) disagrees with the expectation:\n%s", matrix.RenderDiff(want, mm))
+	}
+	return nil
 }
 
 // externals are the external host's addresses (IPv6 too on a dual-stack cluster).

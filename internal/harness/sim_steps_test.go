@@ -3,6 +3,8 @@ package harness
 import (
 	"context"
 	"io"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,6 +165,27 @@ func TestSimReplacedPodsMayConvergeOthersMayNot(t *testing.T) {
 	sim2.mu.Unlock()
 	rs = h2.RunStep(ctx, 5)
 	require.Contains(t, rs.Failure, "frontend/client -> facade:80: expected . (allowed), observed X (blocked)", rs.Text())
+}
+
+// The peer engine judges the policies as the API server holds them: a server that changed
+// one (here, a mutating webhook moving backend-policy's port) fails the next step, naming
+// the cell, although the dataplane still does what the files say.
+func TestSimPeerJudgesThePoliciesTheServerHolds(t *testing.T) {
+	h, sim := simHarness(t)
+	ctx := context.Background()
+	for i := range 4 {
+		require.Empty(t, h.RunStep(ctx, i).Failure)
+	}
+	api := sim.cs.NetworkingV1().NetworkPolicies("backend")
+	p, err := api.Get(ctx, "backend-policy", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}, p.Spec.PolicyTypes)
+	p.Spec.Ingress[0].Ports[0].Port.IntVal = 6380
+	_, err = api.Update(ctx, p, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	rs := h.RunStep(ctx, 4)
+	require.Contains(t, rs.Failure, "on the policies as the API server holds them, the peer engine (cyclonus) disagrees with the expectation")
+	require.Contains(t, rs.Failure, "backend/facade -> backend:6379: expected . (allowed), observed X (blocked)")
 }
 
 // Each step says from when the cells it had to change showed their new verdict.

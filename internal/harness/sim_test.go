@@ -145,6 +145,9 @@ func (c *simCluster) Apply(_ context.Context, objs ...*unstructured.Unstructured
 			var o networkingv1.NetworkPolicy
 			err = runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &o)
 			c.pols[key] = &o
+			if err == nil {
+				err = c.apiPolicy(&o)
+			}
 		default:
 			err = fmt.Errorf("sim: kind %s not simulated", u.GetKind())
 		}
@@ -193,8 +196,43 @@ func (c *simCluster) Delete(_ context.Context, objs ...*unstructured.Unstructure
 			return fmt.Errorf("sim: deleting a %s is not simulated", u.GetKind())
 		}
 		delete(c.pols, u.GetNamespace()+"/"+u.GetName())
+		_ = c.cs.NetworkingV1().NetworkPolicies(u.GetNamespace()).Delete(context.Background(), u.GetName(), metav1.DeleteOptions{})
 	}
 	return nil
+}
+
+// apiPolicy keeps an applied policy in the simulated API server too, where the harness
+// reads back what the server holds. Like the API server it defaults policyTypes and
+// ports' protocol, so what is read back is not what was sent.
+func (c *simCluster) apiPolicy(p *networkingv1.NetworkPolicy) error {
+	held := p.DeepCopy()
+	if len(held.Spec.PolicyTypes) == 0 {
+		held.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
+		if len(held.Spec.Egress) > 0 {
+			held.Spec.PolicyTypes = append(held.Spec.PolicyTypes, networkingv1.PolicyTypeEgress)
+		}
+	}
+	tcp := corev1.ProtocolTCP
+	for i := range held.Spec.Ingress {
+		for j := range held.Spec.Ingress[i].Ports {
+			if held.Spec.Ingress[i].Ports[j].Protocol == nil {
+				held.Spec.Ingress[i].Ports[j].Protocol = &tcp
+			}
+		}
+	}
+	for i := range held.Spec.Egress {
+		for j := range held.Spec.Egress[i].Ports {
+			if held.Spec.Egress[i].Ports[j].Protocol == nil {
+				held.Spec.Egress[i].Ports[j].Protocol = &tcp
+			}
+		}
+	}
+	api := c.cs.NetworkingV1().NetworkPolicies(held.Namespace)
+	if _, err := api.Update(context.Background(), held, metav1.UpdateOptions{}); err == nil {
+		return nil
+	}
+	_, err := api.Create(context.Background(), held, metav1.CreateOptions{})
+	return err
 }
 
 func (c *simCluster) DeleteNamespaces(_ context.Context, _ time.Duration, names ...string) error {
@@ -209,6 +247,7 @@ func (c *simCluster) DeleteNamespaces(_ context.Context, _ time.Duration, names 
 				delete(c.pols, k)
 			}
 		}
+		_ = c.cs.NetworkingV1().NetworkPolicies(n).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
 	}
 	return nil
 }

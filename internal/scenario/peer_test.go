@@ -6,105 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mattfenwick/cyclonus/pkg/matcher"
 	"github.com/stretchr/testify/require"
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/netpol-e2e/harness/internal/matrix"
 )
-
-// The third oracle: cyclonus's NetworkPolicy matcher (github.com/mattfenwick/cyclonus,
-// kept by others; its engine became the Kubernetes network-policy-api project's
-// policy-assistant) decides every cell from the same objects our evaluator reads. It shares
-// nothing with internal/netpol: only the inputs (labels, namespaces, ports, the external
-// host's address) are taken from the loaded scenario.
-//
-// Cells it covers: every service cell (pod to pod on the container port, named ports
-// resolved by name), both DNS cells (pod to the DNS pods' labels on 53/UDP and 53/TCP) and
-// the external host (traffic to an IP outside every pod, ipBlock rules apply). What it
-// cannot say: that a source whose DNS is blocked fails every probe by name; that is a
-// property of the probe, applied by NamesNeedDNS, and not part of any fixture.
-
-// peerAddrs are the addresses cyclonus is given for one IP family: a pod's, the DNS
-// Service's and the external host's (only ipBlock rules read them).
-type peerAddrs struct{ pod, dns, external string }
-
-// peerMatrixFamilies is the peer's matrix over both families: the IPv4 columns, then every
-// column again over IPv6 (named as a dual-stack run names them), each family computed with
-// its own addresses.
-func peerMatrixFamilies(s *Scenario, st *State) (*matrix.Matrix, error) {
-	v4, err := peerMatrixFor(s, st, peerAddrs{"10.244.1.10", "10.96.0.10", s.External.IP})
-	if err != nil {
-		return nil, err
-	}
-	v6, err := peerMatrixFor(s, st, peerAddrs{"fd00:10:244:1::a", "fd00:10:96::a", s.External.IPv6})
-	if err != nil {
-		return nil, err
-	}
-	return mergeFamilies(v4, v6), nil
-}
-
-// peerMatrix computes a state's IPv4 matrix with cyclonus.
-func peerMatrix(s *Scenario, st *State) (*matrix.Matrix, error) {
-	return peerMatrixFor(s, st, peerAddrs{"10.244.1.10", "10.96.0.10", s.External.IP})
-}
-
-// peerMatrixFor computes a state's matrix with cyclonus, for one family's addresses.
-func peerMatrixFor(s *Scenario, st *State, a peerAddrs) (*matrix.Matrix, error) {
-	targets, err := st.Targets(s)
-	if err != nil {
-		return nil, err
-	}
-	policy := matcher.BuildNetworkPolicies(false, st.Policies)
-	var rows, cols []string
-	for _, src := range st.Sources() {
-		rows = append(rows, src.ID)
-	}
-	for _, t := range targets {
-		cols = append(cols, t.ID)
-	}
-	m := matrix.New(rows, cols, matrix.NotProbed)
-	for r, src := range st.Sources() {
-		for c, t := range targets {
-			tr := &matcher.Traffic{Source: st.peerPod(src.Deployment, a.pod), Protocol: corev1.ProtocolTCP, ResolvedPort: int(t.Port)}
-			switch t.Kind {
-			case ServiceTarget:
-				if t.Backend == src.Deployment {
-					continue
-				}
-				tr.Destination = st.peerPod(t.Backend, a.pod)
-				tr.ResolvedPort, tr.ResolvedPortName, tr.Protocol = int(t.PodPort.ContainerPort), t.PodPort.Name, t.PodPort.Protocol
-			case DNSLookupTarget:
-				ns := &corev1.Namespace{}
-				ns.Name = t.DNS.Namespace
-				tr.Destination = &matcher.TrafficPeer{
-					Internal: &matcher.InternalPeer{PodLabels: t.DNS.PodLabels, NamespaceLabels: NamespaceLabels(ns), Namespace: t.DNS.Namespace},
-					IP:       a.dns,
-				}
-				tr.ResolvedPortName, tr.Protocol = "dns", t.DNS.Protocol
-			case ExternalHostTarget:
-				tr.Destination = &matcher.TrafficPeer{IP: a.external}
-			}
-			v := matrix.Blocked
-			if policy.IsTrafficAllowed(tr).IsAllowed() {
-				v = matrix.Allowed
-			}
-			m.Cells[r][c] = v
-		}
-	}
-	return m, nil
-}
-
-// peerPod is a pod as cyclonus sees it. Its IP is one of kind's pod subnet: only ipBlock
-// rules read it, and none of ours names the pod subnet.
-func (st *State) peerPod(d *appsv1.Deployment, ip string) *matcher.TrafficPeer {
-	return &matcher.TrafficPeer{
-		Internal: &matcher.InternalPeer{PodLabels: d.Spec.Template.Labels, NamespaceLabels: NamespaceLabels(st.namespace(d.Namespace)), Namespace: d.Namespace},
-		IP:       ip,
-	}
-}
 
 // TestThreeOraclesAgree: for every step, the hand-kept fixture, our evaluator and the peer
 // engine give the same verdict in every cell; a disagreement names the cell and what each
@@ -129,7 +35,7 @@ func TestThreeOraclesAgree(t *testing.T) {
 			// Both families, as a dual-stack run expects them: the one fixture serves both.
 			ours, err := states[i].ExpectedFamilies(s, Externals{V4: s.External.IP, V6: s.External.IPv6}, false)
 			require.NoError(t, err)
-			peer, err := peerMatrixFamilies(s, states[i])
+			peer, err := PeerMatrix(s, states[i], Externals{V4: s.External.IP, V6: s.External.IPv6})
 			require.NoError(t, err)
 			if d := disagreements(WithIPv6(declared), ours, peer); d != "" {
 				t.Fatalf("%s: the oracles disagree (fixture / internal/netpol / cyclonus):\n%s", step.Fixture, d)
@@ -188,7 +94,7 @@ func TestPeerOracleCanDisagree(t *testing.T) {
 	require.NoError(t, err)
 	ours, err := states[i].Expected(s, s.External.IP)
 	require.NoError(t, err)
-	peer, err := peerMatrix(s, states[i])
+	peer, err := peerMatrixV4(s, states[i])
 	require.NoError(t, err)
 	require.NoError(t, declared.Set("pci/payments", "queue:5000", matrix.Blocked))
 	require.Equal(t, "  pci/payments -> queue:5000: fixture blocked, evaluator allowed, cyclonus allowed\n", disagreements(declared, ours, peer))
@@ -199,7 +105,7 @@ func TestPeerOracleCanDisagree(t *testing.T) {
 	require.NoError(t, declared.Set("pci/payments", "queue:5000", matrix.Allowed))
 	ours6, err := states[i].ExpectedFamilies(s, Externals{V4: s.External.IP, V6: s.External.IPv6}, false)
 	require.NoError(t, err)
-	peer6, err := peerMatrixFamilies(s, states[i])
+	peer6, err := PeerMatrix(s, states[i], Externals{V4: s.External.IP, V6: s.External.IPv6})
 	require.NoError(t, err)
 	require.NoError(t, peer6.Set("pci/payments", "external:8080"+IPv6Column, matrix.Allowed))
 	require.Equal(t, "  pci/payments -> external:8080@ipv6: fixture blocked, evaluator blocked, cyclonus allowed\n", disagreements(WithIPv6(declared), ours6, peer6))
@@ -219,9 +125,9 @@ func TestDeletionPredictionAgreesWithPeer(t *testing.T) {
 	without.Policies = slices.DeleteFunc(without.Policies, func(p *networkingv1.NetworkPolicy) bool {
 		return slices.Contains(refs, p.Namespace+"/"+p.Name)
 	})
-	before, err := peerMatrix(s, end)
+	before, err := peerMatrixV4(s, end)
 	require.NoError(t, err)
-	after, err := peerMatrix(s, without)
+	after, err := peerMatrixV4(s, without)
 	require.NoError(t, err)
 	var peerOpened []matrix.Cell
 	for _, c := range before.ProbedCells() {
@@ -233,4 +139,9 @@ func TestDeletionPredictionAgreesWithPeer(t *testing.T) {
 	}
 	require.ElementsMatch(t, peerOpened, opened)
 	require.Len(t, opened, 4)
+}
+
+// peerMatrixV4 is the peer's IPv4 matrix, as the single-family tests compare it.
+func peerMatrixV4(s *Scenario, st *State) (*matrix.Matrix, error) {
+	return PeerMatrix(s, st, Externals{V4: s.External.IP})
 }

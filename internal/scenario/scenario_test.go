@@ -157,7 +157,7 @@ func mutationDiffs(t *testing.T, policy string, apply func(*networkingv1.Network
 		require.NoError(t, err)
 		computed, err := states[i].Expected(s, s.External.IP)
 		require.NoError(t, err)
-		byPeer, err := peerMatrix(s, states[i])
+		byPeer, err := peerMatrixV4(s, states[i])
 		require.NoError(t, err)
 		ours = append(ours, diff(s.Steps[i].Name, declared, computed)...)
 		peer = append(peer, diff(s.Steps[i].Name, declared, byPeer)...)
