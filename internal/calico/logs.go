@@ -16,19 +16,19 @@ import (
 )
 
 // LogFollower reads the logs of every calico pod that lives while it runs, replaced ones
-// included: it follows each pod's container from when a poll first sees it running until
-// the stream ends (the container exited, its last lines read), follows it again if it
+// included: it follows each pod's container from when it is first seen running until the
+// stream ends (the container exited, its last lines read), follows it again if it
 // restarts, and keeps the error-level lines. Reading only the pods present at the end
-// would miss everything a replaced pod said before it was deleted.
+// would miss everything a replaced pod said before it was deleted. It lists nothing
+// itself: Observe is handed the pods of every poll (the rollout's pod tracker's).
 type LogFollower struct {
-	// List lists the calico pods; Stream follows one container's log from since.
-	List   func(ctx context.Context) ([]corev1.Pod, error)
+	// Stream follows one container's log from since.
 	Stream func(ctx context.Context, pod, container string, since time.Time) (io.ReadCloser, error)
-	// Since is where every log is read from; Interval how often pods are listed.
-	Since    time.Time
-	Interval time.Duration
+	// Since is where every log is read from.
+	Since time.Time
 
 	mu       sync.Mutex
+	ctx      context.Context
 	lines    []LogLine
 	errs     []error
 	pods     map[string]*followed // by pod UID
@@ -49,38 +49,20 @@ type followed struct {
 // NewLogFollower follows the calico pods of a cluster from since.
 func NewLogFollower(c kubernetes.Interface, since time.Time) *LogFollower {
 	return &LogFollower{
-		List: func(ctx context.Context) ([]corev1.Pod, error) {
-			list, err := c.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{LabelSelector: PodSelector})
-			if err != nil {
-				return nil, err
-			}
-			return list.Items, nil
-		},
 		Stream: func(ctx context.Context, pod, container string, since time.Time) (io.ReadCloser, error) {
 			opts := &corev1.PodLogOptions{Container: container, Timestamps: true, Follow: true, SinceTime: &metav1.Time{Time: since}}
 			return c.CoreV1().Pods(Namespace).GetLogs(pod, opts).Stream(ctx)
 		},
-		Since: since, Interval: time.Second,
+		Since: since,
 	}
 }
 
-// Start polls the pods and follows each one's log until Stop.
+// Start makes the follower ready: streams live until Stop.
 func (f *LogFollower) Start(ctx context.Context) {
-	ctx, f.cancel = context.WithCancel(ctx)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ctx, f.cancel = context.WithCancel(ctx)
 	f.pods = map[string]*followed{}
-	f.poll(ctx)
-	f.wg.Go(func() {
-		tick := time.NewTicker(f.Interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				f.poll(ctx)
-			}
-		}
-	})
 }
 
 // Stop ends following and returns the error lines read, the pods whose logs were read
@@ -89,24 +71,21 @@ func (f *LogFollower) Stop() (lines []LogLine, pods []string, errs []error) {
 	f.mu.Lock()
 	f.stopped = true
 	f.mu.Unlock()
-	f.cancel()
+	if f.cancel != nil {
+		f.cancel()
+	}
 	f.wg.Wait()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]LogLine(nil), f.lines...), append([]string(nil), f.readPods...), append([]error(nil), f.errs...)
 }
 
-func (f *LogFollower) poll(ctx context.Context) {
-	pods, err := f.List(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			f.fail(fmt.Errorf("list calico pods: %w", err))
-		}
-		return
-	}
+// Observe starts following the containers of pods that it has not read yet (new pods,
+// restarted containers, and streams that ended while the container still runs).
+func (f *LogFollower) Observe(pods []corev1.Pod) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.stopped {
+	if f.stopped || f.ctx == nil {
 		return
 	}
 	for i := range pods {
@@ -126,6 +105,7 @@ func (f *LogFollower) poll(ctx context.Context) {
 		if !slices.Contains(f.readPods, p.Name) {
 			f.readPods = append(f.readPods, p.Name)
 		}
+		ctx := f.ctx
 		f.wg.Go(func() { f.follow(ctx, fp) })
 	}
 }
@@ -164,12 +144,6 @@ func (f *LogFollower) follow(ctx context.Context, fp *followed) {
 	if err := sc.Err(); err != nil && ctx.Err() == nil {
 		f.errs = append(f.errs, fmt.Errorf("log of %s/%s: %w", fp.name, fp.container, err))
 	}
-}
-
-func (f *LogFollower) fail(err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.errs = append(f.errs, err)
 }
 
 // container is the ID of a pod's container once it started (its log can be read) and

@@ -40,13 +40,16 @@ func (f *fakeLogs) set(pods ...corev1.Pod) {
 	f.pods = pods
 }
 
+// observe hands the follower the current pods, as the rollout's tracker does every poll.
+func (f *fakeLogs) observe(lf *LogFollower) {
+	f.mu.Lock()
+	pods := append([]corev1.Pod(nil), f.pods...)
+	f.mu.Unlock()
+	lf.Observe(pods)
+}
+
 func (f *fakeLogs) follower(since time.Time) *LogFollower {
 	return &LogFollower{
-		List: func(context.Context) ([]corev1.Pod, error) {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			return append([]corev1.Pod(nil), f.pods...), nil
-		},
 		Stream: func(ctx context.Context, pod, _ string, since time.Time) (io.ReadCloser, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -68,7 +71,7 @@ func (f *fakeLogs) follower(since time.Time) *LogFollower {
 			}()
 			return r, nil
 		},
-		Since: since, Interval: 20 * time.Millisecond,
+		Since: since,
 	}
 }
 
@@ -87,11 +90,17 @@ func TestLogFollowerReadsEveryPodThatLived(t *testing.T) {
 	f.set(calicoPod("calico-node-old", "old1", true), calicoPod("calico-node-rs", "rs1", false))
 	lf := f.follower(t0)
 	lf.Start(context.Background())
-	time.Sleep(100 * time.Millisecond)
+	poll := func() {
+		for range 5 {
+			f.observe(lf)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	poll()
 	// The old pod is deleted (its stream ended with its last line); a new one comes; the
 	// restarted container gets a new ID.
 	f.set(calicoPod("calico-node-new", "new1", true), calicoPod("calico-node-rs", "rs2", true))
-	time.Sleep(100 * time.Millisecond)
+	poll()
 	lines, pods, errs := lf.Stop()
 	require.Empty(t, errs)
 	require.Equal(t, []string{"calico-node-old", "calico-node-rs", "calico-node-new"}, pods)

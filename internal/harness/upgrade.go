@@ -203,7 +203,7 @@ func (ro *rolloutRun) startTraffic(ctx context.Context) error {
 // traffic going for the tail.
 func (ro *rolloutRun) roll(ctx context.Context) error {
 	h, spec := ro.h, ro.spec
-	ro.tracker = &rollout.Tracker{List: h.calicoPods}
+	ro.tracker = &rollout.Tracker{List: h.calicoPods, Observe: ro.logs.Observe}
 	ro.tracker.Start(ctx)
 	ro.applied = time.Now()
 	var err error

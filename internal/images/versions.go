@@ -99,22 +99,23 @@ var (
 )
 
 func calicoTag(version, commit, sum string, libbpf *SourceArchive, replace ...string) SourceArchive {
-	return SourceArchive{
-		Version: version,
-		File:    "calico-" + version + ".tar.gz",
-		URL:     "https://github.com/projectcalico/calico/archive/refs/tags/" + version + ".tar.gz",
-		Commit:  commit,
-		SHA256:  sum,
-		Replace: replace,
-		Libbpf:  libbpf,
-	}
+	a := githubTag("projectcalico/calico", version, commit, sum)
+	a.Replace, a.Libbpf = replace, libbpf
+	return a
 }
 
 func libbpfTag(version, commit, sum string) SourceArchive {
+	return githubTag("libbpf/libbpf", version, commit, sum)
+}
+
+// githubTag is the archive of a repository's tag, named as the shared sources folder names
+// it (REPO-NAME-VERSION.tar.gz), with the forge's URL for users with internet.
+func githubTag(repo, version, commit, sum string) SourceArchive {
+	name := repo[strings.LastIndex(repo, "/")+1:]
 	return SourceArchive{
 		Version: version,
-		File:    "libbpf-" + version + ".tar.gz",
-		URL:     "https://github.com/libbpf/libbpf/archive/refs/tags/" + version + ".tar.gz",
+		File:    name + "-" + version + ".tar.gz",
+		URL:     "https://github.com/" + repo + "/archive/refs/tags/" + version + ".tar.gz",
 		Commit:  commit,
 		SHA256:  sum,
 	}

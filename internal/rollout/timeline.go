@@ -28,6 +28,8 @@ type PodLister func(ctx context.Context) ([]corev1.Pod, error)
 type Tracker struct {
 	List     PodLister
 	Interval time.Duration
+	// Observe, when set, gets every poll's pods (e.g. calico.LogFollower.Observe).
+	Observe func([]corev1.Pod)
 
 	mu     sync.Mutex
 	events []Event
@@ -81,6 +83,9 @@ func (t *Tracker) Stop() []Event {
 
 func (t *Tracker) poll(ctx context.Context, initial bool) {
 	pods, err := t.List(ctx)
+	if err == nil && t.Observe != nil {
+		t.Observe(pods)
+	}
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
