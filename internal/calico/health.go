@@ -80,13 +80,38 @@ func CompareStates(before, after []PodState) []string {
 		}
 		a := after[i]
 		if a.Restarts > b.Restarts {
-			out = append(out, fmt.Sprintf("%s on %s restarted %d time(s), last at %s (%s)", a.Name, a.Node, a.Restarts-b.Restarts, a.LastRestart.UTC().Format(time.RFC3339), a.LastReason))
+			out = append(out, restarted(a, a.Restarts-b.Restarts, ""))
 		}
 		if b.Ready && !a.Ready {
 			out = append(out, fmt.Sprintf("%s on %s is no longer ready", a.Name, a.Node))
 		}
 	}
 	return out
+}
+
+// RestartedSince lists the pods of after whose container restarted since before, new pods
+// included (counted from 0): during a rollout pods are replaced by design, and only a
+// restart is a failure. when says over what the restarts were counted.
+func RestartedSince(before, after []PodState, when string) []string {
+	var out []string
+	for _, a := range after {
+		was := int32(0)
+		if i := slices.IndexFunc(before, func(b PodState) bool { return b.Name == a.Name }); i >= 0 {
+			was = before[i].Restarts
+		}
+		if a.Restarts > was {
+			out = append(out, restarted(a, a.Restarts-was, when))
+		}
+	}
+	return out
+}
+
+// restarted says that pod a's container restarted n times (over when, if given).
+func restarted(a PodState, n int32, when string) string {
+	if when != "" {
+		when = " " + when
+	}
+	return fmt.Sprintf("%s on %s restarted %d time(s)%s, last at %s (%s)", a.Name, a.Node, n, when, a.LastRestart.UTC().Format(time.RFC3339), a.LastReason)
 }
 
 // LogLine is one error-level line of a calico pod's log.

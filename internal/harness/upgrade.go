@@ -316,9 +316,14 @@ func (ro *rolloutRun) judge(ctx context.Context) error {
 	problems = append(problems, logProblems...)
 	r.Health = append(slices.Clone(logProblems), notes...)
 	r.Health = append(r.Health, fmt.Sprintf("logs read of %d calico pods that lived in the rollout: %s", len(ro.logPods), strings.Join(ro.logPods, ", ")))
-	problems = append(problems, h.restartedInRollout(ctx)...)
+	// The new mark's snapshot also says which pods restarted since the one before.
+	marked := h.health.pods
 	if err := h.MarkCalicoHealthy(ctx); err != nil {
 		problems = append(problems, "calico health: "+err.Error())
+	} else {
+		for _, r := range calico.RestartedSince(marked, h.health.pods, "during the rollout") {
+			problems = append(problems, "calico health: "+r)
+		}
 	}
 	var real []rollout.Deviation
 	for _, d := range a.Deviations {
@@ -702,24 +707,4 @@ func (inj *injection) name() string {
 		names = append(names, p.Namespace+"/"+p.Name)
 	}
 	return "policies " + strings.Join(names, ", ")
-}
-
-// restartedInRollout lists the calico pods whose container restarted since the mark before
-// the rollout: a pod there before with more restarts, or a new pod with any.
-func (h *Harness) restartedInRollout(ctx context.Context) []string {
-	now, err := calico.Snapshot(ctx, h.Kube.Clientset())
-	if err != nil {
-		return []string{"calico health: " + err.Error()}
-	}
-	var out []string
-	for _, p := range now {
-		was := int32(0)
-		if i := slices.IndexFunc(h.health.pods, func(b calico.PodState) bool { return b.Name == p.Name }); i >= 0 {
-			was = h.health.pods[i].Restarts
-		}
-		if p.Restarts > was {
-			out = append(out, fmt.Sprintf("calico health: %s on %s restarted %d time(s) during the rollout, last at %s (%s)", p.Name, p.Node, p.Restarts-was, p.LastRestart.UTC().Format(time.RFC3339), p.LastReason))
-		}
-	}
-	return out
 }
