@@ -655,12 +655,17 @@ func (inj *injection) grace(cfg Config) time.Duration {
 	return g
 }
 
-// explains says whether a deviation is the control's leak: on a predicted cell, seen by a
-// probe that ended after the deletion, and over (a right probe started) within the
-// allowance after the restore.
+// explains says whether a deviation is the control's leak: one it caused (duringControl),
+// over within the allowance after the restore.
 func (inj *injection) explains(d rollout.Deviation, cfg Config) bool {
+	return inj.duringControl(d) && inj.ended(d, cfg)
+}
+
+// duringControl says whether a deviation is a leak on a predicted cell, seen by a probe that
+// ended after the deletion, in a control that restored its policies.
+func (inj *injection) duringControl(d rollout.Deviation) bool {
 	return d.Kind == rollout.Leak && slices.Contains(inj.predicted, d.Cell) && !inj.deleted.IsZero() &&
-		!d.FirstEnd.Before(inj.deleted) && !inj.restored.IsZero() && inj.ended(d, cfg)
+		!d.FirstEnd.Before(inj.deleted) && !inj.restored.IsZero()
 }
 
 // ended says whether a leak stopped within the allowance after the restore.
@@ -677,7 +682,7 @@ func (inj *injection) judge(a *rollout.Analysis, cfg Config) []string {
 		switch {
 		case inj.explains(d, cfg) && !slices.Contains(leaked, d.Cell):
 			leaked = append(leaked, d.Cell)
-		case d.Kind == rollout.Leak && slices.Contains(inj.predicted, d.Cell) && !inj.restored.IsZero() && !d.FirstEnd.Before(inj.deleted) && !inj.ended(d, cfg):
+		case inj.duringControl(d) && !inj.ended(d, cfg):
 			out = append(out, fmt.Sprintf("control: the injected leak on %s did not end within %s of the restore of %s (the allowance): still leaking", cellName(d.Cell), inj.grace(cfg), inj.name()))
 		}
 	}
