@@ -54,6 +54,18 @@ func TestRoundIsOneExecPerSource(t *testing.T) {
 	require.Zero(t, f.Probed["http://client.frontend:9000/status"]-1, "self cells are not probed")
 }
 
+// facadeToClientFor answers with want's verdicts, except facade -> client, which shows seen
+// until d after start (the change taking that long to be programmed).
+func facadeToClientFor(p Plan, want *matrix.Matrix, start time.Time, d time.Duration, seen matrix.Verdict) func(ns, pod, url string) matrix.Verdict {
+	right := truthFrom(p, want)
+	return func(ns, pod, url string) matrix.Verdict {
+		if pod == "facade-xyz" && strings.Contains(url, "client") && time.Since(start) < d {
+			return seen
+		}
+		return right(ns, pod, url)
+	}
+}
+
 // before is plan's matrix before a change that denies facade -> client (allowed before).
 func before(want *matrix.Matrix) *matrix.Matrix {
 	b := want.Clone()
@@ -64,14 +76,8 @@ func before(want *matrix.Matrix) *matrix.Matrix {
 func TestConvergeProbesEveryCellInEveryRound(t *testing.T) {
 	p, want := plan()
 	start := time.Now()
-	right := truthFrom(p, want)
-	f := &FakeCluster{Truth: func(ns, pod, url string) matrix.Verdict {
-		// The policy takes 300ms to be programmed: until then facade still reaches client.
-		if pod == "facade-xyz" && strings.Contains(url, "client") && time.Since(start) < 300*time.Millisecond {
-			return matrix.Allowed
-		}
-		return right(ns, pod, url)
-	}}
+	// The policy takes 300ms to be programmed: until then facade still reaches client.
+	f := &FakeCluster{Truth: facadeToClientFor(p, want, start, 300*time.Millisecond, matrix.Allowed)}
 	e := &Engine{Exec: f, Timeout: time.Second, Binary: "/star"}
 	out, err := e.Converge(context.Background(), p, want, before(want), start, 5*time.Second)
 	require.NoError(t, err)
@@ -138,13 +144,7 @@ func TestConvergeToleratesOnlyTheOldOrTheNewVerdict(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p, want := plan()
 			start := time.Now()
-			right := truthFrom(p, want)
-			f := &FakeCluster{Truth: func(ns, pod, url string) matrix.Verdict {
-				if pod == "facade-xyz" && strings.Contains(url, "client") && time.Since(start) < 300*time.Millisecond {
-					return tc.seen
-				}
-				return right(ns, pod, url)
-			}}
+			f := &FakeCluster{Truth: facadeToClientFor(p, want, start, 300*time.Millisecond, tc.seen)}
 			var b *matrix.Matrix
 			if tc.before != nil {
 				b = tc.before(want)
