@@ -40,7 +40,7 @@ var (
 
 	// The upgrade check (TestUpgrade): roll Calico -calico-version -> -upgrade-to and back.
 	flagUpgradeTo        = flag.String("upgrade-to", envStr("UPGRADE_TO", ""), "Calico version B of the upgrade check (default "+images.CalicoDefault+"; "+images.CalicoUpgradeBuild+" is a second build of v3.28.5's source, a restart-only baseline)")
-	flagUpgradePath      = flag.String("upgrade-path", envStr("UPGRADE_PATH", ""), "comma-separated Calico versions TestUpgrade rolls through in order, each hop with every check, e.g. v3.28.5,v3.29.7,v3.30.7,v3.31.7,v3.32.1 (instead of -upgrade-to and back; the first is A)")
+	flagUpgradePath      = flag.String("upgrade-path", envStr("UPGRADE_PATH", ""), "comma-separated Calico versions TestUpgrade rolls through in order, each hop with every check, e.g. v3.28.5,v3.29.7,v3.30.7,v3.31.7,v3.32.1 and optionally "+images.CalicoBranch+" (a branch snapshot built here, not a release) last (instead of -upgrade-to and back; the first is A)")
 	flagUpgradeManifest  = flag.String("upgrade-manifest", envStr("UPGRADE_MANIFEST", ""), "version B's Calico manifest file or https URL (default: the offline build's, or the release's calico-vxlan.yaml)")
 	flagUpgradeInterval  = flag.Duration("upgrade-interval", envDuration("UPGRADE_INTERVAL", 250*time.Millisecond), "how often every source probes every target during a rollout")
 	flagUpgradeTimeout   = flag.Duration("upgrade-probe-timeout", envDuration("UPGRADE_PROBE_TIMEOUT", 3*time.Second), "connect timeout of the probes during a rollout: an allowed cell not connected by then is down (3s lets one SYN retransmission through; right probes slower than -probe-timeout are reported as slow)")

@@ -69,8 +69,13 @@ func checkImageOptions(add func(format string, args ...any)) {
 	if *flagImageSource == sourceRehearsal && !viaRegistry() {
 		add("-image-source=rehearsal with -image-delivery=%s: the rehearsal pulls every image by its upstream name through the local registry; use -image-delivery=registry", *flagImageDelivery)
 	}
-	if *flagImageSource == sourceRehearsal && (*flagCalicoVersion == images.CalicoUpgradeBuild || *flagUpgradeTo == images.CalicoUpgradeBuild) {
-		add("-image-source=rehearsal: %s is not a Calico release (no release manifest is named so); rehearse with releases, e.g. -calico-version=%s -upgrade-to=%s", images.CalicoUpgradeBuild, images.CalicoUpgradeFrom, images.CalicoDefault)
+	if upstreamNames() {
+		for _, v := range calicoVersions() {
+			if !images.IsCalicoRelease(v) {
+				add("-image-source=%s: %s is not a Calico release (upstream publishes no manifest and images of this build; a branch's are its head of today): use releases, e.g. -calico-version=%s -upgrade-to=%s, or -image-source=offline",
+					*flagImageSource, images.CalicoLabel(v), images.CalicoUpgradeFrom, images.CalicoDefault)
+			}
+		}
 	}
 	if *flagRegistryPort < 1 || *flagRegistryPort > 65535 {
 		add("-registry-port=%d: want a TCP port (1-65535) free on 127.0.0.1", *flagRegistryPort)

@@ -442,7 +442,7 @@ func installCalico(ctx context.Context) error {
 	if did != "" {
 		fmt.Println(did)
 	}
-	run.Environment["calico"] = calicoVersion() + " from " + src
+	run.Environment["calico"] = images.CalicoLabel(calicoVersion()) + " from " + src
 	t, err := calico.Install(ctx, k, manifest, os.Stdout)
 	run.Timings["calico ready after apply"] = t.Ready.Round(time.Millisecond).String()
 	return err

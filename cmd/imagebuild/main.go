@@ -19,7 +19,7 @@ import (
 func main() {
 	repo := flag.String("repo", ".", "repository root")
 	calico := flag.String("calico-builds", images.CalicoUpgradeFrom+","+images.CalicoDefault,
-		"comma-separated Calico versions to build (default: what the default run and upgrade need): "+strings.Join(images.CalicoReleases(), ", ")+" ("+images.CalicoVersion+" from the served module, the others from their source archives), or "+images.CalicoUpgradeBuild+" (a second build of the module: a restart-only rollout); `all`: every release (the upgrade path); each build's images are pushed to the local registry (or kind-loaded) by the e2e")
+		"comma-separated Calico versions to build (default: what the default run and upgrade need): "+strings.Join(images.CalicoReleases(), ", ")+" ("+images.CalicoVersion+" from the served module, the others from their source archives), or "+images.CalicoUpgradeBuild+" (a second build of the module: a restart-only rollout); `all`: every release and the branch snapshot "+images.CalicoBranch+" (the upgrade path and its optional last hop); each build's images are pushed to the local registry (or kind-loaded) by the e2e")
 	sources := flag.String("sources", os.Getenv(imagebuild.SourcesEnv), "directory searched first for source archives ("+imagebuild.SourcesEnv+"), e.g. ../shared/sources")
 	only := flag.String("only", "", `"upstream": build only what -image-source=upstream needs from here (the demo app's image and the local registry's)`)
 	flag.Parse()

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/netpol-e2e/harness/internal/images"
 )
 
 // Dataplane is the Linux dataplane Felix programs policy into.
@@ -199,17 +201,17 @@ func ManifestVersion(manifest string) (string, error) {
 }
 
 // CheckDataplaneVersion says whether a Calico version can run a dataplane: Felix has an
-// nftables mode from v3.29 on. version is a release ("v3.29.7") or an offline build of one
-// ("v3.28.5-b").
+// nftables mode from v3.29 on. version is a release ("v3.29.7"), an offline build of one
+// ("v3.28.5-b") or a release branch ("release-v3.33").
 func CheckDataplaneVersion(dp Dataplane, version string) error {
 	if dp != Nftables {
 		return nil
 	}
-	var major, minor int
-	if _, err := fmt.Sscanf(version, "v%d.%d", &major, &minor); err != nil {
-		return fmt.Errorf("calico version %q: want vMAJOR.MINOR.PATCH", version)
+	minor, err := images.CalicoMinor(version)
+	if err != nil {
+		return err
 	}
-	if major < 3 || major == 3 && minor < 29 {
+	if minor < 29 {
 		return fmt.Errorf("calico %s has no nftables dataplane (Felix's nftables mode is v3.29 and later)", version)
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/netpol-e2e/harness/internal/calico"
+	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/probe"
 	"github.com/netpol-e2e/harness/internal/report"
@@ -354,7 +355,7 @@ func (ro *rolloutRun) judge(ctx context.Context) error {
 func (ro *rolloutRun) report(a *rollout.Analysis) *report.Rollout {
 	spec, applied := ro.spec, ro.applied
 	r := &report.Rollout{
-		From: spec.From, To: spec.To, Note: spec.Note, IntervalMs: spec.Interval.Milliseconds(), Applied: applied,
+		From: images.CalicoLabel(spec.From), To: images.CalicoLabel(spec.To), Note: spec.Note, IntervalMs: spec.Interval.Milliseconds(), Applied: applied,
 		RolledOutMs: ro.rolledOut.Sub(applied).Milliseconds(), WindowMs: ro.to.Sub(ro.from).Milliseconds(),
 		Cells: len(ro.want.ProbedCells()), Observations: a.Observations, Leaks: a.Leaks, DownRuns: a.DownRuns, Others: a.Others,
 		WorstDownMs: a.WorstDown.Milliseconds(), GapBudgetMs: spec.GapBudget.Milliseconds(),
@@ -475,8 +476,17 @@ func (h *Harness) waitCalicoRolledOut(ctx context.Context, timeout time.Duration
 	return h.Kube.WaitDeployments(ctx, timeout, calicoNS+"/calico-kube-controllers")
 }
 
-// calicoVersions asks every calico pod what it runs (calico-node -v in each calico-node,
-// kube-controllers -version in calico-kube-controllers); each must say want.
+// versionCommands are how each calico pod says what it runs, by its k8s-app label:
+// calico-node -v and kube-controllers -version up to v3.32; the combined binary's
+// `calico version` in both on the v3.33 line.
+func versionCommands(version string) map[string][]string {
+	if comps, _ := images.CalicoComponents(version); slices.Contains(comps, "calico") {
+		return map[string][]string{"calico-node": {"calico", "version"}, "calico-kube-controllers": {"/usr/bin/calico", "version"}}
+	}
+	return map[string][]string{"calico-node": {"calico-node", "-v"}, "calico-kube-controllers": {"/usr/bin/kube-controllers", "-version"}}
+}
+
+// calicoVersions asks every calico pod what it runs (versionCommands); each must say want.
 func (h *Harness) calicoVersions(ctx context.Context, want string) ([]string, error) {
 	pods, err := h.calicoPods(ctx)
 	if err != nil {
@@ -484,9 +494,10 @@ func (h *Harness) calicoVersions(ctx context.Context, want string) ([]string, er
 	}
 	asked := map[string]bool{}
 	var out, wrong []string
+	cmds := versionCommands(want)
 	for _, p := range pods {
 		app := p.Labels["k8s-app"]
-		cmd := map[string][]string{"calico-node": {"calico-node", "-v"}, "calico-kube-controllers": {"/usr/bin/kube-controllers", "-version"}}[app]
+		cmd := cmds[app]
 		if cmd == nil || p.DeletionTimestamp != nil {
 			continue
 		}

@@ -3,7 +3,9 @@ package imagebuild
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/netpol-e2e/harness/internal/images"
@@ -14,7 +16,10 @@ type calicoBuild struct {
 	version  string // image tag and the version string its binaries print
 	upstream string // the release its manifest names (images renamed from these tags)
 	src      string // source tree: node/filesystem and manifests/ are read from it
-	bin      string // the five binaries
+	bin      string // the binaries: calicoPackages', or combinedPackages' (combined)
+	// combined: the v3.33 layout, one `calico` binary (cmd/calico) for every component:
+	// calico/node runs its cgo build (bin/cgo/calico), calico/calico its static one.
+	combined bool
 }
 
 // calicoPackages are the main packages of a Calico image set.
@@ -22,6 +27,14 @@ var calicoPackages = []string{
 	"node/cmd/calico-node", "cni-plugin/cmd/calico", "cni-plugin/cmd/install",
 	"kube-controllers/cmd/kube-controllers", "kube-controllers/cmd/check-status",
 }
+
+// The v3.33 line's main packages: the combined binary (cmd/calico, built twice as
+// cmd/calico/Makefile builds it: with cgo and libbpf for calico/node, without for
+// calico/calico) and node/cmd/mountns (cgo), which calico/node ships in /bin.
+const (
+	combinedPackage = "cmd/calico"
+	mountnsPackage  = "node/cmd/mountns"
+)
 
 // calicoLDFlags sets the version strings the way Calico's Makefiles do: up to v3.30 in
 // node/pkg/lifecycle/startup, node/buildinfo and each main package; from v3.31 in
@@ -77,24 +90,41 @@ func (b *Builder) calicoBinaries(ctx context.Context, moduleSrc, version string)
 		return nil, err
 	}
 	b.logf("calico %s binaries (source archive, commit %s): about 8 min on 2 cores when nothing is cached", version, a.Commit[:12])
+	comps, err := images.CalicoComponents(version)
+	if err != nil {
+		return nil, err
+	}
+	combined := slices.Contains(comps, "calico")
 	bin, err := b.dirStage(stage, key, func(out string) error {
-		build := func(cgo string, pkgs ...string) error {
-			args := []string{"build", "-trimpath", "-ldflags", calicoLDFlags(version, a.Commit), "-o", out + "/"}
+		build := func(cgo, dir string, pkgs ...string) error {
+			args := []string{"build", "-trimpath", "-ldflags", calicoLDFlags(version, a.Commit), "-o", dir + "/"}
 			for _, p := range pkgs {
 				args = append(args, "./"+p)
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
 			}
 			// -mod=mod: a replace needs its go.sum lines written.
 			return b.run(ctx, stage, src, []string{"CGO_ENABLED=" + cgo, "GOFLAGS=-mod=mod"}, nil, "go", args...)
 		}
-		if a.Libbpf == nil {
-			return build("0", calicoPackages...)
+		switch {
+		case combined:
+			if err := build("1", filepath.Join(out, "cgo"), combinedPackage); err != nil {
+				return err
+			}
+			if err := build("1", out, mountnsPackage); err != nil {
+				return err
+			}
+			return build("0", out, combinedPackage)
+		case a.Libbpf == nil:
+			return build("0", out, calicoPackages...)
 		}
 		// calico-node with cgo, linking the pinned libbpf (as Calico's node/Makefile
 		// builds it: libbpf static, libelf and zlib from the system); the rest without.
-		if err := build("1", calicoPackages[0]); err != nil {
+		if err := build("1", out, calicoPackages[0]); err != nil {
 			return err
 		}
-		return build("0", calicoPackages[1:]...)
+		return build("0", out, calicoPackages[1:]...)
 	})
-	return &calicoBuild{version: version, upstream: a.Version, src: src, bin: bin}, err
+	return &calicoBuild{version: version, upstream: a.Version, src: src, bin: bin, combined: combined}, err
 }

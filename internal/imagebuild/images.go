@@ -3,6 +3,7 @@ package imagebuild
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -105,9 +106,18 @@ func imageKey(ctx context.Context, tag string) string {
 	return docker.ImageLabel(ctx, tag, LabelKey)
 }
 
-// calicoImages builds calico/node, calico/cni and calico/kube-controllers of one build.
+// calicoImages builds the images a build's manifest names: calico/node, calico/cni and
+// calico/kube-controllers; on the v3.33 line calico/node and calico/calico.
 func (b *Builder) calicoImages(ctx context.Context, bins *binaries, rootfs string, cb *calicoBuild) error {
-	if err := b.calicoNodeImage(ctx, rootfs, cb); err != nil {
+	if cb.combined {
+		// calico/node runs the combined binary's cgo build as /usr/bin/calico (its runit
+		// services exec `calico component felix`...) and ships mountns, as node/Dockerfile.
+		if err := b.calicoNodeImage(ctx, rootfs, cb, map[string]string{"cgo/calico": "calico", "mountns": "mountns"}); err != nil {
+			return err
+		}
+		return b.calicoCombinedImage(ctx, cb)
+	}
+	if err := b.calicoNodeImage(ctx, rootfs, cb, map[string]string{"calico-node": "calico-node"}); err != nil {
 		return err
 	}
 	if err := b.calicoCNIImage(ctx, bins, cb); err != nil {
@@ -117,11 +127,16 @@ func (b *Builder) calicoImages(ctx context.Context, bins *binaries, rootfs strin
 }
 
 // calicoNodeImage: the Debian rootfs (iptables, nftables, ipset, conntrack, runit...) plus
-// Calico's own filesystem/ (runit services, rc.local) and the calico-node binary.
-func (b *Builder) calicoNodeImage(ctx context.Context, rootfs string, cb *calicoBuild) error {
+// Calico's own filesystem/ (runit services, rc.local) and the node's binaries (the build's
+// file -> its name in /usr/bin).
+func (b *Builder) calicoNodeImage(ctx context.Context, rootfs string, cb *calicoBuild, binFiles map[string]string) error {
 	bin, src, version, tags := cb.bin, cb.src, cb.version, images.CalicoImages(cb.version)
 	// VXLAN mode needs no BIRD or confd. Binaries go under usr/: the rootfs is merged-/usr.
-	nodeKey, err := b.key("calico-node-image", version, imageKey(ctx, rootfs), "file:"+filepath.Join(src, "node", "filesystem"), "file:"+filepath.Join(bin, "calico-node"))
+	keyParts := []string{"calico-node-image", version, imageKey(ctx, rootfs), "file:" + filepath.Join(src, "node", "filesystem")}
+	for from, to := range binFiles {
+		keyParts = append(keyParts, from+"->"+to, "file:"+filepath.Join(bin, from))
+	}
+	nodeKey, err := b.key(sortedParts(keyParts)...)
 	if err != nil {
 		return err
 	}
@@ -135,8 +150,10 @@ func (b *Builder) calicoNodeImage(ctx context.Context, rootfs string, cb *calico
 		if err := copyTree(filepath.Join(src, "node", "filesystem", "sbin"), filepath.Join(ctxDir, "usr", "sbin"), func(string) bool { return true }); err != nil {
 			return err
 		}
-		if err := copyFile(filepath.Join(bin, "calico-node"), filepath.Join(ctxDir, "usr", "bin", "calico-node"), 0o755); err != nil {
-			return err
+		for from, to := range binFiles {
+			if err := copyFile(filepath.Join(bin, from), filepath.Join(ctxDir, "usr", "bin", to), 0o755); err != nil {
+				return err
+			}
 		}
 		return b.dockerBuild(ctx, "calico-node-image-"+version, tags["node"], nodeKey, ctxDir, fmt.Sprintf(`FROM %s
 COPY etc/ /etc/
@@ -210,6 +227,47 @@ COPY --chown=999:999 tmp/ /tmp/
 USER 999
 LABEL org.opencontainers.image.version=%s
 ENTRYPOINT ["/usr/bin/kube-controllers"]
+`, version))
+	})
+}
+
+// calicoCombinedImage is the v3.33 line's calico/calico, as docker/calico/Dockerfile
+// makes it: the static combined binary as /usr/bin/calico with calicoctl and calico-ipam
+// linked to it (it dispatches on its name; the manifest runs `calico-ipam -upgrade`,
+// `component cni install`, which copies it to the host as the CNI plugin, and `component
+// kube-controllers`), typha's default config, uid 10001. calico/base (a UBI layer with CA
+// certificates) is not built here: FROM scratch, with /status and /tmp writable by 10001
+// for kube-controllers' status file.
+func (b *Builder) calicoCombinedImage(ctx context.Context, cb *calicoBuild) error {
+	version, tag := cb.version, images.CalicoImages(cb.version)["calico"]
+	typha := filepath.Join(cb.src, "docker", "calico", "typha.cfg")
+	key, err := b.key("calico-calico-image", version, "file:"+filepath.Join(cb.bin, "calico"), "file:"+typha)
+	if err != nil {
+		return err
+	}
+	return b.imageStage(ctx, "calico-calico-image-"+version, tag, key, func(ctxDir string) error {
+		if err := copyFile(filepath.Join(cb.bin, "calico"), filepath.Join(ctxDir, "root", "usr", "bin", "calico"), 0o755); err != nil {
+			return err
+		}
+		for _, name := range []string{"calicoctl", "calico-ipam"} {
+			if err := os.Symlink("calico", filepath.Join(ctxDir, "root", "usr", "bin", name)); err != nil {
+				return err
+			}
+		}
+		if err := copyFile(typha, filepath.Join(ctxDir, "root", "etc", "calico", "typha.cfg"), 0o644); err != nil {
+			return err
+		}
+		for _, d := range []string{"status", "tmp"} {
+			if err := copyFile("/dev/null", filepath.Join(ctxDir, "owned", d, ".keep"), 0o644); err != nil {
+				return err
+			}
+		}
+		return b.dockerBuild(ctx, "calico-calico-image-"+version, tag, key, ctxDir, fmt.Sprintf(`FROM scratch
+COPY root/ /
+COPY --chown=10001:10001 owned/ /
+USER 10001:10001
+LABEL org.opencontainers.image.version=%s
+ENTRYPOINT ["/usr/bin/calico"]
 `, version))
 	})
 }

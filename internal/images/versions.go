@@ -75,6 +75,10 @@ type SourceArchive struct {
 	// Libbpf is the libbpf release a Calico source pins (nil: none; calico-node is then
 	// built without cgo).
 	Libbpf *SourceArchive
+	// Snapshot, when set, says the archive is a branch's head at a commit, not a release
+	// (Version is then the branch's name, as its manifest tags the images): "branch
+	// release-v3.33 at 6609dea54713, 2026-08-21".
+	Snapshot string
 }
 
 // CalicoSources are the Calico releases built from a source archive (no registry here
@@ -86,7 +90,14 @@ var CalicoSources = []SourceArchive{
 	calicoTag("v3.30.7", "74485ea40911c4868ae83ddb5da489c1533d1dba", "1cc6b045ac4240355f575531f19b2d565ef175ada3c502f542b94546b4060506", &libbpf146),
 	calicoTag("v3.31.7", "94bd1d5b0e04459d4d1c83653e0335a9201248b8", "447a8f2519cd34f8fe085b6609ad12c5c41a9109ebdd4b19ae36a348fd31307d", &libbpf146),
 	calicoTag("v3.32.1", "0ca9d1b93644778cafdf1812f3dda02ac0c361e8", "dcd3b574adf2330cb9739c8ef69575f77c00a5969543d8f4dc817aacde9fc994", &libbpf162),
+	// The v3.33 line before v3.33.0 was tagged: one calico/calico image beside calico/node.
+	calicoBranch("release-v3.33", "6609dea54713df1f84a77d8a7cecf25dff86fa5f", "1656fc5b26196c04aac85485eec55915337d113ee6022397211ab17b4822ec03", "2026-08-21", &libbpf162),
 }
+
+// CalicoBranch is the branch snapshot among CalicoSources: the newest Calico built here,
+// which is no release. Runs name it only when asked (-upgrade-path's optional last hop,
+// -calico-version); every report labels it (CalicoLabel).
+const CalicoBranch = "release-v3.33"
 
 // The libbpf releases Calico's metadata.mk pins (LIBBPF_VERSION): calico-node links them
 // (cgo). From v3.30 Felix calls libbpf at start even in iptables and nftables mode (it
@@ -102,6 +113,21 @@ func calicoTag(version, commit, sum string, libbpf *SourceArchive, replace ...st
 	a := githubTag("projectcalico/calico", version, commit, sum)
 	a.Replace, a.Libbpf = replace, libbpf
 	return a
+}
+
+// calicoBranch is the head of a release branch at a commit: the archive is named
+// calico-BRANCH-SHORTCOMMIT.tar.gz beside this project; for users with internet, GitHub
+// serves the same commit.
+func calicoBranch(branch, commit, sum, date string, libbpf *SourceArchive) SourceArchive {
+	return SourceArchive{
+		Version:  branch,
+		File:     "calico-" + branch + "-" + commit[:7] + ".tar.gz",
+		URL:      "https://github.com/projectcalico/calico/archive/" + commit + ".tar.gz",
+		Commit:   commit,
+		SHA256:   sum,
+		Libbpf:   libbpf,
+		Snapshot: "branch " + branch + " at " + commit[:12] + ", " + date,
+	}
 }
 
 func libbpfTag(version, commit, sum string) SourceArchive {
@@ -131,8 +157,9 @@ func CalicoSource(version string) (SourceArchive, bool) {
 	return SourceArchive{}, false
 }
 
-// CalicoReleases are the Calico releases buildable here, oldest first: the module's, then
-// the source archives'. The upgrade path runs them in this order.
+// CalicoReleases are the Calico versions buildable here, oldest first: the module's
+// release, then the source archives' (the releases, then the branch snapshot, which is
+// newest and no release: see CalicoLabel). The upgrade path runs them in this order.
 func CalicoReleases() []string {
 	out := []string{CalicoVersion}
 	for _, a := range CalicoSources {
@@ -141,19 +168,40 @@ func CalicoReleases() []string {
 	return out
 }
 
-// calicoMinor parses a Calico version: a release or a build of one ("v3.28.5-b").
-func calicoMinor(version string) (int, error) {
+// CalicoMinor parses a Calico version: a release, a build of one ("v3.28.5-b"), or a
+// release branch ("release-v3.33").
+func CalicoMinor(version string) (int, error) {
 	var major, minor int
-	if _, err := fmt.Sscanf(version, "v%d.%d", &major, &minor); err != nil || major != 3 {
-		return 0, fmt.Errorf("calico version %q: want v3.MINOR.PATCH", version)
+	if _, err := fmt.Sscanf(strings.TrimPrefix(version, "release-"), "v%d.%d", &major, &minor); err != nil || major != 3 {
+		return 0, fmt.Errorf("calico version %q: want v3.MINOR.PATCH (a release) or release-v3.MINOR (a branch built here)", version)
 	}
 	return minor, nil
+}
+
+// IsCalicoRelease says whether a version names a published release (what upstream mode
+// can download): not a second build (v3.28.5-b), not a branch snapshot.
+func IsCalicoRelease(version string) bool {
+	if version == CalicoVersion {
+		return true
+	}
+	a, ok := CalicoSource(version)
+	return ok && a.Snapshot == ""
+}
+
+// CalicoLabel is how reports, logs and flags' help name a Calico version: the version,
+// and for a branch snapshot what it is ("release-v3.33 (branch release-v3.33 at
+// 6609dea54713, 2026-08-21; not a release)").
+func CalicoLabel(version string) string {
+	if a, ok := CalicoSource(version); ok && a.Snapshot != "" {
+		return version + " (" + a.Snapshot + "; not a release)"
+	}
+	return version
 }
 
 // CalicoRegistry is where a Calico release's manifest names its images: Docker Hub up to
 // v3.30, quay.io from v3.31.0 on.
 func CalicoRegistry(version string) (string, error) {
-	minor, err := calicoMinor(version)
+	minor, err := CalicoMinor(version)
 	if err != nil {
 		return "", err
 	}
@@ -167,7 +215,7 @@ func CalicoRegistry(version string) (string, error) {
 // kube-controllers up to v3.32; from v3.33 node and one calico image (CNI install,
 // kube-controllers and the IPAM upgrade).
 func CalicoComponents(version string) ([]string, error) {
-	minor, err := calicoMinor(version)
+	minor, err := CalicoMinor(version)
 	if err != nil {
 		return nil, err
 	}
@@ -201,13 +249,15 @@ func CalicoUpstreamImages(version string) (map[string]string, error) {
 	return out, err
 }
 
-// CalicoImages are the local names of a Calico build's images, by component.
+// CalicoImages are the local names of a Calico build's images, by component (those of
+// CalicoComponents; a version that does not parse has none).
 func CalicoImages(version string) map[string]string {
-	return map[string]string{
-		"node":             LocalRegistry + "/calico/node:" + version,
-		"cni":              LocalRegistry + "/calico/cni:" + version,
-		"kube-controllers": LocalRegistry + "/calico/kube-controllers:" + version,
+	comps, _ := CalicoComponents(version)
+	out := map[string]string{}
+	for _, c := range comps {
+		out[c] = LocalRegistry + "/calico/" + c + ":" + version
 	}
+	return out
 }
 
 // ControlPlaneImages are the images kubeadm and kind need inside the node.
@@ -252,7 +302,11 @@ func CalicoManifest(version string) string {
 func Summary() string {
 	var archives []string
 	for _, a := range CalicoSources {
-		archives = append(archives, a.Version+" (commit "+a.Commit[:12]+")")
+		what := "commit " + a.Commit[:12]
+		if a.Snapshot != "" {
+			what = a.Snapshot + ", not a release"
+		}
+		archives = append(archives, a.Version+" ("+what+")")
 	}
 	return fmt.Sprintf("kubernetes %s, kind %s, containerd %s, runc %s, crictl %s, cni-plugins %s, coredns %s, etcd %s, calico %s (module %s) and from source archives %s, registry (distribution) %s",
 		Kubernetes, Kind, Containerd, Runc, Crictl, CNIPlugins, CoreDNS, Etcd, CalicoVersion, CalicoModule, strings.Join(archives, ", "), Distribution)
