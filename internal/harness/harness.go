@@ -43,6 +43,8 @@ type Config struct {
 	ConntrackUDPTimeout time.Duration
 	// CalicoLogAllowlist lists the calico error log lines that do not fail a run.
 	CalicoLogAllowlist calico.Allowlist
+	// Enforce is the policy steps' enforcement watch (zero: DefaultEnforce).
+	Enforce EnforceSpec
 }
 
 // Harness drives one scenario on one cluster.
@@ -120,10 +122,22 @@ func (h *Harness) RunStep(ctx context.Context, i int) *report.Step {
 		rs.Failure = err.Error()
 		return rs
 	}
+	// A policy step's changed cells are watched on a fixed schedule from before the apply.
+	ew, err := h.startEnforcementWatch(ctx, i)
+	if err != nil {
+		return fail(err)
+	}
 	// Apply the step's objects, or delete its namespaces.
 	if len(step.Objects) > 0 {
+		started := time.Now()
 		if err := h.Apply(ctx, step.Objects); err != nil {
+			if ew != nil {
+				ew.sess.Stop()
+			}
 			return fail(err)
+		}
+		if ew != nil {
+			ew.started, ew.applied = started, time.Now()
 		}
 		fmt.Fprintf(h.Log, "%s: applied %d objects from %s\n", step.Name, len(step.Objects), strings.Join(step.Apply, ", "))
 	}
@@ -136,7 +150,11 @@ func (h *Harness) RunStep(ctx context.Context, i int) *report.Step {
 	if step.Fixture == "" {
 		return rs
 	}
-	return h.assess(ctx, rs, i, t0, true)
+	h.assess(ctx, rs, i, t0, true)
+	if ew != nil {
+		h.finishEnforcement(ctx, rs, i, ew)
+	}
+	return rs
 }
 
 // Verify probes the state after step i again, applying nothing: after a Calico rollout,

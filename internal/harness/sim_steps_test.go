@@ -29,6 +29,7 @@ func simHarness(t *testing.T) (*Harness, *simCluster) {
 	h, err := New(Config{
 		ProbeTimeout: time.Second, DNSTimeout: 5 * time.Second, ConfirmTimeout: 5 * time.Second, ConvergeDeadline: time.Second,
 		ExternalIP: s.External.IP, Kubeconfig: "kubeconfig-sim", ReadyTimeout: time.Second, ConntrackUDPTimeout: 0,
+		Enforce: EnforceSpec{Interval: 10 * time.Millisecond, Settle: 50 * time.Millisecond, Lead: 30 * time.Millisecond, MaxTail: time.Second},
 	}, sim, s, io.Discard)
 	require.NoError(t, err)
 	return h, sim

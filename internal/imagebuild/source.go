@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/netpol-e2e/harness/internal/httpget"
 	"github.com/netpol-e2e/harness/internal/images"
@@ -156,6 +157,14 @@ func (b *Builder) sourceTree(ctx context.Context, a images.SourceArchive) (strin
 		}
 		parts = append(parts, "libbpf", a.Libbpf.Commit)
 	}
+	// From the v3.33 line, felix/Makefile builds libbpf.a with -fPIC: the combined binary
+	// can load plugins, so Go links it as dynamically linked code (-z nocopyreloc), which
+	// position-dependent objects cannot join ("recompile with -fPIE", seen here).
+	make := []string{"make", "-j2", "BUILD_STATIC_ONLY=1", "OBJDIR=amd64"}
+	if comps, _ := images.CalicoComponents(a.Version); slices.Contains(comps, "calico") {
+		make = append(make, "EXTRA_CFLAGS=-fPIC")
+		parts = append(parts, "fPIC")
+	}
 	key, err := b.key(parts...)
 	if err != nil {
 		return "", err
@@ -185,6 +194,6 @@ func (b *Builder) sourceTree(ctx context.Context, a images.SourceArchive) (strin
 		if err := os.MkdirAll(filepath.Join(dir, "src", "amd64"), 0o755); err != nil { // as Calico's Makefile does first
 			return err
 		}
-		return b.run(ctx, stage, filepath.Join(dir, "src"), nil, nil, "make", "-j2", "BUILD_STATIC_ONLY=1", "OBJDIR=amd64")
+		return b.run(ctx, stage, filepath.Join(dir, "src"), nil, nil, make[0], make[1:]...)
 	})
 }

@@ -45,9 +45,13 @@ tr.calico td{color:#225}tr.harness td{color:#555;font-style:italic}img.shot{bord
 		fmt.Fprintf(&b, "<li>%s: %s</li>", html.EscapeString(k), html.EscapeString(r.Timings[k]))
 	}
 	b.WriteString("</ul><h2>Enforcement latency</h2><table>")
-	var maxLat time.Duration
+	var maxLat, maxCell time.Duration
 	for _, s := range r.Steps {
 		maxLat = max(maxLat, s.Latency)
+		if s.Enforcement != nil {
+			_, _, worst, _ := s.Enforcement.Quantiles()
+			maxCell = max(maxCell, worst)
+		}
 	}
 	for _, s := range r.Steps {
 		if !s.timed() {
@@ -57,8 +61,13 @@ tr.calico td{color:#225}tr.harness td{color:#555;font-style:italic}img.shot{bord
 		if maxLat > 0 {
 			w = int(300 * s.Latency / maxLat)
 		}
-		fmt.Fprintf(&b, `<tr><td><a href="#%s">%s</a></td><td><span class="bar" style="width:%dpx"></span> %s</td></tr>`,
-			anchor(s.Name), html.EscapeString(s.Name), w, s.Latency.Round(time.Millisecond))
+		fine := ""
+		if e := s.Enforcement; e != nil {
+			p50, p95, worst, _ := e.Quantiles()
+			fine = fmt.Sprintf("per cell, every %s: p50 %s, p95 %s, max %s", e.Interval, ms(p50), ms(p95), ms(worst))
+		}
+		fmt.Fprintf(&b, `<tr><td><a href="#%s">%s</a></td><td><span class="bar" style="width:%dpx"></span> %s</td><td>%s</td></tr>`,
+			anchor(s.Name), html.EscapeString(s.Name), w, s.Latency.Round(time.Millisecond), fine)
 	}
 	b.WriteString("</table><h2>Steps and checks</h2>")
 	for _, s := range r.Steps {
@@ -69,6 +78,9 @@ tr.calico td{color:#225}tr.harness td{color:#555;font-style:italic}img.shot{bord
 		}
 		for _, n := range s.Notes {
 			fmt.Fprintf(&b, "<p>%s</p>", html.EscapeString(n))
+		}
+		if s.Enforcement != nil {
+			b.WriteString(enforcementHTML(s.Enforcement, maxCell))
 		}
 		if s.Rollout != nil {
 			b.WriteString(rolloutHTML(s.Rollout))

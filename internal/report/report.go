@@ -32,6 +32,8 @@ type Step struct {
 	Duration  time.Duration   `json:"durationNs"`
 	Failure   string          `json:"failure,omitempty"`
 	Notes     []string        `json:"notes,omitempty"`
+	// Enforcement is set for policy steps: per changed cell, when it took its new verdict.
+	Enforcement *Enforcement `json:"enforcement,omitempty"`
 	// Rollout is set for the upgrade checks.
 	Rollout *Rollout `json:"rollout,omitempty"`
 	// Screenshot, when set, is a PNG shown in the HTML report and saved as
@@ -103,6 +105,9 @@ func (s *Step) Text() string {
 	for _, n := range s.Notes {
 		fmt.Fprintf(&b, "  %s\n", n)
 	}
+	if s.Enforcement != nil {
+		fmt.Fprintf(&b, "  %s\n", s.Enforcement.Summary())
+	}
 	if s.Rollout != nil {
 		b.WriteString(s.Rollout.Text())
 	}
@@ -115,7 +120,7 @@ func (s *Step) Text() string {
 // Summary is the run's closing table: each step, its verdict and latency.
 func (r *Run) Summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-28s %-6s %-10s %-8s %s\n", "step", "result", "latency", "rounds", "cells")
+	fmt.Fprintf(&b, "%-28s %-6s %-10s %-8s %-6s %s\n", "step", "result", "latency", "rounds", "cells", "per-cell p50/p95/max")
 	var lat []time.Duration
 	for _, s := range r.Steps {
 		res := "PASS"
@@ -127,7 +132,12 @@ func (r *Run) Summary() string {
 			l = s.Latency.Round(time.Millisecond).String()
 			lat = append(lat, s.Latency)
 		}
-		fmt.Fprintf(&b, "%-28s %-6s %-10s %-8d %d\n", s.Name, res, l, s.Rounds, len(s.Results))
+		fine := ""
+		if e := s.Enforcement; e != nil {
+			p50, p95, worst, _ := e.Quantiles()
+			fine = ms(p50) + "/" + ms(p95) + "/" + ms(worst)
+		}
+		fmt.Fprintf(&b, "%-28s %-6s %-10s %-8d %-6d %s\n", s.Name, res, l, s.Rounds, len(s.Results), fine)
 	}
 	if len(lat) > 0 {
 		slices.Sort(lat)
