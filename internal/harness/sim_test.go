@@ -73,6 +73,9 @@ type simCluster struct {
 	restarted     map[string]bool // "ns/pod"
 	// dataplane is where the simulated nodes keep Calico's and kube-proxy's rules.
 	dataplane calico.Dataplane
+	// enforceAfter delays a policy's effect on the probes after its apply (applied: when).
+	enforceAfter time.Duration
+	applied      map[string]time.Time
 }
 
 func newSim(s *scenario.Scenario, externalIP string) *simCluster {
@@ -82,6 +85,7 @@ func newSim(s *scenario.Scenario, externalIP string) *simCluster {
 		svcs: map[string]*corev1.Service{}, pols: map[string]*networkingv1.NetworkPolicy{},
 		leak: map[matrix.Cell]bool{}, deadPod: map[string]bool{}, restarted: map[string]bool{},
 		slow: map[string]time.Duration{}, lostDNS: map[string]int{}, unreachable: map[matrix.Cell]int{}, generation: map[string]int{},
+		applied: map[string]time.Time{},
 	}
 }
 
@@ -144,7 +148,7 @@ func (c *simCluster) Apply(_ context.Context, objs ...*unstructured.Unstructured
 		case "NetworkPolicy":
 			var o networkingv1.NetworkPolicy
 			err = runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &o)
-			c.pols[key] = &o
+			c.pols[key], c.applied[key] = &o, time.Now()
 			if err == nil {
 				err = c.apiPolicy(&o)
 			}
@@ -381,7 +385,9 @@ func (c *simCluster) state() *scenario.State {
 		st.Services = append(st.Services, c.svcs[k])
 	}
 	for _, k := range sortedKeys(c.pols) {
-		st.Policies = append(st.Policies, c.pols[k])
+		if time.Since(c.applied[k]) >= c.enforceAfter {
+			st.Policies = append(st.Policies, c.pols[k])
+		}
 	}
 	return st
 }

@@ -16,14 +16,17 @@ type Change struct {
 }
 
 // CellLatency is when one changed cell took its new verdict for good, judged from probes
-// that start on a fixed schedule whatever the earlier ones still wait for: a probe that
-// starts at t and times out proves "blocked at t", one that connects "allowed at t".
+// that start on a fixed schedule whatever the earlier ones still wait for. A probe that
+// times out proves "blocked" at its start (every SYN it sent was dropped); one that
+// connects proves "allowed" only by its end: a SYN sent at the start and dropped may be
+// retransmitted a second later and pass (seen live: a probe started 302 ms before a
+// policy's apply connected after it).
 type CellLatency struct {
 	Change
-	// Latency is from the apply call's return to the start of the first probe after
-	// which every probe showed To; the change took effect after the start of the probe
-	// before it (Latency - the schedule's interval, at worst). Negative: before the
-	// call returned.
+	// Latency is from the apply call's return to when the cell is proven To for good:
+	// for blocked, the start of the first probe after which every probe showed To; for
+	// allowed, the earliest end among those probes. With a probe every interval it is
+	// within about one interval of the change. Negative: before the call returned.
 	Latency time.Duration `json:"latencyNs"`
 	// Settled: the cell's last probe showed To (false: it never did for good in the window).
 	Settled bool `json:"settled"`
@@ -31,9 +34,8 @@ type CellLatency struct {
 	// From again before settling.
 	Probes int `json:"probes"`
 	Flips  int `json:"flips,omitempty"`
-	// Wrong lists what cannot happen: a probe started before the apply call that shows
-	// To (the change was there before it was made), or a verdict that is neither From
-	// nor To.
+	// Wrong lists what cannot happen: a probe proving To before the apply call began
+	// (the change was there before it was made), or a verdict that is neither From nor To.
 	Wrong []string `json:"wrong,omitempty"`
 }
 
@@ -57,8 +59,8 @@ func Enforcement(obs []matrix.Result, changes []Change, started, applied time.Ti
 		sawTo := false
 		for _, r := range rs {
 			switch {
-			case r.Verdict == ch.To && r.At.Before(started):
-				cl.Wrong = append(cl.Wrong, fmt.Sprintf("a probe started %s before the apply showed %s", started.Sub(r.At).Round(time.Millisecond), r.Verdict))
+			case r.Verdict == ch.To && proven(r).Before(started):
+				cl.Wrong = append(cl.Wrong, fmt.Sprintf("a probe showed %s %s before the apply began (started %s before it, took %s)", r.Verdict, started.Sub(proven(r)).Round(time.Millisecond), started.Sub(r.At).Round(time.Millisecond), r.Took()))
 			case r.Verdict != ch.To && r.Verdict != ch.From:
 				cl.Wrong = append(cl.Wrong, fmt.Sprintf("a probe started %s after the apply showed %s (%s), neither %s nor %s", r.At.Sub(applied).Round(time.Millisecond), r.Verdict, r.Detail, ch.From, ch.To))
 			}
@@ -70,11 +72,26 @@ func Enforcement(obs []matrix.Result, changes []Change, started, applied time.Ti
 			}
 		}
 		if settle < len(rs) {
-			cl.Settled, cl.Latency = true, rs[settle].At.Sub(applied)
+			at := proven(rs[settle])
+			for _, r := range rs[settle:] {
+				if proven(r).Before(at) {
+					at = proven(r)
+				}
+			}
+			cl.Settled, cl.Latency = true, at.Sub(applied)
 		}
 		out = append(out, cl)
 	}
 	return out
+}
+
+// proven is when a probe proves its verdict: an allowed one by its end, any other at its
+// start.
+func proven(r matrix.Result) time.Time {
+	if r.Verdict == matrix.Allowed {
+		return r.At.Add(r.Took())
+	}
+	return r.At
 }
 
 // SettledFor says whether every change's cell has shown To in every probe started during

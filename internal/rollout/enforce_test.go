@@ -52,7 +52,7 @@ func TestEnforcementNamesWhatCannotHappen(t *testing.T) {
 	obs := append(scheduled(c1, t0, B, A, A, A), scheduled(c2, t0, A, A, A, matrix.Refused, B, A)...)
 	got := Enforcement(obs, []Change{{c1, A, B}, {c2, A, B}, {c3, A, B}}, started, applied)
 	require.Len(t, got[0].Wrong, 1)
-	require.Contains(t, got[0].Wrong[0], "before the apply showed blocked")
+	require.Contains(t, got[0].Wrong[0], "a probe showed blocked 250ms before the apply began")
 	require.False(t, got[0].Settled)
 	require.Len(t, got[1].Wrong, 1)
 	require.Contains(t, got[1].Wrong[0], "showed refused")
@@ -70,4 +70,26 @@ func TestSettledFor(t *testing.T) {
 	require.True(t, SettledFor(obs, ch, 300*time.Millisecond))
 	require.False(t, SettledFor(obs, ch, 400*time.Millisecond), "c2 shows allowed for 300 ms only")
 	require.False(t, SettledFor(scheduled(c1, t0, B, B, B, B, B), ch, 100*time.Millisecond), "c2 never probed")
+}
+
+// An allowed probe proves "allowed" by its end, not its start: one started before the apply
+// whose SYN passed on its retransmission after it is no early verdict, and the latency is
+// the earliest end among the final run (seen live with a 1 s timeout).
+func TestEnforcementAllowedIsProvenByItsEnd(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	started, applied := t0.Add(250*time.Millisecond), t0.Add(280*time.Millisecond)
+	c := matrix.Cell{Row: "a", Col: "x"}
+	obs := scheduled(c, t0, B, B, A, A, A, A, A)
+	for i := range obs {
+		obs[i].Millis = 2
+	}
+	obs[2].Millis = 1000 // started at 200 ms, connected at 1.2 s
+	obs[3].Millis = 900  // started at 300 ms, connected at 1.2 s
+	obs[4].Millis = 3    // started at 400 ms: the first SYN passed
+	got := Enforcement(obs, []Change{{c, B, A}}, started, applied)
+	require.Empty(t, got[0].Wrong)
+	require.True(t, got[0].Settled)
+	require.Equal(t, 123*time.Millisecond, got[0].Latency) // 403 ms - 280 ms
+	obs[2].Millis = 10 // ended at 210 ms: allowed before the apply began
+	require.Contains(t, Enforcement(obs, []Change{{c, B, A}}, started, applied)[0].Wrong[0], "a probe showed allowed 40ms before the apply began")
 }
