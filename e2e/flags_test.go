@@ -53,6 +53,9 @@ var (
 	flagBenchSizes       = flag.String("bench-sizes", envStr("BENCH_SIZES", "6,12,25,50"), "BenchmarkScale (make bench): the source counts, each probing 8 targets")
 	flagBenchRounds      = flag.Int("bench-rounds", envInt("BENCH_ROUNDS", 5), "BenchmarkScale: timed rounds per size")
 	flagUpgradeTail      = flag.Duration("upgrade-tail", envDuration("UPGRADE_TAIL", 10*time.Second), "how long probing goes on after a rollout is complete")
+	flagEnforceReplay    = flag.Bool("enforce-replay", envBool("ENFORCE_REPLAY", true), "TestUpgrade replays the policy steps (each step's policies deleted and applied again on the end state, its changed cells probed every 100 ms) before the first rollout and after each, and fails a version that enforces slower than the one before it by more than -enforce-slowdown-factor and -enforce-slowdown-min")
+	flagSlowFactor       = flag.Float64("enforce-slowdown-factor", envFloat("ENFORCE_SLOWDOWN_FACTOR", 2), "a version's replay fails when its p95 enforcement latency exceeds this many times the previous version's and ...")
+	flagSlowMin          = flag.Duration("enforce-slowdown-min", envDuration("ENFORCE_SLOWDOWN_MIN", 500*time.Millisecond), "... is also at least this much more")
 	flagUpgradeControl   = flag.String("upgrade-control", envStr("UPGRADE_CONTROL", "pci/default-deny-pci,pci/allow-management-ui"), "negative control: end-state policies (namespace/name, comma-separated) deleted during a third rollout (a restart of calico-node); the suite must report exactly their leak (empty: no control)")
 )
 
@@ -87,6 +90,10 @@ func envBool(name string, def bool) bool {
 
 func envInt(name string, def int) int {
 	return envParsed(name, def, strconv.Itoa, strconv.Atoi)
+}
+
+func envFloat(name string, def float64) float64 {
+	return envParsed(name, def, func(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }, func(v string) (float64, error) { return strconv.ParseFloat(v, 64) })
 }
 
 func envDuration(name string, def time.Duration) time.Duration {

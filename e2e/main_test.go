@@ -162,6 +162,10 @@ func checkInput() error {
 	p.Positive("upgrade-reply-budget", *flagReplyBudget)
 	p.NonNegative("upgrade-gap-budget", *flagUpgradeGapBudget)
 	p.NonNegative("upgrade-tail", *flagUpgradeTail)
+	if *flagSlowFactor < 1 {
+		p.Add("-enforce-slowdown-factor=%g: want 1 or more (how many times A's p95 enforcement latency B's may reach)", *flagSlowFactor)
+	}
+	p.NonNegative("enforce-slowdown-min", *flagSlowMin)
 	p.NonNegative("upgrade-conn-interval", *flagConnInterval)
 	p.NeedsFor(*flagConnInterval > 0, "upgrade-conn-interval", flagConnInterval.String(), "upgrade-conn-control", *flagConnControl, "0 holds no connection; give an interval, or -upgrade-conn-control= to drop the control too")
 	p.AtLeastDuration("upgrade-hole-budget", *flagUpgradeHole, "upgrade-interval", *flagUpgradeInterval, "every cell waits an interval between probes, so every rollout would fail")

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,29 @@ func upgradeFeatures() []features.Feature {
 			return rs
 		}))
 	}
+	// The policy steps replayed on each version, each compared with the one before it.
+	var replayed *report.Replay
+	replays := 0
+	replay := func(version string) {
+		if !*flagEnforceReplay {
+			return
+		}
+		name := fmt.Sprintf("enforce-replay-%d-%s", replays, version)
+		replays++
+		feats = append(feats, feature(name, "each policy step deleted and applied again on the end state, its changed cells timed", func(ctx context.Context) *report.Step {
+			rs := h.ReplayEnforcement(ctx, end, name, images.CalicoLabel(version))
+			prev := replayed
+			replayed = rs.Replay
+			if rs.Failure == "" && prev != nil {
+				rs.Compared = []*report.Replay{prev, rs.Replay}
+				if err := harness.CompareEnforcement(prev, rs.Replay, harness.SlowdownBudget{Factor: *flagSlowFactor, Min: *flagSlowMin}); err != nil {
+					rs.Failure = err.Error()
+				}
+			}
+			return rs
+		}))
+	}
+	replay(path[0])
 	roll := func(name, a, b string, control []string) {
 		feats = append(feats, feature(name, "no denied cell leaks, no allowed cell goes down, every cell probed throughout", func(ctx context.Context) *report.Step {
 			var manifest []*unstructured.Unstructured
@@ -138,6 +162,9 @@ func upgradeFeatures() []features.Feature {
 		feats = append(feats, feature(name+"-dataplane-"+string(dp), "Calico's and kube-proxy's rules are in "+string(dp)+" on every node, none in the other", func(ctx context.Context) *report.Step {
 			return h.CheckDataplane(ctx, name+"-dataplane-"+string(dp), dp)
 		}))
+		if control == nil {
+			replay(b)
+		}
 	}
 	// Each hop with every check; -upgrade-path names them, else A -> B and back.
 	for i := 1; i < len(path); i++ {

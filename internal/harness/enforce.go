@@ -11,6 +11,7 @@ import (
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/rollout"
+	"github.com/netpol-e2e/harness/internal/scenario"
 )
 
 // EnforceSpec is the enforcement watch of a policy step: every cell the step changes is
@@ -47,6 +48,7 @@ func (e EnforceSpec) orDefault() EnforceSpec {
 type enforcementWatch struct {
 	spec             EnforceSpec
 	changes          []rollout.Change
+	untimed          int // UDP cells the change closes (see watchChanges)
 	sess             *rollout.Session
 	started, applied time.Time
 }
@@ -73,25 +75,40 @@ func (h *Harness) startEnforcementWatch(ctx context.Context, i int) (*enforcemen
 	if !h.policyStep(i) {
 		return nil, nil
 	}
-	step, st := &h.Scenario.Steps[i], h.States[i]
 	prev, err := h.Scenario.LoadFixture(&h.Scenario.Steps[i-1], h.States[i-1])
 	if err != nil {
 		return nil, err
 	}
-	want, err := h.expected(step, st)
+	want, err := h.expected(&h.Scenario.Steps[i], h.States[i])
 	if err != nil {
 		return nil, err
 	}
 	prev = h.families(prev)
 	var changes []rollout.Change
-	var cells []matrix.Cell
 	for _, c := range want.ProbedCells() {
 		w, _ := want.Get(c.Row, c.Col)
-		p, ok := prev.Get(c.Row, c.Col)
-		if ok && p != matrix.NotProbed && p != w {
+		if p, ok := prev.Get(c.Row, c.Col); ok && p != matrix.NotProbed && p != w {
 			changes = append(changes, rollout.Change{Cell: c, From: p, To: w})
-			cells = append(cells, c)
 		}
+	}
+	return h.watchChanges(ctx, h.States[i], changes)
+}
+
+// watchChanges starts the enforcement watch of changes on state st's pods (nil when none
+// can be timed). A UDP flow a change closes is not timed: conntrack keeps passing a
+// lookup whose random source port matches a flow of the last nf_conntrack_udp_timeout
+// (the controls' settleUDP), which is the dataplane's documented behaviour, not the
+// policy's latency; Converge still judges those cells.
+func (h *Harness) watchChanges(ctx context.Context, st *scenario.State, all []rollout.Change) (*enforcementWatch, error) {
+	var changes []rollout.Change
+	var cells []matrix.Cell
+	untimed := 0
+	for _, c := range all {
+		if c.From == matrix.Allowed && strings.Contains(c.Cell.Col, "/udp") {
+			untimed++
+			continue
+		}
+		changes, cells = append(changes, c), append(cells, c.Cell)
 	}
 	if len(changes) == 0 {
 		return nil, nil
@@ -110,21 +127,21 @@ func (h *Harness) startEnforcementWatch(ctx context.Context, i int) (*enforcemen
 	case <-ctx.Done():
 	case <-time.After(spec.Lead):
 	}
-	return &enforcementWatch{spec: spec, changes: changes, sess: sess}, nil
+	return &enforcementWatch{spec: spec, changes: changes, untimed: untimed, sess: sess}, nil
 }
 
 // finishEnforcement waits (after the step's rounds) until every changed cell showed its
 // new verdict for the spec's Settle, at most its MaxTail, stops the watch and puts the latencies into
 // the step; what cannot happen (the new verdict before the apply, a third verdict, a cell
 // that never settled) fails it.
-func (h *Harness) finishEnforcement(ctx context.Context, rs *report.Step, i int, ew *enforcementWatch) {
+func (h *Harness) finishEnforcement(ctx context.Context, rs *report.Step, applied []scenario.Object, ew *enforcementWatch) {
 	spec := ew.spec
 	deadline := time.Now().Add(spec.MaxTail)
 	for rs.Failure == "" && time.Now().Before(deadline) && ctx.Err() == nil && !rollout.SettledFor(ew.sess.Observations(), ew.changes, spec.Settle) {
 		time.Sleep(spec.Interval)
 	}
 	obs, events := ew.sess.Stop()
-	e := &report.Enforcement{Interval: spec.Interval, Applied: ew.applied, Created: h.createdAt(ctx, i, ew.started),
+	e := &report.Enforcement{Interval: spec.Interval, Applied: ew.applied, Created: h.createdAt(ctx, applied, ew.started), UntimedUDP: ew.untimed,
 		Cells: rollout.Enforcement(obs, ew.changes, ew.started, ew.applied)}
 	rs.Enforcement = e
 	if rs.Failure != "" {
@@ -147,12 +164,12 @@ func (h *Harness) finishEnforcement(ctx context.Context, rs *report.Step, i int,
 	}
 }
 
-// createdAt is the API server's creationTimestamp of the newest policy step i created
-// (zero when it created none: a policy applied again keeps its first one). The server
-// keeps whole seconds: one created during the apply may say up to 1 s before it began.
-func (h *Harness) createdAt(ctx context.Context, i int, started time.Time) time.Time {
+// createdAt is the API server's creationTimestamp of the newest of the applied policies
+// (zero when the apply created none: a policy applied again keeps its first one). The
+// server keeps whole seconds: one created during the apply may say up to 1 s before it began.
+func (h *Harness) createdAt(ctx context.Context, applied []scenario.Object, started time.Time) time.Time {
 	var newest time.Time
-	for _, o := range h.Scenario.Steps[i].Objects {
+	for _, o := range applied {
 		p, err := h.Kube.Clientset().NetworkingV1().NetworkPolicies(o.Policy.Namespace).Get(ctx, o.Policy.Name, metav1.GetOptions{})
 		if err == nil && !p.CreationTimestamp.Time.Before(started.Truncate(time.Second)) && p.CreationTimestamp.After(newest) {
 			newest = p.CreationTimestamp.Time

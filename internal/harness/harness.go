@@ -152,7 +152,7 @@ func (h *Harness) RunStep(ctx context.Context, i int) *report.Step {
 	}
 	h.assess(ctx, rs, i, t0, true)
 	if ew != nil {
-		h.finishEnforcement(ctx, rs, i, ew)
+		h.finishEnforcement(ctx, rs, step.Objects, ew)
 	}
 	return rs
 }

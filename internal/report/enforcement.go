@@ -18,9 +18,13 @@ type Enforcement struct {
 	// Applied is when the apply call returned (the latencies' zero); Created the API
 	// server's creationTimestamp of the newest object the step created (whole seconds:
 	// the server stores no finer), zero when it created none.
-	Applied time.Time `json:"applied"`
-	Created time.Time `json:"created,omitzero"`
+	Applied time.Time             `json:"applied"`
+	Created time.Time             `json:"created,omitzero"`
 	Cells   []rollout.CellLatency `json:"cells"`
+	// UntimedUDP counts the UDP cells the change closes, which are not timed: conntrack
+	// passes a lookup whose source port matches a flow of the last
+	// nf_conntrack_udp_timeout (the rounds still judge them).
+	UntimedUDP int `json:"untimedUdp,omitempty"`
 }
 
 // Quantiles are the settled cells' latencies: p50, p95 and max (nearest rank), and how
@@ -50,6 +54,9 @@ func (e *Enforcement) Summary() string {
 	if n < len(e.Cells) {
 		s += fmt.Sprintf("; %d never settled", len(e.Cells)-n)
 	}
+	if e.UntimedUDP > 0 {
+		s += fmt.Sprintf("; %d UDP cells it closes not timed (conntrack)", e.UntimedUDP)
+	}
 	if !e.Created.IsZero() {
 		s += fmt.Sprintf("; the API server created the objects at %s, %s before the apply returned (its timestamps have whole seconds)", e.Created.Format(time.TimeOnly), e.Applied.Sub(e.Created).Round(time.Millisecond))
 	}
@@ -77,5 +84,81 @@ func enforcementHTML(e *Enforcement, scale time.Duration) string {
 			html.EscapeString(c.Cell.Row), html.EscapeString(c.Cell.Col), c.From, c.To, w, text)
 	}
 	b.WriteString("</table>")
+	return b.String()
+}
+
+// Replay is one Calico version's replay of the policy steps on the end state (each step's
+// policies deleted and applied again under the enforcement watch).
+type Replay struct {
+	Version string         `json:"version"`
+	Steps   []ReplayedStep `json:"steps"`
+}
+
+// ReplayedStep is one policy step's re-apply; Enforcement is nil when deleting its
+// policies changes no cell of the end state (later policies decide them all).
+type ReplayedStep struct {
+	Step        string       `json:"step"`
+	Enforcement *Enforcement `json:"enforcement,omitempty"`
+}
+
+// Pooled are a replay's quantiles over every settled cell of every step.
+type Pooled struct {
+	P50, P95, Max time.Duration
+	N             int
+}
+
+// P95 pools every replayed step's cells.
+func (r *Replay) P95() Pooled {
+	all := &Enforcement{}
+	for _, s := range r.Steps {
+		if s.Enforcement != nil {
+			all.Cells = append(all.Cells, s.Enforcement.Cells...)
+		}
+	}
+	p50, p95, worst, n := all.Quantiles()
+	return Pooled{P50: p50, P95: p95, Max: worst, N: n}
+}
+
+// Text is a replay, a line per step.
+func (r *Replay) Text() string {
+	var b strings.Builder
+	for _, s := range r.Steps {
+		if s.Enforcement == nil {
+			fmt.Fprintf(&b, "  %s on %s: deleting its policies changes no cell of the end state\n", s.Step, r.Version)
+			continue
+		}
+		fmt.Fprintf(&b, "  %s on %s: %s\n", s.Step, r.Version, s.Enforcement.Summary())
+	}
+	p := r.P95()
+	fmt.Fprintf(&b, "  all %d replayed cells on %s: p50 %s, p95 %s, max %s\n", p.N, r.Version, ms(p.P50), ms(p.P95), ms(p.Max))
+	return b.String()
+}
+
+// CompareText sets replays side by side: per step p50/p95/max on each version.
+func CompareText(rs []*Replay) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  %-24s", "step (p50/p95/max)")
+	for _, r := range rs {
+		fmt.Fprintf(&b, " %-28s", r.Version)
+	}
+	b.WriteString("\n")
+	for i := range rs[0].Steps {
+		fmt.Fprintf(&b, "  %-24s", rs[0].Steps[i].Step)
+		for _, r := range rs {
+			cell := "-"
+			if i < len(r.Steps) && r.Steps[i].Enforcement != nil {
+				p50, p95, worst, _ := r.Steps[i].Enforcement.Quantiles()
+				cell = ms(p50) + "/" + ms(p95) + "/" + ms(worst)
+			}
+			fmt.Fprintf(&b, " %-28s", cell)
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "  %-24s", "all cells")
+	for _, r := range rs {
+		p := r.P95()
+		fmt.Fprintf(&b, " %-28s", fmt.Sprintf("%s/%s/%s (%d)", ms(p.P50), ms(p.P95), ms(p.Max), p.N))
+	}
+	b.WriteString("\n")
 	return b.String()
 }

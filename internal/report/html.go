@@ -82,6 +82,16 @@ tr.calico td{color:#225}tr.harness td{color:#555;font-style:italic}img.shot{bord
 		if s.Enforcement != nil {
 			b.WriteString(enforcementHTML(s.Enforcement, maxCell))
 		}
+		if s.Replay != nil {
+			for _, st := range s.Replay.Steps {
+				if st.Enforcement != nil {
+					fmt.Fprintf(&b, "<h4>%s, replayed on %s</h4>%s", html.EscapeString(st.Step), html.EscapeString(s.Replay.Version), enforcementHTML(st.Enforcement, maxCell))
+				}
+			}
+		}
+		if len(s.Compared) > 0 {
+			fmt.Fprintf(&b, "<pre>%s</pre>", html.EscapeString(CompareText(s.Compared)))
+		}
 		if s.Rollout != nil {
 			b.WriteString(rolloutHTML(s.Rollout))
 		}

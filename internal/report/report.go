@@ -34,6 +34,10 @@ type Step struct {
 	Notes     []string        `json:"notes,omitempty"`
 	// Enforcement is set for policy steps: per changed cell, when it took its new verdict.
 	Enforcement *Enforcement `json:"enforcement,omitempty"`
+	// Replay is set for a replay of the policy steps on one Calico version; Compared for
+	// the check that compares two (A, then B).
+	Replay   *Replay   `json:"replay,omitempty"`
+	Compared []*Replay `json:"compared,omitempty"`
 	// Rollout is set for the upgrade checks.
 	Rollout *Rollout `json:"rollout,omitempty"`
 	// Screenshot, when set, is a PNG shown in the HTML report and saved as
@@ -107,6 +111,12 @@ func (s *Step) Text() string {
 	}
 	if s.Enforcement != nil {
 		fmt.Fprintf(&b, "  %s\n", s.Enforcement.Summary())
+	}
+	if s.Replay != nil {
+		b.WriteString(s.Replay.Text())
+	}
+	if len(s.Compared) > 0 {
+		b.WriteString(CompareText(s.Compared))
 	}
 	if s.Rollout != nil {
 		b.WriteString(s.Rollout.Text())

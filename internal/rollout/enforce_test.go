@@ -90,6 +90,6 @@ func TestEnforcementAllowedIsProvenByItsEnd(t *testing.T) {
 	require.Empty(t, got[0].Wrong)
 	require.True(t, got[0].Settled)
 	require.Equal(t, 123*time.Millisecond, got[0].Latency) // 403 ms - 280 ms
-	obs[2].Millis = 10 // ended at 210 ms: allowed before the apply began
+	obs[2].Millis = 10                                     // ended at 210 ms: allowed before the apply began
 	require.Contains(t, Enforcement(obs, []Change{{c, B, A}}, started, applied)[0].Wrong[0], "a probe showed allowed 40ms before the apply began")
 }

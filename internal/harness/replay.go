@@ -1,0 +1,142 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/rollout"
+	"github.com/netpol-e2e/harness/internal/scenario"
+)
+
+// ReplayEnforcement times the policy steps again on the end state (step end), on the
+// Calico version that runs now: each policy step's policies are deleted (the rounds
+// converge to what the evaluator predicts without them), then applied again under the
+// enforcement watch, as the step itself was. Two versions replayed on the same cells
+// are compared by CompareEnforcement.
+func (h *Harness) ReplayEnforcement(ctx context.Context, end int, name, version string) *report.Step {
+	rs := &report.Step{Name: name, Kind: "check"}
+	t0 := time.Now()
+	defer func() { rs.Duration = time.Since(t0) }()
+	rs.Replay = &report.Replay{Version: version}
+	st := h.States[end]
+	fixture, err := h.expected(&h.Scenario.Steps[end], st)
+	if err != nil {
+		rs.Failure = err.Error()
+		return rs
+	}
+	var failures []string
+	for i := 1; i <= end; i++ {
+		if !h.policyStep(i) {
+			continue
+		}
+		step := &h.Scenario.Steps[i]
+		sub := h.replayStep(ctx, st, fixture, step)
+		rs.Replay.Steps = append(rs.Replay.Steps, report.ReplayedStep{Step: step.Name, Enforcement: sub.Enforcement})
+		if sub.Failure != "" {
+			failures = append(failures, step.Name+": "+sub.Failure)
+			break // the end state is not known to hold any more
+		}
+	}
+	if len(failures) > 0 {
+		rs.Failure = strings.Join(failures, "\n")
+	}
+	return rs
+}
+
+// replayStep deletes one policy step's policies and applies them again (see
+// ReplayEnforcement); its report carries the re-apply's enforcement. A failure leaves the
+// step's policies applied again when it can.
+func (h *Harness) replayStep(ctx context.Context, st *scenario.State, fixture *matrix.Matrix, step *scenario.Step) *report.Step {
+	sub := &report.Step{Name: step.Name, Kind: "check"}
+	fail := func(what string, err error) *report.Step {
+		sub.Failure = strings.TrimSpace(sub.Failure + "\n" + what + ": " + err.Error())
+		return sub
+	}
+	var refs []string
+	for _, o := range step.Objects {
+		refs = append(refs, o.Policy.Namespace+"/"+o.Policy.Name)
+	}
+	pred, err := st.Predict(h.Scenario, h.externals(), scenario.Change{Name: "replay-" + step.Name, Delete: refs}, h.byName())
+	if err != nil {
+		return fail("predict", err)
+	}
+	if len(pred.Changed) == 0 {
+		return sub // later steps' policies decide every cell it did: nothing to time
+	}
+	us, err := Unstructured(step.Objects)
+	if err != nil {
+		return fail("decode", err)
+	}
+	// Without the step's policies: the evaluator's matrix, reached.
+	deleted := time.Now()
+	if err := h.Kube.Delete(ctx, us...); err != nil {
+		return fail("delete", err)
+	}
+	out, plan, err := h.converge(ctx, pred.After, pred.Want, fixture, h.settleUDP(ctx, sub, pred.Changed, deleted))
+	if err != nil {
+		return fail("after the deletion", err)
+	}
+	h.fill(sub, pred.Want, out, plan)
+	if sub.Failure != "" {
+		if err := h.Apply(ctx, step.Objects); err != nil {
+			return fail("apply again", err)
+		}
+		return sub
+	}
+	// Applied again, under the watch: every changed cell back to the end state's verdict.
+	var changes []rollout.Change
+	back := make([]matrix.Mismatch, 0, len(pred.Changed))
+	for _, m := range pred.Changed {
+		changes = append(changes, rollout.Change{Cell: matrix.Cell{Row: m.Row, Col: m.Col}, From: m.Got, To: m.Want})
+		back = append(back, matrix.Mismatch{Row: m.Row, Col: m.Col, Want: m.Got, Got: m.Want})
+	}
+	ew, err := h.watchChanges(ctx, st, changes)
+	if err != nil {
+		return fail("watch", err)
+	}
+	started := time.Now()
+	if err := h.Apply(ctx, step.Objects); err != nil {
+		if ew != nil {
+			ew.sess.Stop()
+		}
+		return fail("apply again", err)
+	}
+	applied := time.Now()
+	if out, plan, err = h.converge(ctx, st, fixture, pred.Want, h.settleUDP(ctx, sub, back, applied)); err != nil {
+		return fail("after the apply", err)
+	}
+	h.fill(sub, fixture, out, plan)
+	if ew != nil {
+		ew.started, ew.applied = started, applied
+		h.finishEnforcement(ctx, sub, step.Objects, ew)
+	}
+	return sub
+}
+
+// SlowdownBudget is how much slower B may enforce than A: B's p95 over the replayed cells
+// fails only when it exceeds both Factor times A's and A's plus Min.
+type SlowdownBudget struct {
+	Factor float64
+	Min    time.Duration
+}
+
+// CompareEnforcement judges B's replay against A's on the same cells: nil when B's p95 is
+// within the budget (or either has no settled cell, which the replays report themselves).
+func CompareEnforcement(a, b *report.Replay, budget SlowdownBudget) error {
+	pa, pb := a.P95(), b.P95()
+	if pa.N == 0 || pb.N == 0 {
+		return nil
+	}
+	limit := max(time.Duration(float64(pa.P95)*budget.Factor), pa.P95+budget.Min)
+	if pb.P95 <= limit {
+		return nil
+	}
+	return fmt.Errorf("calico %s enforces slower than %s: p95 over the replayed policy steps' %d cells %s against %s (%d cells); the budget allows %s (%.1fx and at least %s more)",
+		b.Version, a.Version, pb.N, ms(pb.P95), ms(pa.P95), pa.N, ms(limit), budget.Factor, budget.Min)
+}
+
+func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }
