@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -178,6 +180,10 @@ func Poll(ctx context.Context, interval, timeout time.Duration, what string, con
 	last := ""
 	for {
 		ok, state, err := cond(ctx)
+		var stop *stopError
+		if errors.As(err, &stop) {
+			return stop.err
+		}
 		if err != nil && ctx.Err() == nil {
 			last = err.Error()
 		} else if err == nil {
@@ -193,6 +199,11 @@ func Poll(ctx context.Context, interval, timeout time.Duration, what string, con
 		}
 	}
 }
+
+// stopError ends a Poll at once: what it waits for will not happen.
+type stopError struct{ err error }
+
+func (e *stopError) Error() string { return e.err.Error() }
 
 // WaitDeployments waits until every named deployment ("ns/name") has all replicas updated
 // and ready.
@@ -236,8 +247,39 @@ func (c *Client) WaitDaemonSet(ctx context.Context, timeout time.Duration, ns, n
 		s := d.Status
 		ok := s.ObservedGeneration >= d.Generation && s.DesiredNumberScheduled > 0 &&
 			s.NumberReady == s.DesiredNumberScheduled && s.UpdatedNumberScheduled == s.DesiredNumberScheduled
+		if !ok && d.Spec.Selector != nil {
+			if err := c.crashLooping(ctx, ns, d.Spec.Selector.MatchLabels); err != nil {
+				return false, "", &stopError{err}
+			}
+		}
 		return ok, fmt.Sprintf("%d/%d ready, %d updated", s.NumberReady, s.DesiredNumberScheduled, s.UpdatedNumberScheduled), nil
 	})
+}
+
+// CrashLoopRestarts is how often a container (init containers included) may fail before a
+// rollout stops waiting for it: it will not come up by itself.
+const CrashLoopRestarts = 3
+
+// crashLooping names a pod's container that failed CrashLoopRestarts times, with its exit
+// and its last log lines.
+func (c *Client) crashLooping(ctx context.Context, ns string, selector map[string]string) error {
+	pods, err := c.Typed.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(selector).String()})
+	if err != nil {
+		return nil // transient: the readiness poll goes on
+	}
+	for _, p := range pods.Items {
+		for _, st := range append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...) {
+			t := st.LastTerminationState.Terminated
+			if st.RestartCount < CrashLoopRestarts || t == nil || t.ExitCode == 0 {
+				continue
+			}
+			var tail int64 = 5
+			logs, _ := c.Typed.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: st.Name, TailLines: &tail, Previous: true}).DoRaw(ctx)
+			return fmt.Errorf("pod %s on %s: container %s (%s) failed %d times, last with exit %d (%s); its last log lines:\n%s",
+				p.Name, p.Spec.NodeName, st.Name, st.Image, st.RestartCount, t.ExitCode, t.Reason, strings.TrimSpace(string(logs)))
+		}
+	}
+	return nil
 }
 
 // WaitNodesReady waits until every node reports Ready.

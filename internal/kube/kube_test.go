@@ -55,3 +55,31 @@ func TestWaitsAndPods(t *testing.T) {
 	err = c.WaitNodesReady(ctx, 10*time.Millisecond)
 	require.ErrorContains(t, err, "every node to be Ready")
 }
+
+// A DaemonSet whose new pod's init container keeps failing is reported at once, naming the
+// container, its exit and its log, instead of after the whole timeout; fewer failures wait.
+func TestWaitDaemonSetStopsOnACrashLoop(t *testing.T) {
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "calico-node", Generation: 2},
+		Spec:       appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "calico-node"}}},
+		Status:     appsv1.DaemonSetStatus{ObservedGeneration: 2, DesiredNumberScheduled: 3, NumberReady: 2, UpdatedNumberScheduled: 1},
+	}
+	pod := func(restarts int32) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "calico-node-x", Labels: map[string]string{"k8s-app": "calico-node"}},
+			Spec:       corev1.PodSpec{NodeName: "worker"},
+			Status: corev1.PodStatus{InitContainerStatuses: []corev1.ContainerStatus{{
+				Name: "install-cni", Image: "quay.io/calico/calico:release-v3.33", RestartCount: restarts,
+				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}},
+			}}},
+		}
+	}
+	c := &Client{Typed: fake.NewClientset(ds, pod(4))}
+	t0 := time.Now()
+	err := c.WaitDaemonSet(context.Background(), 5*time.Second, "kube-system", "calico-node")
+	require.ErrorContains(t, err, "pod calico-node-x on worker: container install-cni (quay.io/calico/calico:release-v3.33) failed 4 times, last with exit 1 (Error)")
+	require.Less(t, time.Since(t0), time.Second)
+	c = &Client{Typed: fake.NewClientset(ds, pod(2))}
+	err = c.WaitDaemonSet(context.Background(), 1500*time.Millisecond, "kube-system", "calico-node")
+	require.ErrorContains(t, err, "timed out after 1.5s")
+}
