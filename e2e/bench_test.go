@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/harness"
+	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/report"
 )
 
@@ -24,7 +25,7 @@ func BenchmarkScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	t0 := time.Now()
-	points, err := h.Bench(context.Background(), sizes, *flagBenchRounds)
+	points, err := h.Bench(context.Background(), sizes, *flagBenchTargets, *flagBenchRounds)
 	rs := &report.Step{Name: "bench-scale", Kind: "check", Duration: time.Since(t0)}
 	if err != nil {
 		rs.Failure = err.Error()
@@ -40,6 +41,36 @@ func BenchmarkScale(b *testing.B) {
 		for _, p := range points {
 			b.ReportMetric(p.Median.Seconds(), fmt.Sprintf("s/round@%d", p.Sources))
 		}
+	}
+	if err != nil {
+		failed = true
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkEnforcement is the enforcement-latency benchmark (`make bench`): for each N of
+// -bench-policies, N policies applied one after another in a namespace of its own, each
+// admitting -bench-policy-sources sources to one more target, every cell they open timed
+// at 100 ms from its own policy's apply; p50/p95/max over all of them and over the last
+// policy's (with N-1 already on the nodes).
+func BenchmarkEnforcement(b *testing.B) {
+	counts, err := parseSizes(*flagBenchPolicies)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	points, err := h.BenchEnforcement(context.Background(), *flagBenchPolSources, counts)
+	rs := &report.Step{Name: "bench-enforcement", Kind: "check", Duration: time.Since(t0)}
+	if err != nil {
+		rs.Failure = err.Error()
+	}
+	rs.Notes = append(rs.Notes, fmt.Sprintf("policies applied one after another, %d sources, each cell timed from its own policy's apply (probes every 100 ms); calico %s, dataplane %s:", *flagBenchPolSources, images.CalicoLabel(calicoVersion()), *flagDataplane))
+	rs.Notes = append(rs.Notes, strings.Split(strings.TrimRight(harness.EnforceTable(points), "\n"), "\n")...)
+	run.Steps = append(run.Steps, rs)
+	b.Log("\n" + rs.Text())
+	for _, p := range points {
+		_, p95, _, _ := p.All.Quantiles()
+		b.ReportMetric(p95.Seconds(), fmt.Sprintf("s-p95@%dpolicies", p.Policies))
 	}
 	if err != nil {
 		failed = true

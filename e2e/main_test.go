@@ -183,6 +183,11 @@ func checkInput() error {
 			p.Add("%v", err)
 		}
 		p.AtLeast("bench-rounds", *flagBenchRounds, 1, "timed rounds per size")
+		p.AtLeast("bench-targets", *flagBenchTargets, 2, "half of them admit the sources")
+		if _, err := parseSizes(*flagBenchPolicies); err != nil {
+			p.Add("-bench-policies: %v", err)
+		}
+		p.AtLeast("bench-policy-sources", *flagBenchPolSources, 1, "each policy opens one cell per source")
 	}
 	var errLoad error
 	if scen, errLoad = scenario.Load(filepath.Join(repoRoot, "scenario.yaml")); errLoad != nil {

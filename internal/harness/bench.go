@@ -23,8 +23,9 @@ import (
 // BenchNamespace holds the scale benchmark's pods, apart from the workshop's.
 const BenchNamespace = "netpol-bench"
 
-// benchTargets is M: the benchmark's target services; the first half admit the sources.
-const benchTargets = 8
+// BenchTargets is M by default: the scale benchmark's target services; the first half
+// admit the sources.
+const BenchTargets = 8
 
 // BenchPoint is one size of the scale benchmark.
 type BenchPoint struct {
@@ -36,26 +37,17 @@ type BenchPoint struct {
 	MaxRSS int64
 }
 
-// Bench is the scale benchmark: N star pods (sources) x 8 target services in a namespace
-// of its own, with policies of the workshop's shape (a default deny ingress; t0-t3 admit
-// the sources on their port, t4-t7 admit nothing). For each N it scales the sources, opens
-// their probe sessions with one round, then times rounds of the whole matrix. A round that
-// differs from the expectation fails it: a benchmark of wrong answers measures nothing.
-func (h *Harness) Bench(ctx context.Context, sizes []int, rounds int) ([]BenchPoint, error) {
+// Bench is the scale benchmark: N star pods (sources) x M target services in a namespace
+// of its own, with policies of the workshop's shape (a default deny ingress; the first
+// half of the targets admit the sources on their port, the others nothing). For each N it
+// scales the sources, opens their probe sessions with one round, then times rounds of the
+// whole matrix. A round that differs from the expectation fails it: a benchmark of wrong
+// answers measures nothing.
+func (h *Harness) Bench(ctx context.Context, sizes []int, targets, rounds int) ([]BenchPoint, error) {
 	defer func() { _ = h.Kube.DeleteNamespaces(context.WithoutCancel(ctx), 3*time.Minute, BenchNamespace) }()
 	var out []BenchPoint
 	for _, n := range sizes {
-		if err := h.Apply(ctx, benchObjects(n)); err != nil {
-			return out, fmt.Errorf("bench %d sources: %w", n, err)
-		}
-		names := []string{BenchNamespace + "/src"}
-		for i := range benchTargets {
-			names = append(names, fmt.Sprintf("%s/t%d", BenchNamespace, i))
-		}
-		if err := h.Kube.WaitDeployments(ctx, 5*time.Minute, names...); err != nil {
-			return out, err
-		}
-		plan, want, err := h.benchPlan(ctx, n)
+		plan, want, err := h.benchUp(ctx, benchObjects(n, targets, true), n, targets)
 		if err != nil {
 			return out, err
 		}
@@ -79,15 +71,39 @@ func (h *Harness) Bench(ctx context.Context, sizes []int, rounds int) ([]BenchPo
 			}
 		}
 		out = append(out, BenchPoint{
-			Sources: n, Targets: benchTargets, Cells: len(want.ProbedCells()), Median: median(times), Worst: slices.Max(times),
+			Sources: n, Targets: targets, Cells: len(want.ProbedCells()), Median: median(times), Worst: slices.Max(times),
 			CPU: cpuTime() - cpu0, MaxRSS: maxRSS(),
 		})
 	}
 	return out, nil
 }
 
-// benchPlan lists the sources' running pods and the expected matrix.
-func (h *Harness) benchPlan(ctx context.Context, n int) (probe.Plan, *matrix.Matrix, error) {
+// benchUp applies the benchmark's objects and waits for its pods: n sources, targets
+// targets; it returns the plan and the matrix the objects mean (allowHalf: the first half
+// of the targets admit the sources, else none does).
+func (h *Harness) benchUp(ctx context.Context, objs []scenario.Object, n, targets int) (probe.Plan, *matrix.Matrix, error) {
+	if err := h.Apply(ctx, objs); err != nil {
+		return probe.Plan{}, nil, fmt.Errorf("bench %d sources: %w", n, err)
+	}
+	names := []string{BenchNamespace + "/src"}
+	for i := range targets {
+		names = append(names, fmt.Sprintf("%s/t%d", BenchNamespace, i))
+	}
+	if err := h.Kube.WaitDeployments(ctx, 5*time.Minute, names...); err != nil {
+		return probe.Plan{}, nil, err
+	}
+	allowed := 0
+	for _, o := range objs {
+		if o.Policy != nil && o.Policy.Name == "allow-sources" {
+			allowed = targets / 2
+		}
+	}
+	return h.benchPlan(ctx, n, targets, allowed)
+}
+
+// benchPlan lists the sources' running pods and the expected matrix: the first allowed
+// targets admit the sources.
+func (h *Harness) benchPlan(ctx context.Context, n, targets, allowed int) (probe.Plan, *matrix.Matrix, error) {
 	var p probe.Plan
 	list, err := h.Kube.Clientset().CoreV1().Pods(BenchNamespace).List(ctx, metav1.ListOptions{LabelSelector: "role=bench-src"})
 	if err != nil {
@@ -105,25 +121,27 @@ func (h *Harness) benchPlan(ctx context.Context, n int) (probe.Plan, *matrix.Mat
 	for _, s := range p.Sources {
 		rows = append(rows, s.ID)
 	}
-	for i := range benchTargets {
+	for i := range targets {
 		id := fmt.Sprintf("t%d:8080", i)
 		cols = append(cols, id)
 		p.Targets = append(p.Targets, probe.Target{ID: id, URL: fmt.Sprintf("http://t%d.%s.svc.cluster.local.:8080/status", i, BenchNamespace)})
 	}
 	want := matrix.New(rows, cols, matrix.Allowed)
 	for _, r := range rows {
-		for i := benchTargets / 2; i < benchTargets; i++ {
+		for i := allowed; i < targets; i++ {
 			_ = want.Set(r, cols[i], matrix.Blocked)
 		}
 	}
 	return p, want, nil
 }
 
-// benchObjects are the benchmark's namespace, deployments, services and policies.
-func benchObjects(n int) []scenario.Object {
+// benchObjects are the benchmark's namespace, deployments, services and policies: a
+// default deny and, with allowHalf, one admitting the sources to the first half of the
+// targets.
+func benchObjects(n, targets int, allowHalf bool) []scenario.Object {
 	ns := &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}, ObjectMeta: metav1.ObjectMeta{Name: BenchNamespace}}
 	objs := []scenario.Object{{File: "bench", Namespace: ns}, {File: "bench", Deployment: benchDeployment("src", n, map[string]string{"role": "bench-src"})}}
-	for i := range benchTargets {
+	for i := range targets {
 		name := fmt.Sprintf("t%d", i)
 		objs = append(objs,
 			scenario.Object{File: "bench", Deployment: benchDeployment(name, 1, map[string]string{"app": name})},
@@ -133,22 +151,33 @@ func benchObjects(n int) []scenario.Object {
 				Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": name}, Ports: []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromString("http")}}},
 			}})
 	}
-	policy := func(name string, spec networkingv1.NetworkPolicySpec) scenario.Object {
-		return scenario.Object{File: "bench", Policy: &networkingv1.NetworkPolicy{
-			TypeMeta: metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"}, ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: BenchNamespace}, Spec: spec,
-		}}
+	objs = append(objs, benchPolicy("default-deny", networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}}))
+	if allowHalf {
+		var half []string
+		for i := range targets / 2 {
+			half = append(half, fmt.Sprintf("t%d", i))
+		}
+		objs = append(objs, benchAllow("allow-sources", half))
 	}
-	port := intstr.FromInt32(8080)
-	objs = append(objs,
-		policy("default-deny", networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}}),
-		policy("allow-sources", networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: metav1.LabelSelectorOpIn, Values: []string{"t0", "t1", "t2", "t3"}}}},
-			Ingress: []networkingv1.NetworkPolicyIngressRule{{
-				From:  []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"role": "bench-src"}}}},
-				Ports: []networkingv1.NetworkPolicyPort{{Port: &port}},
-			}},
-		}))
 	return objs
+}
+
+func benchPolicy(name string, spec networkingv1.NetworkPolicySpec) scenario.Object {
+	return scenario.Object{File: "bench", Policy: &networkingv1.NetworkPolicy{
+		TypeMeta: metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"}, ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: BenchNamespace}, Spec: spec,
+	}}
+}
+
+// benchAllow admits the sources to the targets named (their app label), on their port.
+func benchAllow(name string, apps []string) scenario.Object {
+	port := intstr.FromInt32(8080)
+	return benchPolicy(name, networkingv1.NetworkPolicySpec{
+		PodSelector: metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: metav1.LabelSelectorOpIn, Values: apps}}},
+		Ingress: []networkingv1.NetworkPolicyIngressRule{{
+			From:  []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"role": "bench-src"}}}},
+			Ports: []networkingv1.NetworkPolicyPort{{Port: &port}},
+		}},
+	})
 }
 
 func benchDeployment(name string, replicas int, labels map[string]string) *appsv1.Deployment {
@@ -217,7 +246,11 @@ func BenchSVG(points []BenchPoint) string {
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="11">`, w, hgt)
 	fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="black"/><line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="black"/>`,
 		pad, hgt-pad, w-pad, hgt-pad, pad, pad, pad, hgt-pad)
-	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f">sources (x %d targets)</text><text x="4" y="%.0f">round, s (max %.2f)</text>`, w/2-50, hgt-8, benchTargets, pad-10, maxT)
+	targets := 0
+	if len(points) > 0 {
+		targets = points[0].Targets
+	}
+	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f">sources (x %d targets)</text><text x="4" y="%.0f">round, s (max %.2f)</text>`, w/2-50, hgt-8, targets, pad-10, maxT)
 	var pts []string
 	for _, p := range points {
 		pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(p.Sources), y(p.Median)))

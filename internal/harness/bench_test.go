@@ -16,7 +16,7 @@ import (
 // computes from the objects it applies, and they pass the loader's checks.
 func TestBenchObjectsMeanWhatTheBenchExpects(t *testing.T) {
 	st := scenario.NewState()
-	step := &scenario.Step{Name: "bench", Objects: benchObjects(3)}
+	step := &scenario.Step{Name: "bench", Objects: benchObjects(3, BenchTargets, true)}
 	require.NoError(t, st.Apply(step))
 	s := &scenario.Scenario{External: scenario.ExternalTarget{Target: "external:8080", Port: 8080, IP: "172.18.255.200"}}
 	m, err := st.Expected(s, s.External.IP)
@@ -25,7 +25,7 @@ func TestBenchObjectsMeanWhatTheBenchExpects(t *testing.T) {
 		v, ok := m.Get(BenchNamespace+"/src", col)
 		require.True(t, ok, col)
 		want := "allowed"
-		if i >= benchTargets/2 {
+		if i >= BenchTargets/2 {
 			want = "blocked"
 		}
 		require.Equal(t, want, v.String(), col)
@@ -53,7 +53,7 @@ func TestBenchRendering(t *testing.T) {
 func TestSimBench(t *testing.T) {
 	h, sim := simHarness(t)
 	ctx := context.Background()
-	points, err := h.Bench(ctx, []int{3, 5}, 2)
+	points, err := h.Bench(ctx, []int{3, 5}, BenchTargets, 2)
 	require.NoError(t, err)
 	require.Len(t, points, 2)
 	require.Equal(t, 5, points[1].Sources)
@@ -62,6 +62,27 @@ func TestSimBench(t *testing.T) {
 	require.Empty(t, sim.deps, "the benchmark's namespace is deleted afterwards")
 
 	sim.leak[matrix.Cell{Row: BenchNamespace + "/src", Col: "t5:8080"}] = true
-	_, err = h.Bench(ctx, []int{2}, 1)
+	_, err = h.Bench(ctx, []int{2}, BenchTargets, 1)
 	require.ErrorContains(t, err, "bench 2 sources")
+}
+
+// The enforcement benchmark on the twin: N policies applied one after another, each cell
+// timed from its own policy's apply (the twin enforces 100 ms late), then all deleted and
+// the default deny seen again before the next N.
+func TestSimBenchEnforcement(t *testing.T) {
+	h, sim := simHarness(t)
+	sim.enforceAfter, sim.delayPrefix = 100*time.Millisecond, "allow-"
+	points, err := h.BenchEnforcement(context.Background(), 2, []int{1, 3})
+	require.NoError(t, err)
+	require.Len(t, points, 2)
+	require.Len(t, points[0].All.Cells, 2)
+	require.Len(t, points[1].All.Cells, 6)
+	require.Len(t, points[1].Last.Cells, 2)
+	for _, p := range points {
+		for _, c := range p.All.Cells {
+			require.True(t, c.Settled, "%v", c)
+			require.Greater(t, c.Latency, 50*time.Millisecond, "%v", c)
+		}
+	}
+	require.Contains(t, EnforceTable(points), "policies")
 }

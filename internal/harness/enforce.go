@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/probe"
 	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/rollout"
 	"github.com/netpol-e2e/harness/internal/scenario"
@@ -91,15 +92,19 @@ func (h *Harness) startEnforcementWatch(ctx context.Context, i int) (*enforcemen
 			changes = append(changes, rollout.Change{Cell: c, From: p, To: w})
 		}
 	}
-	return h.watchChanges(ctx, h.States[i], changes)
+	plan, err := h.Plan(ctx, h.States[i])
+	if err != nil {
+		return nil, err
+	}
+	return h.watchChanges(ctx, plan, changes)
 }
 
-// watchChanges starts the enforcement watch of changes on state st's pods (nil when none
+// watchChanges starts the enforcement watch of changes on the plan's pods (nil when none
 // can be timed). A UDP flow a change closes is not timed: conntrack keeps passing a
 // lookup whose random source port matches a flow of the last nf_conntrack_udp_timeout
 // (the controls' settleUDP), which is the dataplane's documented behaviour, not the
 // policy's latency; Converge still judges those cells.
-func (h *Harness) watchChanges(ctx context.Context, st *scenario.State, all []rollout.Change) (*enforcementWatch, error) {
+func (h *Harness) watchChanges(ctx context.Context, plan probe.Plan, all []rollout.Change) (*enforcementWatch, error) {
 	var changes []rollout.Change
 	var cells []matrix.Cell
 	untimed := 0
@@ -112,10 +117,6 @@ func (h *Harness) watchChanges(ctx context.Context, st *scenario.State, all []ro
 	}
 	if len(changes) == 0 {
 		return nil, nil
-	}
-	plan, err := h.Plan(ctx, st)
-	if err != nil {
-		return nil, err
 	}
 	spec := h.Cfg.Enforce.orDefault()
 	w := &rollout.Watcher{Stream: h.Kube, Binary: "/star", Interval: spec.Interval, Timeout: h.Cfg.ProbeTimeout, DNSTimeout: h.Cfg.ProbeTimeout, Max: h.Cfg.ConvergeDeadline + spec.MaxTail + time.Minute}

@@ -94,7 +94,10 @@ func (h *Harness) replayStep(ctx context.Context, st *scenario.State, fixture *m
 		changes = append(changes, rollout.Change{Cell: matrix.Cell{Row: m.Row, Col: m.Col}, From: m.Got, To: m.Want})
 		back = append(back, matrix.Mismatch{Row: m.Row, Col: m.Col, Want: m.Got, Got: m.Want})
 	}
-	ew, err := h.watchChanges(ctx, st, changes)
+	if plan, err = h.Plan(ctx, st); err != nil {
+		return fail("plan", err)
+	}
+	ew, err := h.watchChanges(ctx, plan, changes)
 	if err != nil {
 		return fail("watch", err)
 	}

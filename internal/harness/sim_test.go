@@ -73,8 +73,10 @@ type simCluster struct {
 	restarted     map[string]bool // "ns/pod"
 	// dataplane is where the simulated nodes keep Calico's and kube-proxy's rules.
 	dataplane calico.Dataplane
-	// enforceAfter delays a policy's effect on the probes after its apply (applied: when).
+	// enforceAfter delays a policy's effect on the probes after its apply (applied: when);
+	// with delayPrefix set, only that of the policies whose name starts with it.
 	enforceAfter time.Duration
+	delayPrefix  string
 	applied      map[string]time.Time
 }
 
@@ -385,7 +387,7 @@ func (c *simCluster) state() *scenario.State {
 		st.Services = append(st.Services, c.svcs[k])
 	}
 	for _, k := range sortedKeys(c.pols) {
-		if time.Since(c.applied[k]) >= c.enforceAfter {
+		if time.Since(c.applied[k]) >= c.enforceAfter || !strings.HasPrefix(c.pols[k].Name, c.delayPrefix) {
 			st.Policies = append(st.Policies, c.pols[k])
 		}
 	}

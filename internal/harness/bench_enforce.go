@@ -1,0 +1,145 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/probe"
+	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/rollout"
+	"github.com/netpol-e2e/harness/internal/scenario"
+)
+
+// EnforcePoint is one size of the enforcement benchmark: N policies applied one after
+// another (each apply as soon as the previous call returned), every cell they open timed
+// from its own policy's apply. Last is the last policy's cells alone: its latency with
+// N-1 policies already on the nodes.
+type EnforcePoint struct {
+	Policies  int
+	All, Last *report.Enforcement
+}
+
+// BenchEnforcement is the enforcement-latency benchmark: `sources` star pods and
+// max(counts) target services behind a default deny; for each N of counts, policies
+// allow-0 .. allow-(N-1) (allow-k admits the sources to target t k) are applied one after
+// another under the 100 ms enforcement watch of every cell they open, then deleted, and
+// the matrix must be back to all blocked before the next N.
+func (h *Harness) BenchEnforcement(ctx context.Context, sources int, counts []int) ([]EnforcePoint, error) {
+	defer func() { _ = h.Kube.DeleteNamespaces(context.WithoutCancel(ctx), 3*time.Minute, BenchNamespace) }()
+	targets := slices.Max(counts)
+	plan, closed, err := h.benchUp(ctx, benchObjects(sources, targets, false), sources, targets)
+	if err != nil {
+		return nil, err
+	}
+	if conv, err := h.Engine.Converge(ctx, plan, closed, nil, time.Now(), h.Cfg.ConvergeDeadline); err != nil || !conv.Converged {
+		return nil, fmt.Errorf("bench: the default deny never showed: %v %s", err, matrix.RenderDiff(closed, append(conv.Leaks, conv.Mismatches...)))
+	}
+	var out []EnforcePoint
+	for _, n := range counts {
+		p, err := h.benchPolicies(ctx, plan, closed, n)
+		if err != nil {
+			return out, fmt.Errorf("bench %d policies: %w", n, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// benchPolicies applies n allow policies one after another under the watch, then deletes
+// them and waits for the default deny again.
+func (h *Harness) benchPolicies(ctx context.Context, plan probe.Plan, closed *matrix.Matrix, n int) (EnforcePoint, error) {
+	changesOf := func(k int) []rollout.Change {
+		var cs []rollout.Change
+		for _, s := range plan.Sources {
+			cs = append(cs, rollout.Change{Cell: matrix.Cell{Row: s.ID, Col: fmt.Sprintf("t%d:8080", k)}, From: matrix.Blocked, To: matrix.Allowed})
+		}
+		return cs
+	}
+	var all []rollout.Change
+	var pols []scenario.Object
+	for k := range n {
+		all = append(all, changesOf(k)...)
+		pols = append(pols, benchAllow(fmt.Sprintf("allow-%d", k), []string{fmt.Sprintf("t%d", k)}))
+	}
+	ew, err := h.watchChanges(ctx, plan, all)
+	if err != nil {
+		return EnforcePoint{}, err
+	}
+	started, applied := make([]time.Time, n), make([]time.Time, n)
+	for k := range n {
+		started[k] = time.Now()
+		if err := h.Apply(ctx, pols[k:k+1]); err != nil {
+			ew.sess.Stop()
+			return EnforcePoint{}, err
+		}
+		applied[k] = time.Now()
+	}
+	// Wait until every cell showed allowed for the settle time, as a step's watch does.
+	spec := ew.spec
+	for deadline := time.Now().Add(h.Cfg.ConvergeDeadline + spec.MaxTail); time.Now().Before(deadline) && !rollout.SettledFor(ew.sess.Observations(), all, spec.Settle); {
+		time.Sleep(spec.Interval)
+	}
+	obs, events := ew.sess.Stop()
+	pt := EnforcePoint{Policies: n, All: &report.Enforcement{Interval: spec.Interval, Applied: applied[0]}}
+	var wrong []string
+	for k := range n {
+		cells := rollout.Enforcement(obs, changesOf(k), started[k], applied[k])
+		pt.All.Cells = append(pt.All.Cells, cells...)
+		if k == n-1 {
+			pt.Last = &report.Enforcement{Interval: spec.Interval, Applied: applied[k], Cells: cells}
+		}
+		for _, c := range cells {
+			if !c.Settled || len(c.Wrong) > 0 {
+				wrong = append(wrong, fmt.Sprintf("%s -> %s: settled %v %s", c.Cell.Row, c.Cell.Col, c.Settled, strings.Join(c.Wrong, "; ")))
+			}
+		}
+	}
+	for _, e := range events {
+		wrong = append(wrong, "watch from "+e.Source+" interrupted: "+e.Err)
+	}
+	if len(wrong) > 0 {
+		return pt, fmt.Errorf("the enforcement watch saw what cannot happen:\n  %s", strings.Join(wrong, "\n  "))
+	}
+	// Back to the default deny before the next size.
+	us, err := Unstructured(pols)
+	if err != nil {
+		return pt, err
+	}
+	if err := h.Kube.Delete(ctx, us...); err != nil {
+		return pt, err
+	}
+	open := closed.Clone()
+	for _, c := range all {
+		_ = open.Set(c.Cell.Row, c.Cell.Col, matrix.Allowed)
+	}
+	conv, err := h.Engine.Converge(ctx, plan, closed, open, time.Now(), h.Cfg.ConvergeDeadline)
+	if err != nil {
+		return pt, err
+	}
+	if !conv.Converged {
+		return pt, fmt.Errorf("after deleting the %d policies the default deny never showed again:\n%s", n, matrix.RenderDiff(closed, append(conv.Leaks, conv.Mismatches...)))
+	}
+	return pt, nil
+}
+
+// EnforceTable renders the points: per N, p50/p95/max over all cells and over the last
+// policy's cells.
+func EnforceTable(points []EnforcePoint) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-9s %-6s %-26s %s\n", "policies", "cells", "all: p50/p95/max", "last policy: p50/p95/max")
+	q := func(e *report.Enforcement) string {
+		if e == nil {
+			return "-"
+		}
+		p50, p95, worst, _ := e.Quantiles()
+		return ms(p50) + "/" + ms(p95) + "/" + ms(worst)
+	}
+	for _, p := range points {
+		fmt.Fprintf(&b, "%-9d %-6d %-26s %s\n", p.Policies, len(p.All.Cells), q(p.All), q(p.Last))
+	}
+	return b.String()
+}
