@@ -256,6 +256,22 @@ func (c *Client) WaitDaemonSet(ctx context.Context, timeout time.Duration, ns, n
 	})
 }
 
+// lastLines are a crash-looping container's last log lines: of its instance that ended
+// last (the current one, when it has ended and not yet restarted), else of the previous.
+func (c *Client) lastLines(ctx context.Context, ns, pod, container string) string {
+	var tail int64 = 5
+	var got []string
+	for _, previous := range []bool{false, true} {
+		raw, err := c.Typed.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: container, TailLines: &tail, Previous: previous}).DoRaw(ctx)
+		if text := strings.TrimSpace(string(raw)); err == nil && text != "" {
+			return text
+		} else if err != nil {
+			got = append(got, err.Error())
+		}
+	}
+	return "(none: " + strings.Join(got, "; ") + ")"
+}
+
 // CrashLoopRestarts is how often a container (init containers included) may fail before a
 // rollout stops waiting for it: it will not come up by itself.
 const CrashLoopRestarts = 3
@@ -273,10 +289,8 @@ func (c *Client) crashLooping(ctx context.Context, ns string, selector map[strin
 			if st.RestartCount < CrashLoopRestarts || t == nil || t.ExitCode == 0 {
 				continue
 			}
-			var tail int64 = 5
-			logs, _ := c.Typed.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{Container: st.Name, TailLines: &tail, Previous: true}).DoRaw(ctx)
 			return fmt.Errorf("pod %s on %s: container %s (%s) failed %d times, last with exit %d (%s); its last log lines:\n%s",
-				p.Name, p.Spec.NodeName, st.Name, st.Image, st.RestartCount, t.ExitCode, t.Reason, strings.TrimSpace(string(logs)))
+				p.Name, p.Spec.NodeName, st.Name, st.Image, st.RestartCount, t.ExitCode, t.Reason, c.lastLines(ctx, ns, p.Name, st.Name))
 		}
 	}
 	return nil
