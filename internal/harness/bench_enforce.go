@@ -35,8 +35,12 @@ func (h *Harness) BenchEnforcement(ctx context.Context, sources int, counts []in
 	if err != nil {
 		return nil, err
 	}
-	if conv, err := h.Engine.Converge(ctx, plan, closed, nil, time.Now(), h.Cfg.ConvergeDeadline); err != nil || !conv.Converged {
-		return nil, fmt.Errorf("bench: the default deny never showed: %v %s", err, matrix.RenderDiff(closed, append(conv.Leaks, conv.Mismatches...)))
+	conv, err := h.Engine.Converge(ctx, plan, closed, nil, time.Now(), h.Cfg.ConvergeDeadline)
+	if err != nil {
+		return nil, err
+	}
+	if !conv.Converged {
+		return nil, fmt.Errorf("bench: the default deny never showed:\n%s", matrix.RenderDiff(closed, append(conv.Leaks, conv.Mismatches...)))
 	}
 	var out []EnforcePoint
 	for _, n := range counts {

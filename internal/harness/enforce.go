@@ -25,7 +25,7 @@ type EnforceSpec struct {
 	Interval, Settle, MaxTail, Lead time.Duration
 }
 
-// DefaultEnforce: 100 ms resolution; 1 s of the new verdict (10 probes) ends the watch.
+// DefaultEnforce is 100 ms resolution; 1 s of the new verdict (10 probes) ends the watch.
 var DefaultEnforce = EnforceSpec{Interval: 100 * time.Millisecond, Settle: time.Second, MaxTail: 10 * time.Second, Lead: 500 * time.Millisecond}
 
 func (e EnforceSpec) orDefault() EnforceSpec {
@@ -142,8 +142,10 @@ func (h *Harness) finishEnforcement(ctx context.Context, rs *report.Step, applie
 		time.Sleep(spec.Interval)
 	}
 	obs, events := ew.sess.Stop()
-	e := &report.Enforcement{Interval: spec.Interval, Applied: ew.applied, Created: h.createdAt(ctx, applied, ew.started), UntimedUDP: ew.untimed,
-		Cells: rollout.Enforcement(obs, ew.changes, ew.started, ew.applied)}
+	e := &report.Enforcement{
+		Interval: spec.Interval, Applied: ew.applied, Created: h.createdAt(ctx, applied, ew.started), UntimedUDP: ew.untimed,
+		Cells: rollout.Enforcement(obs, ew.changes, ew.started, ew.applied),
+	}
 	rs.Enforcement = e
 	if rs.Failure != "" {
 		return // the rounds' verdict stands; the watch is what it saw until then

@@ -248,8 +248,11 @@ func (c *Client) WaitDaemonSet(ctx context.Context, timeout time.Duration, ns, n
 		ok := s.ObservedGeneration >= d.Generation && s.DesiredNumberScheduled > 0 &&
 			s.NumberReady == s.DesiredNumberScheduled && s.UpdatedNumberScheduled == s.DesiredNumberScheduled
 		if !ok && d.Spec.Selector != nil {
-			if err := c.crashLooping(ctx, ns, d.Spec.Selector.MatchLabels); err != nil {
+			var looping *crashLoop
+			if err := c.crashLooping(ctx, ns, d.Spec.Selector.MatchLabels); errors.As(err, &looping) {
 				return false, "", &stopError{err}
+			} else if err != nil {
+				return false, "", err
 			}
 		}
 		return ok, fmt.Sprintf("%d/%d ready, %d updated", s.NumberReady, s.DesiredNumberScheduled, s.UpdatedNumberScheduled), nil
@@ -276,12 +279,17 @@ func (c *Client) lastLines(ctx context.Context, ns, pod, container string) strin
 // rollout stops waiting for it: it will not come up by itself.
 const CrashLoopRestarts = 3
 
+// crashLoop is a container that will not come up by itself.
+type crashLoop struct{ msg string }
+
+func (e *crashLoop) Error() string { return e.msg }
+
 // crashLooping names a pod's container that failed CrashLoopRestarts times, with its exit
 // and its last log lines.
 func (c *Client) crashLooping(ctx context.Context, ns string, selector map[string]string) error {
 	pods, err := c.Typed.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(selector).String()})
 	if err != nil {
-		return nil // transient: the readiness poll goes on
+		return err // the caller's poll goes on: a transient error is no crash loop
 	}
 	for _, p := range pods.Items {
 		for _, st := range append(slices.Clone(p.Status.InitContainerStatuses), p.Status.ContainerStatuses...) {
@@ -289,8 +297,8 @@ func (c *Client) crashLooping(ctx context.Context, ns string, selector map[strin
 			if st.RestartCount < CrashLoopRestarts || t == nil || t.ExitCode == 0 {
 				continue
 			}
-			return fmt.Errorf("pod %s on %s: container %s (%s) failed %d times, last with exit %d (%s); its last log lines:\n%s",
-				p.Name, p.Spec.NodeName, st.Name, st.Image, st.RestartCount, t.ExitCode, t.Reason, c.lastLines(ctx, ns, p.Name, st.Name))
+			return &crashLoop{fmt.Sprintf("pod %s on %s: container %s (%s) failed %d times, last with exit %d (%s); its last log lines:\n%s",
+				p.Name, p.Spec.NodeName, st.Name, st.Image, st.RestartCount, t.ExitCode, t.Reason, c.lastLines(ctx, ns, p.Name, st.Name))}
 		}
 	}
 	return nil
