@@ -35,9 +35,10 @@ func (h *Harness) ReplayEnforcement(ctx context.Context, end int, name, version 
 		}
 		step := &h.Scenario.Steps[i]
 		sub := h.replayStep(ctx, st, fixture, step)
-		rs.Replay.Steps = append(rs.Replay.Steps, report.ReplayedStep{Step: step.Name, Enforcement: sub.Enforcement})
+		rs.Replay.Steps = append(rs.Replay.Steps, report.ReplayedStep{Step: step.Name, Enforcement: sub.Enforcement, Failed: sub.Failure != ""})
 		if sub.Failure != "" {
-			failures = append(failures, step.Name+": "+sub.Failure)
+			// The wrong cells with their repro commands, which the rounds recorded.
+			failures = append(failures, step.Name+": "+sub.Failure+"\n"+mismatchList(sub.Mismatches)+repros(sub))
 			break // the end state is not known to hold any more
 		}
 	}
@@ -143,3 +144,14 @@ func CompareEnforcement(a, b *report.Replay, budget SlowdownBudget) error {
 }
 
 func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }
+
+// repros lists a step's repro commands of its wrong cells.
+func repros(rs *report.Step) string {
+	var b strings.Builder
+	for _, r := range rs.Results {
+		if r.Repro != "" {
+			fmt.Fprintf(&b, "  repro %s -> %s (%s %s): %s\n", r.Row, r.Col, r.Verdict, r.Detail, r.Repro)
+		}
+	}
+	return b.String()
+}

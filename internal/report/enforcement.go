@@ -95,10 +95,12 @@ type Replay struct {
 }
 
 // ReplayedStep is one policy step's re-apply; Enforcement is nil when deleting its
-// policies changes no cell of the end state (later policies decide them all).
+// policies changes no cell of the end state (later policies decide them all), or when the
+// replay of the step Failed.
 type ReplayedStep struct {
 	Step        string       `json:"step"`
 	Enforcement *Enforcement `json:"enforcement,omitempty"`
+	Failed      bool         `json:"failed,omitempty"`
 }
 
 // Pooled are a replay's quantiles over every settled cell of every step.
@@ -123,7 +125,11 @@ func (r *Replay) P95() Pooled {
 func (r *Replay) Text() string {
 	var b strings.Builder
 	for _, s := range r.Steps {
-		if s.Enforcement == nil {
+		switch {
+		case s.Failed:
+			fmt.Fprintf(&b, "  %s on %s: failed (below)\n", s.Step, r.Version)
+			continue
+		case s.Enforcement == nil:
 			fmt.Fprintf(&b, "  %s on %s: deleting its policies changes no cell of the end state\n", s.Step, r.Version)
 			continue
 		}
