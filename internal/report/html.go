@@ -52,6 +52,9 @@ tr.calico td{color:#225}tr.harness td{color:#555;font-style:italic}img.shot{bord
 			_, _, worst, _ := s.Enforcement.Quantiles()
 			maxCell = max(maxCell, worst)
 		}
+		if s.Replay != nil {
+			maxCell = max(maxCell, s.Replay.P95().Max)
+		}
 	}
 	for _, s := range r.Steps {
 		if !s.timed() {
