@@ -53,12 +53,8 @@ func (h *Harness) Bench(ctx context.Context, sizes []int, targets, rounds int) (
 		}
 		// One round opens the sessions (and lets the policies settle): not timed.
 		// New pods: nothing is known before (nil), so no cell is held to an earlier verdict.
-		conv, err := h.Engine.Converge(ctx, plan, want, nil, time.Now(), h.Cfg.ConvergeDeadline)
-		if err != nil {
+		if err := h.benchMatch(ctx, plan, want, nil, fmt.Sprintf("bench %d sources", n)); err != nil {
 			return out, err
-		}
-		if !conv.Converged {
-			return out, fmt.Errorf("bench %d sources: the matrix never matched the expectation:\n%s", n, matrix.RenderDiff(want, append(conv.Leaks, conv.Mismatches...)))
 		}
 		cpu0 := cpuTime()
 		var times []time.Duration
@@ -99,6 +95,19 @@ func (h *Harness) benchUp(ctx context.Context, objs []scenario.Object, n, target
 		}
 	}
 	return h.benchPlan(ctx, n, targets, allowed)
+}
+
+// benchMatch probes until the benchmark's matrix is want (before: the one it changes
+// from, nil for new pods), naming what in an error.
+func (h *Harness) benchMatch(ctx context.Context, plan probe.Plan, want, before *matrix.Matrix, what string) error {
+	conv, err := h.Engine.Converge(ctx, plan, want, before, time.Now(), h.Cfg.ConvergeDeadline)
+	if err != nil {
+		return err
+	}
+	if !conv.Converged {
+		return fmt.Errorf("%s: the matrix never matched the expectation:\n%s", what, matrix.RenderDiff(want, append(conv.Leaks, conv.Mismatches...)))
+	}
+	return nil
 }
 
 // benchPlan lists the sources' running pods and the expected matrix: the first allowed

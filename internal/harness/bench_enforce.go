@@ -35,12 +35,8 @@ func (h *Harness) BenchEnforcement(ctx context.Context, sources int, counts []in
 	if err != nil {
 		return nil, err
 	}
-	conv, err := h.Engine.Converge(ctx, plan, closed, nil, time.Now(), h.Cfg.ConvergeDeadline)
-	if err != nil {
+	if err := h.benchMatch(ctx, plan, closed, nil, "bench: the default deny"); err != nil {
 		return nil, err
-	}
-	if !conv.Converged {
-		return nil, fmt.Errorf("bench: the default deny never showed:\n%s", matrix.RenderDiff(closed, append(conv.Leaks, conv.Mismatches...)))
 	}
 	var out []EnforcePoint
 	for _, n := range counts {
@@ -120,14 +116,7 @@ func (h *Harness) benchPolicies(ctx context.Context, plan probe.Plan, closed *ma
 	for _, c := range all {
 		_ = open.Set(c.Cell.Row, c.Cell.Col, matrix.Allowed)
 	}
-	conv, err := h.Engine.Converge(ctx, plan, closed, open, time.Now(), h.Cfg.ConvergeDeadline)
-	if err != nil {
-		return pt, err
-	}
-	if !conv.Converged {
-		return pt, fmt.Errorf("after deleting the %d policies the default deny never showed again:\n%s", n, matrix.RenderDiff(closed, append(conv.Leaks, conv.Mismatches...)))
-	}
-	return pt, nil
+	return pt, h.benchMatch(ctx, plan, closed, open, fmt.Sprintf("the default deny after deleting the %d policies", n))
 }
 
 // EnforceTable renders the points: per N, p50/p95/max over all cells and over the last
