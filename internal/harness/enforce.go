@@ -131,6 +131,24 @@ func (h *Harness) watchChanges(ctx context.Context, plan probe.Plan, all []rollo
 	return &enforcementWatch{spec: spec, changes: changes, untimed: untimed, sess: sess}, nil
 }
 
+// applyWatched applies objs under the enforcement watch ew (nil: none), which learns when
+// the apply call began and returned; a failed apply stops the watch. It returns when the
+// call returned.
+func (h *Harness) applyWatched(ctx context.Context, objs []scenario.Object, ew *enforcementWatch) (time.Time, error) {
+	started := time.Now()
+	if err := h.Apply(ctx, objs); err != nil {
+		if ew != nil {
+			ew.sess.Stop()
+		}
+		return time.Time{}, err
+	}
+	applied := time.Now()
+	if ew != nil {
+		ew.started, ew.applied = started, applied
+	}
+	return applied, nil
+}
+
 // finishEnforcement waits (after the step's rounds) until every changed cell showed its
 // new verdict for the spec's Settle, at most its MaxTail, stops the watch and puts the latencies into
 // the step; what cannot happen (the new verdict before the apply, a third verdict, a cell

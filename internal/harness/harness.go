@@ -129,15 +129,8 @@ func (h *Harness) RunStep(ctx context.Context, i int) *report.Step {
 	}
 	// Apply the step's objects, or delete its namespaces.
 	if len(step.Objects) > 0 {
-		started := time.Now()
-		if err := h.Apply(ctx, step.Objects); err != nil {
-			if ew != nil {
-				ew.sess.Stop()
-			}
+		if _, err := h.applyWatched(ctx, step.Objects, ew); err != nil {
 			return fail(err)
-		}
-		if ew != nil {
-			ew.started, ew.applied = started, time.Now()
 		}
 		fmt.Fprintf(h.Log, "%s: applied %d objects from %s\n", step.Name, len(step.Objects), strings.Join(step.Apply, ", "))
 	}

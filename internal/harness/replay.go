@@ -38,7 +38,7 @@ func (h *Harness) ReplayEnforcement(ctx context.Context, end int, name, version 
 		rs.Replay.Steps = append(rs.Replay.Steps, report.ReplayedStep{Step: step.Name, Enforcement: sub.Enforcement, Failed: sub.Failure != ""})
 		if sub.Failure != "" {
 			// The wrong cells with their repro commands, which the rounds recorded.
-			failures = append(failures, step.Name+": "+sub.Failure+"\n"+mismatchList(sub.Mismatches)+repros(sub))
+			failures = append(failures, step.Name+": "+sub.Failure+"\n"+mismatchList(sub.Mismatches)+sub.Repros())
 			break // the end state is not known to hold any more
 		}
 	}
@@ -102,20 +102,15 @@ func (h *Harness) replayStep(ctx context.Context, st *scenario.State, fixture *m
 	if err != nil {
 		return fail("watch", err)
 	}
-	started := time.Now()
-	if err := h.Apply(ctx, step.Objects); err != nil {
-		if ew != nil {
-			ew.sess.Stop()
-		}
+	applied, err := h.applyWatched(ctx, step.Objects, ew)
+	if err != nil {
 		return fail("apply again", err)
 	}
-	applied := time.Now()
 	if out, plan, err = h.converge(ctx, st, fixture, pred.Want, h.settleUDP(ctx, sub, back, applied)); err != nil {
 		return fail("after the apply", err)
 	}
 	h.fill(sub, fixture, out, plan)
 	if ew != nil {
-		ew.started, ew.applied = started, applied
 		h.finishEnforcement(ctx, sub, step.Objects, ew)
 	}
 	return sub
@@ -144,14 +139,3 @@ func CompareEnforcement(a, b *report.Replay, budget SlowdownBudget) error {
 }
 
 func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }
-
-// repros lists a step's repro commands of its wrong cells.
-func repros(rs *report.Step) string {
-	var b strings.Builder
-	for _, r := range rs.Results {
-		if r.Repro != "" {
-			fmt.Fprintf(&b, "  repro %s -> %s (%s %s): %s\n", r.Row, r.Col, r.Verdict, r.Detail, r.Repro)
-		}
-	}
-	return b.String()
-}

@@ -100,11 +100,7 @@ func (s *Step) Text() string {
 	}
 	if len(s.Mismatches) > 0 && s.Expected != nil {
 		fmt.Fprintf(&b, "diff:\n%s", matrix.RenderDiff(s.Expected, s.Mismatches))
-		for _, r := range s.Results {
-			if r.Repro != "" {
-				fmt.Fprintf(&b, "  repro %s -> %s (%s): %s\n", r.Row, r.Col, r.Detail, r.Repro)
-			}
-		}
+		b.WriteString(s.Repros())
 	}
 	for _, n := range s.Notes {
 		fmt.Fprintf(&b, "  %s\n", n)
@@ -123,6 +119,17 @@ func (s *Step) Text() string {
 	}
 	if s.Failure != "" {
 		fmt.Fprintf(&b, "failure: %s\n", s.Failure)
+	}
+	return b.String()
+}
+
+// Repros are the step's repro commands, a line per wrong cell.
+func (s *Step) Repros() string {
+	var b strings.Builder
+	for _, r := range s.Results {
+		if r.Repro != "" {
+			fmt.Fprintf(&b, "  repro %s -> %s (%s): %s\n", r.Row, r.Col, r.Detail, r.Repro)
+		}
 	}
 	return b.String()
 }
