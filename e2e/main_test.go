@@ -196,6 +196,16 @@ func checkInput() error {
 	if logAllowlist, errLoad = calico.LoadAllowlist(filepath.Join(repoRoot, "calico-log-allowlist.yaml")); errLoad != nil {
 		return errors.Join(p.Err(), errLoad)
 	}
+	// The admin steps in the form the installed Calico enforces, or none.
+	if api := adminAPI(calicoVersion()); api == "" {
+		scen.WithoutAdminSteps()
+		run.Environment["admin policies"] = "not run: Calico " + calicoVersion() + " enforces neither AdminNetworkPolicy (v3.29 to v3.31) nor ClusterNetworkPolicy (v3.32 on)"
+	} else {
+		if err := scen.SelectAdminAPI(api); err != nil {
+			return errors.Join(p.Err(), err)
+		}
+		run.Environment["admin policies"] = api + " (" + scenario.AdminKinds[api] + "), the form Calico " + calicoVersion() + " enforces"
+	}
 	states, err := scen.States()
 	if err != nil {
 		return errors.Join(p.Err(), err)
@@ -294,11 +304,12 @@ func checkFixtures(states []*scenario.State) error {
 		if err != nil {
 			return err
 		}
-		computed, err := states[i].Expected(scen, scen.External.IP)
+		// Both families: a fixture may tell them apart (an admin policy's networks).
+		computed, err := states[i].ExpectedFamilies(scen, scenario.Externals{V4: scen.External.IP, V6: scen.External.IPv6}, false)
 		if err != nil {
 			return err
 		}
-		mm, err := matrix.Compare(declared, computed)
+		mm, err := matrix.Compare(scenario.WithIPv6(declared), computed)
 		if err != nil {
 			return err
 		}
@@ -363,6 +374,20 @@ func checkUpgradeOptions(p *runcheck.Problems, states []*scenario.State) {
 }
 
 // endStep is the last step with a fixture: the workshop's end state.
+// adminAPI is the admin policy API a Calico version enforces: v1alpha1 (AdminNetworkPolicy,
+// BaselineAdminNetworkPolicy) from v3.29 to v3.31, v1alpha2 (ClusterNetworkPolicy) from
+// v3.32 (its release notes: ANP and BANP are no longer enforced), "" before v3.29.
+func adminAPI(version string) string {
+	minor, err := images.CalicoMinor(version)
+	switch {
+	case err != nil || minor < 29:
+		return ""
+	case minor < 32:
+		return "v1alpha1"
+	}
+	return "v1alpha2"
+}
+
 func endStep() int {
 	end := len(scen.Steps) - 1
 	for end >= 0 && scen.Steps[end].Fixture == "" {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/kube"
 	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/scenario"
 )
 
 // restartOnlyNote is said in the output and the report whenever A and B are two builds
@@ -139,6 +141,11 @@ func upgradeFeatures() []features.Feature {
 		}))
 	}
 	replay(path[0])
+	if forms := migrationForms(path); len(forms) > 0 {
+		feats = append(feats, feature("upgrade-admin-migrate", "the admin policies also in the form each later version enforces; the end state unchanged", func(ctx context.Context) *report.Step {
+			return migrateAdmin(ctx, end, forms, manifests)
+		}))
+	}
 	roll := func(name, a, b string, control []string) {
 		feats = append(feats, feature(name, "no denied cell leaks, no allowed cell goes down, every cell probed throughout", func(ctx context.Context) *report.Step {
 			var manifest []*unstructured.Unstructured
@@ -204,4 +211,71 @@ func calicoObjects(ctx context.Context, version, src string) ([]*unstructured.Un
 		return nil, err
 	}
 	return kube.DecodeYAML(src, data)
+}
+
+// migrationForms are the admin forms a path needs beyond the installed one, each with the
+// first version of the path that enforces it: crossing v3.32 (ANP and BANP no longer
+// enforced, ClusterNetworkPolicy instead), or back.
+func migrationForms(path []string) map[string]string {
+	from := adminAPI(path[0])
+	forms := map[string]string{}
+	for _, v := range path[1:] {
+		if api := adminAPI(v); from != "" && api != "" && api != from && forms[api] == "" {
+			forms[api] = v
+		}
+	}
+	return forms
+}
+
+// migrateAdmin is the documented migration, done before the first hop: each form a later
+// version enforces is applied beside the installed one (its CRDs from that version's own
+// manifest, which the installed release lacks), so every calico-node, old or new, finds the
+// form it knows; the end state must not change.
+func migrateAdmin(ctx context.Context, end int, forms map[string]string, manifests map[string][]*unstructured.Unstructured) *report.Step {
+	name := "upgrade-admin-migrate"
+	var notes []string
+	err := func() error {
+		for api, version := range forms {
+			var crds []*unstructured.Unstructured
+			for _, u := range manifests[version] {
+				if group, _, _ := unstructured.NestedString(u.Object, "spec", "group"); u.GetKind() == "CustomResourceDefinition" && group == "policy.networking.k8s.io" {
+					crds = append(crds, u)
+				}
+			}
+			if len(crds) == 0 {
+				return fmt.Errorf("the manifest of %s carries no CustomResourceDefinition of policy.networking.k8s.io: nothing to install %s from", version, api)
+			}
+			if err := h.Kube.Apply(ctx, crds...); err != nil {
+				return err
+			}
+			var objs []scenario.Object
+			for _, st := range scen.Steps {
+				objs = append(objs, st.AdminForms[api]...)
+			}
+			// A new CRD is served a moment after it is created: only "no such kind" is
+			// waited out.
+			err := kube.Poll(ctx, time.Second, time.Minute, "the "+api+" admin policies applied", func(ctx context.Context) (bool, string, error) {
+				err := h.Apply(ctx, objs)
+				if err != nil && meta.IsNoMatchError(err) {
+					return false, err.Error(), nil
+				}
+				return err == nil, "", err
+			})
+			if err != nil {
+				return err
+			}
+			var names []string
+			for _, u := range crds {
+				names = append(names, u.GetName())
+			}
+			notes = append(notes, fmt.Sprintf("%s form applied beside %s's (%d objects; CRDs %s from the %s manifest)", api, scen.AdminAPI, len(objs), strings.Join(names, ", "), version))
+		}
+		return nil
+	}()
+	if err != nil {
+		return &report.Step{Name: name, Kind: "step", Failure: err.Error(), Notes: notes}
+	}
+	rs := h.Verify(ctx, end, name)
+	rs.Notes = append(notes, rs.Notes...)
+	return rs
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,6 +84,8 @@ func Unstructured(objs []scenario.Object) ([]*unstructured.Unstructured, error) 
 			obj = o.Deployment
 		case o.Service != nil:
 			obj = o.Service
+		case o.AdminObject != nil:
+			obj = o.AdminObject
 		default:
 			obj = o.Policy
 		}
@@ -133,6 +136,11 @@ func (h *Harness) RunStep(ctx context.Context, i int) *report.Step {
 			return fail(err)
 		}
 		fmt.Fprintf(h.Log, "%s: applied %d objects from %s\n", step.Name, len(step.Objects), strings.Join(step.Apply, ", "))
+	}
+	if step.DeleteAdminPolicies {
+		if err := h.deleteAdminPolicies(ctx); err != nil {
+			return fail(err)
+		}
 	}
 	if len(step.DeleteNamespaces) > 0 {
 		if err := h.Kube.DeleteNamespaces(ctx, 3*time.Minute, step.DeleteNamespaces...); err != nil {
@@ -287,6 +295,15 @@ func (h *Harness) peerOnServer(ctx context.Context, st *scenario.State, want *ma
 	}
 	live := st.Clone()
 	live.Policies = held
+	if len(st.Admin) > 0 {
+		// The peer knows NetworkPolicy only: with admin policies in force it judges the
+		// namespaces' layer, against our evaluator on the same.
+		live.Admin = nil
+		var err error
+		if want, err = live.ExpectedFamilies(h.Scenario, h.externals(), false); err != nil {
+			return err
+		}
+	}
 	peer, err := scenario.PeerMatrix(h.Scenario, live, h.externals())
 	if err != nil {
 		return err
@@ -314,7 +331,7 @@ func (h *Harness) externals() scenario.Externals {
 // column again, over IPv6.
 func (h *Harness) families(m *matrix.Matrix) *matrix.Matrix {
 	if !h.Cfg.Dual {
-		return m
+		return scenario.IPv4Only(m)
 	}
 	return scenario.WithIPv6(m)
 }
@@ -518,4 +535,20 @@ func joinHostPort(host string, port int32) string {
 		return "[" + host + "]:" + strconv.Itoa(int(port))
 	}
 	return host + ":" + strconv.Itoa(int(port))
+}
+
+// deleteAdminPolicies deletes every admin policy of the scenario, in every form (an upgrade
+// may have applied both): cluster-scoped, they outlive the namespaces. A kind the cluster
+// does not know (its CRD absent) holds nothing to delete.
+func (h *Harness) deleteAdminPolicies(ctx context.Context) error {
+	for _, o := range h.Scenario.AllAdminObjects() {
+		us, err := Unstructured([]scenario.Object{o})
+		if err != nil {
+			return err
+		}
+		if err := h.Kube.Delete(ctx, us...); err != nil && !meta.IsNoMatchError(err) {
+			return err
+		}
+	}
+	return nil
 }

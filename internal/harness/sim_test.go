@@ -44,6 +44,8 @@ type simCluster struct {
 	deps map[string]*appsv1.Deployment // "ns/name"
 	svcs map[string]*corev1.Service
 	pols map[string]*networkingv1.NetworkPolicy
+	// admin are the admin policies applied, by "Kind name".
+	admin map[string]scenario.Object
 	// Faults.
 	leak    map[matrix.Cell]bool // these cells are allowed whatever the policies say
 	deadPod map[string]bool      // execs into these pods ("ns/pod") fail
@@ -84,7 +86,7 @@ func newSim(s *scenario.Scenario, externalIP string) *simCluster {
 	return &simCluster{
 		scen: s, externalIP: externalIP, cs: fake.NewClientset(),
 		ns: map[string]*corev1.Namespace{}, deps: map[string]*appsv1.Deployment{},
-		svcs: map[string]*corev1.Service{}, pols: map[string]*networkingv1.NetworkPolicy{},
+		svcs: map[string]*corev1.Service{}, pols: map[string]*networkingv1.NetworkPolicy{}, admin: map[string]scenario.Object{},
 		leak: map[matrix.Cell]bool{}, deadPod: map[string]bool{}, restarted: map[string]bool{},
 		slow: map[string]time.Duration{}, lostDNS: map[string]int{}, unreachable: map[matrix.Cell]int{}, generation: map[string]int{},
 		applied: map[string]time.Time{},
@@ -154,6 +156,12 @@ func (c *simCluster) Apply(_ context.Context, objs ...*unstructured.Unstructured
 			if err == nil {
 				err = c.apiPolicy(&o)
 			}
+		case "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy":
+			var o scenario.Object
+			if o, err = scenario.AdminFromUnstructured(u.Object); err == nil {
+				c.admin[u.GetKind()+" "+u.GetName()] = o
+			}
+			continue
 		default:
 			err = fmt.Errorf("sim: kind %s not simulated", u.GetKind())
 		}
@@ -198,7 +206,15 @@ func (c *simCluster) Delete(_ context.Context, objs ...*unstructured.Unstructure
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, u := range objs {
-		if u.GetKind() != "NetworkPolicy" {
+		if _, ok := c.admin[u.GetKind()+" "+u.GetName()]; ok {
+			delete(c.admin, u.GetKind()+" "+u.GetName())
+			continue
+		}
+		switch u.GetKind() {
+		case "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy":
+			continue // not there: nothing to delete
+		case "NetworkPolicy":
+		default:
 			return fmt.Errorf("sim: deleting a %s is not simulated", u.GetKind())
 		}
 		delete(c.pols, u.GetNamespace()+"/"+u.GetName())
@@ -390,6 +406,9 @@ func (c *simCluster) state() *scenario.State {
 		if time.Since(c.applied[k]) >= c.enforceAfter || !strings.HasPrefix(c.pols[k].Name, c.delayPrefix) {
 			st.Policies = append(st.Policies, c.pols[k])
 		}
+	}
+	for _, k := range sortedKeys(c.admin) {
+		st.Admin = append(st.Admin, c.admin[k])
 	}
 	return st
 }

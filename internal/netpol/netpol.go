@@ -3,6 +3,7 @@ package netpol
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -45,16 +46,21 @@ type Verdict struct {
 // Evaluator holds the policies in force.
 type Evaluator struct {
 	policies []networkingv1.NetworkPolicy
+	// admin are the admin tiers' policies, sorted by tier and priority.
+	admin []AdminPolicy
 }
 
-// New checks every policy's selectors once and returns an evaluator.
-func New(policies []networkingv1.NetworkPolicy) (*Evaluator, error) {
+// New checks every policy's selectors once and returns an evaluator of the NetworkPolicies
+// and the admin policies (admin.go) together.
+func New(policies []networkingv1.NetworkPolicy, admin ...AdminPolicy) (*Evaluator, error) {
 	for i := range policies {
 		if err := Validate(&policies[i]); err != nil {
 			return nil, fmt.Errorf("policy %s/%s: %w", policies[i].Namespace, policies[i].Name, err)
 		}
 	}
-	return &Evaluator{policies: policies}, nil
+	admin = slices.Clone(admin)
+	sortAdmin(admin)
+	return &Evaluator{policies: policies, admin: admin}, nil
 }
 
 // Evaluate decides one connection: it must be allowed by the source's egress policies AND
@@ -79,8 +85,25 @@ func (e *Evaluator) Evaluate(c Connection) Verdict {
 	return Verdict{true, "allowed"}
 }
 
-// direction evaluates the policies of one kind that select subject, against peer.
+// direction decides one direction for subject, against peer: the Admin tier, then the
+// NetworkPolicies of that kind that select subject, then the Baseline tier (admin.go).
 func (e *Evaluator) direction(kind networkingv1.PolicyType, subject, peer Endpoint, c Connection) (bool, string) {
+	ingress := kind == networkingv1.PolicyTypeIngress
+	if act, why, ok := tierDecision(e.admin, AdminTier, ingress, subject, peer, c); ok && act != Pass {
+		return act == Allow, string(act) + " by " + why
+	}
+	if ok, why, isolated := e.networkPolicies(kind, subject, peer, c); isolated {
+		return ok, why
+	}
+	if act, why, ok := tierDecision(e.admin, BaselineTier, ingress, subject, peer, c); ok && act != Pass {
+		return act == Allow, string(act) + " by " + why
+	}
+	return true, "not isolated"
+}
+
+// networkPolicies evaluates the NetworkPolicies of one kind that select subject, against
+// peer; isolated is false when none selects it.
+func (e *Evaluator) networkPolicies(kind networkingv1.PolicyType, subject, peer Endpoint, c Connection) (allowed bool, why string, isolated bool) {
 	var isolating []string
 	for i := range e.policies {
 		p := &e.policies[i]
@@ -91,21 +114,21 @@ func (e *Evaluator) direction(kind networkingv1.PolicyType, subject, peer Endpoi
 		if kind == networkingv1.PolicyTypeIngress {
 			for _, r := range p.Spec.Ingress {
 				if peersMatch(r.From, p.Namespace, peer) && portsMatch(r.Ports, c) {
-					return true, "allowed by " + p.Namespace + "/" + p.Name
+					return true, "allowed by " + p.Namespace + "/" + p.Name, true
 				}
 			}
 		} else {
 			for _, r := range p.Spec.Egress {
 				if peersMatch(r.To, p.Namespace, peer) && portsMatch(r.Ports, c) {
-					return true, "allowed by " + p.Namespace + "/" + p.Name
+					return true, "allowed by " + p.Namespace + "/" + p.Name, true
 				}
 			}
 		}
 	}
 	if len(isolating) == 0 {
-		return true, "not isolated"
+		return true, "", false
 	}
-	return false, fmt.Sprintf("isolated by %v, no rule matches", isolating)
+	return false, fmt.Sprintf("isolated by %v, no rule matches", isolating), true
 }
 
 // hasType applies the API's defaulting: without policyTypes, a policy is Ingress, plus
@@ -197,17 +220,7 @@ func portMatches(p *networkingv1.NetworkPolicyPort, c Connection) bool {
 		return true // all ports of that protocol
 	}
 	if p.Port.StrVal != "" {
-		// A named port refers to the destination pod's container port of that name.
-		for _, cp := range c.Dst.Ports {
-			cpProto := cp.Protocol
-			if cpProto == "" {
-				cpProto = corev1.ProtocolTCP
-			}
-			if c.Dst.Pod && cp.Name == p.Port.StrVal && cp.ContainerPort == c.Port && cpProto == c.Protocol {
-				return true
-			}
-		}
-		return false
+		return namedPortIs(p.Port.StrVal, c)
 	}
 	lo := p.Port.IntVal
 	hi := lo
@@ -215,6 +228,21 @@ func portMatches(p *networkingv1.NetworkPolicyPort, c Connection) bool {
 		hi = *p.EndPort
 	}
 	return c.Port >= lo && c.Port <= hi
+}
+
+// namedPortIs: a named port refers to the destination pod's container port of that name
+// (and its protocol).
+func namedPortIs(name string, c Connection) bool {
+	for _, cp := range c.Dst.Ports {
+		cpProto := cp.Protocol
+		if cpProto == "" {
+			cpProto = corev1.ProtocolTCP
+		}
+		if c.Dst.Pod && cp.Name == name && cp.ContainerPort == c.Port && cpProto == c.Protocol {
+			return true
+		}
+	}
+	return false
 }
 
 func selects(sel *metav1.LabelSelector, l map[string]string) bool {

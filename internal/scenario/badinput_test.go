@@ -30,7 +30,7 @@ func TestBadManifestsNameFileAndLine(t *testing.T) {
 func copyRepo(t *testing.T) string {
 	t.Helper()
 	dst := t.TempDir()
-	for _, dir := range []string{"manifests/v1", "manifests/v2", "policies/ingress", "policies/egress", "fixtures"} {
+	for _, dir := range []string{"manifests/v1", "manifests/v2", "manifests/platform", "policies/ingress", "policies/egress", "policies/admin/v1alpha1", "policies/admin/v1alpha2", "fixtures"} {
 		files, err := filepath.Glob(filepath.Join("../..", dir, "*"))
 		require.NoError(t, err)
 		require.NoError(t, os.MkdirAll(filepath.Join(dst, dir), 0o755))
@@ -149,6 +149,15 @@ func TestBadScenarioInput(t *testing.T) {
 		"service port 70000":    {"manifests/v2/01-queue.yaml", "    port: 5000", "    port: 70000", "spec.ports[0].port: 70000 is not a port"},
 		"container port name":   {"manifests/v1/02-client.yaml", "        - name: http", "        - name: HTTP-port-too-long", `"HTTP-port-too-long" is not a valid port name`},
 		"namespace name":        {"manifests/v1/00-namespaces.yaml", "  name: pci", "  name: PCI", `namespace name "PCI"`},
+		// The admin policies: what their CRDs refuse, and what the evaluator cannot model.
+		"admin priority 2000":       {"policies/admin/v1alpha1/12-backend-guardrail.yaml", "priority: 10", "priority: 2000", "AdminNetworkPolicy backend-guardrail: spec.priority: 2000 is not 0-1000"},
+		"ANP with CNP's Accept":     {"policies/admin/v1alpha1/11-baseline-sandbox.yaml", "action: Allow", "action: Accept", `spec.ingress[0].action: "Accept" is not Allow or Deny (a baseline has no Pass)`},
+		"CNP with ANP's Allow":      {"policies/admin/v1alpha2/12-backend-guardrail.yaml", "action: Deny", "action: Allow", `ClusterNetworkPolicy backend-lockdown: spec.ingress[0].action: "Allow" is not Accept, Deny or Pass`},
+		"network with host bits":    {"policies/admin/v1alpha2/13-external-networks.yaml", "[172.16.0.0/12]", "[172.16.0.1/12]", "spec.egress[0].to[0].networks[0]: 172.16.0.1/12 has host bits set"},
+		"BANP not named default":    {"policies/admin/v1alpha1/11-baseline-sandbox.yaml", "name: default", "name: sandbox", `the API accepts only one BaselineAdminNetworkPolicy, named "default"`},
+		"two ANPs at one priority":  {"policies/admin/v1alpha1/12-backend-guardrail.yaml", "priority: 20", "priority: 10", "AdminNetworkPolicy backend-lockdown has priority 10 in the Admin tier, as AdminNetworkPolicy backend-guardrail"},
+		"a namespaced admin policy": {"policies/admin/v1alpha2/11-baseline-sandbox.yaml", "name: sandbox-baseline", "name: sandbox-baseline\n  namespace: sandbox", `ClusterNetworkPolicy sandbox-baseline is cluster-scoped: remove metadata.namespace "sandbox"`},
+		"a nodes peer":              {"policies/admin/v1alpha1/13-external-networks.yaml", "- networks: [172.16.0.0/12]", "- nodes: {}", "nodes and domainNames peers are not modelled by the evaluator"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := copyRepo(t)
@@ -158,6 +167,18 @@ func TestBadScenarioInput(t *testing.T) {
 			require.ErrorContains(t, err, c.want)
 		})
 	}
+	t.Run("an admin form holding the other API", func(t *testing.T) {
+		dir := copyRepo(t)
+		edit(t, filepath.Join(dir, "scenario.yaml"), "    v1alpha1: [policies/admin/v1alpha1/12-backend-guardrail.yaml]", "    v1alpha1: [policies/admin/v1alpha2/12-backend-guardrail.yaml]")
+		_, err := Load(filepath.Join(dir, "scenario.yaml"))
+		require.ErrorContains(t, err, "policies/admin/v1alpha2/12-backend-guardrail.yaml:8: ClusterNetworkPolicy backend-guardrail in step 12-backend-guardrail's admin v1alpha1 form: that form holds only policy.networking.k8s.io/v1alpha1 admin policies")
+	})
+	t.Run("an admin step with one form", func(t *testing.T) {
+		dir := copyRepo(t)
+		edit(t, filepath.Join(dir, "scenario.yaml"), "    v1alpha2: [policies/admin/v1alpha2/11-baseline-sandbox.yaml]\n", "")
+		_, err := Load(filepath.Join(dir, "scenario.yaml"))
+		require.ErrorContains(t, err, "scenario.yaml:60: step 11-baseline-sandbox: admin needs both forms")
+	})
 	t.Run("dns lookup of no service", func(t *testing.T) {
 		dir := copyRepo(t)
 		edit(t, filepath.Join(dir, "scenario.yaml"), "  lookup: management-ui.management-ui.svc.cluster.local.\n- target: dns:53/tcp", "  lookup: managment-ui.management-ui.svc.cluster.local.\n- target: dns:53/tcp")

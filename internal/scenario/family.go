@@ -37,9 +37,38 @@ func (st *State) ExpectedFamilies(s *Scenario, ext Externals, byName bool) (*mat
 	return mergeFamilies(v4, v6), nil
 }
 
-// WithIPv6 is a family-blind matrix (a fixture) as a dual-stack run expects it: every
-// column again, suffixed IPv6Column, with the same verdicts.
-func WithIPv6(m *matrix.Matrix) *matrix.Matrix { return mergeFamilies(m, m) }
+// WithIPv6 is a fixture as a dual-stack run expects it: every column again, suffixed
+// IPv6Column, with the same verdicts, but where the fixture has that IPv6 column itself (a
+// step whose policies tell the families apart by address).
+func WithIPv6(m *matrix.Matrix) *matrix.Matrix {
+	v4 := IPv4Only(m)
+	v6 := IPv4Only(m)
+	for r, row := range v6.Rows {
+		for c, col := range v6.Cols {
+			if v, ok := m.Get(row, col+IPv6Column); ok {
+				v6.Cells[r][c] = v
+			}
+		}
+	}
+	return mergeFamilies(v4, v6)
+}
+
+// IPv4Only is a fixture as an IPv4 run expects it: without its IPv6 columns.
+func IPv4Only(m *matrix.Matrix) *matrix.Matrix {
+	var cols []string
+	for _, c := range m.Cols {
+		if _, v6 := IsIPv6Column(c); !v6 {
+			cols = append(cols, c)
+		}
+	}
+	out := matrix.New(m.Rows, cols, matrix.NotProbed)
+	for r, row := range m.Rows {
+		for c, col := range cols {
+			out.Cells[r][c], _ = m.Get(row, col)
+		}
+	}
+	return out
+}
 
 func mergeFamilies(v4, v6 *matrix.Matrix) *matrix.Matrix {
 	cols := append([]string{}, v4.Cols...)

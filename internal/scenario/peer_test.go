@@ -15,34 +15,59 @@ import (
 // TestThreeOraclesAgree: for every step, the hand-kept fixture, our evaluator and the peer
 // engine give the same verdict in every cell; a disagreement names the cell and what each
 // of the three says.
+//
+// The admin steps, once per API form (the same fixture serves both): the peer engine knows
+// NetworkPolicy only, so there it judges the namespaces' layer (the state without its admin
+// policies, against our evaluator on the same), and the admin cells have two oracles, the
+// fixture and the evaluator, each form converted on its own. No engine kept by others that a
+// served module exports evaluates either admin API (README, "Admin policies").
 func TestThreeOraclesAgree(t *testing.T) {
-	s, states := loadRepo(t)
+	ext := Externals{V4: "172.18.0.5", V6: "fc00:f853:ccd:e793::c8"}
 	n := 0
-	for i := range s.Steps {
-		step := &s.Steps[i]
-		if step.Fixture == "" {
-			continue
-		}
-		n++
-		t.Run(step.Name, func(t *testing.T) {
-			declared, err := s.LoadFixture(step, states[i])
-			require.NoError(t, err)
-			if *printComputed {
-				ours, err := states[i].Expected(s, s.External.IP)
+	for _, api := range []string{"v1alpha1", "v1alpha2"} {
+		s, _ := loadRepo(t)
+		require.NoError(t, s.SelectAdminAPI(api))
+		states, err := s.States()
+		require.NoError(t, err)
+		for i := range s.Steps {
+			step := &s.Steps[i]
+			if step.Fixture == "" || (api == "v1alpha1" && len(states[i].Admin) == 0) {
+				continue
+			}
+			n++
+			t.Run(step.Name+"/"+api, func(t *testing.T) {
+				declared, err := s.LoadFixture(step, states[i])
 				require.NoError(t, err)
-				t.Logf("computed by internal/netpol for %s:\n%s", step.Fixture, FormatFixture(step.Name, ours))
-			}
-			// Both families, as a dual-stack run expects them: the one fixture serves both.
-			ours, err := states[i].ExpectedFamilies(s, Externals{V4: s.External.IP, V6: s.External.IPv6}, false)
-			require.NoError(t, err)
-			peer, err := PeerMatrix(s, states[i], Externals{V4: s.External.IP, V6: s.External.IPv6})
-			require.NoError(t, err)
-			if d := disagreements(WithIPv6(declared), ours, peer); d != "" {
-				t.Fatalf("%s: the oracles disagree (fixture / internal/netpol / cyclonus):\n%s", step.Fixture, d)
-			}
-		})
+				if *printComputed {
+					ours, err := states[i].ExpectedFamilies(s, ext, false)
+					require.NoError(t, err)
+					t.Logf("computed by internal/netpol for %s:\n%s", step.Fixture, FormatFixture(step.Name, ours))
+				}
+				// Both families, as a dual-stack run expects them: the one fixture serves both.
+				ours, err := states[i].ExpectedFamilies(s, ext, false)
+				require.NoError(t, err)
+				namespaces := states[i].Clone()
+				namespaces.Admin = nil
+				peer, err := PeerMatrix(s, namespaces, ext)
+				require.NoError(t, err)
+				if len(states[i].Admin) == 0 {
+					if d := disagreements(WithIPv6(declared), ours, peer); d != "" {
+						t.Fatalf("%s: the oracles disagree (fixture / internal/netpol / cyclonus):\n%s", step.Fixture, d)
+					}
+					return
+				}
+				if d := disagreements(WithIPv6(declared), ours, ours); d != "" {
+					t.Fatalf("%s (%s form): the fixture and internal/netpol disagree:\n%s", step.Fixture, api, d)
+				}
+				oursNP, err := namespaces.ExpectedFamilies(s, ext, false)
+				require.NoError(t, err)
+				if d := disagreements(oursNP, oursNP, peer); d != "" {
+					t.Fatalf("%s without its admin policies: internal/netpol and cyclonus disagree:\n%s", step.Fixture, d)
+				}
+			})
+		}
 	}
-	require.Equal(t, 9, n, "every step but cleanup has a fixture")
+	require.Equal(t, 13+3, n, "every step but cleanup has a fixture; the three admin steps are judged in both forms")
 }
 
 // disagreements lists every cell where the three matrices are not unanimous: every cell
@@ -89,7 +114,7 @@ func has(ok bool, v matrix.Verdict) string {
 // reported with what each oracle says, so agreement above is not agreement by default.
 func TestPeerOracleCanDisagree(t *testing.T) {
 	s, states := loadRepo(t)
-	i := len(states) - 2 // the end state
+	i := slices.IndexFunc(s.Steps, func(st Step) bool { return st.Name == "08-payments-policy" }) // the workshop's end state
 	declared, err := s.LoadFixture(&s.Steps[i], states[i])
 	require.NoError(t, err)
 	ours, err := states[i].Expected(s, s.External.IP)

@@ -2,10 +2,12 @@ package scenario
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -33,12 +35,20 @@ type ExternalTarget struct {
 
 // Step is one step of the workshop.
 type Step struct {
-	Name             string   `json:"name"`
-	Apply            []string `json:"apply,omitempty"`
-	DeleteNamespaces []string `json:"deleteNamespaces,omitempty"`
+	Name  string   `json:"name"`
+	Apply []string `json:"apply,omitempty"`
+	// Admin is a step of admin policies, written once per API (AdminAPIs): the files of
+	// each, one of which is applied (SelectAdminAPI), both forms meaning the same.
+	Admin            map[string][]string `json:"admin,omitempty"`
+	DeleteNamespaces []string            `json:"deleteNamespaces,omitempty"`
+	// DeleteAdminPolicies deletes every admin policy in force (they are cluster-scoped:
+	// deleting namespaces leaves them).
+	DeleteAdminPolicies bool `json:"deleteAdminPolicies,omitempty"`
 
-	// Objects are what Apply decodes to, in order.
+	// Objects are what Apply (or the selected Admin form) decodes to, in order.
 	Objects []Object `json:"-"`
+	// AdminForms are the decoded objects of each Admin form.
+	AdminForms map[string][]Object `json:"-"`
 	// Fixture is the path of the declared truth table ("" for a step that probes nothing).
 	Fixture string `json:"-"`
 }
@@ -50,6 +60,60 @@ type Scenario struct {
 	DNS      []DNSTarget    `json:"dns"`
 	External ExternalTarget `json:"external"`
 	Steps    []Step         `json:"steps"`
+	// AdminAPI is the admin form the steps use (SelectAdminAPI; "" before).
+	AdminAPI string `json:"-"`
+}
+
+// AdminAPIs are the keys of a step's admin forms: v1alpha1 (AdminNetworkPolicy,
+// BaselineAdminNetworkPolicy) and v1alpha2 (ClusterNetworkPolicy), with the apiVersion each
+// form's files must use.
+var AdminAPIs = map[string]string{"v1alpha1": AdminAPIv1alpha1, "v1alpha2": AdminAPIv1alpha2}
+
+// AdminKinds says what each form's files hold.
+var AdminKinds = map[string]string{"v1alpha1": "AdminNetworkPolicy, BaselineAdminNetworkPolicy", "v1alpha2": "ClusterNetworkPolicy"}
+
+// SelectAdminAPI makes every admin step apply its form for api ("v1alpha1" or "v1alpha2");
+// States computed before are stale.
+func (s *Scenario) SelectAdminAPI(api string) error {
+	if _, ok := AdminAPIs[api]; !ok {
+		return fmt.Errorf("admin API %q: want v1alpha1 or v1alpha2", api)
+	}
+	for i := range s.Steps {
+		if st := &s.Steps[i]; st.Admin != nil {
+			st.Objects = st.AdminForms[api]
+		}
+	}
+	s.AdminAPI = api
+	return nil
+}
+
+// WithoutAdminSteps drops the admin steps (and their fixtures' part in the run), for a Calico
+// release that enforces neither API; the caller says so in its report.
+func (s *Scenario) WithoutAdminSteps() {
+	s.Steps = slices.DeleteFunc(s.Steps, func(st Step) bool { return st.Admin != nil })
+	s.AdminAPI = ""
+}
+
+// AllAdminObjects are the admin policies of every admin step, in every form.
+func (s *Scenario) AllAdminObjects() []Object {
+	var out []Object
+	for _, st := range s.Steps {
+		for _, api := range slices.Sorted(maps.Keys(st.AdminForms)) {
+			out = append(out, st.AdminForms[api]...)
+		}
+	}
+	return out
+}
+
+// AdminSteps are the names of the steps that apply admin policies.
+func (s *Scenario) AdminSteps() []string {
+	var out []string
+	for _, st := range s.Steps {
+		if st.Admin != nil {
+			out = append(out, st.Name)
+		}
+	}
+	return out
 }
 
 var stepName = regexp.MustCompile(`^[0-9]{2}-[a-z0-9-]+$`)
@@ -90,7 +154,7 @@ func Load(file string) (*Scenario, error) {
 			return nil, &FileError{file, lineOf(st.Name), fmt.Sprintf("step name %q must be unique and look like 03-backend-policy", st.Name)}
 		}
 		seen[st.Name] = true
-		if len(st.Apply) == 0 && len(st.DeleteNamespaces) == 0 {
+		if len(st.Apply) == 0 && len(st.Admin) == 0 && len(st.DeleteNamespaces) == 0 && !st.DeleteAdminPolicies {
 			return nil, &FileError{file, lineOf(st.Name), fmt.Sprintf("step %s neither applies nor deletes anything", st.Name)}
 		}
 		for _, p := range st.Apply {
@@ -100,20 +164,57 @@ func Load(file string) (*Scenario, error) {
 			}
 			st.Objects = append(st.Objects, objs...)
 		}
+		if st.Admin == nil {
+			continue
+		}
+		if len(st.Apply) > 0 {
+			return nil, &FileError{file, lineOf(st.Name), fmt.Sprintf("step %s has both apply and admin: put the admin policies in a step of their own", st.Name)}
+		}
+		st.AdminForms = map[string][]Object{}
+		for _, api := range slices.Sorted(maps.Keys(AdminAPIs)) {
+			paths := st.Admin[api]
+			if len(paths) == 0 {
+				return nil, &FileError{file, lineOf(st.Name), fmt.Sprintf("step %s: admin needs both forms, v1alpha1 (AdminNetworkPolicy, BaselineAdminNetworkPolicy) and v1alpha2 (ClusterNetworkPolicy): %s is missing", st.Name, api)}
+			}
+			for _, p := range paths {
+				objs, err := LoadObjects(filepath.Join(s.Dir, p))
+				if err != nil {
+					return nil, err
+				}
+				for _, o := range objs {
+					if o.AdminAPI() != AdminAPIs[api] {
+						return nil, &FileError{o.File, o.Line, fmt.Sprintf("%s in step %s's admin %s form: that form holds only %s admin policies", o.Ref(), st.Name, api, AdminAPIs[api])}
+					}
+				}
+				st.AdminForms[api] = append(st.AdminForms[api], objs...)
+			}
+		}
+		for api := range st.Admin {
+			if _, ok := AdminAPIs[api]; !ok {
+				return nil, &FileError{file, lineOf(st.Name), fmt.Sprintf("step %s: admin form %q: want v1alpha1 and v1alpha2", st.Name, api)}
+			}
+		}
 	}
+
 	if len(s.Steps) == 0 {
 		return nil, &FileError{file, 1, "no steps"}
 	}
 	// Walk the steps once: every object must land in a namespace that exists by then, and
 	// every step that leaves app pods behind gets a fixture path (LoadFixture reads it).
-	state := NewState()
-	for i := range s.Steps {
-		st := &s.Steps[i]
-		if err := state.Apply(st); err != nil {
+	// Both admin forms are walked; the newer is selected.
+	for _, api := range slices.Sorted(maps.Keys(AdminAPIs)) {
+		if err := s.SelectAdminAPI(api); err != nil {
 			return nil, err
 		}
-		if len(state.Deployments) > 0 {
-			st.Fixture = filepath.Join(s.Dir, "fixtures", st.Name+".txt")
+		state := NewState()
+		for i := range s.Steps {
+			st := &s.Steps[i]
+			if err := state.Apply(st); err != nil {
+				return nil, err
+			}
+			if len(state.Deployments) > 0 {
+				st.Fixture = filepath.Join(s.Dir, "fixtures", st.Name+".txt")
+			}
 		}
 	}
 	// A DNS target looks up a service of the app: a typo would only show on a cluster,

@@ -150,11 +150,14 @@ func mutationDiffs(t *testing.T, policy string, apply func(*networkingv1.Network
 		return out
 	}
 	for i := range s.Steps {
-		if s.Steps[i].Fixture == "" {
+		// The peer engine knows NetworkPolicy only: the steps with admin policies in force
+		// have their own mutations (TestAdminMutationsAreCaught).
+		if s.Steps[i].Fixture == "" || len(states[i].Admin) > 0 {
 			continue
 		}
 		declared, err := s.LoadFixture(&s.Steps[i], states[i])
 		require.NoError(t, err)
+		declared = IPv4Only(declared)
 		computed, err := states[i].Expected(s, s.External.IP)
 		require.NoError(t, err)
 		byPeer, err := peerMatrixV4(s, states[i])

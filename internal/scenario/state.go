@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/netpol"
 )
 
 // State is what the cluster holds after some steps: the objects of the scenario in the
@@ -21,6 +22,8 @@ type State struct {
 	Deployments []*appsv1.Deployment
 	Services    []*corev1.Service
 	Policies    []*networkingv1.NetworkPolicy
+	// Admin are the admin policies in force (cluster-scoped).
+	Admin []Object
 }
 
 // NewState is an empty cluster.
@@ -33,6 +36,7 @@ func (st *State) Clone() *State {
 		Deployments: slices.Clone(st.Deployments),
 		Services:    slices.Clone(st.Services),
 		Policies:    slices.Clone(st.Policies),
+		Admin:       slices.Clone(st.Admin),
 	}
 }
 
@@ -54,6 +58,12 @@ func (st *State) Apply(step *Step) error {
 	}
 	for _, o := range step.Objects {
 		if o.Namespace != nil {
+			continue
+		}
+		if o.Admin != nil {
+			if err := st.applyAdmin(o); err != nil {
+				return err
+			}
 			continue
 		}
 		ns := objectNamespace(o)
@@ -78,6 +88,12 @@ func (st *State) Apply(step *Step) error {
 		st.Services = slices.DeleteFunc(st.Services, func(s *corev1.Service) bool { return s.Namespace == ns })
 		st.Policies = slices.DeleteFunc(st.Policies, func(p *networkingv1.NetworkPolicy) bool { return p.Namespace == ns })
 	}
+	if step.DeleteAdminPolicies {
+		if len(st.Admin) == 0 {
+			return fmt.Errorf("step %s deletes the admin policies, but none is in force by then", step.Name)
+		}
+		st.Admin = nil
+	}
 	for _, o := range step.Objects {
 		if o.Service != nil {
 			if _, _, err := st.backing(o.Service, o.Service.Spec.Ports[0]); err != nil {
@@ -86,6 +102,30 @@ func (st *State) Apply(step *Step) error {
 		}
 	}
 	return nil
+}
+
+// applyAdmin adds or replaces an admin policy. Two of one API and tier at one priority are
+// refused:
+// the API leaves their order to the implementation, so no oracle could say what wins.
+func (st *State) applyAdmin(o Object) error {
+	st.Admin = slices.DeleteFunc(st.Admin, func(a Object) bool { return a.Admin.Ref == o.Admin.Ref })
+	for _, a := range st.Admin {
+		if a.Admin.Tier == o.Admin.Tier && a.Admin.Priority == o.Admin.Priority && a.AdminAPI() == o.AdminAPI() {
+			return &FileError{o.File, o.Line, fmt.Sprintf("%s has priority %d in the %s tier, as %s (%s:%d) has: the API leaves their order to the implementation; give each its own priority",
+				o.Admin.Ref, o.Admin.Priority, o.Admin.Tier, a.Admin.Ref, a.File, a.Line)}
+		}
+	}
+	st.Admin = append(st.Admin, o)
+	return nil
+}
+
+// AdminPolicies are the admin policies in force, as the evaluator reads them.
+func (st *State) AdminPolicies() []netpol.AdminPolicy {
+	var out []netpol.AdminPolicy
+	for _, o := range st.Admin {
+		out = append(out, *o.Admin)
+	}
+	return out
 }
 
 type namedObject interface {

@@ -103,7 +103,7 @@ func (st *State) Expected(s *Scenario, externalIP string) (*matrix.Matrix, error
 	for _, p := range st.Policies {
 		policies = append(policies, *p)
 	}
-	ev, err := netpol.New(policies)
+	ev, err := netpol.New(policies, st.AdminPolicies()...)
 	if err != nil {
 		return nil, err
 	}

@@ -17,8 +17,11 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
+	v1alpha1 "sigs.k8s.io/network-policy-api/apis/v1alpha1"
+	v1alpha2 "sigs.k8s.io/network-policy-api/apis/v1alpha2"
 	"sigs.k8s.io/yaml"
 
 	"github.com/netpol-e2e/harness/internal/images"
@@ -49,6 +52,10 @@ type Object struct {
 	Deployment *appsv1.Deployment
 	Service    *corev1.Service
 	Policy     *networkingv1.NetworkPolicy
+	// An admin policy (AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy):
+	// Admin is what the evaluator reads, AdminObject the typed object applied.
+	Admin       *netpol.AdminPolicy
+	AdminObject runtime.Object
 }
 
 // Ref is "Kind namespace/name", for messages.
@@ -60,6 +67,8 @@ func (o Object) Ref() string {
 		return "Deployment " + o.Deployment.Namespace + "/" + o.Deployment.Name
 	case o.Service != nil:
 		return "Service " + o.Service.Namespace + "/" + o.Service.Name
+	case o.Admin != nil:
+		return o.Admin.Ref
 	default:
 		return "NetworkPolicy " + o.Policy.Namespace + "/" + o.Policy.Name
 	}
@@ -208,14 +217,23 @@ func loadFile(file string) ([]Object, error) {
 			o.Deployment, target, want = &appsv1.Deployment{}, &o.Deployment, "apps/v1"
 		case "NetworkPolicy":
 			o.Policy, target, want = &networkingv1.NetworkPolicy{}, &o.Policy, "networking.k8s.io/v1"
+		case "AdminNetworkPolicy":
+			target, want = &v1alpha1.AdminNetworkPolicy{}, AdminAPIv1alpha1
+		case "BaselineAdminNetworkPolicy":
+			target, want = &v1alpha1.BaselineAdminNetworkPolicy{}, AdminAPIv1alpha1
+		case "ClusterNetworkPolicy":
+			target, want = &v1alpha2.ClusterNetworkPolicy{}, AdminAPIv1alpha2
 		default:
-			return nil, &FileError{file, d.start, fmt.Sprintf("kind %q is not supported here (want Namespace, Service, Deployment or NetworkPolicy)", head.Kind)}
+			return nil, &FileError{file, d.start, fmt.Sprintf("kind %q is not supported here (want Namespace, Service, Deployment, NetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy or ClusterNetworkPolicy)", head.Kind)}
 		}
 		if head.APIVersion != want {
 			return nil, &FileError{file, d.start, fmt.Sprintf("%s has apiVersion %q: use %q (apps/v1beta2 and friends no longer exist)", head.Kind, head.APIVersion, want)}
 		}
 		if err := strictyaml.Unmarshal(d.text, target); err != nil {
 			return nil, decodeError(file, d, err)
+		}
+		if err := convertAdmin(&o, target); err != nil {
+			return nil, &FileError{file, d.lineOfKey(err.key), err.msg}
 		}
 		if err := checkMeta(o); err != nil {
 			return nil, &FileError{file, d.start, err.Error()}
@@ -319,9 +337,95 @@ func checkMeta(o Object) error {
 		return needNamed("Deployment", o.Deployment.Name, o.Deployment.Namespace, validation.IsDNS1123Subdomain)
 	case o.Service != nil:
 		return needNamed("Service", o.Service.Name, o.Service.Namespace, validation.IsDNS1035Label)
+	case o.Admin != nil:
+		m := o.AdminObject.(metav1.Object)
+		if m.GetNamespace() != "" {
+			return fmt.Errorf("%s is cluster-scoped: remove metadata.namespace %q", o.Admin.Ref, m.GetNamespace())
+		}
+		if errs := validation.IsDNS1123Subdomain(m.GetName()); len(errs) > 0 {
+			return fmt.Errorf("%s: name %q: %s", o.Admin.Ref, m.GetName(), strings.Join(errs, "; "))
+		}
+		return nil
 	default:
 		return needNamed("NetworkPolicy", o.Policy.Name, o.Policy.Namespace, validation.IsDNS1123Subdomain)
 	}
+}
+
+// AdminAPI is an admin policy's apiVersion ("" for other objects).
+func (o Object) AdminAPI() string {
+	if o.AdminObject == nil {
+		return ""
+	}
+	return o.AdminObject.GetObjectKind().GroupVersionKind().GroupVersion().String()
+}
+
+// The admin policies' API versions: ANP and BANP (Calico v3.29 to v3.31), ClusterNetworkPolicy
+// (v3.32 on).
+const (
+	AdminAPIv1alpha1 = "policy.networking.k8s.io/v1alpha1"
+	AdminAPIv1alpha2 = "policy.networking.k8s.io/v1alpha2"
+)
+
+// convertAdmin sets o's admin fields from a decoded admin policy (target), refusing what the
+// API server or the evaluator would (netpol's converters), at the field's key.
+func convertAdmin(o *Object, target any) *objectError {
+	var (
+		ap  netpol.AdminPolicy
+		err error
+	)
+	switch t := target.(type) {
+	case *v1alpha1.AdminNetworkPolicy:
+		ap, err = netpol.FromANP(t)
+		o.AdminObject = t
+	case *v1alpha1.BaselineAdminNetworkPolicy:
+		ap, err = netpol.FromBANP(t)
+		o.AdminObject = t
+	case *v1alpha2.ClusterNetworkPolicy:
+		ap, err = netpol.FromCNP(t)
+		o.AdminObject = t
+	default:
+		return nil
+	}
+	if err != nil {
+		return &objectError{fieldKey(err.Error()), fmt.Sprintf("%s: %v", ap.Ref, err)}
+	}
+	o.Admin = &ap
+	return nil
+}
+
+// AdminFromUnstructured decodes an admin policy as a cluster holds it (a simulated one).
+func AdminFromUnstructured(u map[string]any) (Object, error) {
+	kind, _ := u["kind"].(string)
+	var target runtime.Object
+	switch kind {
+	case "AdminNetworkPolicy":
+		target = &v1alpha1.AdminNetworkPolicy{}
+	case "BaselineAdminNetworkPolicy":
+		target = &v1alpha1.BaselineAdminNetworkPolicy{}
+	case "ClusterNetworkPolicy":
+		target = &v1alpha2.ClusterNetworkPolicy{}
+	default:
+		return Object{}, fmt.Errorf("kind %q is no admin policy", kind)
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u, target); err != nil {
+		return Object{}, err
+	}
+	var o Object
+	if err := convertAdmin(&o, target); err != nil {
+		return Object{}, errors.New(err.msg)
+	}
+	return o, nil
+}
+
+// fieldKey is the YAML key of the last field an error's path names ("spec.egress[1].to[0]:
+// ..." -> "to:"), for its line.
+func fieldKey(msg string) string {
+	path, _, _ := strings.Cut(msg, ":")
+	path = path[strings.LastIndex(path, ".")+1:]
+	if i := strings.Index(path, "["); i >= 0 {
+		path = path[:i]
+	}
+	return path + ":"
 }
 
 // needNamed requires a name and a namespace the API server accepts (valid is the name's
