@@ -218,6 +218,8 @@ func checkInput() error {
 	}
 	// The controls' variants and the proof's manifests, read now rather than mid-run.
 	extra, _ := filepath.Glob(filepath.Join(repoRoot, "policies", "controls", "*.yaml"))
+	admin, _ := filepath.Glob(filepath.Join(repoRoot, "policies", "controls", "admin", "*", "*.yaml"))
+	extra = append(extra, admin...)
 	for _, f := range append(extra, filepath.Join(repoRoot, "manifests", "proof", "proof.yaml")) {
 		if _, err := scenario.LoadObjects(f); err != nil {
 			p.Add("%v", err)

@@ -65,6 +65,12 @@ func workshopFeatures() []features.Feature {
 		name := scen.Steps[i].Name
 		feats = append(feats, feature(name, "matrix", func(ctx context.Context) *report.Step { return h.RunStep(ctx, i) }))
 		switch name {
+		case "12-backend-guardrail":
+			// The admin layer's controls: a mutated guardrail is seen on exactly its cells.
+			dir := "policies/controls/admin/" + scen.AdminAPI + "/"
+			feats = append(feats,
+				control("12-control-admin-priorities-swapped", i, dir+"backend-priorities-swapped.yaml"),
+				control("12-control-admin-pass-instead-of-deny", i, dir+"backend-lockdown-pass.yaml"))
 		case "06-pci-policy":
 			// The workshop: without port 53, pods cannot resolve DNS names.
 			feats = append(feats, control("06-control-pci-without-dns", i, "policies/controls/pci-policy-without-dns.yaml"))

@@ -71,3 +71,32 @@ func TestIPBlockControlsChangeOneFamily(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, p.Changed)
 }
+
+// The admin layer's controls, in both forms, at the end state: each mutated admin policy
+// changes exactly the cells listed here by hand from its comment.
+func TestAdminControlsChangeTheirCells(t *testing.T) {
+	ui, client, facade := "management-ui/management-ui", "frontend/client", "backend/facade"
+	for _, api := range []string{"v1alpha1", "v1alpha2"} {
+		s, _ := loadRepo(t)
+		require.NoError(t, s.SelectAdminAPI(api))
+		states, err := s.States()
+		require.NoError(t, err)
+		end := states[len(states)-2]
+		for file, want := range map[string][]matrix.Mismatch{
+			"backend-priorities-swapped.yaml": {
+				{Row: ui, Col: "facade:80", Want: matrix.Allowed, Got: matrix.Blocked},
+				{Row: ui, Col: "backend:6379", Want: matrix.Allowed, Got: matrix.Blocked},
+				{Row: facade, Col: "backend:6379", Want: matrix.Allowed, Got: matrix.Blocked},
+			},
+			"backend-lockdown-pass.yaml": {
+				{Row: client, Col: "facade:80", Want: matrix.Blocked, Got: matrix.Allowed},
+			},
+		} {
+			objs, err := LoadObjects("../../policies/controls/admin/" + api + "/" + file)
+			require.NoError(t, err)
+			p, err := end.Predict(s, Externals{V4: s.External.IP}, Change{Name: "control", Apply: objs}, true)
+			require.NoError(t, err)
+			require.ElementsMatch(t, want, p.Changed, api+"/"+file)
+		}
+	}
+}
