@@ -101,8 +101,8 @@ func (s PodSet) contains(ep Endpoint) bool {
 }
 
 func (p AdminPeer) matches(ep Endpoint) bool {
-	if !p.PodSet.empty() {
-		return p.PodSet.contains(ep)
+	if !p.empty() {
+		return p.contains(ep)
 	}
 	addr, err := netip.ParseAddr(ep.IP)
 	if err != nil {
