@@ -141,9 +141,10 @@ func upgradeFeatures() []features.Feature {
 		}))
 	}
 	replay(path[0])
-	if forms := migrationForms(path); len(forms) > 0 {
+	forms := migrationForms(path)
+	if len(forms) > 0 {
 		feats = append(feats, feature("upgrade-admin-migrate", "the admin policies also in the form each later version enforces; the end state unchanged", func(ctx context.Context) *report.Step {
-			return migrateAdmin(ctx, end, forms, manifests)
+			return changeAdminForms(ctx, end, "upgrade-admin-migrate", forms, "", manifests)
 		}))
 	}
 	roll := func(name, a, b string, control []string) {
@@ -178,6 +179,28 @@ func upgradeFeatures() []features.Feature {
 		roll(hopName(path, i), path[i-1], path[i], nil)
 	}
 	last := path[len(path)-1]
+	// The documented break, caught: A -> B with only A's admin form, B -> A with only B's.
+	if a, b := path[0], path[1]; len(forms) > 0 && *flagUpgradePath == "" && *flagAdminLoss {
+		apiA, apiB := adminAPI(a), adminAPI(b)
+		lose := func(name, from, to string) {
+			feats = append(feats, feature(name, "the admin policies not enforced by "+to+": exactly the predicted cells change, and stay changed", func(ctx context.Context) *report.Step {
+				s := spec(name, from, to, manifests[to])
+				s.LosesAdmin = true
+				return h.Rollout(ctx, end, s)
+			}))
+		}
+		feats = append(feats, feature("upgrade-admin-loss-prepare", "only "+a+"'s admin form left; the end state unchanged", func(ctx context.Context) *report.Step {
+			return changeAdminForms(ctx, end, "upgrade-admin-loss-prepare", nil, apiB, manifests)
+		}))
+		lose("upgrade-admin-loss", a, b)
+		feats = append(feats, feature("upgrade-admin-loss-repair", "the form "+b+" enforces applied, "+a+"'s deleted; the end state again", func(ctx context.Context) *report.Step {
+			return changeAdminForms(ctx, end, "upgrade-admin-loss-repair", map[string]string{apiB: b}, apiA, manifests)
+		}))
+		lose("downgrade-admin-loss", b, a)
+		feats = append(feats, feature("downgrade-admin-loss-repair", a+"'s form applied again; the end state again", func(ctx context.Context) *report.Step {
+			return changeAdminForms(ctx, end, "downgrade-admin-loss-repair", map[string]string{apiA: a}, "", manifests)
+		}))
+	}
 	if *flagUpgradeControl != "" {
 		roll("upgrade-control", last, last, strings.Split(*flagUpgradeControl, ","))
 	}
@@ -227,15 +250,21 @@ func migrationForms(path []string) map[string]string {
 	return forms
 }
 
-// migrateAdmin is the documented migration, done before the first hop: each form a later
-// version enforces is applied beside the installed one (its CRDs from that version's own
-// manifest, which the installed release lacks), so every calico-node, old or new, finds the
-// form it knows; the end state must not change.
-func migrateAdmin(ctx context.Context, end int, forms map[string]string, manifests map[string][]*unstructured.Unstructured) *report.Step {
-	name := "upgrade-admin-migrate"
+// changeAdminForms applies the admin forms of apply (each api with the version whose
+// manifest carries its CRDs, which the installed release may lack) and deletes the form
+// remove, then verifies the end state: the documented migration (both forms side by side,
+// so every calico-node, old or new, finds the one it knows) and the loss checks' setup.
+func changeAdminForms(ctx context.Context, end int, name string, apply map[string]string, remove string, manifests map[string][]*unstructured.Unstructured) *report.Step {
 	var notes []string
+	formObjects := func(api string) []scenario.Object {
+		var objs []scenario.Object
+		for _, st := range scen.Steps {
+			objs = append(objs, st.AdminForms[api]...)
+		}
+		return objs
+	}
 	err := func() error {
-		for api, version := range forms {
+		for api, version := range apply {
 			var crds []*unstructured.Unstructured
 			for _, u := range manifests[version] {
 				if group, _, _ := unstructured.NestedString(u.Object, "spec", "group"); u.GetKind() == "CustomResourceDefinition" && group == "policy.networking.k8s.io" {
@@ -248,10 +277,7 @@ func migrateAdmin(ctx context.Context, end int, forms map[string]string, manifes
 			if err := h.Kube.Apply(ctx, crds...); err != nil {
 				return err
 			}
-			var objs []scenario.Object
-			for _, st := range scen.Steps {
-				objs = append(objs, st.AdminForms[api]...)
-			}
+			objs := formObjects(api)
 			// A new CRD is served a moment after it is created: only "no such kind" is
 			// waited out.
 			err := kube.Poll(ctx, time.Second, time.Minute, "the "+api+" admin policies applied", func(ctx context.Context) (bool, string, error) {
@@ -268,7 +294,18 @@ func migrateAdmin(ctx context.Context, end int, forms map[string]string, manifes
 			for _, u := range crds {
 				names = append(names, u.GetName())
 			}
-			notes = append(notes, fmt.Sprintf("%s form applied beside %s's (%d objects; CRDs %s from the %s manifest)", api, scen.AdminAPI, len(objs), strings.Join(names, ", "), version))
+			notes = append(notes, fmt.Sprintf("applied the %s form (%d objects; CRDs %s from the %s manifest)", api, len(objs), strings.Join(names, ", "), version))
+		}
+		if remove != "" {
+			objs := formObjects(remove)
+			us, err := harness.Unstructured(objs)
+			if err != nil {
+				return err
+			}
+			if err := h.Kube.Delete(ctx, us...); err != nil {
+				return err
+			}
+			notes = append(notes, fmt.Sprintf("deleted the %s form (%d objects)", remove, len(objs)))
 		}
 		return nil
 	}()

@@ -49,6 +49,9 @@ type RolloutSpec struct {
 	// Inject, for the negative control, are policies ("namespace/name") of the end state
 	// deleted during the rollout and restored once their leak was seen.
 	Inject []string
+	// LosesAdmin says the new Calico enforces none of the admin policies the cluster holds
+	// (loss.go): the cells their loss changes must change, and stay so.
+	LosesAdmin bool
 	// Hold keeps a connection open on every allowed app cell through the rollout
 	// (Interval 0: none).
 	Hold HoldSpec
@@ -99,8 +102,9 @@ type rolloutRun struct {
 	want *matrix.Matrix
 	plan probe.Plan
 
-	inj *injection     // the policy-deletion control, if any
-	ctl *serverRestart // the connection control, if any
+	inj  *injection     // the policy-deletion control, if any
+	loss *adminLoss     // the admin policies' expected loss, if any
+	ctl  *serverRestart // the connection control, if any
 
 	sess    *rollout.Session
 	hs      *rollout.HoldSession
@@ -142,6 +146,12 @@ func (ro *rolloutRun) prepare(ctx context.Context, step *scenario.Step) error {
 		for _, c := range ro.inj.predicted {
 			ro.rs.Notes = append(ro.rs.Notes, fmt.Sprintf("control: deleting %s makes %s allowed", ro.inj.name(), cellName(c)))
 		}
+	}
+	if ro.spec.LosesAdmin {
+		if ro.loss, err = h.newAdminLoss(ro.st); err != nil {
+			return err
+		}
+		ro.rs.Notes = append(ro.rs.Notes, ro.loss.notes()...)
 	}
 	if ro.plan, err = h.Plan(ctx, ro.st); err != nil {
 		return err
@@ -207,6 +217,9 @@ func (ro *rolloutRun) roll(ctx context.Context) error {
 	ro.tracker = &rollout.Tracker{List: h.calicoPods, Observe: ro.logs.Observe}
 	ro.tracker.Start(ctx)
 	ro.applied = time.Now()
+	if ro.loss != nil {
+		ro.loss.applied = ro.applied
+	}
 	var err error
 	if spec.Manifest != nil {
 		err = h.Kube.Apply(ctx, spec.Manifest...)
@@ -328,7 +341,7 @@ func (ro *rolloutRun) judge(ctx context.Context) error {
 	}
 	var real []rollout.Deviation
 	for _, d := range a.Deviations {
-		if !ro.inj.explainsIf(d, h.Cfg) {
+		if !ro.inj.explainsIf(d, h.Cfg) && !ro.loss.explains(d) {
 			real = append(real, d)
 		}
 	}
@@ -343,6 +356,13 @@ func (ro *rolloutRun) judge(ctx context.Context) error {
 		problems = append(problems, ro.inj.judge(a, h.Cfg)...)
 		if len(problems) == 0 {
 			ro.rs.Notes = append(ro.rs.Notes, fmt.Sprintf("control: the suite reported exactly the injected leak: %d leak runs on the %d predicted cells while %s were deleted, nothing else; without the control this rollout would have failed", a.Leaks, len(ro.inj.predicted), ro.inj.name()))
+		}
+	}
+	if ro.loss != nil {
+		lost := ro.loss.judge(a)
+		problems = append(problems, lost...)
+		if len(lost) == 0 {
+			ro.rs.Notes = append(ro.rs.Notes, fmt.Sprintf("admin loss: every one of the %d predicted cells changed as predicted once %s rolled out and stayed so to the end; nothing else deviated unexplained", len(ro.loss.predicted), spec.To))
 		}
 	}
 	if len(problems) > 0 {
@@ -376,7 +396,7 @@ func (ro *rolloutRun) report(a *rollout.Analysis) *report.Rollout {
 		}
 		r.Deviations = append(r.Deviations, report.Deviation{
 			Kind: string(d.Kind), Cell: d.Cell, Expected: d.Want, Observed: d.Got,
-			FirstMs: ms(d.First), LastMs: ms(d.Last), UntilMs: until, Probes: d.Count, Detail: d.Detail, Injected: ro.inj.explainsIf(d, ro.h.Cfg),
+			FirstMs: ms(d.First), LastMs: ms(d.Last), UntilMs: until, Probes: d.Count, Detail: d.Detail, Injected: ro.inj.explainsIf(d, ro.h.Cfg) || ro.loss.explains(d),
 		})
 	}
 	r.Timeline = timeline(applied, ro.podEvents, ro.events, append(slices.Clone(a.Deviations), a.SlowRuns...), ro.streamEvents)
