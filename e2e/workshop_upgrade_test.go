@@ -144,7 +144,7 @@ func upgradeFeatures() []features.Feature {
 	forms := migrationForms(path)
 	if len(forms) > 0 {
 		feats = append(feats, feature("upgrade-admin-migrate", "the admin policies also in the form each later version enforces; the end state unchanged", func(ctx context.Context) *report.Step {
-			return changeAdminForms(ctx, end, "upgrade-admin-migrate", forms, "", manifests)
+			return changeAdminForms(ctx, end, "upgrade-admin-migrate", forms, "", false, manifests)
 		}))
 	}
 	roll := func(name, a, b string, control []string) {
@@ -190,15 +190,15 @@ func upgradeFeatures() []features.Feature {
 			}))
 		}
 		feats = append(feats, feature("upgrade-admin-loss-prepare", "only "+a+"'s admin form left; the end state unchanged", func(ctx context.Context) *report.Step {
-			return changeAdminForms(ctx, end, "upgrade-admin-loss-prepare", nil, apiB, manifests)
+			return changeAdminForms(ctx, end, "upgrade-admin-loss-prepare", nil, apiB, false, manifests)
 		}))
 		lose("upgrade-admin-loss", a, b)
 		feats = append(feats, feature("upgrade-admin-loss-repair", "the form "+b+" enforces applied, "+a+"'s deleted; the end state again", func(ctx context.Context) *report.Step {
-			return changeAdminForms(ctx, end, "upgrade-admin-loss-repair", map[string]string{apiB: b}, apiA, manifests)
+			return changeAdminForms(ctx, end, "upgrade-admin-loss-repair", map[string]string{apiB: b}, apiA, true, manifests)
 		}))
 		lose("downgrade-admin-loss", b, a)
 		feats = append(feats, feature("downgrade-admin-loss-repair", a+"'s form applied again; the end state again", func(ctx context.Context) *report.Step {
-			return changeAdminForms(ctx, end, "downgrade-admin-loss-repair", map[string]string{apiA: a}, "", manifests)
+			return changeAdminForms(ctx, end, "downgrade-admin-loss-repair", map[string]string{apiA: a}, "", true, manifests)
 		}))
 	}
 	if *flagUpgradeControl != "" {
@@ -252,9 +252,9 @@ func migrationForms(path []string) map[string]string {
 
 // changeAdminForms applies the admin forms of apply (each api with the version whose
 // manifest carries its CRDs, which the installed release may lack) and deletes the form
-// remove, then verifies the end state: the documented migration (both forms side by side,
+// remove, then verifies the end state (restores: after an admin loss): the documented migration (both forms side by side,
 // so every calico-node, old or new, finds the one it knows) and the loss checks' setup.
-func changeAdminForms(ctx context.Context, end int, name string, apply map[string]string, remove string, manifests map[string][]*unstructured.Unstructured) *report.Step {
+func changeAdminForms(ctx context.Context, end int, name string, apply map[string]string, remove string, restores bool, manifests map[string][]*unstructured.Unstructured) *report.Step {
 	var notes []string
 	formObjects := func(api string) []scenario.Object {
 		var objs []scenario.Object
@@ -312,7 +312,13 @@ func changeAdminForms(ctx context.Context, end int, name string, apply map[strin
 	if err != nil {
 		return &report.Step{Name: name, Kind: "step", Failure: err.Error(), Notes: notes}
 	}
-	rs := h.Verify(ctx, end, name)
+	verify := h.Verify
+	if restores {
+		// After an admin loss: the cells the loss changed come back as the form applied
+		// is enforced; every other cell is judged at once.
+		verify = h.VerifyAdminRestored
+	}
+	rs := verify(ctx, end, name)
 	rs.Notes = append(notes, rs.Notes...)
 	return rs
 }

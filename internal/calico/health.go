@@ -176,7 +176,15 @@ type AllowEntry struct {
 	Reason  string
 	File    string
 	Line    int
+	// ReplacedPodsOnly allows the line only as one of a replaced pod's last: logged at most
+	// ReplacedPodWindow before the pod was seen gone.
+	ReplacedPodsOnly bool
 }
+
+// ReplacedPodWindow is how long before a pod was seen gone a ReplacedPodsOnly line may be
+// logged: the pod tracker polls every 500 ms, and a calico-node (terminationGracePeriodSeconds
+// 0) stops within a second or two of its deletion.
+const ReplacedPodWindow = 5 * time.Second
 
 // Allowlist is kept as data (calico-log-allowlist.yaml), every entry with its reason.
 type Allowlist []AllowEntry
@@ -189,8 +197,9 @@ func LoadAllowlist(path string) (Allowlist, error) {
 	}
 	var raw struct {
 		Allow []struct {
-			Pattern string `json:"pattern"`
-			Reason  string `json:"reason"`
+			Pattern          string `json:"pattern"`
+			Reason           string `json:"reason"`
+			ReplacedPodsOnly bool   `json:"replacedPodsOnly"`
 		} `json:"allow"`
 	}
 	if err := strictyaml.Unmarshal(data, &raw); err != nil {
@@ -209,7 +218,7 @@ func LoadAllowlist(path string) (Allowlist, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: pattern %q is not a usable regular expression: %w", path, line, e.Pattern, err)
 		}
-		out = append(out, AllowEntry{Pattern: re, Reason: e.Reason, File: path, Line: line})
+		out = append(out, AllowEntry{Pattern: re, Reason: e.Reason, File: path, Line: line, ReplacedPodsOnly: e.ReplacedPodsOnly})
 	}
 	return out, nil
 }
@@ -228,11 +237,21 @@ func lineOfNth(text, key string, n int) int {
 }
 
 // Judge splits error lines into those the allowlist explains (counted per entry) and
-// the rest, which fail a run.
-func (a Allowlist) Judge(lines []LogLine) (unexpected []LogLine, allowed map[int]int) {
+// the rest, which fail a run. gone says when each replaced pod was seen gone (nil: none
+// known, so no ReplacedPodsOnly entry applies).
+func (a Allowlist) Judge(lines []LogLine, gone map[string]time.Time) (unexpected []LogLine, allowed map[int]int) {
 	allowed = map[int]int{}
 	for _, l := range lines {
-		i := slices.IndexFunc(a, func(e AllowEntry) bool { return e.Pattern.MatchString(l.Text) })
+		i := slices.IndexFunc(a, func(e AllowEntry) bool {
+			if !e.Pattern.MatchString(l.Text) {
+				return false
+			}
+			if !e.ReplacedPodsOnly {
+				return true
+			}
+			at, ok := gone[l.Pod]
+			return ok && !l.At.After(at) && at.Sub(l.At) <= ReplacedPodWindow
+		})
 		if i < 0 {
 			unexpected = append(unexpected, l)
 			continue

@@ -30,7 +30,7 @@ func TestAllowlistJudgesAndNeedsReasons(t *testing.T) {
 	require.NoError(t, os.WriteFile(good, []byte("allow:\n  - pattern: 'route_table.go \\d+: Failed to sync'\n    reason: a route sync retried at start-up\n"), 0o644))
 	a, err := LoadAllowlist(good)
 	require.NoError(t, err)
-	unexpected, allowed := a.Judge(ScanErrors("p", "c", sampleLog))
+	unexpected, allowed := a.Judge(ScanErrors("p", "c", sampleLog), nil)
 	require.Len(t, unexpected, 1, "the panic is not allowed")
 	require.Equal(t, map[int]int{0: 1}, allowed)
 	require.Equal(t, 2, a[0].Line)
@@ -69,7 +69,31 @@ func TestRepositoryAllowlist(t *testing.T) {
 2026-12-02T17:55:40.891000000Z 2026-12-02 17:55:40.891 [ERROR][62] felix/utils.go 62: Failed to increase RLIMIT_MEMLOCK, loading BPF programs may fail error=operation not permitted
 2026-12-02T17:55:40.891000000Z 2026-12-02 17:55:40.891 [ERROR][62] felix/utils.go 62: Failed to increase RLIMIT_MEMLOCK, loading BPF programs may fail error=cannot allocate memory
 `
-	unexpected, allowed := a.Judge(ScanErrors("calico-node-x", "calico-node", seen))
+	unexpected, allowed := a.Judge(ScanErrors("calico-node-x", "calico-node", seen), nil)
 	require.Equal(t, map[int]int{0: 1, 1: 1}, allowed)
 	require.Len(t, unexpected, 3)
+}
+
+// A replaced-pods-only entry explains its line only in a pod seen gone within the window
+// after it; the same line from a pod still running, or long before its end, fails.
+func TestReplacedPodsOnly(t *testing.T) {
+	a, err := LoadAllowlist("../../calico-log-allowlist.yaml")
+	require.NoError(t, err)
+	line := "2026-12-03T00:12:03.966000000Z 2026-12-03 00:12:03.959 [ERROR][72] monitor-addresses/startup.go 464: Failed to read Node from datastore error=Unauthorized\n"
+	lines := ScanErrors("calico-node-p8spr", "calico-node", line)
+	require.Len(t, lines, 1)
+	at := lines[0].At
+	for name, c := range map[string]struct {
+		gone map[string]time.Time
+		ok   bool
+	}{
+		"replaced, seen gone 0.2 s later": {map[string]time.Time{"calico-node-p8spr": at.Add(200 * time.Millisecond)}, true},
+		"still running":                   {map[string]time.Time{"calico-node-other": at}, false},
+		"no tracker (between rollouts)":   {nil, false},
+		"gone 10 s later":                 {map[string]time.Time{"calico-node-p8spr": at.Add(10 * time.Second)}, false},
+		"gone before the line":            {map[string]time.Time{"calico-node-p8spr": at.Add(-time.Second)}, false},
+	} {
+		unexpected, _ := a.Judge(lines, c.gone)
+		require.Equal(t, c.ok, len(unexpected) == 0, name)
+	}
 }

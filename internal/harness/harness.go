@@ -185,9 +185,6 @@ func (h *Harness) assess(ctx context.Context, rs *report.Step, i int, since time
 	if err != nil {
 		return fail(err)
 	}
-	if err := h.peerOnServer(ctx, st, want); err != nil {
-		return fail(err)
-	}
 	// What the step changes: from the previous step's matrix (nothing, for a verify);
 	// nothing is known before the first step. The cells of pods the step rolls out count
 	// as new: their pods change even where their verdict does not.
@@ -204,12 +201,49 @@ func (h *Harness) assess(ctx context.Context, rs *report.Step, i int, since time
 			}
 		}
 	}
+	return h.assessFrom(ctx, rs, i, since, want, before)
+}
+
+// VerifyAdminRestored checks step i's matrix again right after its admin policies were
+// applied to a cluster that enforced none of them (after an admin loss): the cells their
+// loss changed may converge, every other cell is judged at once.
+func (h *Harness) VerifyAdminRestored(ctx context.Context, i int, name string) *report.Step {
+	rs := &report.Step{Name: name, Kind: "step"}
+	t0 := time.Now()
+	defer func() { rs.Duration = time.Since(t0) }()
+	st := h.States[i]
+	want, err := h.expected(&h.Scenario.Steps[i], st)
+	if err != nil {
+		rs.Failure = err.Error()
+		return rs
+	}
+	without := st.Clone()
+	without.Admin = nil
+	before, err := without.ExpectedFamilies(h.Scenario, h.externals(), false)
+	if err != nil {
+		rs.Failure = err.Error()
+		return rs
+	}
+	return h.assessFrom(ctx, rs, i, t0, want, before)
+}
+
+// assessFrom waits for the apps, checks the policies the server holds with the peer engine,
+// and converges from before (the matrix the cluster showed; want for nothing changed) to want.
+func (h *Harness) assessFrom(ctx context.Context, rs *report.Step, i int, since time.Time, want, before *matrix.Matrix) *report.Step {
+	st := h.States[i]
+	fail := func(err error) *report.Step {
+		rs.Failure = err.Error()
+		return rs
+	}
+	if err := h.peerOnServer(ctx, st, want); err != nil {
+		return fail(err)
+	}
 	out, plan, err := h.converge(ctx, st, want, before, since)
 	if err != nil {
 		return fail(err)
 	}
 	h.fill(rs, want, out, plan)
-	if changed && before != nil {
+	if before != nil && before != want {
 		if note := changeLatency(before, want, out); note != "" {
 			rs.Notes = append(rs.Notes, note)
 		}

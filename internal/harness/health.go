@@ -52,14 +52,14 @@ func (h *Harness) calicoLogProblems(ctx context.Context, since time.Time) (probl
 	if err != nil {
 		return nil, nil, err
 	}
-	problems, notes = h.judgeLogLines(lines)
+	problems, notes = h.judgeLogLines(lines, nil)
 	return problems, notes, nil
 }
 
 // judgeLogLines lists the error lines the allowlist does not explain; notes count what it
 // explained.
-func (h *Harness) judgeLogLines(lines []calico.LogLine) (problems, notes []string) {
-	unexpected, allowed := h.Cfg.CalicoLogAllowlist.Judge(lines)
+func (h *Harness) judgeLogLines(lines []calico.LogLine, gone map[string]time.Time) (problems, notes []string) {
+	unexpected, allowed := h.Cfg.CalicoLogAllowlist.Judge(lines, gone)
 	for _, l := range unexpected {
 		problems = append(problems, "calico error log line: "+l.String())
 	}

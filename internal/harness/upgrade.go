@@ -326,7 +326,11 @@ func (ro *rolloutRun) judge(ctx context.Context) error {
 	for _, err := range ro.logErrs {
 		problems = append(problems, "calico health: "+err.Error())
 	}
-	logProblems, notes := h.judgeLogLines(ro.logLines)
+	var gone map[string]time.Time
+	if ro.tracker != nil {
+		gone = ro.tracker.Gone()
+	}
+	logProblems, notes := h.judgeLogLines(ro.logLines, gone)
 	problems = append(problems, logProblems...)
 	r.Health = append(slices.Clone(logProblems), notes...)
 	r.Health = append(r.Health, fmt.Sprintf("logs read of %d calico pods that lived in the rollout: %s", len(ro.logPods), strings.Join(ro.logPods, ", ")))

@@ -44,6 +44,7 @@ type podState struct {
 	ready, terminating bool
 	startAt            time.Time
 	goneSeen           bool
+	goneAt             time.Time
 }
 
 // Start begins polling; the first poll's pods are the "before" state, not events.
@@ -136,7 +137,7 @@ func (t *Tracker) poll(ctx context.Context, initial bool) {
 	}
 	for uid, st := range t.seen {
 		if !present[uid] && !st.goneSeen {
-			st.goneSeen = true
+			st.goneSeen, st.goneAt = true, now
 			t.events = append(t.events, Event{At: now, Kind: "calico", Text: fmt.Sprintf("%s on %s gone", st.name, st.node)})
 		}
 	}
@@ -182,4 +183,17 @@ func orPending(node string) string {
 		return "(unscheduled)"
 	}
 	return node
+}
+
+// Gone says when each pod the tracker saw go was first seen gone, by name.
+func (t *Tracker) Gone() map[string]time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]time.Time{}
+	for _, st := range t.seen {
+		if st.goneSeen {
+			out[st.name] = st.goneAt
+		}
+	}
+	return out
 }
