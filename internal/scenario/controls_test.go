@@ -97,6 +97,15 @@ func TestAdminControlsChangeTheirCells(t *testing.T) {
 			p, err := end.Predict(s, Externals{V4: s.External.IP}, Change{Name: "control", Apply: objs}, true)
 			require.NoError(t, err)
 			require.ElementsMatch(t, want, p.Changed, api+"/"+file)
+			if api == "v1alpha1" {
+				// kube-network-policies on the mutated state agrees, every cell, both families.
+				ext := Externals{V4: s.External.IP, V6: s.External.IPv6}
+				ours, err := p.After.ExpectedFamilies(s, ext, false)
+				require.NoError(t, err)
+				byKNP, err := knpMatrix(s, p.After, ext)
+				require.NoError(t, err)
+				require.Empty(t, disagreements(ours, ours, byKNP), file)
+			}
 		}
 	}
 }

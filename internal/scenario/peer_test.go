@@ -16,11 +16,12 @@ import (
 // engine give the same verdict in every cell; a disagreement names the cell and what each
 // of the three says.
 //
-// The admin steps, once per API form (the same fixture serves both): the peer engine knows
-// NetworkPolicy only, so there it judges the namespaces' layer (the state without its admin
-// policies, against our evaluator on the same), and the admin cells have two oracles, the
-// fixture and the evaluator, each form converted on its own. No engine kept by others that a
-// served module exports evaluates either admin API (README, "Admin policies").
+// Every step once per admin form (the same fixture serves both). cyclonus knows
+// NetworkPolicy only: on the admin steps it judges the namespaces' layer (the state without
+// its admin policies, against our evaluator on the same). In the v1alpha1 form
+// kube-network-policies (internal/knp) judges every cell of every step, the admin ones
+// included; for v1alpha2 no engine kept by others exists, and the admin cells there have
+// the fixture and the evaluator (README, "Admin policies").
 func TestThreeOraclesAgree(t *testing.T) {
 	ext := Externals{V4: "172.18.0.5", V6: "fc00:f853:ccd:e793::c8"}
 	n := 0
@@ -31,7 +32,7 @@ func TestThreeOraclesAgree(t *testing.T) {
 		require.NoError(t, err)
 		for i := range s.Steps {
 			step := &s.Steps[i]
-			if step.Fixture == "" || (api == "v1alpha1" && len(states[i].Admin) == 0) {
+			if step.Fixture == "" {
 				continue
 			}
 			n++
@@ -50,6 +51,14 @@ func TestThreeOraclesAgree(t *testing.T) {
 				namespaces.Admin = nil
 				peer, err := PeerMatrix(s, namespaces, ext)
 				require.NoError(t, err)
+				if api == "v1alpha1" {
+					// kube-network-policies judges every cell, the admin ones included.
+					byKNP, err := knpMatrix(s, states[i], ext)
+					require.NoError(t, err)
+					if d := disagreements(WithIPv6(declared), ours, byKNP); d != "" {
+						t.Fatalf("%s: the oracles disagree (fixture / internal/netpol / kube-network-policies):\n%s", step.Fixture, d)
+					}
+				}
 				if len(states[i].Admin) == 0 {
 					if d := disagreements(WithIPv6(declared), ours, peer); d != "" {
 						t.Fatalf("%s: the oracles disagree (fixture / internal/netpol / cyclonus):\n%s", step.Fixture, d)
@@ -67,7 +76,7 @@ func TestThreeOraclesAgree(t *testing.T) {
 			})
 		}
 	}
-	require.Equal(t, 13+3, n, "every step but cleanup has a fixture; the three admin steps are judged in both forms")
+	require.Equal(t, 2*13, n, "every step but cleanup has a fixture, judged in both forms")
 }
 
 // disagreements lists every cell where the three matrices are not unanimous: every cell

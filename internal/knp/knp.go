@@ -1,0 +1,187 @@
+package knp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"time"
+	_ "unsafe" // go:linkname, below
+
+	"github.com/sirupsen/logrus"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
+	"sigs.k8s.io/kube-network-policies/pkg/networkpolicy"
+	v1alpha1 "sigs.k8s.io/network-policy-api/apis/v1alpha1"
+	npafake "sigs.k8s.io/network-policy-api/pkg/client/clientset/versioned/fake"
+	npainformers "sigs.k8s.io/network-policy-api/pkg/client/informers/externalversions"
+)
+
+// kube-network-policies evaluates the first packet of a connection in its NFQUEUE
+// controller (pkg/networkpolicy/controller.go, evaluatePacket: admin policies, then
+// NetworkPolicies, then the baseline, egress of the source then ingress of the
+// destination). That method is its only evaluation entry point and it is unexported, so it
+// is reached by name: packet mirrors its unexported packet type field for field, and both
+// are pinned by the module version in go.mod (v0.8.0). TestEngine fails if either drifts.
+
+// packet is kube-network-policies v0.8.0's packet (pkg/networkpolicy/packet.go).
+type packet struct {
+	id      uint32
+	family  corev1.IPFamily
+	srcIP   net.IP
+	dstIP   net.IP
+	proto   corev1.Protocol
+	srcPort int
+	dstPort int
+	payload []byte
+}
+
+//go:linkname evaluatePacket sigs.k8s.io/kube-network-policies/pkg/networkpolicy.(*Controller).evaluatePacket
+func evaluatePacket(c *networkpolicy.Controller, ctx context.Context, p packet) bool
+
+// nodeName is the one node of the engine's cluster; every pod runs on it.
+const nodeName = "peer"
+
+// Pod is a pod of the engine's cluster: its addresses and container ports are what the
+// engine matches.
+type Pod struct {
+	Namespace, Name string
+	Labels          map[string]string
+	IPs             []string
+	Ports           []corev1.ContainerPort
+}
+
+// Objects are a cluster's state as the engine reads it.
+type Objects struct {
+	Namespaces []*corev1.Namespace
+	Pods       []Pod
+	Policies   []*networkingv1.NetworkPolicy
+	ANPs       []*v1alpha1.AdminNetworkPolicy
+	BANPs      []*v1alpha1.BaselineAdminNetworkPolicy
+}
+
+// Engine is a kube-network-policies controller over a fake cluster holding Objects.
+type Engine struct {
+	c      *networkpolicy.Controller
+	cancel context.CancelFunc
+}
+
+// New starts the engine on the objects (informers synced before it returns).
+func New(o Objects) (*Engine, error) {
+	var kobjs []runtime.Object
+	for _, n := range o.Namespaces {
+		kobjs = append(kobjs, n.DeepCopy())
+	}
+	for _, p := range o.Pods {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels},
+			Spec:       corev1.PodSpec{NodeName: nodeName, Containers: []corev1.Container{{Name: "app", Ports: p.Ports}}},
+			Status:     corev1.PodStatus{Phase: corev1.PodRunning},
+		}
+		for _, ip := range p.IPs {
+			pod.Status.PodIPs = append(pod.Status.PodIPs, corev1.PodIP{IP: ip})
+		}
+		if len(p.IPs) > 0 {
+			pod.Status.PodIP = p.IPs[0]
+		}
+		kobjs = append(kobjs, pod)
+	}
+	for _, p := range o.Policies {
+		held, err := asServerHolds(p)
+		if err != nil {
+			return nil, err
+		}
+		kobjs = append(kobjs, held)
+	}
+	var aobjs []runtime.Object
+	for _, p := range o.ANPs {
+		aobjs = append(aobjs, p.DeepCopy())
+	}
+	for _, p := range o.BANPs {
+		aobjs = append(aobjs, p.DeepCopy())
+	}
+	// Its NRI plugin stub (created so that an address no pod has is looked up there, found
+	// nowhere, rather than through a nil plugin) says so at info level on every engine.
+	logrus.SetLevel(logrus.WarnLevel)
+	cs := fake.NewSimpleClientset(kobjs...)
+	acs := npafake.NewSimpleClientset(aobjs...)
+	inf := informers.NewSharedInformerFactory(cs, 0)
+	ainf := npainformers.NewSharedInformerFactory(acs, 0)
+	c, err := networkpolicy.NewController(cs, inf.Networking().V1().NetworkPolicies(), inf.Core().V1().Namespaces(), inf.Core().V1().Pods(), inf.Core().V1().Nodes(), acs,
+		ainf.Policy().V1alpha1().AdminNetworkPolicies(), ainf.Policy().V1alpha1().BaselineAdminNetworkPolicies(),
+		networkpolicy.Config{AdminNetworkPolicy: true, BaselineAdminNetworkPolicy: true, NodeName: nodeName})
+	if err != nil {
+		return nil, fmt.Errorf("kube-network-policies: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	inf.Start(ctx.Done())
+	ainf.Start(ctx.Done())
+	for typ, ok := range inf.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			cancel()
+			return nil, fmt.Errorf("kube-network-policies: informer of %v never synced", typ)
+		}
+	}
+	for typ, ok := range ainf.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			cancel()
+			return nil, fmt.Errorf("kube-network-policies: informer of %v never synced", typ)
+		}
+	}
+	return &Engine{c: c, cancel: cancel}, nil
+}
+
+// Allowed says whether a connection from src to dst (addresses; a pod's or any other) on a
+// destination port is let through.
+func (e *Engine) Allowed(src, dst string, proto corev1.Protocol, port int) bool {
+	p := packet{srcIP: net.ParseIP(src), dstIP: net.ParseIP(dst), proto: proto, srcPort: 40000, dstPort: port, family: corev1.IPv4Protocol}
+	if p.dstIP.To4() == nil {
+		p.family = corev1.IPv6Protocol
+	}
+	return evaluatePacket(e.c, context.Background(), p)
+}
+
+// Close stops the engine's informers.
+func (e *Engine) Close() { e.cancel() }
+
+// asServerHolds is a NetworkPolicy as the API server stores and serves it, which is what
+// kube-network-policies is written against: empty lists dropped (the JSON round trip, its
+// fields being omitempty: "ingress: []" comes back absent, which the engine reads as no
+// rule, not as "allow all"), policyTypes defaulted (Ingress, plus Egress when it has egress
+// rules) and every port's protocol defaulted to TCP.
+func asServerHolds(p *networkingv1.NetworkPolicy) (*networkingv1.NetworkPolicy, error) {
+	data, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	held := &networkingv1.NetworkPolicy{}
+	if err := json.Unmarshal(data, held); err != nil {
+		return nil, err
+	}
+	if len(held.Spec.PolicyTypes) == 0 {
+		held.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
+		if len(held.Spec.Egress) > 0 {
+			held.Spec.PolicyTypes = append(held.Spec.PolicyTypes, networkingv1.PolicyTypeEgress)
+		}
+	}
+	tcp := corev1.ProtocolTCP
+	for i := range held.Spec.Ingress {
+		for j := range held.Spec.Ingress[i].Ports {
+			if held.Spec.Ingress[i].Ports[j].Protocol == nil {
+				held.Spec.Ingress[i].Ports[j].Protocol = &tcp
+			}
+		}
+	}
+	for i := range held.Spec.Egress {
+		for j := range held.Spec.Egress[i].Ports {
+			if held.Spec.Egress[i].Ports[j].Protocol == nil {
+				held.Spec.Egress[i].Ports[j].Protocol = &tcp
+			}
+		}
+	}
+	return held, nil
+}
