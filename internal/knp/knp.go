@@ -68,6 +68,7 @@ type Objects struct {
 type Engine struct {
 	c      *networkpolicy.Controller
 	cancel context.CancelFunc
+	n      uint32 // packets evaluated, each one's id
 }
 
 // New starts the engine on the objects (informers synced before it returns).
@@ -138,7 +139,10 @@ func New(o Objects) (*Engine, error) {
 // Allowed says whether a connection from src to dst (addresses; a pod's or any other) on a
 // destination port is let through.
 func (e *Engine) Allowed(src, dst string, proto corev1.Protocol, port int) bool {
-	p := packet{srcIP: net.ParseIP(src), dstIP: net.ParseIP(dst), proto: proto, srcPort: 40000, dstPort: port, family: corev1.IPv4Protocol}
+	// Every field set, as the engine's parser sets them (a connection's first packet, no
+	// payload looked at).
+	e.n++
+	p := packet{id: e.n, srcIP: net.ParseIP(src), dstIP: net.ParseIP(dst), proto: proto, srcPort: 40000, dstPort: port, family: corev1.IPv4Protocol, payload: []byte{}}
 	if p.dstIP.To4() == nil {
 		p.family = corev1.IPv6Protocol
 	}
