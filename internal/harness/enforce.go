@@ -54,16 +54,16 @@ type enforcementWatch struct {
 	started, applied time.Time
 }
 
-// policyStep reports whether step i only applies NetworkPolicies to pods that are there
-// (and has a fixture before it): its cells keep their pods, so each can be watched from
-// before the apply.
+// policyStep reports whether step i only applies policies (NetworkPolicies or admin
+// policies) to pods that are there (and has a fixture before it): its cells keep their
+// pods, so each can be watched from before the apply.
 func (h *Harness) policyStep(i int) bool {
 	step := &h.Scenario.Steps[i]
 	if i == 0 || step.Fixture == "" || h.Scenario.Steps[i-1].Fixture == "" || len(step.Objects) == 0 || len(step.DeleteNamespaces) > 0 {
 		return false
 	}
 	for _, o := range step.Objects {
-		if o.Policy == nil {
+		if o.Policy == nil && o.Admin == nil {
 			return false
 		}
 	}
@@ -185,12 +185,16 @@ func (h *Harness) finishEnforcement(ctx context.Context, rs *report.Step, applie
 	}
 }
 
-// createdAt is the API server's creationTimestamp of the newest of the applied policies
-// (zero when the apply created none: a policy applied again keeps its first one). The
-// server keeps whole seconds: one created during the apply may say up to 1 s before it began.
+// createdAt is the API server's creationTimestamp of the newest of the applied
+// NetworkPolicies (zero when the apply created none: a policy applied again keeps its first
+// one; admin policies are not read back). The server keeps whole seconds: one created during
+// the apply may say up to 1 s before it began.
 func (h *Harness) createdAt(ctx context.Context, applied []scenario.Object, started time.Time) time.Time {
 	var newest time.Time
 	for _, o := range applied {
+		if o.Policy == nil {
+			continue
+		}
 		p, err := h.Kube.Clientset().NetworkingV1().NetworkPolicies(o.Policy.Namespace).Get(ctx, o.Policy.Name, metav1.GetOptions{})
 		if err == nil && !p.CreationTimestamp.Time.Before(started.Truncate(time.Second)) && p.CreationTimestamp.After(newest) {
 			newest = p.CreationTimestamp.Time
