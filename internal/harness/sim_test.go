@@ -25,6 +25,7 @@ import (
 
 	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/netpol"
 	"github.com/netpol-e2e/harness/internal/scenario"
 	"github.com/netpol-e2e/harness/internal/star"
 )
@@ -227,33 +228,15 @@ func (c *simCluster) Delete(_ context.Context, objs ...*unstructured.Unstructure
 // reads back what the server holds. Like the API server it defaults policyTypes and
 // ports' protocol, so what is read back is not what was sent.
 func (c *simCluster) apiPolicy(p *networkingv1.NetworkPolicy) error {
-	held := p.DeepCopy()
-	if len(held.Spec.PolicyTypes) == 0 {
-		held.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
-		if len(held.Spec.Egress) > 0 {
-			held.Spec.PolicyTypes = append(held.Spec.PolicyTypes, networkingv1.PolicyTypeEgress)
-		}
-	}
-	tcp := corev1.ProtocolTCP
-	for i := range held.Spec.Ingress {
-		for j := range held.Spec.Ingress[i].Ports {
-			if held.Spec.Ingress[i].Ports[j].Protocol == nil {
-				held.Spec.Ingress[i].Ports[j].Protocol = &tcp
-			}
-		}
-	}
-	for i := range held.Spec.Egress {
-		for j := range held.Spec.Egress[i].Ports {
-			if held.Spec.Egress[i].Ports[j].Protocol == nil {
-				held.Spec.Egress[i].Ports[j].Protocol = &tcp
-			}
-		}
+	held, err := netpol.AsServed(p)
+	if err != nil {
+		return err
 	}
 	api := c.cs.NetworkingV1().NetworkPolicies(held.Namespace)
 	if _, err := api.Update(context.Background(), held, metav1.UpdateOptions{}); err == nil {
 		return nil
 	}
-	_, err := api.Create(context.Background(), held, metav1.CreateOptions{})
+	_, err = api.Create(context.Background(), held, metav1.CreateOptions{})
 	return err
 }
 

@@ -2,7 +2,6 @@ package knp
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"time"
@@ -19,6 +18,8 @@ import (
 	v1alpha1 "sigs.k8s.io/network-policy-api/apis/v1alpha1"
 	npafake "sigs.k8s.io/network-policy-api/pkg/client/clientset/versioned/fake"
 	npainformers "sigs.k8s.io/network-policy-api/pkg/client/informers/externalversions"
+
+	"github.com/netpol-e2e/harness/internal/netpol"
 )
 
 // kube-network-policies evaluates the first packet of a connection in its NFQUEUE
@@ -92,7 +93,10 @@ func New(o Objects) (*Engine, error) {
 		kobjs = append(kobjs, pod)
 	}
 	for _, p := range o.Policies {
-		held, err := asServerHolds(p)
+		// As the API server serves it, which is what the engine is written against: its
+		// fields are omitempty, so "ingress: []" comes back absent, which the engine reads
+		// as no rule (the raw empty list it would read as "allow all").
+		held, err := netpol.AsServed(p)
 		if err != nil {
 			return nil, err
 		}
@@ -151,41 +155,3 @@ func (e *Engine) Allowed(src, dst string, proto corev1.Protocol, port int) bool 
 
 // Close stops the engine's informers.
 func (e *Engine) Close() { e.cancel() }
-
-// asServerHolds is a NetworkPolicy as the API server stores and serves it, which is what
-// kube-network-policies is written against: empty lists dropped (the JSON round trip, its
-// fields being omitempty: "ingress: []" comes back absent, which the engine reads as no
-// rule, not as "allow all"), policyTypes defaulted (Ingress, plus Egress when it has egress
-// rules) and every port's protocol defaulted to TCP.
-func asServerHolds(p *networkingv1.NetworkPolicy) (*networkingv1.NetworkPolicy, error) {
-	data, err := json.Marshal(p)
-	if err != nil {
-		return nil, err
-	}
-	held := &networkingv1.NetworkPolicy{}
-	if err := json.Unmarshal(data, held); err != nil {
-		return nil, err
-	}
-	if len(held.Spec.PolicyTypes) == 0 {
-		held.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
-		if len(held.Spec.Egress) > 0 {
-			held.Spec.PolicyTypes = append(held.Spec.PolicyTypes, networkingv1.PolicyTypeEgress)
-		}
-	}
-	tcp := corev1.ProtocolTCP
-	for i := range held.Spec.Ingress {
-		for j := range held.Spec.Ingress[i].Ports {
-			if held.Spec.Ingress[i].Ports[j].Protocol == nil {
-				held.Spec.Ingress[i].Ports[j].Protocol = &tcp
-			}
-		}
-	}
-	for i := range held.Spec.Egress {
-		for j := range held.Spec.Egress[i].Ports {
-			if held.Spec.Egress[i].Ports[j].Protocol == nil {
-				held.Spec.Egress[i].Ports[j].Protocol = &tcp
-			}
-		}
-	}
-	return held, nil
-}

@@ -10,32 +10,19 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-func anp(t *testing.T, y string) AdminPolicy {
+// converted decodes one admin policy of type T strictly and converts it.
+func converted[T any](t *testing.T, y string, convert func(*T) (AdminPolicy, error)) AdminPolicy {
 	t.Helper()
-	var p v1alpha1.AdminNetworkPolicy
+	var p T
 	require.NoError(t, yaml.UnmarshalStrict([]byte(y), &p))
-	ap, err := FromANP(&p)
+	ap, err := convert(&p)
 	require.NoError(t, err)
 	return ap
 }
 
-func banp(t *testing.T, y string) AdminPolicy {
-	t.Helper()
-	var p v1alpha1.BaselineAdminNetworkPolicy
-	require.NoError(t, yaml.UnmarshalStrict([]byte(y), &p))
-	ap, err := FromBANP(&p)
-	require.NoError(t, err)
-	return ap
-}
-
-func cnp(t *testing.T, y string) AdminPolicy {
-	t.Helper()
-	var p v1alpha2.ClusterNetworkPolicy
-	require.NoError(t, yaml.UnmarshalStrict([]byte(y), &p))
-	ap, err := FromCNP(&p)
-	require.NoError(t, err)
-	return ap
-}
+func anp(t *testing.T, y string) AdminPolicy  { return converted(t, y, FromANP) }
+func banp(t *testing.T, y string) AdminPolicy { return converted(t, y, FromBANP) }
+func cnp(t *testing.T, y string) AdminPolicy  { return converted(t, y, FromCNP) }
 
 // TestAdminTiers: the order of the tiers and of the rules in them, each verdict written by
 // hand from the API's documentation (admin.go's list).

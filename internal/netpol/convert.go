@@ -27,22 +27,8 @@ func FromANP(p *v1alpha1.AdminNetworkPolicy) (AdminPolicy, error) {
 		return ap, err
 	}
 	for i, r := range p.Spec.Ingress {
-		where := fmt.Sprintf("spec.ingress[%d]", i)
-		rule := AdminRule{Name: r.Name}
-		if rule.Action, err = v1alpha1Action(where, r.Action, true); err != nil {
-			return ap, err
-		}
-		if len(r.From) == 0 {
-			return ap, fmt.Errorf("%s.from: needs at least one peer", where)
-		}
-		for j, peer := range r.From {
-			ps, err := podSet(fmt.Sprintf("%s.from[%d]", where, j), peer.Namespaces, peer.Pods)
-			if err != nil {
-				return ap, err
-			}
-			rule.Peers = append(rule.Peers, AdminPeer{PodSet: ps})
-		}
-		if rule.Ports, err = v1alpha1Ports(where+".ports", r.Ports); err != nil {
+		rule, err := v1alpha1Ingress(fmt.Sprintf("spec.ingress[%d]", i), r.Name, r.Action, r.From, r.Ports, true)
+		if err != nil {
 			return ap, err
 		}
 		ap.Ingress = append(ap.Ingress, rule)
@@ -70,22 +56,8 @@ func FromBANP(p *v1alpha1.BaselineAdminNetworkPolicy) (AdminPolicy, error) {
 		return ap, err
 	}
 	for i, r := range p.Spec.Ingress {
-		where := fmt.Sprintf("spec.ingress[%d]", i)
-		rule := AdminRule{Name: r.Name}
-		if rule.Action, err = v1alpha1Action(where, v1alpha1.AdminNetworkPolicyRuleAction(r.Action), false); err != nil {
-			return ap, err
-		}
-		if len(r.From) == 0 {
-			return ap, fmt.Errorf("%s.from: needs at least one peer", where)
-		}
-		for j, peer := range r.From {
-			ps, err := podSet(fmt.Sprintf("%s.from[%d]", where, j), peer.Namespaces, peer.Pods)
-			if err != nil {
-				return ap, err
-			}
-			rule.Peers = append(rule.Peers, AdminPeer{PodSet: ps})
-		}
-		if rule.Ports, err = v1alpha1Ports(where+".ports", r.Ports); err != nil {
+		rule, err := v1alpha1Ingress(fmt.Sprintf("spec.ingress[%d]", i), r.Name, v1alpha1.AdminNetworkPolicyRuleAction(r.Action), r.From, r.Ports, false)
+		if err != nil {
 			return ap, err
 		}
 		ap.Ingress = append(ap.Ingress, rule)
@@ -199,6 +171,27 @@ func v1alpha2Action(where string, a v1alpha2.ClusterNetworkPolicyRuleAction) (Ad
 		return Pass, nil
 	}
 	return "", fmt.Errorf("%s.action: %q is not Accept, Deny or Pass", where, a)
+}
+
+// v1alpha1Ingress converts an ANP or BANP ingress rule (passOK: an ANP's).
+func v1alpha1Ingress(where, name string, action v1alpha1.AdminNetworkPolicyRuleAction, from []v1alpha1.AdminNetworkPolicyIngressPeer, ports *[]v1alpha1.AdminNetworkPolicyPort, passOK bool) (AdminRule, error) {
+	rule := AdminRule{Name: name}
+	var err error
+	if rule.Action, err = v1alpha1Action(where, action, passOK); err != nil {
+		return rule, err
+	}
+	if len(from) == 0 {
+		return rule, fmt.Errorf("%s.from: needs at least one peer", where)
+	}
+	for j, peer := range from {
+		ps, err := podSet(fmt.Sprintf("%s.from[%d]", where, j), peer.Namespaces, peer.Pods)
+		if err != nil {
+			return rule, err
+		}
+		rule.Peers = append(rule.Peers, AdminPeer{PodSet: ps})
+	}
+	rule.Ports, err = v1alpha1Ports(where+".ports", ports)
+	return rule, err
 }
 
 func v1alpha1Egress(where, name string, action v1alpha1.AdminNetworkPolicyRuleAction, to []v1alpha1.AdminNetworkPolicyEgressPeer, ports *[]v1alpha1.AdminNetworkPolicyPort, passOK bool) (AdminRule, error) {

@@ -1,6 +1,7 @@
 package netpol
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -370,4 +371,40 @@ func ValidPort(where string, p intstr.IntOrString) error {
 		return fmt.Errorf("%s: %d is not a port (1-65535)", where, p.IntVal)
 	}
 	return nil
+}
+
+// AsServed is a NetworkPolicy as the API server stores and serves it: empty lists dropped (a
+// JSON round trip: its fields are omitempty, so "ingress: []" comes back absent),
+// policyTypes defaulted (Ingress, plus Egress when it has egress rules) and every port's
+// protocol defaulted to TCP. Engines written against served objects read these.
+func AsServed(p *networkingv1.NetworkPolicy) (*networkingv1.NetworkPolicy, error) {
+	data, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	held := &networkingv1.NetworkPolicy{}
+	if err := json.Unmarshal(data, held); err != nil {
+		return nil, err
+	}
+	if len(held.Spec.PolicyTypes) == 0 {
+		held.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
+		if len(held.Spec.Egress) > 0 {
+			held.Spec.PolicyTypes = append(held.Spec.PolicyTypes, networkingv1.PolicyTypeEgress)
+		}
+	}
+	tcp := corev1.ProtocolTCP
+	defaultProtocols := func(ports []networkingv1.NetworkPolicyPort) {
+		for j := range ports {
+			if ports[j].Protocol == nil {
+				ports[j].Protocol = &tcp
+			}
+		}
+	}
+	for i := range held.Spec.Ingress {
+		defaultProtocols(held.Spec.Ingress[i].Ports)
+	}
+	for i := range held.Spec.Egress {
+		defaultProtocols(held.Spec.Egress[i].Ports)
+	}
+	return held, nil
 }

@@ -55,43 +55,28 @@ func knpMatrix(s *Scenario, st *State, ext Externals) (*matrix.Matrix, error) {
 		return nil, err
 	}
 	defer e.Close()
-	targets, err := st.Targets(s)
+	family := func(f int, extIP string) (*matrix.Matrix, error) {
+		return st.decideEach(s, func(src Source, t Target) bool {
+			var to string
+			port, proto := int(t.Port), corev1.ProtocolTCP
+			switch t.Kind {
+			case ServiceTarget:
+				to, port, proto = ips[t.Backend.Namespace+"/"+t.Backend.Name][f], int(t.PodPort.ContainerPort), t.PodPort.Protocol
+			case DNSLookupTarget:
+				to, proto = dnsIP[f], t.DNS.Protocol
+			case ExternalHostTarget:
+				to = extIP
+			}
+			return e.Allowed(ips[src.ID][f], to, proto, port)
+		})
+	}
+	v4, err := family(0, ext.V4)
 	if err != nil {
 		return nil, err
 	}
-	family := func(f int, extIP string) *matrix.Matrix {
-		var rows, cols []string
-		for _, src := range st.Sources() {
-			rows = append(rows, src.ID)
-		}
-		for _, t := range targets {
-			cols = append(cols, t.ID)
-		}
-		m := matrix.New(rows, cols, matrix.NotProbed)
-		for r, src := range st.Sources() {
-			from := ips[src.ID][f]
-			for c, t := range targets {
-				var to string
-				port, proto := int(t.Port), corev1.ProtocolTCP
-				switch t.Kind {
-				case ServiceTarget:
-					if t.Backend == src.Deployment {
-						continue
-					}
-					to, port, proto = ips[t.Backend.Namespace+"/"+t.Backend.Name][f], int(t.PodPort.ContainerPort), t.PodPort.Protocol
-				case DNSLookupTarget:
-					to, proto = dnsIP[f], t.DNS.Protocol
-				case ExternalHostTarget:
-					to = extIP
-				}
-				v := matrix.Blocked
-				if e.Allowed(from, to, proto, port) {
-					v = matrix.Allowed
-				}
-				m.Cells[r][c] = v
-			}
-		}
-		return m
+	v6, err := family(1, ext.V6)
+	if err != nil {
+		return nil, err
 	}
-	return mergeFamilies(family(0, ext.V4), family(1, ext.V6)), nil
+	return mergeFamilies(v4, v6), nil
 }

@@ -42,48 +42,26 @@ func PeerMatrix(s *Scenario, st *State, ext Externals) (*matrix.Matrix, error) {
 
 // peerMatrixFor computes a state's matrix with cyclonus, for one family's addresses.
 func peerMatrixFor(s *Scenario, st *State, a peerAddrs) (*matrix.Matrix, error) {
-	targets, err := st.Targets(s)
-	if err != nil {
-		return nil, err
-	}
 	policy := matcher.BuildNetworkPolicies(false, st.Policies)
-	var rows, cols []string
-	for _, src := range st.Sources() {
-		rows = append(rows, src.ID)
-	}
-	for _, t := range targets {
-		cols = append(cols, t.ID)
-	}
-	m := matrix.New(rows, cols, matrix.NotProbed)
-	for r, src := range st.Sources() {
-		for c, t := range targets {
-			tr := &matcher.Traffic{Source: st.peerPod(src.Deployment, a.pod), Protocol: corev1.ProtocolTCP, ResolvedPort: int(t.Port)}
-			switch t.Kind {
-			case ServiceTarget:
-				if t.Backend == src.Deployment {
-					continue
-				}
-				tr.Destination = st.peerPod(t.Backend, a.pod)
-				tr.ResolvedPort, tr.ResolvedPortName, tr.Protocol = int(t.PodPort.ContainerPort), t.PodPort.Name, t.PodPort.Protocol
-			case DNSLookupTarget:
-				ns := &corev1.Namespace{}
-				ns.Name = t.DNS.Namespace
-				tr.Destination = &matcher.TrafficPeer{
-					Internal: &matcher.InternalPeer{PodLabels: t.DNS.PodLabels, NamespaceLabels: NamespaceLabels(ns), Namespace: t.DNS.Namespace},
-					IP:       a.dns,
-				}
-				tr.ResolvedPortName, tr.Protocol = "dns", t.DNS.Protocol
-			case ExternalHostTarget:
-				tr.Destination = &matcher.TrafficPeer{IP: a.external}
+	return st.decideEach(s, func(src Source, t Target) bool {
+		tr := &matcher.Traffic{Source: st.peerPod(src.Deployment, a.pod), Protocol: corev1.ProtocolTCP, ResolvedPort: int(t.Port)}
+		switch t.Kind {
+		case ServiceTarget:
+			tr.Destination = st.peerPod(t.Backend, a.pod)
+			tr.ResolvedPort, tr.ResolvedPortName, tr.Protocol = int(t.PodPort.ContainerPort), t.PodPort.Name, t.PodPort.Protocol
+		case DNSLookupTarget:
+			ns := &corev1.Namespace{}
+			ns.Name = t.DNS.Namespace
+			tr.Destination = &matcher.TrafficPeer{
+				Internal: &matcher.InternalPeer{PodLabels: t.DNS.PodLabels, NamespaceLabels: NamespaceLabels(ns), Namespace: t.DNS.Namespace},
+				IP:       a.dns,
 			}
-			v := matrix.Blocked
-			if policy.IsTrafficAllowed(tr).IsAllowed() {
-				v = matrix.Allowed
-			}
-			m.Cells[r][c] = v
+			tr.ResolvedPortName, tr.Protocol = "dns", t.DNS.Protocol
+		case ExternalHostTarget:
+			tr.Destination = &matcher.TrafficPeer{IP: a.external}
 		}
-	}
-	return m, nil
+		return policy.IsTrafficAllowed(tr).IsAllowed()
+	})
 }
 
 // peerPod is a pod as cyclonus sees it. Its IP is one of kind's pod subnet: only ipBlock

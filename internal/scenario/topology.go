@@ -94,16 +94,41 @@ func (st *State) Targets(s *Scenario) ([]Target, error) {
 // (source, target) cell; a source probing its own service is not probed. externalIP is
 // the address of the outside host (s.External.IP when computing offline).
 func (st *State) Expected(s *Scenario, externalIP string) (*matrix.Matrix, error) {
-	sources := st.Sources()
-	targets, err := st.Targets(s)
-	if err != nil {
-		return nil, err
-	}
 	var policies []networkingv1.NetworkPolicy
 	for _, p := range st.Policies {
 		policies = append(policies, *p)
 	}
 	ev, err := netpol.New(policies, st.AdminPolicies()...)
+	if err != nil {
+		return nil, err
+	}
+	return st.decideEach(s, func(src Source, t Target) bool {
+		from := st.podEndpoint(src.Deployment)
+		var conn netpol.Connection
+		switch t.Kind {
+		case ServiceTarget:
+			conn = netpol.Connection{Src: from, Dst: st.podEndpoint(t.Backend), Port: t.PodPort.ContainerPort, Protocol: t.PodPort.Protocol}
+		case DNSLookupTarget:
+			d := t.DNS
+			ns := &corev1.Namespace{}
+			ns.Name = d.Namespace
+			dns := netpol.Endpoint{
+				Pod: true, Namespace: d.Namespace, Labels: d.PodLabels, NamespaceLabels: NamespaceLabels(ns),
+				Ports: []corev1.ContainerPort{{Name: "dns", ContainerPort: d.Port, Protocol: d.Protocol}},
+			}
+			conn = netpol.Connection{Src: from, Dst: dns, Port: d.Port, Protocol: d.Protocol}
+		case ExternalHostTarget:
+			conn = netpol.Connection{Src: from, Dst: netpol.Endpoint{IP: externalIP}, Port: t.Port, Protocol: corev1.ProtocolTCP}
+		}
+		return ev.Evaluate(conn).Allowed
+	})
+}
+
+// decideEach is the state's matrix with allowed or blocked in every cell as decide says (an
+// engine: ours, or a peer's), a source's own service not probed.
+func (st *State) decideEach(s *Scenario, decide func(src Source, t Target) bool) (*matrix.Matrix, error) {
+	sources := st.Sources()
+	targets, err := st.Targets(s)
 	if err != nil {
 		return nil, err
 	}
@@ -117,32 +142,14 @@ func (st *State) Expected(s *Scenario, externalIP string) (*matrix.Matrix, error
 	}
 	m := matrix.New(rows, cols, matrix.NotProbed)
 	for r, src := range sources {
-		from := st.podEndpoint(src.Deployment)
 		for c, t := range targets {
-			var conn netpol.Connection
-			switch t.Kind {
-			case ServiceTarget:
-				if t.Backend == src.Deployment {
-					continue // self: not probed
-				}
-				conn = netpol.Connection{Src: from, Dst: st.podEndpoint(t.Backend), Port: t.PodPort.ContainerPort, Protocol: t.PodPort.Protocol}
-			case DNSLookupTarget:
-				d := t.DNS
-				ns := &corev1.Namespace{}
-				ns.Name = d.Namespace
-				dns := netpol.Endpoint{
-					Pod: true, Namespace: d.Namespace, Labels: d.PodLabels, NamespaceLabels: NamespaceLabels(ns),
-					Ports: []corev1.ContainerPort{{Name: "dns", ContainerPort: d.Port, Protocol: d.Protocol}},
-				}
-				conn = netpol.Connection{Src: from, Dst: dns, Port: d.Port, Protocol: d.Protocol}
-			case ExternalHostTarget:
-				conn = netpol.Connection{Src: from, Dst: netpol.Endpoint{IP: externalIP}, Port: t.Port, Protocol: corev1.ProtocolTCP}
+			if t.Kind == ServiceTarget && t.Backend == src.Deployment {
+				continue // self: not probed
 			}
-			v := matrix.Blocked
-			if ev.Evaluate(conn).Allowed {
-				v = matrix.Allowed
+			m.Cells[r][c] = matrix.Blocked
+			if decide(src, t) {
+				m.Cells[r][c] = matrix.Allowed
 			}
-			m.Cells[r][c] = v
 		}
 	}
 	return m, nil
