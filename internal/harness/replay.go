@@ -85,6 +85,7 @@ func (h *Harness) replayStep(ctx context.Context, st *scenario.State, fixture *m
 	}
 	h.fill(sub, pred.Want, out, plan)
 	if sub.Failure != "" {
+		sub.Failure = withEvidence(sub.Failure, h.conntrackEvidence(ctx, pred.After, sub.Mismatches))
 		if err := h.Apply(ctx, step.Objects); err != nil {
 			return fail("apply again", err)
 		}
@@ -112,6 +113,9 @@ func (h *Harness) replayStep(ctx context.Context, st *scenario.State, fixture *m
 		return fail("after the apply", err)
 	}
 	h.fill(sub, fixture, out, plan)
+	if sub.Failure != "" {
+		sub.Failure = withEvidence(sub.Failure, h.conntrackEvidence(ctx, st, sub.Mismatches))
+	}
 	if ew != nil {
 		h.finishEnforcement(ctx, sub, step.Objects, ew)
 	}
@@ -141,3 +145,11 @@ func CompareEnforcement(a, b *report.Replay, budget SlowdownBudget) error {
 }
 
 func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }
+
+// withEvidence appends evidence lines to a failure.
+func withEvidence(failure string, evidence []string) string {
+	if len(evidence) == 0 {
+		return failure
+	}
+	return failure + "\n" + strings.Join(evidence, "\n")
+}
