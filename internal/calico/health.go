@@ -176,14 +176,15 @@ type AllowEntry struct {
 	Reason  string
 	File    string
 	Line    int
-	// ReplacedPodsOnly allows the line only as one of a replaced pod's last: logged at most
-	// ReplacedPodWindow before the pod was seen gone.
+	// ReplacedPodsOnly allows the line only as one of a replaced pod's last: logged within
+	// ReplacedPodWindow of the moment the pod was seen gone, before or after it.
 	ReplacedPodsOnly bool
 }
 
-// ReplacedPodWindow is how long before a pod was seen gone a ReplacedPodsOnly line may be
-// logged: the pod tracker polls every 500 ms, and a calico-node (terminationGracePeriodSeconds
-// 0) stops within a second or two of its deletion.
+// ReplacedPodWindow is how far from the moment a pod was seen gone a ReplacedPodsOnly line
+// may be logged: the pod tracker polls every 500 ms (so "seen gone" lags the deletion), and a
+// calico-node (terminationGracePeriodSeconds 0) runs on for a moment after its pod object is
+// deleted (seen: 0.2 s before, 0.4 s after).
 const ReplacedPodWindow = 5 * time.Second
 
 // Allowlist is kept as data (calico-log-allowlist.yaml), every entry with its reason.
@@ -250,7 +251,7 @@ func (a Allowlist) Judge(lines []LogLine, gone map[string]time.Time) (unexpected
 				return true
 			}
 			at, ok := gone[l.Pod]
-			return ok && !l.At.After(at) && at.Sub(l.At) <= ReplacedPodWindow
+			return ok && at.Sub(l.At) <= ReplacedPodWindow && l.At.Sub(at) <= ReplacedPodWindow
 		})
 		if i < 0 {
 			unexpected = append(unexpected, l)

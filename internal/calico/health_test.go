@@ -90,8 +90,9 @@ func TestReplacedPodsOnly(t *testing.T) {
 		"replaced, seen gone 0.2 s later": {map[string]time.Time{"calico-node-p8spr": at.Add(200 * time.Millisecond)}, true},
 		"still running":                   {map[string]time.Time{"calico-node-other": at}, false},
 		"no tracker (between rollouts)":   {nil, false},
+		"seen gone 0.4 s before the line": {map[string]time.Time{"calico-node-p8spr": at.Add(-400 * time.Millisecond)}, true},
 		"gone 10 s later":                 {map[string]time.Time{"calico-node-p8spr": at.Add(10 * time.Second)}, false},
-		"gone before the line":            {map[string]time.Time{"calico-node-p8spr": at.Add(-time.Second)}, false},
+		"gone 10 s before the line":       {map[string]time.Time{"calico-node-p8spr": at.Add(-10 * time.Second)}, false},
 	} {
 		unexpected, _ := a.Judge(lines, c.gone)
 		require.Equal(t, c.ok, len(unexpected) == 0, name)
