@@ -74,7 +74,9 @@ type AdminRule struct {
 	Ports []AdminPort
 }
 
-// AdminPeer is pods (PodSet) or addresses (Networks), never both.
+// AdminPeer is pods (PodSet) or addresses (Networks), never both. Networks match an
+// endpoint by its IP: the scenario's pods are evaluated without one, so a networks peer
+// matches only the external host here (the scenario's networks hold no pod address).
 type AdminPeer struct {
 	PodSet
 	Networks []netip.Prefix
