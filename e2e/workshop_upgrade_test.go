@@ -16,7 +16,6 @@ import (
 	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/kube"
 	"github.com/netpol-e2e/harness/internal/report"
-	"github.com/netpol-e2e/harness/internal/scenario"
 )
 
 // restartOnlyNote is said in the output and the report whenever A and B are two builds
@@ -252,17 +251,11 @@ func migrationForms(path []string) map[string]string {
 
 // changeAdminForms applies the admin forms of apply (each api with the version whose
 // manifest carries its CRDs, which the installed release may lack) and deletes the form
-// remove, then verifies the end state (restores: after an admin loss): the documented migration (both forms side by side,
-// so every calico-node, old or new, finds the one it knows) and the loss checks' setup.
+// remove, then verifies the end state (restores: after an admin loss): the documented
+// migration (both forms side by side, so every calico-node, old or new, finds the one it
+// knows) and the loss checks' setup.
 func changeAdminForms(ctx context.Context, end int, name string, apply map[string]string, remove string, restores bool, manifests map[string][]*unstructured.Unstructured) *report.Step {
 	var notes []string
-	formObjects := func(api string) []scenario.Object {
-		var objs []scenario.Object
-		for _, st := range scen.Steps {
-			objs = append(objs, st.AdminForms[api]...)
-		}
-		return objs
-	}
 	err := func() error {
 		for api, version := range apply {
 			var crds []*unstructured.Unstructured
@@ -277,7 +270,7 @@ func changeAdminForms(ctx context.Context, end int, name string, apply map[strin
 			if err := h.Kube.Apply(ctx, crds...); err != nil {
 				return err
 			}
-			objs := formObjects(api)
+			objs := scen.AdminForm(api)
 			// A new CRD is served a moment after it is created: only "no such kind" is
 			// waited out.
 			err := kube.Poll(ctx, time.Second, time.Minute, "the "+api+" admin policies applied", func(ctx context.Context) (bool, string, error) {
@@ -297,7 +290,7 @@ func changeAdminForms(ctx context.Context, end int, name string, apply map[strin
 			notes = append(notes, fmt.Sprintf("applied the %s form (%d objects; CRDs %s from the %s manifest)", api, len(objs), strings.Join(names, ", "), version))
 		}
 		if remove != "" {
-			objs := formObjects(remove)
+			objs := scen.AdminForm(remove)
 			us, err := harness.Unstructured(objs)
 			if err != nil {
 				return err

@@ -9,9 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
-
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -217,9 +216,7 @@ func (h *Harness) VerifyAdminRestored(ctx context.Context, i int, name string) *
 		rs.Failure = err.Error()
 		return rs
 	}
-	without := st.Clone()
-	without.Admin = nil
-	before, err := without.ExpectedFamilies(h.Scenario, h.externals(), false)
+	before, err := st.WithoutAdmin().ExpectedFamilies(h.Scenario, h.externals(), false)
 	if err != nil {
 		rs.Failure = err.Error()
 		return rs
@@ -227,8 +224,8 @@ func (h *Harness) VerifyAdminRestored(ctx context.Context, i int, name string) *
 	return h.assessFrom(ctx, rs, i, t0, want, before)
 }
 
-// assessFrom waits for the apps, checks the policies the server holds with the peer engine,
-// and converges from before (the matrix the cluster showed; want for nothing changed) to want.
+// assessFrom checks the policies the server holds with the peer engine and converges from
+// before (the matrix the cluster showed; want for nothing changed) to want.
 func (h *Harness) assessFrom(ctx context.Context, rs *report.Step, i int, since time.Time, want, before *matrix.Matrix) *report.Step {
 	st := h.States[i]
 	fail := func(err error) *report.Step {

@@ -30,27 +30,17 @@ func (h *Harness) newAdminLoss(st *scenario.State) (*adminLoss, error) {
 	if len(st.Admin) == 0 {
 		return nil, fmt.Errorf("admin loss: no admin policy is in force at this state: the check proves nothing")
 	}
-	before, err := st.ExpectedFamilies(h.Scenario, h.externals(), h.byName())
+	p, err := st.Predict(h.Scenario, h.externals(), scenario.Change{Name: "admin loss", DropAdmin: true}, h.byName())
 	if err != nil {
 		return nil, err
 	}
-	without := st.Clone()
-	without.Admin = nil
-	after, err := without.ExpectedFamilies(h.Scenario, h.externals(), h.byName())
-	if err != nil {
-		return nil, err
-	}
-	changed, err := matrix.Compare(before, after)
-	if err != nil {
-		return nil, err
-	}
-	if len(changed) == 0 {
+	if len(p.Changed) == 0 {
 		return nil, fmt.Errorf("admin loss: losing the admin policies changes no cell: the check proves nothing")
 	}
-	return &adminLoss{predicted: changed}, nil
+	return &adminLoss{predicted: p.Changed}, nil
 }
 
-// kind is the deviation a predicted cell shows: a leak where the loss opens it, down where
+// lossKind is the deviation a predicted cell shows: a leak where the loss opens it, down where
 // it closes it (an admin Allow gone).
 func lossKind(m matrix.Mismatch) rollout.Kind {
 	if m.Got == matrix.Allowed {

@@ -47,8 +47,7 @@ func TestThreeOraclesAgree(t *testing.T) {
 				// Both families, as a dual-stack run expects them: the one fixture serves both.
 				ours, err := states[i].ExpectedFamilies(s, ext, false)
 				require.NoError(t, err)
-				namespaces := states[i].Clone()
-				namespaces.Admin = nil
+				namespaces := states[i].WithoutAdmin()
 				peer, err := PeerMatrix(s, namespaces, ext)
 				require.NoError(t, err)
 				if api == "v1alpha1" {

@@ -94,24 +94,20 @@ func (s *Scenario) WithoutAdminSteps() {
 	s.AdminAPI = ""
 }
 
-// AllAdminObjects are the admin policies of every admin step, in every form.
-func (s *Scenario) AllAdminObjects() []Object {
+// AdminForm is the admin policies of every admin step in the form api.
+func (s *Scenario) AdminForm(api string) []Object {
 	var out []Object
 	for _, st := range s.Steps {
-		for _, api := range slices.Sorted(maps.Keys(st.AdminForms)) {
-			out = append(out, st.AdminForms[api]...)
-		}
+		out = append(out, st.AdminForms[api]...)
 	}
 	return out
 }
 
-// AdminSteps are the names of the steps that apply admin policies.
-func (s *Scenario) AdminSteps() []string {
-	var out []string
-	for _, st := range s.Steps {
-		if st.Admin != nil {
-			out = append(out, st.Name)
-		}
+// AllAdminObjects are the admin policies of every admin step, in every form.
+func (s *Scenario) AllAdminObjects() []Object {
+	var out []Object
+	for _, api := range slices.Sorted(maps.Keys(AdminAPIs)) {
+		out = append(out, s.AdminForm(api)...)
 	}
 	return out
 }
@@ -195,7 +191,6 @@ func Load(file string) (*Scenario, error) {
 			}
 		}
 	}
-
 	if len(s.Steps) == 0 {
 		return nil, &FileError{file, 1, "no steps"}
 	}

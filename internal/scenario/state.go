@@ -105,8 +105,8 @@ func (st *State) Apply(step *Step) error {
 }
 
 // applyAdmin adds or replaces an admin policy. Two of one API and tier at one priority are
-// refused:
-// the API leaves their order to the implementation, so no oracle could say what wins.
+// refused: the API leaves their order to the implementation, so no oracle could say what
+// wins.
 func (st *State) applyAdmin(o Object) error {
 	st.Admin = slices.DeleteFunc(st.Admin, func(a Object) bool { return a.Admin.Ref == o.Admin.Ref })
 	for _, a := range st.Admin {
@@ -117,6 +117,13 @@ func (st *State) applyAdmin(o Object) error {
 	}
 	st.Admin = append(st.Admin, o)
 	return nil
+}
+
+// WithoutAdmin is the state with no admin policy in force: the namespaces' layer alone.
+func (st *State) WithoutAdmin() *State {
+	c := st.Clone()
+	c.Admin = nil
+	return c
 }
 
 // AdminPolicies are the admin policies in force, as the evaluator reads them.
@@ -208,11 +215,13 @@ func targetPortNumber(sp corev1.ServicePort) int32 {
 }
 
 // Change is a change to the policies in force: objects applied (a control's variant),
-// policies ("namespace/name") deleted.
+// policies ("namespace/name") deleted, or every admin policy left unenforced (DropAdmin: a
+// Calico that does not know their API).
 type Change struct {
-	Name   string
-	Apply  []Object
-	Delete []string
+	Name      string
+	Apply     []Object
+	Delete    []string
+	DropAdmin bool
 }
 
 // Prediction is what the evaluator says a change does to a state.
@@ -244,6 +253,9 @@ func (st *State) Predict(s *Scenario, ext Externals, c Change, byName bool) (*Pr
 		}
 		p.Deleted = append(p.Deleted, p.After.Policies[i])
 		p.After.Policies = slices.Delete(p.After.Policies, i, i+1)
+	}
+	if c.DropAdmin {
+		p.After = p.After.WithoutAdmin()
 	}
 	if len(c.Apply) > 0 {
 		if err := p.After.Apply(&Step{Name: c.Name, Objects: c.Apply}); err != nil {

@@ -217,12 +217,8 @@ func loadFile(file string) ([]Object, error) {
 			o.Deployment, target, want = &appsv1.Deployment{}, &o.Deployment, "apps/v1"
 		case "NetworkPolicy":
 			o.Policy, target, want = &networkingv1.NetworkPolicy{}, &o.Policy, "networking.k8s.io/v1"
-		case "AdminNetworkPolicy":
-			target, want = &v1alpha1.AdminNetworkPolicy{}, AdminAPIv1alpha1
-		case "BaselineAdminNetworkPolicy":
-			target, want = &v1alpha1.BaselineAdminNetworkPolicy{}, AdminAPIv1alpha1
-		case "ClusterNetworkPolicy":
-			target, want = &v1alpha2.ClusterNetworkPolicy{}, AdminAPIv1alpha2
+		case "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy":
+			target, want = adminTarget(head.Kind)
 		default:
 			return nil, &FileError{file, d.start, fmt.Sprintf("kind %q is not supported here (want Namespace, Service, Deployment, NetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy or ClusterNetworkPolicy)", head.Kind)}
 		}
@@ -396,15 +392,8 @@ func convertAdmin(o *Object, target any) *objectError {
 // AdminFromUnstructured decodes an admin policy as a cluster holds it (a simulated one).
 func AdminFromUnstructured(u map[string]any) (Object, error) {
 	kind, _ := u["kind"].(string)
-	var target runtime.Object
-	switch kind {
-	case "AdminNetworkPolicy":
-		target = &v1alpha1.AdminNetworkPolicy{}
-	case "BaselineAdminNetworkPolicy":
-		target = &v1alpha1.BaselineAdminNetworkPolicy{}
-	case "ClusterNetworkPolicy":
-		target = &v1alpha2.ClusterNetworkPolicy{}
-	default:
+	target, _ := adminTarget(kind)
+	if target == nil {
 		return Object{}, fmt.Errorf("kind %q is no admin policy", kind)
 	}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u, target); err != nil {
@@ -415,6 +404,20 @@ func AdminFromUnstructured(u map[string]any) (Object, error) {
 		return Object{}, errors.New(err.msg)
 	}
 	return o, nil
+}
+
+// adminTarget is an empty admin policy of a kind, to decode into, and its apiVersion (nil
+// for a kind that is no admin policy).
+func adminTarget(kind string) (runtime.Object, string) {
+	switch kind {
+	case "AdminNetworkPolicy":
+		return &v1alpha1.AdminNetworkPolicy{}, AdminAPIv1alpha1
+	case "BaselineAdminNetworkPolicy":
+		return &v1alpha1.BaselineAdminNetworkPolicy{}, AdminAPIv1alpha1
+	case "ClusterNetworkPolicy":
+		return &v1alpha2.ClusterNetworkPolicy{}, AdminAPIv1alpha2
+	}
+	return nil, ""
 }
 
 // fieldKey is the YAML key of the last field an error's path names ("spec.egress[1].to[0]:
