@@ -375,7 +375,6 @@ func checkUpgradeOptions(p *runcheck.Problems, states []*scenario.State) {
 	}
 }
 
-// endStep is the last step with a fixture: the workshop's end state.
 // adminAPI is the admin policy API a Calico version enforces: v1alpha1 (AdminNetworkPolicy,
 // BaselineAdminNetworkPolicy) from v3.29 to v3.31, v1alpha2 (ClusterNetworkPolicy) from
 // v3.32 (its release notes: ANP and BANP are no longer enforced), "" before v3.29.
@@ -390,6 +389,7 @@ func adminAPI(version string) string {
 	return "v1alpha2"
 }
 
+// endStep is the last step with a fixture: the workshop's end state.
 func endStep() int {
 	end := len(scen.Steps) - 1
 	for end >= 0 && scen.Steps[end].Fixture == "" {

@@ -164,30 +164,21 @@ func (h *Harness) restore(ctx context.Context, st *scenario.State, variant []sce
 	var back []scenario.Object
 	var gone []*unstructured.Unstructured
 	for _, v := range variant {
-		if v.Admin != nil {
-			i := slices.IndexFunc(st.Admin, func(a scenario.Object) bool { return a.Admin.Ref == v.Admin.Ref })
-			if i >= 0 {
+		switch {
+		case v.Admin != nil:
+			if i := slices.IndexFunc(st.Admin, func(a scenario.Object) bool { return a.Admin.Ref == v.Admin.Ref }); i >= 0 {
 				back = append(back, st.Admin[i])
 				continue
 			}
-		}
-		if v.Policy == nil && v.Admin == nil {
-			return fmt.Errorf("%s:%d: a control variant may only hold NetworkPolicies and admin policies", v.File, v.Line)
-		}
-		if v.Admin != nil {
-			us, err := Unstructured([]scenario.Object{v})
-			if err != nil {
-				return err
+		case v.Policy != nil:
+			if i := slices.IndexFunc(st.Policies, func(p *networkingv1.NetworkPolicy) bool {
+				return p.Namespace == v.Policy.Namespace && p.Name == v.Policy.Name
+			}); i >= 0 {
+				back = append(back, scenario.Object{File: "restore", Policy: st.Policies[i]})
+				continue
 			}
-			gone = append(gone, us...)
-			continue
-		}
-		i := slices.IndexFunc(st.Policies, func(p *networkingv1.NetworkPolicy) bool {
-			return p.Namespace == v.Policy.Namespace && p.Name == v.Policy.Name
-		})
-		if i >= 0 {
-			back = append(back, scenario.Object{File: "restore", Policy: st.Policies[i]})
-			continue
+		default:
+			return fmt.Errorf("%s:%d: a control variant may only hold NetworkPolicies and admin policies", v.File, v.Line)
 		}
 		us, err := Unstructured([]scenario.Object{v})
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"reflect"
 	"time"
 	_ "unsafe" // go:linkname, below
 
@@ -125,16 +126,12 @@ func New(o Objects) (*Engine, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	inf.Start(ctx.Done())
 	ainf.Start(ctx.Done())
-	for typ, ok := range inf.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			cancel()
-			return nil, fmt.Errorf("kube-network-policies: informer of %v never synced", typ)
-		}
-	}
-	for typ, ok := range ainf.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			cancel()
-			return nil, fmt.Errorf("kube-network-policies: informer of %v never synced", typ)
+	for _, synced := range []map[reflect.Type]bool{inf.WaitForCacheSync(ctx.Done()), ainf.WaitForCacheSync(ctx.Done())} {
+		for typ, ok := range synced {
+			if !ok {
+				cancel()
+				return nil, fmt.Errorf("kube-network-policies: informer of %v never synced", typ)
+			}
 		}
 	}
 	return &Engine{c: c, cancel: cancel}, nil

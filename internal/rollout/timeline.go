@@ -43,8 +43,7 @@ type podState struct {
 	name, node, image  string
 	ready, terminating bool
 	startAt            time.Time
-	goneSeen           bool
-	goneAt             time.Time
+	goneAt             time.Time // when first seen gone (zero: not gone)
 }
 
 // Start begins polling; the first poll's pods are the "before" state, not events.
@@ -136,8 +135,8 @@ func (t *Tracker) poll(ctx context.Context, initial bool) {
 		st.startAt = lastStart(p)
 	}
 	for uid, st := range t.seen {
-		if !present[uid] && !st.goneSeen {
-			st.goneSeen, st.goneAt = true, now
+		if !present[uid] && st.goneAt.IsZero() {
+			st.goneAt = now
 			t.events = append(t.events, Event{At: now, Kind: "calico", Text: fmt.Sprintf("%s on %s gone", st.name, st.node)})
 		}
 	}
@@ -191,7 +190,7 @@ func (t *Tracker) Gone() map[string]time.Time {
 	defer t.mu.Unlock()
 	out := map[string]time.Time{}
 	for _, st := range t.seen {
-		if st.goneSeen {
+		if !st.goneAt.IsZero() {
 			out[st.name] = st.goneAt
 		}
 	}
