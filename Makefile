@@ -16,11 +16,16 @@ TOOLS := $(shell d=$${NETPOL_CACHE:-/var/cache/netpol-e2e}/tools; mkdir -p $$d 2
 GOLANGCI := $(TOOLS)/golangci-lint-$(GOLANGCI_VERSION)/golangci-lint
 ACTIONLINT := $(TOOLS)/actionlint-$(ACTIONLINT_VERSION)/actionlint
 
-.PHONY: test e2e images bootstrap verify fmt bench
+.PHONY: test e2e images bootstrap verify fmt bench peers flags
 
-## test: unit tests: no cluster, no Docker, seconds.
+## test: unit tests: no cluster, no Docker, seconds (and docs/flags.md against the flags).
 test:
 	$(GO) test -short -count=1 $(UNIT_PKGS)
+	$(GO) test -short -count=1 -run '^TestFlagTable$$' ./e2e
+
+## flags: regenerate docs/flags.md from the flag definitions (e2e/flags_test.go).
+flags:
+	$(GO) test -short -count=1 -run '^TestFlagTable$$' ./e2e -args -update-flag-table
 
 ## bootstrap: Docker engine, runc shim where needed, build tools, inotify limits (idempotent).
 bootstrap:
@@ -29,9 +34,11 @@ bootstrap:
 ## images: every image the default run needs, built here from Go modules, Debian packages
 ## and source archives (cached). CALICO_BUILDS=all adds every Calico release (the upgrade
 ## path), or name them: CALICO_BUILDS=v3.29.7,v3.30.7.
+## PEERS=1 adds the peer suites (make peers).
 CALICO_BUILDS ?=
+PEERS ?=
 images:
-	$(GO) run ./cmd/imagebuild -repo . $(if $(CALICO_BUILDS),-calico-builds=$(CALICO_BUILDS))
+	$(GO) run ./cmd/imagebuild -repo . $(if $(CALICO_BUILDS),-calico-builds=$(CALICO_BUILDS)) $(if $(PEERS),-peers)
 
 ## e2e: the live suite on kind + Calico (see README for E2E_FLAGS). The test binary is run
 ## directly so that its exit status reaches the caller (go test turns every one into 1):
@@ -40,6 +47,13 @@ E2E_TIMEOUT ?= 80m
 e2e:
 	$(GO) test -c -o bin/e2e.test ./e2e
 	cd e2e && ../bin/e2e.test -test.count=1 -test.timeout $(E2E_TIMEOUT) -test.v -test.run '$(E2E_RUN)' -report-dir=$(REPORT_DIR) $(E2E_FLAGS)
+
+## peers: the peer suites alone (TestPeers -peers) on the cluster e2e makes: the upstream
+## Kubernetes Netpol specs and the network-policy-api conformance of the admin API the
+## installed Calico enforces (v3.32: ClusterNetworkPolicy; v3.29-v3.31: ANP and BANP).
+## Needs `make images PEERS=1`. With the workshop: make e2e E2E_FLAGS=-peers.
+peers:
+	$(MAKE) e2e E2E_RUN=TestPeers E2E_FLAGS='-peers $(E2E_FLAGS)'
 
 ## bench: the scale benchmark (N sources x 8 targets, N = 6,12,25,50; -bench-targets=50
 ## for the 2,500-cell round): round times, the harness's CPU and memory, a table in the

@@ -57,6 +57,7 @@ var (
 	flagBenchPolSources  = flag.Int("bench-policy-sources", envInt("BENCH_POLICY_SOURCES", 2), "BenchmarkEnforcement: source pods (each policy opens one cell per source)")
 	flagBenchRounds      = flag.Int("bench-rounds", envInt("BENCH_ROUNDS", 5), "BenchmarkScale: timed rounds per size")
 	flagUpgradeTail      = flag.Duration("upgrade-tail", envDuration("UPGRADE_TAIL", 10*time.Second), "how long probing goes on after a rollout is complete")
+	flagPeers            = flag.Bool("peers", envBool("PEERS", false), "run the peer suites on the same cluster (TestPeers, after the workshop): the upstream Kubernetes Netpol specs and the network-policy-api conformance of the admin API the installed Calico enforces; built by `make images PEERS=1`")
 	flagEnforceReplay    = flag.Bool("enforce-replay", envBool("ENFORCE_REPLAY", false), "opt-in until the open failure in docs/measurements-2026-12-02.md is explained: TestUpgrade replays the policy steps (each step's policies deleted and applied again on the end state, its changed cells probed every 100 ms) before the first rollout and after each, and fails a version that enforces slower than the one before it by more than -enforce-slowdown-factor and -enforce-slowdown-min")
 	flagSlowFactor       = flag.Float64("enforce-slowdown-factor", envFloat("ENFORCE_SLOWDOWN_FACTOR", 2), "a version's replay fails when its p95 enforcement latency exceeds this many times the previous version's and ...")
 	flagSlowMin          = flag.Duration("enforce-slowdown-min", envDuration("ENFORCE_SLOWDOWN_MIN", 500*time.Millisecond), "... is also at least this much more")
@@ -71,8 +72,13 @@ var flagErrors []string
 // a misspelled one is an error rather than silently ignored.
 var knownEnv = []string{"NETPOL_CHROMIUM", "NETPOL_CACHE", "NETPOL_SOURCES"}
 
+// envDefaults are the defaults as written here (a flag's DefValue follows the environment):
+// docs/flags.md is generated from them.
+var envDefaults = map[string]string{}
+
 func envStr(name, def string) string {
 	knownEnv = append(knownEnv, "NETPOL_"+name)
+	envDefaults["NETPOL_"+name] = def
 	if v, ok := os.LookupEnv("NETPOL_" + name); ok {
 		return v
 	}

@@ -319,22 +319,28 @@ func pushCalico(ctx context.Context, version string) ([]string, string, error) {
 	return names, fmt.Sprintf("%d layers sent, %d already there", sent, had), nil
 }
 
-// deliverStar makes the demo app's image available: pushed and pulled by every node
-// through the mirror (a node that cannot pull fails here, naming itself, before any pod
-// waits for it), or kind-loaded.
-func deliverStar(ctx context.Context) error {
-	if !viaRegistry() {
-		return kindC.LoadImage(ctx, images.StarImage())
+// deliverStar makes the demo app's image available to every node.
+func deliverStar(ctx context.Context) error { return deliverBuilt(ctx, images.StarImage()) }
+
+// deliverBuilt makes an image built here available under its name: pushed and pulled by
+// every node through the mirror (a node that cannot pull fails here, naming itself,
+// before any pod waits for it), or kind-loaded.
+func deliverBuilt(ctx context.Context, image string) error {
+	if _, err := docker.ImageID(ctx, image); err != nil {
+		return fmt.Errorf("image %s is not in the local Docker engine (%w): run `make images PEERS=1`", image, err)
 	}
-	if _, err := registry.Push(ctx, images.StarImage(), images.StarImage()); err != nil {
+	if !viaRegistry() {
+		return kindC.LoadImage(ctx, image)
+	}
+	if _, err := registry.Push(ctx, image, image); err != nil {
 		return err
 	}
-	if err := kindC.Pull(ctx, images.StarImage()); err != nil {
+	if err := kindC.Pull(ctx, image); err != nil {
 		hint := ""
 		if kindC.Reused() {
 			hint = " (a reused cluster created without the registry mirror cannot use it: drop -reuse-cluster once)"
 		}
-		return fmt.Errorf("the nodes cannot pull %s through the local registry%s: %w", images.StarImage(), hint, err)
+		return fmt.Errorf("the nodes cannot pull %s through the local registry%s: %w", image, hint, err)
 	}
 	return nil
 }

@@ -119,7 +119,7 @@ func TestMain(m *testing.M) {
 }
 
 // liveTests are the tests of this package; -run must select at least one.
-var liveTests = []string{"TestProof", "TestWorkshop", "TestUpgrade"}
+var liveTests = []string{"TestProof", "TestWorkshop", "TestPeers", "TestUpgrade"}
 
 // checkInput validates flags and environment and loads every data file before any
 // cluster work: everything that needs no cluster fails here, all at once, naming the flag
@@ -237,6 +237,7 @@ func checkInput() error {
 	if upgradeSelected {
 		checkUpgradeOptions(&p, states)
 	}
+	checkPeers(&p, selected)
 	return p.Err()
 }
 
@@ -260,6 +261,9 @@ func checkSelection(p *runcheck.Problems) {
 	}
 	upgrade := tree("TestUpgrade", upgradeFeatures())
 	all := []runcheck.Test{tree("TestProof", proofFeatures()), tree("TestWorkshop", workshopFeatures()), upgrade}
+	if *flagPeers {
+		all = append(all, tree("TestPeers", peerFeatures()))
+	}
 	switch ok, err := runcheck.RunsAny(run, skip, all); {
 	case err != nil:
 		p.Add("%v", err)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
@@ -32,7 +33,9 @@ func TestWorkshop(t *testing.T) {
 	if !*flagUICheck {
 		run.Environment["management UI check"] = "not run (-ui-check=false)"
 	}
+	start, first := time.Now(), len(run.Steps)
 	testenv.Test(t, workshopFeatures()...)
+	workshopSpan.wall, workshopSpan.first, workshopSpan.last = time.Since(start), first, len(run.Steps)
 }
 
 // workshopFeatures are TestWorkshop's subtests, in order (checkInput reads their names).

@@ -43,6 +43,9 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 	if err := b.preflight(ctx); err != nil {
 		return nil, err
 	}
+	if b.UpstreamOnly && b.Peers {
+		return nil, fmt.Errorf("-peers with -only=upstream: the peer suites' images are built on the Debian root filesystem of the full build; drop -only=upstream")
+	}
 	if b.UpstreamOnly {
 		if err := b.suiteImages(ctx); err != nil {
 			return nil, err
@@ -89,6 +92,12 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 	}
 	if err := b.suiteImages(ctx); err != nil {
 		return nil, err
+	}
+	// With -peers: the upstream suites that run on the same cluster (make peers).
+	if b.Peers {
+		if err := b.peers(ctx, rootfs); err != nil {
+			return nil, err
+		}
 	}
 	res.NodeImage, res.StarImage, res.RegistryImage = images.NodeImage(), images.StarImage(), images.RegistryImage()
 	res.Built, res.Elapsed = b.built, time.Since(b.start)

@@ -35,6 +35,9 @@ type Builder struct {
 	// UpstreamOnly builds what upstream mode needs from here: the demo app's image and
 	// the local registry's.
 	UpstreamOnly bool
+	// Peers also builds the peer suites (the upstream Netpol specs, the network-policy-api
+	// conformance, agnhost): `make images PEERS=1`.
+	Peers bool
 
 	start time.Time
 	built []string

@@ -34,6 +34,8 @@ const (
 var upstreamServers = map[string]string{
 	"docker.io": "https://registry-1.docker.io", // Calico up to v3.30
 	"quay.io":   "https://quay.io",              // Calico from v3.31
+	// agnhost, the peer suites' probe (the control plane's images are in the node image).
+	"registry.k8s.io": "https://registry.k8s.io",
 }
 
 // Registries are the registry names the mirror stands in for.

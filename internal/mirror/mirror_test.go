@@ -57,11 +57,12 @@ func TestHostsTOML(t *testing.T) {
 
 func TestRepoPath(t *testing.T) {
 	for ref, want := range map[string]string{
-		"docker.io/calico/node:v3.29.7": "calico/node:v3.29.7",
-		"quay.io/calico/node:v3.32.1":   "calico/node:v3.32.1", // Calico from v3.31
-		"calico/node:v3.29.7":           "calico/node:v3.29.7",
-		"netpol-e2e/star:0.1.0":         "netpol-e2e/star:0.1.0",
-		"busybox:1":                     "library/busybox:1",
+		"docker.io/calico/node:v3.29.7":                "calico/node:v3.29.7",
+		"quay.io/calico/node:v3.32.1":                  "calico/node:v3.32.1", // Calico from v3.31
+		"calico/node:v3.29.7":                          "calico/node:v3.29.7",
+		"netpol-e2e/star:0.1.0":                        "netpol-e2e/star:0.1.0",
+		"busybox:1":                                    "library/busybox:1",
+		"registry.k8s.io/e2e-test-images/agnhost:2.45": "e2e-test-images/agnhost:2.45",
 	} {
 		got, err := RepoPath(ref)
 		require.NoError(t, err, ref)
@@ -69,7 +70,7 @@ func TestRepoPath(t *testing.T) {
 	}
 	for _, ref := range []string{"ghcr.io/tigera/operator:v1", "localhost:5000/x:1", "netpol-e2e.local/calico/node:v3.28.5"} {
 		_, err := RepoPath(ref)
-		require.ErrorContains(t, err, "which the local registry does not mirror (it mirrors docker.io, quay.io)", ref)
+		require.ErrorContains(t, err, "which the local registry does not mirror (it mirrors docker.io, quay.io, registry.k8s.io)", ref)
 	}
 }
 

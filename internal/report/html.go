@@ -98,6 +98,12 @@ tr.calico td{color:#225}tr.harness td{color:#555;font-style:italic}img.shot{bord
 		if s.Rollout != nil {
 			b.WriteString(rolloutHTML(s.Rollout))
 		}
+		if s.Peer != nil {
+			b.WriteString(s.Peer.html())
+		}
+		if s.Comparison != nil {
+			fmt.Fprintf(&b, "<pre>%s</pre>", html.EscapeString(s.Comparison.Text()))
+		}
 		if len(s.Screenshot) > 0 {
 			fmt.Fprintf(&b, `<p><img class="shot" alt="screenshot of %s" src="data:image/png;base64,%s"></p>`, html.EscapeString(s.Name), base64.StdEncoding.EncodeToString(s.Screenshot))
 		}

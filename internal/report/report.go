@@ -40,6 +40,10 @@ type Step struct {
 	Compared []*Replay `json:"compared,omitempty"`
 	// Rollout is set for the upgrade checks.
 	Rollout *Rollout `json:"rollout,omitempty"`
+	// Peer is set for a peer suite's run, Comparison for the check that sets the
+	// workshop beside the peers.
+	Peer       *PeerSuite      `json:"peer,omitempty"`
+	Comparison *PeerComparison `json:"comparison,omitempty"`
 	// Screenshot, when set, is a PNG shown in the HTML report and saved as
 	// <name>.png next to it.
 	Screenshot []byte `json:"-"`
@@ -116,6 +120,12 @@ func (s *Step) Text() string {
 	}
 	if s.Rollout != nil {
 		b.WriteString(s.Rollout.Text())
+	}
+	if s.Peer != nil {
+		b.WriteString(s.Peer.Text())
+	}
+	if s.Comparison != nil {
+		b.WriteString(s.Comparison.Text())
 	}
 	if s.Failure != "" {
 		fmt.Fprintf(&b, "failure: %s\n", s.Failure)
@@ -222,7 +232,12 @@ type junitCase struct {
 	Classname string        `xml:"classname,attr"`
 	Time      string        `xml:"time,attr"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr,omitempty"`
 }
 
 type junitFailure struct {
@@ -230,10 +245,28 @@ type junitFailure struct {
 	Text    string `xml:",chardata"`
 }
 
-// JUnit renders one test case per step.
+// JUnit renders one test case per step, and a suite per peer suite with a case per spec
+// (the peers' own reports merged into ours).
 func (r *Run) JUnit() ([]byte, error) {
 	s := junitSuite{Name: r.Suite, Time: secs(r.Finished.Sub(r.Started))}
+	var peers []junitSuite
 	for _, st := range r.Steps {
+		if p := st.Peer; p != nil {
+			ps := junitSuite{Name: p.Title(), Time: secs(p.Wall)}
+			for _, spec := range p.Specs {
+				c := junitCase{Name: spec.Name, Classname: p.Suite, Time: secs(spec.Duration)}
+				switch spec.Verdict {
+				case PeerFailed:
+					c.Failure = &junitFailure{Message: firstLine(spec.Message), Text: spec.Message}
+					ps.Failures++
+				case PeerSkipped:
+					c.Skipped = &junitSkipped{Message: spec.Message}
+				}
+				ps.Cases = append(ps.Cases, c)
+			}
+			ps.Tests = len(ps.Cases)
+			peers = append(peers, ps)
+		}
 		c := junitCase{Name: st.Name, Classname: r.Suite + "." + st.Kind, Time: secs(st.Duration), SystemOut: st.Text()}
 		if st.Failure != "" {
 			c.Failure = &junitFailure{Message: st.Failure, Text: st.Text()}
@@ -242,7 +275,7 @@ func (r *Run) JUnit() ([]byte, error) {
 		s.Cases = append(s.Cases, c)
 	}
 	s.Tests = len(s.Cases)
-	out, err := xml.MarshalIndent(junitSuites{Suites: []junitSuite{s}}, "", "  ")
+	out, err := xml.MarshalIndent(junitSuites{Suites: append([]junitSuite{s}, peers...)}, "", "  ")
 	return append([]byte(xml.Header), out...), err
 }
 

@@ -24,10 +24,20 @@ import (
 // ask the machine's real DNS servers.
 func fakeDNS(t *testing.T) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	require.NoError(t, err)
+	// One port number for both: a free UDP port whose TCP twin is free too (another
+	// program may hold it; a few tries find one).
+	var pc net.PacketConn
+	var ln net.Listener
+	var err error
+	for range 20 {
+		pc, err = net.ListenPacket("udp", "127.0.0.1:0")
+		require.NoError(t, err)
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		pc.Close()
+	}
+	require.NoError(t, err, "no loopback port free for both UDP and TCP")
 	t.Cleanup(func() { pc.Close(); ln.Close() })
 	go func() {
 		buf := make([]byte, 512)

@@ -1,0 +1,147 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/features"
+
+	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/peers"
+	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/runcheck"
+)
+
+// TestPeers runs the peer suites on this run's cluster (-peers; make peers): the upstream
+// Kubernetes Netpol specs and the network-policy-api conformance of the admin API the
+// installed Calico enforces, then sets the workshop beside them. This file's name sorts
+// after workshop_test.go and before workshop_upgrade_test.go, and go runs tests in that
+// order: with the workshop selected, the peers run after it, on Calico A, before any
+// upgrade.
+func TestPeers(t *testing.T) {
+	requireLive(t)
+	if !*flagPeers {
+		run.Environment["peer suites"] = "not run (-peers=false; make peers runs them)"
+		t.Skip("the peer suites run with -peers (make peers)")
+	}
+	testenv.Test(t, peerFeatures()...)
+}
+
+// workshopSpan is when TestWorkshop ran and which report steps are its (for the
+// comparison with the peers).
+var workshopSpan struct {
+	wall        time.Duration
+	first, last int
+}
+
+// peerFeatures are TestPeers' subtests: each suite a feature whose setup delivers agnhost
+// (the image its specs run) and whose assessment is the suite's own verdict per spec.
+func peerFeatures() []features.Feature {
+	var env peers.Env
+	setup := func(image string) features.Func {
+		return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			env.Kubeconfig, env.Dir = kindC.Kubeconfig(), filepath.Join(reportDir(), "peers")
+			env.SCTP, env.SCTPReason = peers.SCTPSupport()
+			if err := deliverBuilt(ctx, image); err != nil {
+				t.Fatalf("delivering %s: %v", image, err)
+			}
+			return ctx
+		}
+	}
+	suite := func(name, image, assessment string, fn func(ctx context.Context) (*report.PeerSuite, error)) features.Feature {
+		return features.New(name).Setup(setup(image)).Assess(assessment, func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			ps, err := fn(ctx)
+			record(t, peerStep(name, ps, err))
+			return ctx
+		}).Feature()
+	}
+	var netpol *report.PeerSuite
+	feats := []features.Feature{suite("peers-kubernetes-netpol", images.AgnhostImage(images.AgnhostNetpol),
+		"every upstream Netpol spec passes on this cluster", func(ctx context.Context) (*report.PeerSuite, error) {
+			var err error
+			netpol, err = peers.Netpol(ctx, env)
+			return netpol, err
+		})}
+	if api, err := images.NetworkPolicyAPIFor(calicoVersion()); err == nil {
+		feats = append(feats, suite("peers-network-policy-api", images.AgnhostImage(images.AgnhostConformance),
+			"every conformance test of "+strings.Join(api.Profiles, ", ")+" passes", func(ctx context.Context) (*report.PeerSuite, error) {
+				return peers.Conformance(ctx, env, api, calicoVersion())
+			}))
+	} else {
+		run.Environment["network-policy-api conformance"] = "not run: " + err.Error()
+	}
+	feats = append(feats, feature("peers-vs-workshop", "cells proven per minute, one cluster", func(context.Context) *report.Step {
+		return peerComparison(netpol)
+	}))
+	return feats
+}
+
+// peerStep is a suite's report step: it fails on a failed spec, or on a run that
+// produced no result.
+func peerStep(name string, s *report.PeerSuite, err error) *report.Step {
+	st := &report.Step{Name: name, Kind: "peer", Peer: s}
+	if s != nil {
+		st.Duration = s.Wall
+	}
+	switch {
+	case err != nil:
+		st.Failure = err.Error()
+	case len(s.Specs) == 0:
+		st.Failure = "the suite ran no spec"
+	case len(s.Failed()) > 0:
+		var names []string
+		for _, f := range s.Failed() {
+			names = append(names, f.Name)
+		}
+		st.Failure = fmt.Sprintf("%d of %d specs failed: %s", len(names), len(s.Specs), strings.Join(names, "; "))
+	}
+	return st
+}
+
+// peerComparison sets the workshop (when it ran in this run) beside the Netpol specs.
+func peerComparison(netpol *report.PeerSuite) *report.Step {
+	st := &report.Step{Name: "peers-vs-workshop", Kind: "check", Comparison: &report.PeerComparison{}}
+	if netpol == nil || netpol.Probes == 0 {
+		st.Failure = "the upstream Netpol suite logged no probe: nothing to compare"
+		return st
+	}
+	if workshopSpan.wall > 0 {
+		cells := 0
+		for _, s := range run.Steps[workshopSpan.first:workshopSpan.last] {
+			if s.Kind == "step" {
+				cells += len(s.Results)
+			}
+		}
+		st.Comparison.Rows = append(st.Comparison.Rows, report.ComparisonRow{Suite: "workshop (TestWorkshop, every check)", Cells: cells, Wall: workshopSpan.wall})
+	} else {
+		run.Environment["peers vs workshop"] = "the workshop did not run in this run: the upstream suite alone"
+	}
+	st.Comparison.Rows = append(st.Comparison.Rows, report.ComparisonRow{Suite: netpol.Title(), Cells: netpol.Probes, Wall: netpol.Wall})
+	return st
+}
+
+// checkPeers: -peers needs the suites' binaries (built by make images PEERS=1), and a
+// run that selects only TestPeers needs -peers.
+func checkPeers(p *runcheck.Problems, selected []string) {
+	if !*flagPeers {
+		if len(selected) == 1 && selected[0] == "TestPeers" {
+			p.Add("-run selects only TestPeers, which runs with -peers: add -peers (make peers does)")
+		}
+		return
+	}
+	bins := []string{images.NetpolE2EBinary()}
+	if api, err := images.NetworkPolicyAPIFor(calicoVersion()); err == nil {
+		bins = append(bins, images.ConformanceBinary(api.Module))
+	}
+	for _, b := range bins {
+		if _, err := os.Stat(b); err != nil {
+			p.Add("-peers: %s is missing (%v): run `make images PEERS=1`", b, err)
+		}
+	}
+}

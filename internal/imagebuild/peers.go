@@ -1,0 +1,107 @@
+package imagebuild
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+
+	"github.com/netpol-e2e/harness/internal/images"
+)
+
+// peers builds the peer suites (-peers): the upstream Netpol specs' test binary and
+// agnhost 2.66.1 from the node's Kubernetes release, agnhost 2.45 from v1.28.0 (what the
+// conformance manifests name), each network-policy-api conformance suite compiled in its
+// own module (its go.mod and go.sum, unchanged), and both agnhost images on the Debian
+// root filesystem as upstream's are on Alpine (the conformance servers run /bin/bash).
+// The test binaries are copied to images.PeersDir, where the e2e runs them.
+func (b *Builder) peers(ctx context.Context, rootfs string) error {
+	b.logf("peer suites: about 3 min when the Kubernetes build cache is warm")
+	netpolMod := filepath.Join(b.Repo, "images", "gomod", "upstream-netpol")
+	agnhostFlags := func(tag string) string { return "-s -w -X main.Version=" + tag }
+	key, err := b.key("upstream-netpol", images.AgnhostNetpol, "file:"+netpolMod)
+	if err != nil {
+		return err
+	}
+	netpol, err := b.dirStage("upstream-netpol", key, func(out string) error {
+		if err := b.run(ctx, "upstream-netpol", netpolMod, nil, nil, "go", "test", "-c", "-trimpath", "-o", filepath.Join(out, "netpol-e2e.test"), "./netpol"); err != nil {
+			return err
+		}
+		return b.run(ctx, "upstream-netpol", netpolMod, []string{"CGO_ENABLED=0"}, nil, "go", "build", "-trimpath",
+			"-ldflags", agnhostFlags(images.AgnhostNetpol), "-o", filepath.Join(out, "agnhost"), "k8s.io/kubernetes/test/images/agnhost")
+	})
+	if err != nil {
+		return err
+	}
+	agnhostOld, err := b.goBuild(ctx, "agnhost-"+images.AgnhostConformance, "agnhost-"+images.AgnhostConformance,
+		agnhostFlags(images.AgnhostConformance), false, "k8s.io/kubernetes/test/images/agnhost")
+	if err != nil {
+		return err
+	}
+	for tag, dir := range map[string]string{images.AgnhostNetpol: netpol, images.AgnhostConformance: agnhostOld} {
+		if err := b.agnhostImage(ctx, rootfs, tag, dir); err != nil {
+			return err
+		}
+	}
+	bins := map[string]string{images.NetpolE2EBinary(): filepath.Join(netpol, "netpol-e2e.test")}
+	for _, v := range images.NetworkPolicyAPIVersions {
+		src, err := b.moduleDir(ctx, "sigs.k8s.io/network-policy-api", v)
+		if err != nil {
+			return err
+		}
+		stage := "network-policy-api-" + v + "-conformance"
+		key, err := b.key(stage, v)
+		if err != nil {
+			return err
+		}
+		dir, err := b.dirStage(stage, key, func(out string) error {
+			// In the module cache (read-only): the suite's own go.mod and go.sum decide.
+			return b.run(ctx, stage, src, nil, nil, "go", "test", "-c", "-trimpath", "-o", filepath.Join(out, "conformance.test"), "./conformance")
+		})
+		if err != nil {
+			return err
+		}
+		bins[images.ConformanceBinary(v)] = filepath.Join(dir, "conformance.test")
+	}
+	if err := os.MkdirAll(images.PeersDir(), 0o755); err != nil {
+		return err
+	}
+	for to, from := range bins {
+		if err := copyFile(from, to, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// agnhostImage is agnhost (its binary in dir) under upstream's name, as upstream's image
+// holds it: /agnhost as the entrypoint, porter's test certificate beside it.
+func (b *Builder) agnhostImage(ctx context.Context, rootfs, tag, dir string) error {
+	k8s, err := b.moduleDir(ctx, "k8s.io/kubernetes", images.Kubernetes)
+	if err != nil {
+		return err
+	}
+	porter := filepath.Join(k8s, "test", "images", "agnhost", "porter")
+	stage := "agnhost-" + tag + "-image"
+	key, err := b.key(stage, rootfs, imageKey(ctx, rootfs), "file:"+filepath.Join(dir, "agnhost"), "file:"+porter)
+	if err != nil {
+		return err
+	}
+	return b.imageStage(ctx, stage, images.AgnhostImage(tag), key, func(ctxDir string) error {
+		for from, to := range map[string]string{
+			filepath.Join(dir, "agnhost"):          "agnhost",
+			filepath.Join(porter, "localhost.crt"): "localhost.crt",
+			filepath.Join(porter, "localhost.key"): "localhost.key",
+		} {
+			if err := copyFile(from, filepath.Join(ctxDir, to), 0o755); err != nil {
+				return err
+			}
+		}
+		return b.dockerBuild(ctx, stage, images.AgnhostImage(tag), key, ctxDir, "FROM "+rootfs+`
+COPY agnhost localhost.crt localhost.key /
+RUN ln -s agnhost /agnhost-2 && mkdir /uploads
+EXPOSE 80 8080 8081 9376 5000
+ENTRYPOINT ["/agnhost"]
+CMD ["pause"]
+`)
+	})
+}

@@ -1,0 +1,247 @@
+package peers
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/report"
+)
+
+// NetpolFocus selects the upstream Netpol specs (as Calico's CI focuses them).
+const NetpolFocus = `\[sig-network\] Netpol`
+
+// sctpSkip leaves out the specs that need SCTP connectivity.
+const sctpSkip = `\[Feature:SCTPConnectivity\]`
+
+// Env is what a suite runs against.
+type Env struct {
+	Kubeconfig string
+	// Dir receives each suite's log and report (a folder per suite).
+	Dir string
+	// SCTP says whether this kernel opens SCTP sockets (SCTPSupport), and if not why.
+	SCTP       bool
+	SCTPReason string
+}
+
+// SCTPSupport reports whether the kernel the nodes share opens an SCTP socket; if not,
+// why (the specs and conformance tests that need it cannot pass here).
+func SCTPSupport() (bool, string) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, syscall.IPPROTO_SCTP)
+	if err != nil {
+		return false, fmt.Sprintf("this kernel opens no SCTP socket (socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP): %v); the kind nodes share it", err)
+	}
+	syscall.Close(fd)
+	return true, ""
+}
+
+// Netpol runs the upstream Netpol specs (every one the focus selects, SCTP connectivity
+// left out when the kernel lacks SCTP).
+func Netpol(ctx context.Context, e Env) (*report.PeerSuite, error) {
+	dir := filepath.Join(e.Dir, "kubernetes-netpol")
+	s := &report.PeerSuite{Suite: "kubernetes-netpol", Version: images.Kubernetes}
+	args := NetpolArgs(e.Kubeconfig, dir, !e.SCTP)
+	if !e.SCTP {
+		s.Skips = []report.PeerSkip{{Specs: sctpSkip, Reason: e.SCTPReason}}
+	}
+	out, err := runSuite(ctx, s, dir, images.NetpolE2EBinary(), args, nil)
+	if err != nil {
+		return s, err
+	}
+	s.Probes = strings.Count(out, "Starting probe from pod ")
+	junit, err := os.ReadFile(filepath.Join(dir, "junit_01.xml"))
+	if err != nil {
+		return s, fmt.Errorf("the suite wrote no JUnit report: %w", err)
+	}
+	s.Specs, err = ParseJUnit(junit)
+	return s, err
+}
+
+// NetpolArgs are the Netpol suite binary's arguments.
+func NetpolArgs(kubeconfig, reportDir string, skipSCTP bool) []string {
+	args := []string{
+		"--kubeconfig=" + kubeconfig, "--provider=skeleton", "--report-dir=" + reportDir,
+		"--ginkgo.focus=" + NetpolFocus, "--ginkgo.v", "--ginkgo.no-color", "--ginkgo.timeout=2h",
+	}
+	if skipSCTP {
+		args = append(args, "--ginkgo.skip="+sctpSkip)
+	}
+	return args
+}
+
+// Conformance runs the network-policy-api conformance profiles of the API a Calico
+// version enforces.
+func Conformance(ctx context.Context, e Env, api images.NetworkPolicyAPI, calicoVersion string) (*report.PeerSuite, error) {
+	dir := filepath.Join(e.Dir, "network-policy-api")
+	s := &report.PeerSuite{Suite: "network-policy-api", Version: api.Module, Profiles: api.Profiles}
+	args := ConformanceArgs(api, calicoVersion, filepath.Join(dir, "conformance-report.yaml"))
+	out, err := runSuite(ctx, s, dir, images.ConformanceBinary(api.Module), args, []string{"KUBECONFIG=" + e.Kubeconfig})
+	if err != nil && out == "" {
+		return s, err
+	}
+	s.Specs = ParseGoTest(out)
+	if len(s.Specs) == 0 {
+		return s, fmt.Errorf("the conformance suite reported no test (%v): see %s", err, filepath.Join(dir, "output.log"))
+	}
+	return s, nil
+}
+
+// ConformanceArgs are the conformance binary's arguments: its profiles' tests (the
+// standard features), a report naming the implementation.
+func ConformanceArgs(api images.NetworkPolicyAPI, calicoVersion, reportFile string) []string {
+	return []string{
+		"-test.v", "-test.run=TestConformanceProfiles", "-test.timeout=90m",
+		"-conformance-profiles=" + strings.Join(api.Profiles, ","),
+		"-organization=projectcalico", "-project=calico", "-url=https://github.com/projectcalico/calico",
+		"-version=" + calicoVersion, "-contact=netpol-e2e", "-report-output=" + reportFile,
+	}
+}
+
+// runSuite runs a suite binary in dir, its output into dir/output.log, and sets the
+// suite's command and wall time. A failing spec makes the binary exit non-zero: only an
+// exit without a report is an error of the run (the caller decides from what it parses).
+func runSuite(ctx context.Context, s *report.PeerSuite, dir, bin string, args, env []string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	s.Command = strings.Join(append(append(append([]string{}, env...), bin), quoteAll(args)...), " ")
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	// The output goes to dir/output.log as it comes (tail it while the suite runs).
+	log, err := os.Create(filepath.Join(dir, "output.log"))
+	if err != nil {
+		return "", err
+	}
+	defer log.Close()
+	var out bytes.Buffer
+	cmd.Stdout = io.MultiWriter(&out, log)
+	cmd.Stderr = cmd.Stdout
+	start := time.Now()
+	err = cmd.Run()
+	s.Wall = time.Since(start)
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		return out.String(), fmt.Errorf("%s: %w", bin, err)
+	}
+	return out.String(), nil
+}
+
+func quoteAll(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		if strings.ContainsAny(a, ` \[]()*$`) {
+			out[i] = "'" + a + "'"
+		}
+	}
+	return out
+}
+
+type junitReport struct {
+	Suites []struct {
+		Cases []struct {
+			Name    string  `xml:"name,attr"`
+			Time    float64 `xml:"time,attr"`
+			Status  string  `xml:"status,attr"`
+			Skipped *struct {
+				Message string `xml:"message,attr"`
+			} `xml:"skipped"`
+			Failure *struct {
+				Message string `xml:"message,attr"`
+				Text    string `xml:",chardata"`
+			} `xml:"failure"`
+			Error *struct {
+				Message string `xml:"message,attr"`
+				Text    string `xml:",chardata"`
+			} `xml:"error"`
+		} `xml:"testcase"`
+	} `xml:"testsuite"`
+}
+
+// ParseJUnit reads the specs of ginkgo's JUnit report (the e2e framework's
+// --report-dir). Specs the focus left out are not in it as specs of this run: ginkgo
+// lists them as skipped with the message "skipped", and they are dropped here; the
+// suite's own before/after-suite nodes are dropped too.
+func ParseJUnit(data []byte) ([]report.PeerSpec, error) {
+	var r junitReport
+	if err := xml.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("JUnit report: %w", err)
+	}
+	var out []report.PeerSpec
+	for _, s := range r.Suites {
+		for _, c := range s.Cases {
+			if strings.HasPrefix(c.Name, "[SynchronizedBeforeSuite]") || strings.HasPrefix(c.Name, "[SynchronizedAfterSuite]") ||
+				strings.HasPrefix(c.Name, "[BeforeSuite]") || strings.HasPrefix(c.Name, "[AfterSuite]") || strings.HasPrefix(c.Name, "[ReportAfterSuite]") {
+				if c.Failure == nil && c.Error == nil {
+					continue
+				}
+			}
+			spec := report.PeerSpec{Name: c.Name, Verdict: report.PeerPassed, Duration: time.Duration(c.Time * float64(time.Second))}
+			switch {
+			case c.Failure != nil:
+				spec.Verdict, spec.Message = report.PeerFailed, strings.TrimSpace(c.Failure.Message+"\n"+c.Failure.Text)
+			case c.Error != nil:
+				spec.Verdict, spec.Message = report.PeerFailed, strings.TrimSpace(c.Error.Message+"\n"+c.Error.Text)
+			case c.Skipped != nil:
+				if c.Skipped.Message == "skipped" {
+					continue // not selected
+				}
+				spec.Verdict, spec.Message = report.PeerSkipped, c.Skipped.Message
+			}
+			out = append(out, spec)
+		}
+	}
+	return out, nil
+}
+
+var goTestResult = regexp.MustCompile(`^(\s*)--- (PASS|FAIL|SKIP): (\S+) \(([0-9.]+)s\)$`)
+
+// ParseGoTest reads `go test -v` output: every subtest's verdict and duration (the test
+// functions themselves, which hold them, are left out), a failed one's message the log
+// lines go printed under it.
+func ParseGoTest(out string) []report.PeerSpec {
+	lines := strings.Split(out, "\n")
+	var specs []report.PeerSpec
+	for i, l := range lines {
+		m := goTestResult.FindStringSubmatch(strings.TrimRight(l, "\r"))
+		if m == nil || !strings.Contains(m[3], "/") {
+			continue
+		}
+		secs, _ := strconv.ParseFloat(m[4], 64)
+		spec := report.PeerSpec{Name: m[3], Duration: time.Duration(secs * float64(time.Second))}
+		switch m[2] {
+		case "PASS":
+			spec.Verdict = report.PeerPassed
+		case "SKIP":
+			spec.Verdict = report.PeerSkipped
+		default:
+			spec.Verdict = report.PeerFailed
+		}
+		// The log lines go prints under a test's result are indented deeper than it.
+		var msg []string
+		for _, next := range lines[i+1:] {
+			if len(next)-len(strings.TrimLeft(next, " ")) <= len(m[1]) || goTestResult.MatchString(next) {
+				break
+			}
+			msg = append(msg, strings.TrimSpace(next))
+		}
+		if spec.Verdict != report.PeerPassed {
+			spec.Message = strings.Join(msg, "\n")
+		}
+		specs = append(specs, spec)
+	}
+	return specs
+}
