@@ -40,7 +40,7 @@ PEERS ?=
 images:
 	$(GO) run ./cmd/imagebuild -repo . $(if $(CALICO_BUILDS),-calico-builds=$(CALICO_BUILDS)) $(if $(PEERS),-peers)
 
-## e2e: the live suite on kind + Calico (see README for E2E_FLAGS). The test binary is run
+## e2e: the live suite on kind + Calico (docs/flags.md lists E2E_FLAGS). The test binary is run
 ## directly so that its exit status reaches the caller (go test turns every one into 1):
 ## 0 passed, 1 a test failed, 3 bad input (a flag, a variable, a data file), 4 no Docker engine.
 E2E_TIMEOUT ?= 80m

@@ -81,7 +81,7 @@ func Install(ctx context.Context, c *kube.Client, manifest []byte, log io.Writer
 
 // Wait waits for calico-node, calico-kube-controllers and the nodes.
 func Wait(ctx context.Context, c *kube.Client, timeout time.Duration) error {
-	if err := c.WaitDaemonSet(ctx, timeout, "kube-system", "calico-node"); err != nil {
+	if err := c.WaitDaemonSet(ctx, timeout, Namespace, "calico-node"); err != nil {
 		return fmt.Errorf("calico: %w", err)
 	}
 	if err := c.WaitDeployments(ctx, timeout, "kube-system/calico-kube-controllers"); err != nil {

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/scenario"
 )
@@ -40,12 +41,12 @@ func (h *Harness) conntrackEvidence(ctx context.Context, st *scenario.State, wro
 			out = append(out, fmt.Sprintf("conntrack of %s: %v", m.Row, err))
 			continue
 		}
-		nodes, err := h.Kube.Clientset().CoreV1().Pods(calicoNS).List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=calico-node", FieldSelector: "spec.nodeName=" + pod.Spec.NodeName})
+		nodes, err := h.Kube.Clientset().CoreV1().Pods(calico.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=calico-node", FieldSelector: "spec.nodeName=" + pod.Spec.NodeName})
 		if err != nil || len(nodes.Items) == 0 {
 			out = append(out, fmt.Sprintf("conntrack of %s: no calico-node pod on %s (%v)", m.Row, pod.Spec.NodeName, err))
 			continue
 		}
-		stdout, _, err := h.Kube.Exec(ctx, calicoNS, nodes.Items[0].Name, "calico-node", conntrackCommand)
+		stdout, _, err := h.Kube.Exec(ctx, calico.Namespace, nodes.Items[0].Name, "calico-node", conntrackCommand)
 		if err != nil {
 			out = append(out, fmt.Sprintf("conntrack of %s on %s: %v", m.Row, pod.Spec.NodeName, err))
 			continue

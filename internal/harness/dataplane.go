@@ -18,7 +18,7 @@ import (
 // the other.
 func (h *Harness) CheckDataplane(ctx context.Context, name string, want calico.Dataplane) *report.Step {
 	return h.check(name, func(rs *report.Step) error {
-		list, err := h.Kube.Clientset().CoreV1().Pods(calicoNS).List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=calico-node"})
+		list, err := h.Kube.Clientset().CoreV1().Pods(calico.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=calico-node"})
 		if err != nil {
 			return err
 		}

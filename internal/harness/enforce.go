@@ -13,6 +13,7 @@ import (
 	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/rollout"
 	"github.com/netpol-e2e/harness/internal/scenario"
+	"github.com/netpol-e2e/harness/internal/star"
 )
 
 // EnforceSpec is the enforcement watch of a policy step: every cell the step changes is
@@ -119,7 +120,7 @@ func (h *Harness) watchChanges(ctx context.Context, plan probe.Plan, all []rollo
 		return nil, nil
 	}
 	spec := h.Cfg.Enforce.orDefault()
-	w := &rollout.Watcher{Stream: h.Kube, Binary: "/star", Interval: spec.Interval, Timeout: h.Cfg.ProbeTimeout, DNSTimeout: h.Cfg.ProbeTimeout, Max: h.Cfg.ConvergeDeadline + spec.MaxTail + time.Minute}
+	w := &rollout.Watcher{Stream: h.Kube, Binary: star.Binary, Interval: spec.Interval, Timeout: h.Cfg.ProbeTimeout, DNSTimeout: h.Cfg.ProbeTimeout, Max: h.Cfg.ConvergeDeadline + spec.MaxTail + time.Minute}
 	sess, err := w.Start(ctx, plan, cells)
 	if err != nil {
 		return nil, err

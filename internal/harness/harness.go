@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/netpol-e2e/harness/internal/probe"
 	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/scenario"
+	"github.com/netpol-e2e/harness/internal/star"
 )
 
 // Config tunes a run.
@@ -68,7 +68,7 @@ func New(cfg Config, k Cluster, s *scenario.Scenario, log io.Writer) (*Harness, 
 	}
 	return &Harness{
 		Cfg: cfg, Kube: k, Scenario: s, States: states, Log: log,
-		Engine: &probe.Engine{Exec: k, Sessions: k, Timeout: cfg.ProbeTimeout, DNSTimeout: cfg.DNSTimeout, ConfirmTimeout: cfg.ConfirmTimeout, Binary: "/star", Kubectl: "kubectl --kubeconfig " + cfg.Kubeconfig},
+		Engine: &probe.Engine{Exec: k, Sessions: k, Timeout: cfg.ProbeTimeout, DNSTimeout: cfg.DNSTimeout, ConfirmTimeout: cfg.ConfirmTimeout, Binary: star.Binary, Kubectl: "kubectl --kubeconfig " + cfg.Kubeconfig},
 	}, nil
 }
 
@@ -501,9 +501,9 @@ type serviceAddr struct {
 // its pod's or its Service's address of that family (ByPodIP, ByClusterIP); a DNS lookup
 // of A or AAAA records; the external host at its address of that family.
 func (h *Harness) targetURLs(targets []scenario.Target, addrs map[string]serviceAddr, v6 bool) ([]probe.Target, error) {
-	suffix, scheme, external := "", "", h.Cfg.ExternalIP
+	suffix, external := "", h.Cfg.ExternalIP
 	if v6 {
-		suffix, scheme, external = scenario.IPv6Column, "+ipv6", h.Cfg.ExternalIPv6
+		suffix, external = scenario.IPv6Column, h.Cfg.ExternalIPv6
 	}
 	var out []probe.Target
 	for _, t := range targets {
@@ -511,21 +511,21 @@ func (h *Harness) targetURLs(targets []scenario.Target, addrs map[string]service
 		var url string
 		switch t.Kind {
 		case scenario.ServiceTarget:
-			url = "http" + scheme + "://" + joinHostPort(t.Host, t.Port) + "/status"
+			url = star.StatusURL(t.Host, t.Port, v6)
 			if a, ok := addrs[t.ID]; ok {
 				ip := addressOf(a.ips, v6)
 				if ip == "" {
 					return nil, fmt.Errorf("target %s: no address of that family among %v", id, a.ips)
 				}
-				url = "http://" + joinHostPort(ip, a.port) + "/status"
+				url = star.StatusURL(ip, a.port, v6)
 			}
 		case scenario.DNSLookupTarget:
-			url = "dns+" + strings.ToLower(string(t.DNS.Protocol)) + scheme + "://" + t.Host
+			url = star.LookupURL(t.Host, strings.ToLower(string(t.DNS.Protocol)), v6)
 		case scenario.ExternalHostTarget:
 			if external == "" {
 				return nil, fmt.Errorf("target %s: no address of the external host (the external container did not start, or has no IPv6 address)", id)
 			}
-			url = "http://" + joinHostPort(external, t.Port) + "/status"
+			url = star.StatusURL(external, t.Port, v6)
 		}
 		out = append(out, probe.Target{ID: id, URL: url})
 	}
@@ -561,13 +561,6 @@ func (h *Harness) serviceAddresses(ctx context.Context, targets []scenario.Targe
 
 // byName reports whether services are probed by name (so a source without DNS fails them).
 func (h *Harness) byName() bool { return !h.Cfg.ByPodIP && !h.Cfg.ByClusterIP }
-
-func joinHostPort(host string, port int32) string {
-	if strings.Contains(host, ":") {
-		return "[" + host + "]:" + strconv.Itoa(int(port))
-	}
-	return host + ":" + strconv.Itoa(int(port))
-}
 
 // deleteAdminPolicies deletes every admin policy of the scenario, in every form (an upgrade
 // may have applied both): cluster-scoped, they outlive the namespaces. A kind the cluster

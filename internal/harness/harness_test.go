@@ -26,7 +26,3 @@ func TestLiveOnlyFilesLoadAndConvert(t *testing.T) {
 	}
 }
 
-func TestJoinHostPort(t *testing.T) {
-	require.Equal(t, "10.0.0.1:80", joinHostPort("10.0.0.1", 80))
-	require.Equal(t, "[fd00::1]:80", joinHostPort("fd00::1", 80))
-}

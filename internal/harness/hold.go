@@ -12,6 +12,7 @@ import (
 	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/rollout"
 	"github.com/netpol-e2e/harness/internal/scenario"
+	"github.com/netpol-e2e/harness/internal/star"
 )
 
 // HoldSpec is the established-connections part of a rollout (like Cilium's conn-disrupt):
@@ -46,7 +47,7 @@ func HeldCells(st *scenario.State, s *scenario.Scenario, want *matrix.Matrix) ([
 
 // startHolds opens the held connections and waits until each has exchanged a message.
 func (h *Harness) startHolds(ctx context.Context, spec HoldSpec, plan probe.Plan, cells []matrix.Cell, timeout time.Duration) (*rollout.HoldSession, error) {
-	holder := &rollout.Holder{Stream: h.Kube, Binary: "/star", Interval: spec.Interval, Budget: spec.ReplyBudget, Timeout: h.Cfg.ProbeTimeout, DNSTimeout: h.Cfg.DNSTimeout}
+	holder := &rollout.Holder{Stream: h.Kube, Binary: star.Binary, Interval: spec.Interval, Budget: spec.ReplyBudget, Timeout: h.Cfg.ProbeTimeout, DNSTimeout: h.Cfg.DNSTimeout}
 	hs, err := holder.Start(ctx, plan, cells)
 	if err != nil {
 		return nil, err
@@ -131,7 +132,7 @@ func (r *serverRestart) run(ctx context.Context, h *Harness, plan probe.Plan, st
 	}
 	src := plan.Sources[j]
 	r.at = time.Now()
-	if _, stderr, err := h.Kube.Exec(ctx, src.Namespace, src.Pod, src.Container, []string{"/star", "restart-server"}); err != nil {
+	if _, stderr, err := h.Kube.Exec(ctx, src.Namespace, src.Pod, src.Container, []string{star.Binary, "restart-server"}); err != nil {
 		return fmt.Errorf("connection control: restart the server of %s in %s: %w %s", r.col, src.Pod, err, stderr)
 	}
 	return nil

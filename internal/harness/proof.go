@@ -16,6 +16,7 @@ import (
 	"github.com/netpol-e2e/harness/internal/probe"
 	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/scenario"
+	"github.com/netpol-e2e/harness/internal/star"
 )
 
 // Proof shows the cluster's dataplane works before the workshop runs: two pods on two
@@ -99,7 +100,7 @@ func (h *Harness) proofPlan(ctx context.Context, a, b *corev1.Pod) (probe.Plan, 
 	plan := probe.Plan{
 		Sources: []probe.Source{{ID: "netpol-proof/a", Namespace: "netpol-proof", Pod: a.Name, Container: "star"}},
 		Targets: []probe.Target{
-			{ID: "b-by-ip", URL: "http://" + joinHostPort(b.Status.PodIP, 8080) + "/status"},
+			{ID: "b-by-ip", URL: star.StatusURL(b.Status.PodIP, 8080, false)},
 			{ID: "b-by-name", URL: "http://b.netpol-proof.svc.cluster.local:8080/status"},
 		},
 	}
@@ -162,10 +163,10 @@ func (h *Harness) proofIPv6Targets(ctx context.Context, b *corev1.Pod) ([]probe.
 		return nil, fmt.Errorf("dual-stack: the external host has no IPv6 address on kind's network")
 	}
 	return []probe.Target{
-		{ID: "b-by-ipv6", URL: "http://" + joinHostPort(podIP, 8080) + "/status"},
-		{ID: "b-by-clusterip-ipv6", URL: "http://" + joinHostPort(clusterIP, 8080) + "/status"},
-		{ID: "b-by-name-ipv6", URL: "http+ipv6://b.netpol-proof.svc.cluster.local:8080/status"},
-		{ID: "external-by-ipv6", URL: "http://" + joinHostPort(h.Cfg.ExternalIPv6, 8080) + "/status"},
+		{ID: "b-by-ipv6", URL: star.StatusURL(podIP, 8080, true)},
+		{ID: "b-by-clusterip-ipv6", URL: star.StatusURL(clusterIP, 8080, true)},
+		{ID: "b-by-name-ipv6", URL: star.StatusURL("b.netpol-proof.svc.cluster.local", 8080, true)},
+		{ID: "external-by-ipv6", URL: star.StatusURL(h.Cfg.ExternalIPv6, 8080, true)},
 	}, nil
 }
 

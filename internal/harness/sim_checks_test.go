@@ -23,10 +23,10 @@ func TestSimCalicoHealth(t *testing.T) {
 	require.Empty(t, rs.Failure, rs.Text())
 	require.Contains(t, rs.Text(), "calico-node-a on sim-worker (restarts 0)")
 
-	pod, err := sim.cs.CoreV1().Pods(calicoNS).Get(ctx, "calico-node-a", metav1.GetOptions{})
+	pod, err := sim.cs.CoreV1().Pods(calico.Namespace).Get(ctx, "calico-node-a", metav1.GetOptions{})
 	require.NoError(t, err)
 	pod.Status.ContainerStatuses[0].RestartCount = 1
-	_, err = sim.cs.CoreV1().Pods(calicoNS).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+	_, err = sim.cs.CoreV1().Pods(calico.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	rs = h.CheckCalicoHealth(ctx, "calico-health")
 	require.Contains(t, rs.Failure, "calico-node-a on sim-worker restarted 1 time(s)")

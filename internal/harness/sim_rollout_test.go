@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/report"
 )
@@ -61,8 +62,8 @@ func TestSimRolloutNewPodThatRestartsFails(t *testing.T) {
 	h, sim := endStateOnSim(t)
 	go func() {
 		time.Sleep(300 * time.Millisecond)
-		_, _ = sim.cs.CoreV1().Pods(calicoNS).Create(context.Background(), &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: calicoNS, Name: "calico-node-b", Labels: map[string]string{"k8s-app": "calico-node"}},
+		_, _ = sim.cs.CoreV1().Pods(calico.Namespace).Create(context.Background(), &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: calico.Namespace, Name: "calico-node-b", Labels: map[string]string{"k8s-app": "calico-node"}},
 			Spec:       corev1.PodSpec{NodeName: "sim-worker2"},
 			Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
 				Name: "calico-node", Ready: true, RestartCount: 1,

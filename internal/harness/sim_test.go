@@ -101,13 +101,13 @@ func (c *simCluster) withCalico(t interface{ Fatal(...any) }, version string) *s
 		return []corev1.ContainerStatus{{Name: name, Ready: true}}
 	}
 	objs := []runtime.Object{
-		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: calicoNS, Name: "calico-node"}},
+		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: calico.Namespace, Name: "calico-node"}},
 		&corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: calicoNS, Name: "calico-node-a", Labels: map[string]string{"k8s-app": "calico-node"}},
+			ObjectMeta: metav1.ObjectMeta{Namespace: calico.Namespace, Name: "calico-node-a", Labels: map[string]string{"k8s-app": "calico-node"}},
 			Spec:       corev1.PodSpec{NodeName: "sim-worker"}, Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: ready("calico-node")},
 		},
 		&corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: calicoNS, Name: "calico-kube-controllers-a", Labels: map[string]string{"k8s-app": "calico-kube-controllers"}},
+			ObjectMeta: metav1.ObjectMeta{Namespace: calico.Namespace, Name: "calico-kube-controllers-a", Labels: map[string]string{"k8s-app": "calico-kube-controllers"}},
 			Spec:       corev1.PodSpec{NodeName: "sim-worker"}, Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: ready("calico-kube-controllers")},
 		},
 	}
@@ -271,7 +271,7 @@ func (c *simCluster) WaitDeployments(_ context.Context, _ time.Duration, names .
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, n := range names {
-		if c.deps[n] == nil && (c.calicoVersion == "" || n != calicoNS+"/calico-kube-controllers") {
+		if c.deps[n] == nil && (c.calicoVersion == "" || n != calico.Namespace+"/calico-kube-controllers") {
 			return fmt.Errorf("deployment %s: not found", n)
 		}
 	}

@@ -3,7 +3,9 @@ package harness
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,7 +57,7 @@ func (h *Harness) UICheck(ctx context.Context, i int, nodeIP, chromium string) *
 	if err != nil || len(svc.Spec.Ports) == 0 || svc.Spec.Ports[0].NodePort == 0 {
 		return fail("management-ui service has no NodePort: %v", err)
 	}
-	url := fmt.Sprintf("http://%s/", joinHostPort(nodeIP, svc.Spec.Ports[0].NodePort))
+	url := "http://" + net.JoinHostPort(nodeIP, strconv.Itoa(int(svc.Spec.Ports[0].NodePort))) + "/"
 	var last browser.Page
 	page, err := browser.Open(ctx, url, browser.Options{Exec: chromium, Timeout: 90 * time.Second, Ready: func(p browser.Page) bool {
 		last = p

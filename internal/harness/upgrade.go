@@ -22,6 +22,7 @@ import (
 	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/rollout"
 	"github.com/netpol-e2e/harness/internal/scenario"
+	"github.com/netpol-e2e/harness/internal/star"
 )
 
 // RolloutSpec is one Calico rollout to watch.
@@ -59,8 +60,6 @@ type RolloutSpec struct {
 	// when the rollout is under way), the server restart at twice that (0: 8 s).
 	ControlsAfter time.Duration
 }
-
-const calicoNS = "kube-system"
 
 // Rollout rolls Calico while the end state of step end is probed continuously from every
 // source and connections are held open on every allowed app cell, and judges everything
@@ -181,7 +180,7 @@ func (ro *rolloutRun) startTraffic(ctx context.Context) error {
 	h, spec := ro.h, ro.spec
 	// DNS cells on the same clock as the others: a lookup not answered within the
 	// rollout's probe timeout is down, as a connection not made by then is.
-	w := &rollout.Watcher{Stream: h.Kube, Binary: "/star", Interval: spec.Interval, Timeout: spec.ProbeTimeout, DNSTimeout: spec.ProbeTimeout}
+	w := &rollout.Watcher{Stream: h.Kube, Binary: star.Binary, Interval: spec.Interval, Timeout: spec.ProbeTimeout, DNSTimeout: spec.ProbeTimeout}
 	var err error
 	if ro.sess, err = w.Start(ctx, ro.plan, ro.want.ProbedCells()); err != nil {
 		return err
@@ -479,7 +478,7 @@ func baseline(ctx context.Context, sess *rollout.Session, want *matrix.Matrix, t
 }
 
 func (h *Harness) calicoPods(ctx context.Context) ([]corev1.Pod, error) {
-	list, err := h.Kube.Clientset().CoreV1().Pods(calicoNS).List(ctx, metav1.ListOptions{LabelSelector: "k8s-app in (calico-node,calico-kube-controllers)"})
+	list, err := h.Kube.Clientset().CoreV1().Pods(calico.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "k8s-app in (calico-node,calico-kube-controllers)"})
 	if err != nil {
 		return nil, err
 	}
@@ -489,15 +488,15 @@ func (h *Harness) calicoPods(ctx context.Context) ([]corev1.Pod, error) {
 // restartCalicoNode rolls calico-node without changing its version (kubectl rollout restart).
 func (h *Harness) restartCalicoNode(ctx context.Context) error {
 	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"netpol-e2e/restartedAt":%q}}}}}`, time.Now().Format(time.RFC3339Nano))
-	_, err := h.Kube.Clientset().AppsV1().DaemonSets(calicoNS).Patch(ctx, "calico-node", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
+	_, err := h.Kube.Clientset().AppsV1().DaemonSets(calico.Namespace).Patch(ctx, "calico-node", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
 	return err
 }
 
 func (h *Harness) waitCalicoRolledOut(ctx context.Context, timeout time.Duration) error {
-	if err := h.Kube.WaitDaemonSet(ctx, timeout, calicoNS, "calico-node"); err != nil {
+	if err := h.Kube.WaitDaemonSet(ctx, timeout, calico.Namespace, "calico-node"); err != nil {
 		return err
 	}
-	return h.Kube.WaitDeployments(ctx, timeout, calicoNS+"/calico-kube-controllers")
+	return h.Kube.WaitDeployments(ctx, timeout, calico.Namespace+"/calico-kube-controllers")
 }
 
 // versionCommands are how each calico pod says what it runs, by its k8s-app label:
@@ -525,7 +524,7 @@ func (h *Harness) calicoVersions(ctx context.Context, want string) ([]string, er
 		if cmd == nil || p.DeletionTimestamp != nil {
 			continue
 		}
-		stdout, stderr, err := h.Kube.Exec(ctx, calicoNS, p.Name, app, cmd)
+		stdout, stderr, err := h.Kube.Exec(ctx, calico.Namespace, p.Name, app, cmd)
 		if err != nil {
 			return out, fmt.Errorf("%s in %s: %w %s", strings.Join(cmd, " "), p.Name, err, strings.TrimSpace(stderr))
 		}

@@ -121,6 +121,9 @@ func (b *Builder) preflight(ctx context.Context) error {
 	if b.UpstreamOnly {
 		tools = []string{"go"}
 	}
+	if b.Peers {
+		tools = append(tools, "patch") // agnhost 2.45's porter patch
+	}
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
 			return &StageError{Stage: "preflight", Command: "look for " + tool, Err: err, Hint: "run scripts/bootstrap-host.sh (it installs the build tools)"}

@@ -10,7 +10,8 @@ import (
 
 // peers builds the peer suites (-peers): the upstream Netpol specs' test binary and
 // agnhost 2.66.1 from the node's Kubernetes release, agnhost 2.45 from v1.28.0 (what the
-// conformance manifests name), each network-policy-api conformance suite compiled in its
+// conformance manifests name; its porter patched to keep serving TCP and UDP where the
+// kernel refuses SCTP, as it does for a failed TCP port), each network-policy-api conformance suite compiled in its
 // own module (its go.mod and go.sum, unchanged), and both agnhost images on the Debian
 // root filesystem as upstream's are on Alpine (the conformance servers run /bin/bash).
 // The test binaries are copied to images.PeersDir, where the e2e runs them.
@@ -32,8 +33,7 @@ func (b *Builder) peers(ctx context.Context, rootfs string) error {
 	if err != nil {
 		return err
 	}
-	agnhostOld, err := b.goBuild(ctx, "agnhost-"+images.AgnhostConformance, "agnhost-"+images.AgnhostConformance,
-		agnhostFlags(images.AgnhostConformance), false, "k8s.io/kubernetes/test/images/agnhost")
+	agnhostOld, err := b.goBuildPatched(ctx, "agnhost-"+images.AgnhostConformance, agnhostFlags(images.AgnhostConformance), "k8s.io/kubernetes/test/images/agnhost")
 	if err != nil {
 		return err
 	}
@@ -103,5 +103,45 @@ EXPOSE 80 8080 8081 9376 5000
 ENTRYPOINT ["/agnhost"]
 CMD ["pause"]
 `)
+	})
+}
+
+// goBuildPatched builds a main package of a build module (images/gomod/NAME) from its
+// vendored dependencies with the module's *.patch files applied (patch -p0, paths under
+// vendor/): what we change in upstream code is a file in the repository, reviewed like
+// code, and the build fails if a patch no longer applies.
+func (b *Builder) goBuildPatched(ctx context.Context, module, ldflags, pkg string) (string, error) {
+	modDir := filepath.Join(b.Repo, "images", "gomod", module)
+	key, err := b.key(module, ldflags, pkg, "file:"+modDir)
+	if err != nil {
+		return "", err
+	}
+	return b.dirStage(module, key, func(out string) error {
+		work := filepath.Join(out, "src")
+		entries, err := os.ReadDir(modDir)
+		if err != nil {
+			return err
+		}
+		var patches []string
+		for _, e := range entries {
+			if err := copyFile(filepath.Join(modDir, e.Name()), filepath.Join(work, e.Name()), 0o644); err != nil {
+				return err
+			}
+			if filepath.Ext(e.Name()) == ".patch" {
+				patches = append(patches, e.Name())
+			}
+		}
+		if err := b.run(ctx, module, work, nil, nil, "go", "mod", "vendor"); err != nil {
+			return err
+		}
+		for _, p := range patches {
+			if err := b.run(ctx, module, work, nil, nil, "patch", "-p0", "--forward", "--batch", "-i", p); err != nil {
+				return err
+			}
+		}
+		if err := b.run(ctx, module, work, []string{"CGO_ENABLED=0"}, nil, "go", "build", "-mod=vendor", "-trimpath", "-ldflags", ldflags, "-o", out+"/", pkg); err != nil {
+			return err
+		}
+		return os.RemoveAll(work)
 	})
 }

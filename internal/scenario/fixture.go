@@ -17,7 +17,7 @@ const FixtureHeader = "# Declared truth table of step %s: rows are sources (name
 func (s *Scenario) LoadFixture(step *Step, st *State) (*matrix.Matrix, error) {
 	data, err := os.ReadFile(step.Fixture)
 	if err != nil {
-		return nil, &FileError{step.Fixture, 0, fmt.Sprintf("step %s needs this fixture (%v): write it by hand from the workshop's text (the format is in README); `go test ./internal/scenario -run TestThreeOraclesAgree -v -args -print-computed` shows what the evaluator computes, to compare with, not to copy unread", step.Name, err)}
+		return nil, &FileError{step.Fixture, 0, fmt.Sprintf("step %s needs this fixture (%v): write it by hand from the workshop's text (the format is in docs/checks.md); `go test ./internal/scenario -run TestThreeOraclesAgree -v -args -print-computed` shows what the evaluator computes, to compare with, not to copy unread", step.Name, err)}
 	}
 	m, err := matrix.Parse(step.Fixture, strings.NewReader(string(data)))
 	if err != nil {

@@ -71,3 +71,19 @@ func TestSessionAnswersRounds(t *testing.T) {
 	require.Equal(t, "tcp://127.0.0.1:2", a.URL)
 	require.Equal(t, matrix.Refused, a.Verdict)
 }
+
+// The harness writes its targets with these; Check parses them back.
+func TestTargetURLsParseBack(t *testing.T) {
+	for url, want := range map[string]string{
+		StatusURL("a.b.svc.cluster.local.", 80, false): "http://a.b.svc.cluster.local.:80/status",
+		StatusURL("a.b.svc.cluster.local.", 80, true):  "http+ipv6://a.b.svc.cluster.local.:80/status",
+		StatusURL("fd00::1", 8080, true):               "http://[fd00::1]:8080/status",
+		StatusURL("10.0.0.1", 8080, false):             "http://10.0.0.1:8080/status",
+		LookupURL("x.y.", "udp", false):                "dns+udp://x.y.",
+		LookupURL("x.y.", "tcp", true):                 "dns+tcp+ipv6://x.y.",
+	} {
+		require.Equal(t, want, url)
+		_, _, err := parseTarget(url)
+		require.NoError(t, err, url)
+	}
+}
