@@ -25,4 +25,3 @@ func TestLiveOnlyFilesLoadAndConvert(t *testing.T) {
 		}
 	}
 }
-
