@@ -2,10 +2,12 @@ package imagebuild
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 
 	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/peers"
 )
 
 // peers builds the peer suites (-peers): the upstream Netpol specs' test binary and
@@ -49,18 +51,30 @@ func (b *Builder) peers(ctx context.Context, rootfs string) error {
 			return err
 		}
 		stage := "network-policy-api-" + v + "-conformance"
-		key, err := b.key(stage, v)
+		key, err := b.key(stage, v, "subtests.json")
 		if err != nil {
 			return err
 		}
 		dir, err := b.dirStage(stage, key, func(out string) error {
 			// In the module cache (read-only): the suite's own go.mod and go.sum decide.
-			return b.run(ctx, stage, src, nil, nil, "go", "test", "-c", "-trimpath", "-o", filepath.Join(out, "conformance.test"), "./conformance")
+			if err := b.run(ctx, stage, src, nil, nil, "go", "test", "-c", "-trimpath", "-o", filepath.Join(out, "conformance.test"), "./conformance"); err != nil {
+				return err
+			}
+			subs, err := peers.ConformanceSubtests(filepath.Join(src, "conformance", "tests"))
+			if err != nil {
+				return err
+			}
+			js, err := json.MarshalIndent(subs, "", "  ")
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(out, "subtests.json"), js, 0o644)
 		})
 		if err != nil {
 			return err
 		}
 		bins[images.ConformanceBinary(v)] = filepath.Join(dir, "conformance.test")
+		bins[images.ConformanceSubtestsFile(v)] = filepath.Join(dir, "subtests.json")
 	}
 	if err := os.MkdirAll(images.PeersDir(), 0o755); err != nil {
 		return err

@@ -66,3 +66,9 @@ func NetpolE2EBinary() string { return filepath.Join(PeersDir(), "netpol-e2e.tes
 func ConformanceBinary(module string) string {
 	return filepath.Join(PeersDir(), "network-policy-api-"+module+"-conformance.test")
 }
+
+// ConformanceSubtestsFile lists a conformance suite's subtests, read from its source at
+// build time (which probe over SCTP, for the skip where the kernel lacks it).
+func ConformanceSubtestsFile(module string) string {
+	return filepath.Join(PeersDir(), "network-policy-api-"+module+"-subtests.json")
+}

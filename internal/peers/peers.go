@@ -3,6 +3,7 @@ package peers
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,12 +25,8 @@ import (
 // NetpolFocus selects the upstream Netpol specs (as Calico's CI focuses them).
 const NetpolFocus = `\[sig-network\] Netpol`
 
-// sctpSkip leaves out the Netpol specs that need SCTP connectivity; conformanceSCTPSkip
-// the conformance tests of SCTP rules (go test -skip: every subtest whose name has SCTP).
-const (
-	sctpSkip            = `\[Feature:SCTPConnectivity\]`
-	conformanceSCTPSkip = `/SCTP`
-)
+// sctpSkip leaves out the Netpol specs that need SCTP connectivity.
+const sctpSkip = `\[Feature:SCTPConnectivity\]`
 
 // Env is what a suite runs against.
 type Env struct {
@@ -108,33 +106,61 @@ func NetpolArgs(kubeconfig, reportDir string, skipSCTP bool) []string {
 func Conformance(ctx context.Context, e Env, api images.NetworkPolicyAPI, calicoVersion string) (*report.PeerSuite, error) {
 	dir := filepath.Join(e.Dir, "network-policy-api")
 	s := &report.PeerSuite{Suite: "network-policy-api", Version: api.Module, Profiles: api.Profiles}
-	args := ConformanceArgs(api, calicoVersion, filepath.Join(dir, "conformance-report.yaml"), !e.SCTP)
+	skip := ""
+	var skipped []string
 	if !e.SCTP {
-		s.Skips = []report.PeerSkip{{Specs: "-test.skip=" + conformanceSCTPSkip, Reason: e.SCTPReason + "; the SCTP servers of the base manifests log that and serve nothing (our agnhost 2.45's porter, patched not to exit)"}}
+		// Every subtest that probes over SCTP (its code says so), each listed as skipped:
+		// a probe the kernel cannot make would fail it at that probe.
+		subs, err := readSubtests(images.ConformanceSubtestsFile(api.Module))
+		if err != nil {
+			return s, err
+		}
+		if skip, skipped, err = SCTPSkip(subs); err != nil {
+			return s, err
+		}
+		why := e.SCTPReason + "; the base manifests' SCTP servers log that and serve nothing (agnhost 2.45's porter, patched here not to exit)"
+		s.Skips = []report.PeerSkip{{Specs: fmt.Sprintf("the %d subtests that probe over SCTP", len(skipped)), Reason: why}}
+		for _, p := range skipped {
+			s.Specs = append(s.Specs, report.PeerSpec{Name: "TestConformanceProfiles/" + p, Verdict: report.PeerSkipped, Message: "probes over SCTP: " + e.SCTPReason})
+		}
 	}
+	args := ConformanceArgs(api, calicoVersion, filepath.Join(dir, "conformance-report.yaml"), skip)
 	out, err := runSuite(ctx, s, dir, images.ConformanceBinary(api.Module), args, []string{"KUBECONFIG=" + e.Kubeconfig})
 	if err != nil && out == "" {
 		return s, err
 	}
-	s.Specs = ParseGoTest(out)
-	if len(s.Specs) == 0 {
+	ran := ParseGoTest(out)
+	if len(ran) == 0 {
 		return s, fmt.Errorf("the conformance suite reported no test (%v): see %s", err, filepath.Join(dir, "output.log"))
 	}
+	s.Specs = append(ran, s.Specs...)
 	return s, nil
 }
 
+func readSubtests(path string) ([]Subtest, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: run `make images PEERS=1`", err)
+	}
+	var subs []Subtest
+	if err := json.Unmarshal(data, &subs); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return subs, nil
+}
+
 // ConformanceArgs are the conformance binary's arguments: its profiles' tests (the
-// standard features), a report naming the implementation, the SCTP tests left out where
-// the kernel lacks SCTP.
-func ConformanceArgs(api images.NetworkPolicyAPI, calicoVersion, reportFile string, skipSCTP bool) []string {
+// standard features), a report naming the implementation, and a -test.skip expression
+// when there is one.
+func ConformanceArgs(api images.NetworkPolicyAPI, calicoVersion, reportFile, skip string) []string {
 	args := []string{
 		"-test.v", "-test.run=TestConformanceProfiles", "-test.timeout=90m",
 		"-conformance-profiles=" + strings.Join(api.Profiles, ","),
 		"-organization=projectcalico", "-project=calico", "-url=https://github.com/projectcalico/calico",
 		"-version=" + calicoVersion, "-contact=netpol-e2e", "-additional-info=netpol-e2e make peers (this machine)", "-report-output=" + reportFile,
 	}
-	if skipSCTP {
-		args = append(args, "-test.skip="+conformanceSCTPSkip)
+	if skip != "" {
+		args = append(args, "-test.skip="+skip)
 	}
 	return args
 }
@@ -221,9 +247,9 @@ func ParseJUnit(data []byte) ([]report.PeerSpec, error) {
 			spec := report.PeerSpec{Name: c.Name, Verdict: report.PeerPassed, Duration: time.Duration(c.Time * float64(time.Second))}
 			switch {
 			case c.Failure != nil:
-				spec.Verdict, spec.Message = report.PeerFailed, strings.TrimSpace(c.Failure.Message+"\n"+c.Failure.Text)
+				spec.Verdict, spec.Message = report.PeerFailed, failureText(c.Failure.Message, c.Failure.Text)
 			case c.Error != nil:
-				spec.Verdict, spec.Message = report.PeerFailed, strings.TrimSpace(c.Error.Message+"\n"+c.Error.Text)
+				spec.Verdict, spec.Message = report.PeerFailed, failureText(c.Error.Message, c.Error.Text)
 			case c.Skipped != nil:
 				spec.Verdict, spec.Message = report.PeerSkipped, c.Skipped.Message
 			}
@@ -233,22 +259,52 @@ func ParseJUnit(data []byte) ([]report.PeerSpec, error) {
 	return out, nil
 }
 
-var goTestResult = regexp.MustCompile(`^(\s*)--- (PASS|FAIL|SKIP): (\S+) \(([0-9.]+)s\)$`)
+// failureText is a JUnit failure's message and text, the message once when the text
+// repeats it.
+func failureText(msg, text string) string {
+	msg, text = strings.TrimSpace(msg), strings.TrimSpace(text)
+	if strings.Contains(text, msg) {
+		return text
+	}
+	return strings.TrimSpace(msg + "\n" + text)
+}
 
-// ParseGoTest reads `go test -v` output: every subtest's verdict and duration (the test
-// functions themselves, which hold them, are left out), a failed one's message the log
-// lines go printed under it.
+var (
+	goTestResult = regexp.MustCompile(`^\s*--- (PASS|FAIL|SKIP): (\S+) \(([0-9.]+)s\)$`)
+	goTestHeader = regexp.MustCompile(`^=== (RUN|NAME|CONT|PAUSE)\s+(\S+)$`)
+)
+
+// maxMessageLines bounds a failed or skipped subtest's message (its last log lines).
+const maxMessageLines = 12
+
+// ParseGoTest reads `go test -v` output: every innermost subtest's verdict and duration
+// (a test that holds subtests is their sum, and the test function is left out), a failed
+// or skipped one's message the last of the log lines go printed under its "=== RUN"
+// header (-v streams them there, before the results).
 func ParseGoTest(out string) []report.PeerSpec {
-	lines := strings.Split(out, "\n")
+	logs := map[string][]string{}
+	current := ""
 	var specs []report.PeerSpec
-	for i, l := range lines {
-		m := goTestResult.FindStringSubmatch(strings.TrimRight(l, "\r"))
-		if m == nil || !strings.Contains(m[3], "/") {
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimRight(l, "\r")
+		if m := goTestHeader.FindStringSubmatch(l); m != nil {
+			current = m[2]
 			continue
 		}
-		secs, _ := strconv.ParseFloat(m[4], 64)
-		spec := report.PeerSpec{Name: m[3], Duration: time.Duration(secs * float64(time.Second))}
-		switch m[2] {
+		m := goTestResult.FindStringSubmatch(l)
+		if m == nil {
+			if current != "" && strings.HasPrefix(l, " ") {
+				logs[current] = append(logs[current], strings.TrimSpace(l))
+			}
+			continue
+		}
+		current = ""
+		if !strings.Contains(m[2], "/") {
+			continue
+		}
+		secs, _ := strconv.ParseFloat(m[3], 64)
+		spec := report.PeerSpec{Name: m[2], Duration: time.Duration(secs * float64(time.Second))}
+		switch m[1] {
 		case "PASS":
 			spec.Verdict = report.PeerPassed
 		case "SKIP":
@@ -256,18 +312,13 @@ func ParseGoTest(out string) []report.PeerSpec {
 		default:
 			spec.Verdict = report.PeerFailed
 		}
-		// The log lines go prints under a test's result are indented deeper than it.
-		var msg []string
-		for _, next := range lines[i+1:] {
-			if len(next)-len(strings.TrimLeft(next, " ")) <= len(m[1]) || goTestResult.MatchString(next) {
-				break
-			}
-			msg = append(msg, strings.TrimSpace(next))
-		}
 		if spec.Verdict != report.PeerPassed {
-			spec.Message = strings.Join(msg, "\n")
+			lines := logs[m[2]]
+			spec.Message = strings.Join(lines[max(0, len(lines)-maxMessageLines):], "\n")
 		}
 		specs = append(specs, spec)
 	}
-	return specs
+	return slices.DeleteFunc(specs, func(s report.PeerSpec) bool {
+		return slices.ContainsFunc(specs, func(o report.PeerSpec) bool { return strings.HasPrefix(o.Name, s.Name+"/") })
+	})
 }
