@@ -8,7 +8,7 @@ import (
 
 	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/images"
-	"github.com/netpol-e2e/harness/internal/runcheck"
+	"github.com/netpol-e2e/harness/internal/inputcheck"
 )
 
 // Every flag also reads an environment variable (NETPOL_ + upper-case name), so the
@@ -115,5 +115,5 @@ func envDuration(name string, def time.Duration) time.Duration {
 func flagOverEnv() []string {
 	set := map[string]string{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
-	return runcheck.FlagOverEnv(set, runcheck.Environ(), knownEnv)
+	return inputcheck.FlagOverEnv(set, inputcheck.Environ(), knownEnv)
 }

@@ -28,10 +28,10 @@ import (
 	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/imagebuild"
 	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/inputcheck"
 	"github.com/netpol-e2e/harness/internal/kube"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/report"
-	"github.com/netpol-e2e/harness/internal/runcheck"
 	"github.com/netpol-e2e/harness/internal/scenario"
 )
 
@@ -125,14 +125,14 @@ var liveTests = []string{"TestProof", "TestWorkshop", "TestPeers", "TestUpgrade"
 // cluster work: everything that needs no cluster fails here, all at once, naming the flag
 // or the file and line.
 func checkInput() error {
-	if err := runcheck.UnknownEnv(runcheck.Environ(), knownEnv); err != nil {
+	if err := inputcheck.UnknownEnv(inputcheck.Environ(), knownEnv); err != nil {
 		return err
 	}
 	if len(flagErrors) > 0 {
 		return fmt.Errorf("bad environment: %s", strings.Join(flagErrors, "; "))
 	}
-	var p runcheck.Problems
-	selected, err := runcheck.Selected(flag.Lookup("test.run").Value.String(), liveTests)
+	var p inputcheck.Problems
+	selected, err := inputcheck.Selected(flag.Lookup("test.run").Value.String(), liveTests)
 	benching := flag.Lookup("test.bench").Value.String() != ""
 	if err != nil && !benching {
 		p.Add("%v", err)
@@ -244,15 +244,15 @@ func checkInput() error {
 // checkSelection requires -run and -skip to select at least one subtest (a run that
 // selects none builds a cluster and passes having tested nothing), and narrows
 // upgradeSelected to a TestUpgrade that runs something.
-func checkSelection(p *runcheck.Problems) {
+func checkSelection(p *inputcheck.Problems) {
 	run, skip := flag.Lookup("test.run").Value.String(), flag.Lookup("test.skip").Value.String()
-	tree := func(name string, fs []features.Feature) runcheck.Test {
-		t := runcheck.Test{Name: name}
+	tree := func(name string, fs []features.Feature) inputcheck.Test {
+		t := inputcheck.Test{Name: name}
 		for _, f := range fs {
-			sub := runcheck.Test{Name: f.Name()}
+			sub := inputcheck.Test{Name: f.Name()}
 			for _, s := range f.Steps() {
 				if s.Level() == types.LevelAssess {
-					sub.Subs = append(sub.Subs, runcheck.Test{Name: s.Name()})
+					sub.Subs = append(sub.Subs, inputcheck.Test{Name: s.Name()})
 				}
 			}
 			t.Subs = append(t.Subs, sub)
@@ -260,23 +260,23 @@ func checkSelection(p *runcheck.Problems) {
 		return t
 	}
 	upgrade := tree("TestUpgrade", upgradeFeatures())
-	all := []runcheck.Test{tree("TestProof", proofFeatures()), tree("TestWorkshop", workshopFeatures()), upgrade}
+	all := []inputcheck.Test{tree("TestProof", proofFeatures()), tree("TestWorkshop", workshopFeatures()), upgrade}
 	if *flagPeers {
 		all = append(all, tree("TestPeers", peerFeatures()))
 	}
-	switch ok, err := runcheck.RunsAny(run, skip, all); {
+	switch ok, err := inputcheck.RunsAny(run, skip, all); {
 	case err != nil:
 		p.Add("%v", err)
 	case !ok:
 		p.Add("-run=%q -skip=%q select no subtest of %s: the run would build a cluster and pass having tested nothing (the subtests are the steps, checks and controls in the report)", run, skip, strings.Join(liveTests, ", "))
 	}
-	upgradeSelected, _ = runcheck.RunsAny(run, skip, []runcheck.Test{upgrade})
+	upgradeSelected, _ = inputcheck.RunsAny(run, skip, []inputcheck.Test{upgrade})
 }
 
 // checkCalico checks a Calico version of the run (A or B) and its manifest before any
 // cluster work: a build of this machine must be one it can build and has built, and a
 // manifest file given must be a release manifest the adapter accepts for that version.
-func checkCalico(p *runcheck.Problems, versionFlag, version, manifestFlag, manifest string) {
+func checkCalico(p *inputcheck.Problems, versionFlag, version, manifestFlag, manifest string) {
 	if builtHere() {
 		if _, err := imagebuild.CalicoBuildSource(version); err != nil {
 			p.Add("-%s: %v", versionFlag, err)
@@ -334,7 +334,7 @@ func checkFixtures(states []*scenario.State) error {
 
 // checkUpgradeOptions checks TestUpgrade's options: version B, its offline build, the
 // control policies and the connection control's target, against the end state.
-func checkUpgradeOptions(p *runcheck.Problems, states []*scenario.State) {
+func checkUpgradeOptions(p *inputcheck.Problems, states []*scenario.State) {
 	path, flagName := upgradePath(), "upgrade-to"
 	if *flagUpgradePath != "" {
 		flagName = "upgrade-path"

@@ -13,9 +13,9 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/inputcheck"
 	"github.com/netpol-e2e/harness/internal/peers"
 	"github.com/netpol-e2e/harness/internal/report"
-	"github.com/netpol-e2e/harness/internal/runcheck"
 )
 
 // TestPeers runs the peer suites on this run's cluster (-peers; make peers): the upstream
@@ -128,7 +128,7 @@ func peerComparison(netpol *report.PeerSuite) *report.Step {
 
 // checkPeers: -peers needs the suites' binaries (built by make images PEERS=1), and a
 // run that selects only TestPeers needs -peers.
-func checkPeers(p *runcheck.Problems, selected []string) {
+func checkPeers(p *inputcheck.Problems, selected []string) {
 	if !*flagPeers {
 		if len(selected) == 1 && selected[0] == "TestPeers" {
 			p.Add("-run selects only TestPeers, which runs with -peers: add -peers (make peers does)")

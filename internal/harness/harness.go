@@ -51,7 +51,7 @@ type Config struct {
 // Harness drives one scenario on one cluster.
 type Harness struct {
 	Cfg      Config
-	Kube     Cluster
+	Kube     KubeAPI
 	Scenario *scenario.Scenario
 	States   []*scenario.State
 	Engine   *probe.Engine
@@ -61,7 +61,7 @@ type Harness struct {
 }
 
 // New loads nothing itself: s must be loaded (scenario.Load) before any cluster work.
-func New(cfg Config, k Cluster, s *scenario.Scenario, log io.Writer) (*Harness, error) {
+func New(cfg Config, k KubeAPI, s *scenario.Scenario, log io.Writer) (*Harness, error) {
 	states, err := s.States()
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package runcheck
+package inputcheck
 
 import (
 	"testing"

@@ -10,10 +10,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// Cluster is everything the harness asks of a cluster: *kube.Client on a live one, a
+// KubeAPI is everything the harness asks of a cluster: *kube.Client on a live one, a
 // simulated twin in the unit tests (sim_test.go), so the orchestration is tested without
 // a cluster.
-type Cluster interface {
+type KubeAPI interface {
 	// Apply applies objects server-side; Delete deletes them (gone ones are fine).
 	Apply(ctx context.Context, objs ...*unstructured.Unstructured) error
 	Delete(ctx context.Context, objs ...*unstructured.Unstructured) error

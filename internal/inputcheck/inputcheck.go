@@ -1,8 +1,8 @@
-// Package runcheck holds the checks of a live run's options that need no cluster: value
+// Package inputcheck holds the checks of a live run's options that need no cluster: value
 // ranges, environment variable names, option combinations, and whether a -run pattern
 // selects any test. e2e's TestMain runs them before any cluster work; each error names the
 // flag (or variable) and what to do.
-package runcheck
+package inputcheck
 
 import (
 	"errors"
