@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/harness"
-	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // BenchmarkScale is the scale benchmark (`make bench`; a benchmark, not a test: `make e2e`
@@ -64,7 +64,7 @@ func BenchmarkEnforcement(b *testing.B) {
 	if err != nil {
 		rs.Failure = err.Error()
 	}
-	rs.Notes = append(rs.Notes, fmt.Sprintf("policies applied one after another, %d sources, each cell timed from its own policy's apply (probes every 100 ms); calico %s, dataplane %s:", *flagBenchPolSources, images.CalicoLabel(calicoVersion()), *flagDataplane))
+	rs.Notes = append(rs.Notes, fmt.Sprintf("policies applied one after another, %d sources, each cell timed from its own policy's apply (probes every 100 ms); calico %s, dataplane %s:", *flagBenchPolSources, versions.CalicoLabel(calicoVersion()), *flagDataplane))
 	rs.Notes = append(rs.Notes, strings.Split(strings.TrimRight(harness.EnforceTable(points), "\n"), "\n")...)
 	run.Steps = append(run.Steps, rs)
 	b.Log("\n" + rs.Text())

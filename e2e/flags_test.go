@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/harness"
-	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/inputcheck"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // Every flag also reads an environment variable (NETPOL_ + upper-case name), so the
@@ -20,7 +20,7 @@ var (
 	flagRegistryPort     = flag.Int("registry-port", envInt("REGISTRY_PORT", 5005), "the local registry's port on 127.0.0.1 (pushes go there)")
 	flagMeasureDelivery  = flag.Bool("measure-delivery", envBool("MEASURE_DELIVERY", false), "before installing Calico, time getting A's and B's images onto every node by kind load and by the registry, each from nothing")
 	flagNodeImage        = flag.String("node-image", envStr("NODE_IMAGE", ""), "kind node image (default: the offline one; kind's default with -image-source=upstream; kind's default tag, without digest, on the offline build for the rehearsal)")
-	flagCalicoVersion    = flag.String("calico-version", envStr("CALICO_VERSION", ""), "Calico version A (a build's version string, or an upstream release such as v3.32.0); default "+images.CalicoDefault+", the newest release built here, or "+images.CalicoUpgradeFrom+" when TestUpgrade runs (the upgrade's A)")
+	flagCalicoVersion    = flag.String("calico-version", envStr("CALICO_VERSION", ""), "Calico version A (a build's version string, or an upstream release such as v3.32.0); default "+versions.CalicoDefault+", the newest release built here, or "+versions.CalicoUpgradeFrom+" when TestUpgrade runs (the upgrade's A)")
 	flagCalicoManifest   = flag.String("calico-manifest", envStr("CALICO_MANIFEST", ""), "Calico manifest file or https URL (default: the offline build's, or the release's calico-vxlan.yaml)")
 	flagDataplane        = flag.String("dataplane", envStr("DATAPLANE", "iptables"), "iptables, or nftables: Felix's nftables mode (Calico v3.29 and later) and kube-proxy's nftables mode; the run proves the nodes' rules are in it")
 	flagIPFamily         = flag.String("ip-family", envStr("IP_FAMILY", "dual"), "dual: a dual-stack cluster (Calico IPv4 and IPv6 pools over VXLAN), every cell probed over IPv4 and over IPv6; ipv4: IPv4 only (for a Docker whose kind network has no IPv6)")
@@ -40,8 +40,8 @@ var (
 	flagPerfRounds       = flag.Int("perf-rounds", envInt("PERF_ROUNDS", 3), "rounds of the per-source vs per-cell measurement on the end state (0: skip)")
 
 	// The upgrade check (TestUpgrade): roll Calico -calico-version -> -upgrade-to and back.
-	flagUpgradeTo        = flag.String("upgrade-to", envStr("UPGRADE_TO", ""), "Calico version B of the upgrade check (default "+images.CalicoDefault+"; "+images.CalicoUpgradeBuild+" is a second build of v3.28.5's source, a restart-only baseline)")
-	flagUpgradePath      = flag.String("upgrade-path", envStr("UPGRADE_PATH", ""), "comma-separated Calico versions TestUpgrade rolls through in order, each hop with every check, e.g. v3.28.5,v3.29.7,v3.30.7,v3.31.7,v3.32.1 and optionally "+images.CalicoBranch+" (a branch snapshot built here, not a release) last (instead of -upgrade-to and back; the first is A)")
+	flagUpgradeTo        = flag.String("upgrade-to", envStr("UPGRADE_TO", ""), "Calico version B of the upgrade check (default "+versions.CalicoDefault+"; "+versions.CalicoUpgradeBuild+" is a second build of v3.28.5's source, a restart-only baseline)")
+	flagUpgradePath      = flag.String("upgrade-path", envStr("UPGRADE_PATH", ""), "comma-separated Calico versions TestUpgrade rolls through in order, each hop with every check, e.g. v3.28.5,v3.29.7,v3.30.7,v3.31.7,v3.32.1 and optionally "+versions.CalicoBranch+" (a branch snapshot built here, not a release) last (instead of -upgrade-to and back; the first is A)")
 	flagUpgradeManifest  = flag.String("upgrade-manifest", envStr("UPGRADE_MANIFEST", ""), "version B's Calico manifest file or https URL (default: the offline build's, or the release's calico-vxlan.yaml)")
 	flagUpgradeInterval  = flag.Duration("upgrade-interval", envDuration("UPGRADE_INTERVAL", 250*time.Millisecond), "how often every source probes every target during a rollout")
 	flagUpgradeTimeout   = flag.Duration("upgrade-probe-timeout", envDuration("UPGRADE_PROBE_TIMEOUT", 3*time.Second), "connect timeout of the probes during a rollout: an allowed cell not connected by then is down (3s lets one SYN retransmission through; right probes slower than -probe-timeout are reported as slow)")

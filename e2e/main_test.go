@@ -27,12 +27,12 @@ import (
 	"github.com/netpol-e2e/harness/internal/docker"
 	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/imagebuild"
-	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/inputcheck"
 	"github.com/netpol-e2e/harness/internal/kube"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/scenario"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 const (
@@ -229,7 +229,7 @@ func checkInput() error {
 	switch dp := calico.Dataplane(*flagDataplane); dp {
 	case calico.Iptables, calico.Nftables:
 		if err := calico.CheckDataplaneVersion(dp, calicoVersion()); err != nil {
-			p.Add("-dataplane=%s with -calico-version=%s: %v: use -calico-version=%s, or -dataplane=iptables", dp, calicoVersion(), err, images.CalicoDefault)
+			p.Add("-dataplane=%s with -calico-version=%s: %v: use -calico-version=%s, or -dataplane=iptables", dp, calicoVersion(), err, versions.CalicoDefault)
 		}
 	default:
 		p.Add("-dataplane=%q: want iptables or nftables", *flagDataplane)
@@ -282,11 +282,11 @@ func checkCalico(p *inputcheck.Problems, versionFlag, version, manifestFlag, man
 			p.Add("-%s: %v", versionFlag, err)
 			return
 		}
-		if _, err := os.Stat(images.CalicoManifest(version)); err != nil && manifest == "" {
-			p.Add("-%s=%s: its offline build is missing (%s): run `make images CALICO_BUILDS=%s`", versionFlag, version, images.CalicoManifest(version), version)
+		if _, err := os.Stat(versions.CalicoManifest(version)); err != nil && manifest == "" {
+			p.Add("-%s=%s: its offline build is missing (%s): run `make images CALICO_BUILDS=%s`", versionFlag, version, versions.CalicoManifest(version), version)
 			return
 		}
-	} else if _, err := images.CalicoRegistry(version); err != nil {
+	} else if _, err := versions.CalicoRegistry(version); err != nil {
 		p.Add("-%s: %v", versionFlag, err)
 		return
 	}
@@ -383,7 +383,7 @@ func checkUpgradeOptions(p *inputcheck.Problems, states []*scenario.State) {
 // BaselineAdminNetworkPolicy) from v3.29 to v3.31, v1alpha2 (ClusterNetworkPolicy) from
 // v3.32 (its release notes: ANP and BANP are no longer enforced), "" before v3.29.
 func adminAPI(version string) string {
-	minor, err := images.CalicoMinor(version)
+	minor, err := versions.CalicoMinor(version)
 	switch {
 	case err != nil || minor < 29:
 		return ""
@@ -446,11 +446,11 @@ func createCluster(ctx context.Context) error {
 		proxyMode = "nftables"
 	}
 	kindC = cluster.New(cluster.Options{
-		Name: *flagClusterName, NodeImage: node, Workers: *flagWorkers, PodSubnet: images.PodSubnet, KubeProxyMode: proxyMode,
-		Dual: dual(), PodSubnetV6: images.PodSubnetV6, ServiceSubnets: images.ServiceSubnet + "," + images.ServiceSubnetV6,
+		Name: *flagClusterName, NodeImage: node, Workers: *flagWorkers, PodSubnet: versions.PodSubnet, KubeProxyMode: proxyMode,
+		Dual: dual(), PodSubnetV6: versions.PodSubnetV6, ServiceSubnets: versions.ServiceSubnet + "," + versions.ServiceSubnetV6,
 		ContainerdPatches: clusterPatches(), Reuse: *flagReuse, Keep: *flagKeep, KubeconfigDir: reportDir(), Log: os.Stdout,
 	})
-	run.Environment["cluster"] = fmt.Sprintf("kind %s, 1 control plane + %d workers, node image %s", images.Kind, *flagWorkers, orDefault(node, "kind default"))
+	run.Environment["cluster"] = fmt.Sprintf("kind %s, 1 control plane + %d workers, node image %s", versions.Kind, *flagWorkers, orDefault(node, "kind default"))
 	run.Environment["image source"] = *flagImageSource
 	run.Environment["dataplane"] = *flagDataplane + " (Felix and kube-proxy)"
 	run.Environment["ip family"] = *flagIPFamily
@@ -482,7 +482,7 @@ func installCalico(ctx context.Context) error {
 	if did != "" {
 		fmt.Println(did)
 	}
-	run.Environment["calico"] = images.CalicoLabel(calicoVersion()) + " from " + src
+	run.Environment["calico"] = versions.CalicoLabel(calicoVersion()) + " from " + src
 	t, err := calico.Install(ctx, k, manifest, os.Stdout)
 	run.Timings["calico ready after apply"] = t.Ready.Round(time.Millisecond).String()
 	return err
@@ -497,7 +497,7 @@ func startExternal(ctx context.Context) error {
 		// (a fixed ULA), not the IPv4 one.
 		args = append(args, "--ip6", scen.External.IPv6)
 	}
-	args = append(args, images.StarImage(), "probe", "--name=external", "--listen=:8080")
+	args = append(args, versions.StarImage(), "probe", "--name=external", "--listen=:8080")
 	if _, err := docker.Output(ctx, args...); err != nil {
 		return fmt.Errorf("start external host: %w (dual-stack pins it at %s, scenario.yaml: kind's network must hold it; -ip-family=ipv4 runs without IPv6)", err, scen.External.IPv6)
 	}

@@ -12,10 +12,10 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
-	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/inputcheck"
 	"github.com/netpol-e2e/harness/internal/peers"
 	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // TestPeers runs the peer suites on this run's cluster (-peers; make peers): the upstream
@@ -62,14 +62,14 @@ func peerFeatures() []features.Feature {
 		}).Feature()
 	}
 	var netpol *report.PeerSuite
-	feats := []features.Feature{suite("peers-kubernetes-netpol", images.AgnhostImage(images.AgnhostNetpol),
+	feats := []features.Feature{suite("peers-kubernetes-netpol", versions.AgnhostImage(versions.AgnhostNetpol),
 		"every upstream Netpol spec passes on this cluster", func(ctx context.Context) (*report.PeerSuite, error) {
 			var err error
 			netpol, err = peers.Netpol(ctx, env)
 			return netpol, err
 		})}
-	if api, err := images.NetworkPolicyAPIFor(calicoVersion()); err == nil {
-		feats = append(feats, suite("peers-network-policy-api", images.AgnhostImage(images.AgnhostConformance),
+	if api, err := versions.NetworkPolicyAPIFor(calicoVersion()); err == nil {
+		feats = append(feats, suite("peers-network-policy-api", versions.AgnhostImage(versions.AgnhostConformance),
 			"every conformance test of "+strings.Join(api.Profiles, ", ")+" passes", func(ctx context.Context) (*report.PeerSuite, error) {
 				return peers.Conformance(ctx, env, api, calicoVersion())
 			}))
@@ -135,9 +135,9 @@ func checkPeers(p *inputcheck.Problems, selected []string) {
 		}
 		return
 	}
-	bins := []string{images.NetpolE2EBinary()}
-	if api, err := images.NetworkPolicyAPIFor(calicoVersion()); err == nil {
-		bins = append(bins, images.ConformanceBinary(api.Module))
+	bins := []string{versions.NetpolE2EBinary()}
+	if api, err := versions.NetworkPolicyAPIFor(calicoVersion()); err == nil {
+		bins = append(bins, versions.ConformanceBinary(api.Module))
 	}
 	for _, b := range bins {
 		if _, err := os.Stat(b); err != nil {

@@ -13,23 +13,23 @@ import (
 
 	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/harness"
-	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/kube"
 	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // restartOnlyNote is said in the output and the report whenever A and B are two builds
 // of one source.
 const restartOnlyNote = "restart-only baseline: A and B are two builds of the one Calico source the Go module proxy serves " +
-	"(module " + images.CalicoModule + "), with distinct version strings and image tags; the rollout, every " +
+	"(module " + versions.CalicoModule + "), with distinct version strings and image tags; the rollout, every " +
 	"calico-node restart and the dataplane re-programming are real, a code change between versions is not exercised"
 
 // offlineOrigin says where an offline Calico build's code comes from.
 func offlineOrigin(version string) string {
-	if a, ok := images.CalicoSource(version); ok {
+	if a, ok := versions.CalicoSource(version); ok {
 		return version + " (source archive " + a.File + ", commit " + a.Commit + ")"
 	}
-	return version + " (Go module github.com/projectcalico/calico@" + images.CalicoModule + ")"
+	return version + " (Go module github.com/projectcalico/calico@" + versions.CalicoModule + ")"
 }
 
 // TestUpgrade: install A (TestMain did), run the scenario to its end state, roll Calico to
@@ -127,7 +127,7 @@ func upgradeFeatures() []features.Feature {
 		name := fmt.Sprintf("enforce-replay-%d-%s", replays, version)
 		replays++
 		feats = append(feats, feature(name, "each policy step deleted and applied again on the end state, its changed cells timed", func(ctx context.Context) *report.Step {
-			rs := h.ReplayEnforcement(ctx, end, name, images.CalicoLabel(version))
+			rs := h.ReplayEnforcement(ctx, end, name, versions.CalicoLabel(version))
 			prev := replayed
 			replayed = rs.Replay
 			if rs.Failure == "" && prev != nil {

@@ -13,13 +13,13 @@ import (
 	"syscall"
 
 	"github.com/netpol-e2e/harness/internal/imagebuild"
-	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 func main() {
 	repo := flag.String("repo", ".", "repository root")
-	calico := flag.String("calico-builds", images.CalicoUpgradeFrom+","+images.CalicoDefault,
-		"comma-separated Calico versions to build (default: what the default run and upgrade need): "+strings.Join(images.CalicoReleases(), ", ")+" ("+images.CalicoVersion+" from the served module, the others from their source archives), or "+images.CalicoUpgradeBuild+" (a second build of the module: a restart-only rollout); `all`: every release and the branch snapshot "+images.CalicoBranch+" (the upgrade path and its optional last hop); each build's images are pushed to the local registry (or kind-loaded) by the e2e")
+	calico := flag.String("calico-builds", versions.CalicoUpgradeFrom+","+versions.CalicoDefault,
+		"comma-separated Calico versions to build (default: what the default run and upgrade need): "+strings.Join(versions.CalicoReleases(), ", ")+" ("+versions.CalicoVersion+" from the served module, the others from their source archives), or "+versions.CalicoUpgradeBuild+" (a second build of the module: a restart-only rollout); `all`: every release and the branch snapshot "+versions.CalicoBranch+" (the upgrade path and its optional last hop); each build's images are pushed to the local registry (or kind-loaded) by the e2e")
 	sources := flag.String("sources", os.Getenv(imagebuild.SourcesEnv), "directory searched first for source archives ("+imagebuild.SourcesEnv+"), e.g. ../shared/sources")
 	only := flag.String("only", "", `"upstream": build only what -image-source=upstream needs from here (the demo app's image and the local registry's)`)
 	peers := flag.Bool("peers", false, "also build the peer suites: the upstream Kubernetes Netpol specs, the network-policy-api conformance suites and agnhost (make peers runs them)")
@@ -35,9 +35,9 @@ func main() {
 	}
 	builds := strings.Split(*calico, ",")
 	if *calico == "all" {
-		builds = images.CalicoReleases()
+		builds = versions.CalicoReleases()
 	}
-	b := &imagebuild.Builder{Repo: root, Cache: images.CacheDir(), Out: os.Stdout, CalicoBuilds: builds, Sources: *sources, UpstreamOnly: *only == "upstream", Peers: *peers}
+	b := &imagebuild.Builder{Repo: root, Cache: versions.CacheDir(), Out: os.Stdout, CalicoBuilds: builds, Sources: *sources, UpstreamOnly: *only == "upstream", Peers: *peers}
 	res, err := b.Build(ctx)
 	if err != nil {
 		fail(err)
@@ -48,7 +48,7 @@ func main() {
 	fmt.Printf("star image:   %s\n", res.StarImage)
 	fmt.Printf("registry:     %s\n", res.RegistryImage)
 	if *peers {
-		fmt.Printf("peer suites:  %s\n", images.PeersDir())
+		fmt.Printf("peer suites:  %s\n", versions.PeersDir())
 	}
 	for v, m := range res.CalicoManifests {
 		fmt.Printf("calico %s: manifest %s\n", v, m)

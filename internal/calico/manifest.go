@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // Dataplane is the Linux dataplane Felix programs policy into.
@@ -207,7 +207,7 @@ func CheckDataplaneVersion(dp Dataplane, version string) error {
 	if dp != Nftables {
 		return nil
 	}
-	minor, err := images.CalicoMinor(version)
+	minor, err := versions.CalicoMinor(version)
 	if err != nil {
 		return err
 	}

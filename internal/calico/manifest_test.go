@@ -17,7 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // fakeManifest has the shape of Calico's calico-vxlan.yaml where Adapt touches it.
@@ -238,7 +238,7 @@ func TestAdaptEveryReleaseManifest(t *testing.T) {
 	}
 }
 
-// Every Calico release the nightly workflow names has, by internal/images (what the
+// Every Calico release the nightly workflow names has, by internal/versions (what the
 // mirror serves and the pushes name), the registry and images that its line's published
 // manifest has: an upstream job cannot meet a manifest shape the harness does not expect.
 func TestNightlyNamesReleasesOfKnownManifestShape(t *testing.T) {
@@ -255,13 +255,13 @@ func TestNightlyNamesReleasesOfKnownManifestShape(t *testing.T) {
 			}
 		}
 		require.NotNil(t, line, "nightly names %s: no manifest of the v3.%s line is known here", version, m[1])
-		reg, err := images.CalicoRegistry(version)
+		reg, err := versions.CalicoRegistry(version)
 		require.NoError(t, err)
-		comps, err := images.CalicoComponents(version)
+		comps, err := versions.CalicoComponents(version)
 		require.NoError(t, err)
 		require.Equal(t, line.want.Registry, reg, version)
 		require.Equal(t, line.want.Components, comps, version)
-		ups, err := images.CalicoUpstreamImages(version)
+		ups, err := versions.CalicoUpstreamImages(version)
 		require.NoError(t, err)
 		want := Layout{Registry: reg, Version: version, Components: comps}
 		for _, c := range comps {

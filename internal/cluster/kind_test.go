@@ -5,7 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/versions"
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 )
 
@@ -34,7 +34,7 @@ func TestConfig(t *testing.T) {
 // The offline node image is built at the Kubernetes version of kind's default node
 // image, so the upstream rehearsal runs what users get under the tag they get.
 func TestKindDefaultNodeIsThePinnedKubernetes(t *testing.T) {
-	require.Equal(t, "kindest/node:"+images.Kubernetes, DefaultNodeTag(), "kind %s's default node image is %s: pin internal/images.Kubernetes to its version", images.Kind, DefaultNodeImage)
+	require.Equal(t, "kindest/node:"+versions.Kubernetes, DefaultNodeTag(), "kind %s's default node image is %s: pin internal/versions.Kubernetes to its version", versions.Kind, DefaultNodeImage)
 	require.Contains(t, DefaultNodeImage, "@sha256:", "kind names its default by digest")
 }
 

@@ -14,10 +14,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/probe"
 	"github.com/netpol-e2e/harness/internal/scenario"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // BenchNamespace holds the scale benchmark's pods, apart from the workshop's.
@@ -204,7 +204,7 @@ func benchDeployment(name string, replicas int, labels map[string]string) *appsv
 					AutomountServiceAccountToken: &no, EnableServiceLinks: &no, TerminationGracePeriodSeconds: new(int64),
 					SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: &yes, RunAsUser: &uid, RunAsGroup: &uid},
 					Containers: []corev1.Container{{
-						Name: "star", Image: images.StarImage(), ImagePullPolicy: corev1.PullIfNotPresent,
+						Name: "star", Image: versions.StarImage(), ImagePullPolicy: corev1.PullIfNotPresent,
 						Args:  []string{"probe", "--name=" + name, "--listen=:8080"},
 						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
 						SecurityContext: &corev1.SecurityContext{

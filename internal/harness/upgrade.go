@@ -16,13 +16,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/netpol-e2e/harness/internal/calico"
-	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/probe"
 	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/rollout"
 	"github.com/netpol-e2e/harness/internal/scenario"
 	"github.com/netpol-e2e/harness/internal/star"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // RolloutSpec is one Calico rollout to watch.
@@ -378,7 +378,7 @@ func (ro *rolloutRun) judge(ctx context.Context) error {
 func (ro *rolloutRun) report(a *rollout.Analysis) *report.Rollout {
 	spec, applied := ro.spec, ro.applied
 	r := &report.Rollout{
-		From: images.CalicoLabel(spec.From), To: images.CalicoLabel(spec.To), Note: spec.Note, IntervalMs: spec.Interval.Milliseconds(), Applied: applied,
+		From: versions.CalicoLabel(spec.From), To: versions.CalicoLabel(spec.To), Note: spec.Note, IntervalMs: spec.Interval.Milliseconds(), Applied: applied,
 		RolledOutMs: ro.rolledOut.Sub(applied).Milliseconds(), WindowMs: ro.to.Sub(ro.from).Milliseconds(),
 		Cells: len(ro.want.ProbedCells()), Observations: a.Observations, Leaks: a.Leaks, DownRuns: a.DownRuns, Others: a.Others,
 		WorstDownMs: a.WorstDown.Milliseconds(), GapBudgetMs: spec.GapBudget.Milliseconds(),
@@ -503,7 +503,7 @@ func (h *Harness) waitCalicoRolledOut(ctx context.Context, timeout time.Duration
 // calico-node -v and kube-controllers -version up to v3.32; the combined binary's
 // `calico version` in both on the v3.33 line.
 func versionCommands(version string) map[string][]string {
-	if comps, _ := images.CalicoComponents(version); slices.Contains(comps, "calico") {
+	if comps, _ := versions.CalicoComponents(version); slices.Contains(comps, "calico") {
 		return map[string][]string{"calico-node": {"calico", "version"}, "calico-kube-controllers": {"/usr/bin/calico", "version"}}
 	}
 	return map[string][]string{"calico-node": {"calico-node", "-v"}, "calico-kube-controllers": {"/usr/bin/kube-controllers", "-version"}}

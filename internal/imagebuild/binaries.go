@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // moduleDir downloads a module (through the Go module proxy) and returns its directory in
@@ -79,7 +79,7 @@ func (b *Builder) buildBinaries(ctx context.Context) (*binaries, error) {
 	var err error
 	v := "k8s.io/component-base/version"
 	k8sFlags := fmt.Sprintf("-s -w -X %s.gitVersion=%s -X %s.gitMajor=1 -X %s.gitMinor=%s -X %s.gitTreeState=clean",
-		v, images.Kubernetes, v, v, images.KubernetesMinor, v)
+		v, versions.Kubernetes, v, v, versions.KubernetesMinor, v)
 	var k8sPkgs []string
 	for _, c := range []string{"kubeadm", "kubelet", "kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"} {
 		k8sPkgs = append(k8sPkgs, "k8s.io/kubernetes/cmd/"+c)
@@ -95,26 +95,26 @@ func (b *Builder) buildBinaries(ctx context.Context) (*binaries, error) {
 	cni := "github.com/containernetworking/plugins/plugins/"
 	at := func(p, ver string) string { return p + "@" + ver }
 	if bins.tools, err = b.goInstall(ctx, "containerd-binaries", false, "",
-		at(cd+"containerd", images.Containerd), at(cd+"ctr", images.Containerd), at(cd+"containerd-shim-runc-v2", images.Containerd)); err != nil {
+		at(cd+"containerd", versions.Containerd), at(cd+"ctr", versions.Containerd), at(cd+"containerd-shim-runc-v2", versions.Containerd)); err != nil {
 		return nil, err
 	}
-	runc, err := b.goInstall(ctx, "runc-binary", true, "seccomp", at("github.com/opencontainers/runc", images.Runc))
+	runc, err := b.goInstall(ctx, "runc-binary", true, "seccomp", at("github.com/opencontainers/runc", versions.Runc))
 	if err != nil {
 		return nil, err
 	}
-	crictl, err := b.goInstall(ctx, "crictl-binary", false, "", at("sigs.k8s.io/cri-tools/cmd/crictl", images.Crictl))
+	crictl, err := b.goInstall(ctx, "crictl-binary", false, "", at("sigs.k8s.io/cri-tools/cmd/crictl", versions.Crictl))
 	if err != nil {
 		return nil, err
 	}
 	var cniPkgs []string
 	for _, p := range cniPluginPaths {
-		cniPkgs = append(cniPkgs, at(cni+p, images.CNIPlugins))
+		cniPkgs = append(cniPkgs, at(cni+p, versions.CNIPlugins))
 	}
 	cniDir, err := b.goInstall(ctx, "cni-plugins", false, "", cniPkgs...)
 	if err != nil {
 		return nil, err
 	}
-	if bins.coredns, err = b.goInstall(ctx, "coredns-binary", false, "", at("github.com/coredns/coredns", images.CoreDNS)); err != nil {
+	if bins.coredns, err = b.goInstall(ctx, "coredns-binary", false, "", at("github.com/coredns/coredns", versions.CoreDNS)); err != nil {
 		return nil, err
 	}
 	// One directory with the node's runtime tools.
@@ -157,17 +157,17 @@ var cniPluginPaths = []string{"main/loopback", "main/bridge", "main/ptp", "ipam/
 
 // buildPause compiles Kubernetes' own pause.c statically.
 func (b *Builder) buildPause(ctx context.Context) (string, error) {
-	k8s, err := b.moduleDir(ctx, "k8s.io/kubernetes", images.Kubernetes)
+	k8s, err := b.moduleDir(ctx, "k8s.io/kubernetes", versions.Kubernetes)
 	if err != nil {
 		return "", err
 	}
 	src := filepath.Join(k8s, "build", "pause", "linux", "pause.c")
-	key, err := b.key("pause", images.Pause, "file:"+src)
+	key, err := b.key("pause", versions.Pause, "file:"+src)
 	if err != nil {
 		return "", err
 	}
 	return b.dirStage("pause-binary", key, func(out string) error {
 		return b.run(ctx, "pause-binary", out, nil, nil, "gcc", "-Os", "-Wall", "-Werror", "-static",
-			"-DVERSION=v"+images.Pause, "-o", filepath.Join(out, "pause"), src)
+			"-DVERSION=v"+versions.Pause, "-o", filepath.Join(out, "pause"), src)
 	})
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/docker"
-	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // minFreeGiB is what a cold build needs in the cache and Docker's directories.
@@ -30,14 +30,14 @@ type Result struct {
 func (b *Builder) Build(ctx context.Context) (*Result, error) {
 	b.start = time.Now()
 	if len(b.CalicoBuilds) == 0 {
-		b.CalicoBuilds = []string{images.CalicoVersion}
+		b.CalicoBuilds = []string{versions.CalicoVersion}
 	}
 	for _, v := range b.CalicoBuilds {
 		if _, err := CalicoBuildSource(v); err != nil {
 			return nil, err
 		}
 	}
-	b.logf("versions: %s", images.Summary())
+	b.logf("versions: %s", versions.Summary())
 	b.logf("cache: %s", b.Cache)
 	// Preflight: a Docker engine, the tools, and room on disk, before any long stage.
 	if err := b.preflight(ctx); err != nil {
@@ -50,7 +50,7 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 		if err := b.suiteImages(ctx); err != nil {
 			return nil, err
 		}
-		return &Result{StarImage: images.StarImage(), RegistryImage: images.RegistryImage(), Built: b.built, Elapsed: time.Since(b.start)}, nil
+		return &Result{StarImage: versions.StarImage(), RegistryImage: versions.RegistryImage(), Built: b.built, Elapsed: time.Since(b.start)}, nil
 	}
 	// Go binaries from the Go module proxy, each in its own build module.
 	bins, err := b.buildBinaries(ctx)
@@ -68,7 +68,7 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 	}
 	// Calico's images and its manifest adapted for kind, per build.
 	res := &Result{CalicoManifests: map[string]string{}, CalicoImages: map[string]map[string]string{}}
-	src, err := b.moduleDir(ctx, "github.com/projectcalico/calico", images.CalicoModule)
+	src, err := b.moduleDir(ctx, "github.com/projectcalico/calico", versions.CalicoModule)
 	if err != nil {
 		return nil, err
 	}
@@ -83,11 +83,11 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 		if res.CalicoManifests[v], err = b.calicoManifest(cb); err != nil {
 			return nil, err
 		}
-		res.CalicoImages[v] = images.CalicoImages(v)
+		res.CalicoImages[v] = versions.CalicoImages(v)
 	}
 	// The node image, with the control plane preloaded (as kind's published node images
 	// have it); Calico and the demo app come through the local registry or kind load.
-	if err := b.nodeImage(ctx, bins, rootfs, sortedParts(images.ControlPlaneImages())); err != nil {
+	if err := b.nodeImage(ctx, bins, rootfs, sortedParts(versions.ControlPlaneImages())); err != nil {
 		return nil, err
 	}
 	if err := b.suiteImages(ctx); err != nil {
@@ -99,7 +99,7 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 	}
-	res.NodeImage, res.StarImage, res.RegistryImage = images.NodeImage(), images.StarImage(), images.RegistryImage()
+	res.NodeImage, res.StarImage, res.RegistryImage = versions.NodeImage(), versions.StarImage(), versions.RegistryImage()
 	res.Built, res.Elapsed = b.built, time.Since(b.start)
 	return res, nil
 }
@@ -132,7 +132,7 @@ func (b *Builder) preflight(ctx context.Context) error {
 	// calico-node with cgo (the releases that pin a libbpf) compiles libbpf and links
 	// libelf, zlib and libpcap.
 	for _, v := range b.CalicoBuilds {
-		if a, ok := images.CalicoSource(v); ok && a.Libbpf != nil && !b.UpstreamOnly {
+		if a, ok := versions.CalicoSource(v); ok && a.Libbpf != nil && !b.UpstreamOnly {
 			for _, h := range []string{"/usr/include/gelf.h", "/usr/include/zlib.h", "/usr/include/pcap/pcap.h"} {
 				if _, err := os.Stat(h); err != nil {
 					return &StageError{Stage: "preflight", Command: "look for " + h, Err: err, Hint: "calico " + v + " links libbpf, libelf, zlib and libpcap: run scripts/bootstrap-host.sh (it installs libelf-dev, zlib1g-dev and libpcap-dev)"}

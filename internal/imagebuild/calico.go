@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // calicoBuild is one Calico build: where its source is, and what it is called.
@@ -52,16 +52,16 @@ func calicoLDFlags(version, commit string) string {
 
 // CalicoBuildSource says where a Calico version string comes from: the served module
 // (CalicoVersion, or CalicoVersion-SUFFIX: a second build of it for a restart-only
-// rollout) or a pinned source archive (images.CalicoSources). Anything else is an error.
+// rollout) or a pinned source archive (versions.CalicoSources). Anything else is an error.
 func CalicoBuildSource(version string) (module bool, err error) {
-	if version == images.CalicoVersion || strings.HasPrefix(version, images.CalicoVersion+"-") {
+	if version == versions.CalicoVersion || strings.HasPrefix(version, versions.CalicoVersion+"-") {
 		return true, nil
 	}
-	if _, ok := images.CalicoSource(version); ok {
+	if _, ok := versions.CalicoSource(version); ok {
 		return false, nil
 	}
 	return false, fmt.Errorf("calico build %q: buildable here are %s (%s is the served module; %s-SUFFIX a second build of it)",
-		version, strings.Join(images.CalicoReleases(), ", "), images.CalicoVersion, images.CalicoVersion)
+		version, strings.Join(versions.CalicoReleases(), ", "), versions.CalicoVersion, versions.CalicoVersion)
 }
 
 // calicoBinaries builds one version's binaries, from the module or from the archive.
@@ -78,9 +78,9 @@ func (b *Builder) calicoBinaries(ctx context.Context, moduleSrc, version string)
 		}
 		b.logf("calico %s binaries (module): about 5 min on 2 cores when nothing is cached", version)
 		bin, err := b.goBuild(ctx, stage, "calico", calicoLDFlags(version, ""), false, pkgs...)
-		return &calicoBuild{version: version, upstream: images.CalicoVersion, src: moduleSrc, bin: bin}, err
+		return &calicoBuild{version: version, upstream: versions.CalicoVersion, src: moduleSrc, bin: bin}, err
 	}
-	a, _ := images.CalicoSource(version)
+	a, _ := versions.CalicoSource(version)
 	src, err := b.sourceTree(ctx, a)
 	if err != nil {
 		return nil, err
@@ -90,7 +90,7 @@ func (b *Builder) calicoBinaries(ctx context.Context, moduleSrc, version string)
 		return nil, err
 	}
 	b.logf("calico %s binaries (source archive, commit %s): about 8 min on 2 cores when nothing is cached", version, a.Commit[:12])
-	comps, err := images.CalicoComponents(version)
+	comps, err := versions.CalicoComponents(version)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // calicoManifest keeps the build's own release manifest (calico-vxlan.yaml, unchanged) at
@@ -15,7 +15,7 @@ func (b *Builder) calicoManifest(cb *calicoBuild) (string, error) {
 	if err != nil {
 		return "", &StageError{Stage: "calico-manifest", Command: "read calico-vxlan.yaml", Err: err}
 	}
-	path := images.CalicoManifest(cb.version)
+	path := versions.CalicoManifest(cb.version)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", err
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 func TestKeyChangesWithRecipeAndVersion(t *testing.T) {
@@ -54,20 +54,20 @@ func TestDirStageCachesAndNamesFailures(t *testing.T) {
 	require.NoDirExists(t, filepath.Join(b.Cache, "stages", "s2-k2"), "a failed stage leaves no output behind")
 }
 
-// The build modules pin what internal/images pins: versions are kept in both places (a
+// The build modules pin what internal/versions pins: versions are kept in both places (a
 // go.mod must name its requirement), and this keeps them equal.
 func TestBuildModulesPinTheSameVersions(t *testing.T) {
 	for file, want := range map[string]string{
-		"../../images/gomod/kubernetes/go.mod": "require k8s.io/kubernetes " + images.Kubernetes + "\n",
-		"../../images/gomod/etcd/go.mod":       "require go.etcd.io/etcd/v3 " + images.Etcd + "\n",
-		"../../images/gomod/calico/go.mod":     "require github.com/projectcalico/calico " + images.CalicoModule + "\n",
+		"../../images/gomod/kubernetes/go.mod": "require k8s.io/kubernetes " + versions.Kubernetes + "\n",
+		"../../images/gomod/etcd/go.mod":       "require go.etcd.io/etcd/v3 " + versions.Etcd + "\n",
+		"../../images/gomod/calico/go.mod":     "require github.com/projectcalico/calico " + versions.CalicoModule + "\n",
 	} {
 		data, err := os.ReadFile(file)
 		require.NoError(t, err)
-		require.Contains(t, string(data), want, "%s must pin what internal/images/versions.go pins", file)
+		require.Contains(t, string(data), want, "%s must pin what internal/versions/versions.go pins", file)
 	}
 	data, err := os.ReadFile("../../images/gomod/kubernetes/go.mod")
 	require.NoError(t, err)
-	stage := "v0." + strings.TrimPrefix(images.Kubernetes, "v1.")
+	stage := "v0." + strings.TrimPrefix(versions.Kubernetes, "v1.")
 	require.Contains(t, string(data), "k8s.io/api => k8s.io/api "+stage, "the staging modules are the release's v0.x")
 }

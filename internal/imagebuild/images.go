@@ -9,13 +9,13 @@ import (
 	"strings"
 
 	"github.com/netpol-e2e/harness/internal/docker"
-	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // rootfsImage debootstraps the Debian root filesystem (cached as a tarball) and imports it.
 func (b *Builder) rootfsImage(ctx context.Context) (string, error) {
 	script := filepath.Join(b.Repo, "images", "rootfs", "build.sh")
-	key, err := b.key("rootfs", images.Debian, "file:"+script)
+	key, err := b.key("rootfs", versions.Debian, "file:"+script)
 	if err != nil {
 		return "", err
 	}
@@ -26,7 +26,7 @@ func (b *Builder) rootfsImage(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tag := images.LocalRegistry + "/rootfs:" + images.Debian
+	tag := versions.LocalRegistry + "/rootfs:" + versions.Debian
 	return tag, b.imageStage(ctx, "rootfs-image", tag, key, func(string) error {
 		return b.docker(ctx, "rootfs-image", dir, nil, nil, "import",
 			"-c", "LABEL "+LabelKey+"="+key, "-c", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -67,27 +67,27 @@ func sortedParts(p []string) []string {
 func (b *Builder) controlPlaneImages(ctx context.Context, bins *binaries, rootfs string) error {
 	k := "registry.k8s.io/"
 	for _, c := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
-		if err := b.scratchImage(ctx, c+"-image", k+c+":"+images.Kubernetes, bins.k8s,
+		if err := b.scratchImage(ctx, c+"-image", k+c+":"+versions.Kubernetes, bins.k8s,
 			map[string]string{c: "/usr/local/bin/" + c}, fmt.Sprintf("ENTRYPOINT [\"/usr/local/bin/%s\"]\n", c)); err != nil {
 			return err
 		}
 	}
-	if err := b.scratchImage(ctx, "etcd-image", k+"etcd:"+images.EtcdImageTag, bins.etcd,
+	if err := b.scratchImage(ctx, "etcd-image", k+"etcd:"+versions.EtcdImageTag, bins.etcd,
 		map[string]string{"etcd": "/usr/local/bin/etcd", "etcdctl": "/usr/local/bin/etcdctl"}, "ENTRYPOINT [\"/usr/local/bin/etcd\"]\n"); err != nil {
 		return err
 	}
-	if err := b.scratchImage(ctx, "coredns-image", k+"coredns/coredns:"+images.CoreDNS, bins.coredns,
+	if err := b.scratchImage(ctx, "coredns-image", k+"coredns/coredns:"+versions.CoreDNS, bins.coredns,
 		map[string]string{"coredns": "/coredns"}, "EXPOSE 53 53/udp\nENTRYPOINT [\"/coredns\"]\n"); err != nil {
 		return err
 	}
-	for _, tag := range []string{images.Pause, images.KindSandboxPause} {
+	for _, tag := range []string{versions.Pause, versions.KindSandboxPause} {
 		if err := b.scratchImage(ctx, "pause-image-"+tag, k+"pause:"+tag, bins.pause,
 			map[string]string{"pause": "/pause"}, "USER 65535:65535\nENTRYPOINT [\"/pause\"]\n"); err != nil {
 			return err
 		}
 	}
 	// kube-proxy needs iptables, conntrack and friends: it sits on the Debian rootfs.
-	tag := k + "kube-proxy:" + images.Kubernetes
+	tag := k + "kube-proxy:" + versions.Kubernetes
 	key, err := b.key("kube-proxy-image", rootfs, imageKey(ctx, rootfs), "file:"+filepath.Join(bins.k8s, "kube-proxy"))
 	if err != nil {
 		return err
@@ -130,7 +130,7 @@ func (b *Builder) calicoImages(ctx context.Context, bins *binaries, rootfs strin
 // Calico's own filesystem/ (runit services, rc.local) and the node's binaries (the build's
 // file -> its name in /usr/bin).
 func (b *Builder) calicoNodeImage(ctx context.Context, rootfs string, cb *calicoBuild, binFiles map[string]string) error {
-	bin, src, version, tags := cb.bin, cb.src, cb.version, images.CalicoImages(cb.version)
+	bin, src, version, tags := cb.bin, cb.src, cb.version, versions.CalicoImages(cb.version)
 	// VXLAN mode needs no BIRD or confd. Binaries go under usr/: the rootfs is merged-/usr.
 	keyParts := []string{"calico-node-image", version, imageKey(ctx, rootfs), "file:" + filepath.Join(src, "node", "filesystem")}
 	for from, to := range binFiles {
@@ -168,7 +168,7 @@ CMD ["start_runit"]
 // calicoCNIImage: the install program, calico and calico-ipam (one binary, two names) and
 // the reference plugins its conflist chains.
 func (b *Builder) calicoCNIImage(ctx context.Context, bins *binaries, cb *calicoBuild) error {
-	bin, version, tags := cb.bin, cb.version, images.CalicoImages(cb.version)
+	bin, version, tags := cb.bin, cb.version, versions.CalicoImages(cb.version)
 	files := map[string]string{"calico": "/opt/cni/bin/calico", "install": "/opt/cni/bin/install"}
 	cniKeyParts := []string{"calico-cni-image", version, "file:" + filepath.Join(bin, "calico"), "file:" + filepath.Join(bin, "install")}
 	for _, p := range cniPluginPaths {
@@ -204,7 +204,7 @@ CMD ["/opt/cni/bin/install"]
 
 // calicoKubeControllersImage: kube-controllers runs as uid 999 and writes /status/status.json.
 func (b *Builder) calicoKubeControllersImage(ctx context.Context, cb *calicoBuild) error {
-	bin, version, tags := cb.bin, cb.version, images.CalicoImages(cb.version)
+	bin, version, tags := cb.bin, cb.version, versions.CalicoImages(cb.version)
 	kcKey, err := b.key("calico-kube-controllers-image", version, "file:"+filepath.Join(bin, "kube-controllers"), "file:"+filepath.Join(bin, "check-status"))
 	if err != nil {
 		return err
@@ -239,7 +239,7 @@ ENTRYPOINT ["/usr/bin/kube-controllers"]
 // certificates) is not built here: FROM scratch, with /status and /tmp writable by 10001
 // for kube-controllers' status file.
 func (b *Builder) calicoCombinedImage(ctx context.Context, cb *calicoBuild) error {
-	version, tag := cb.version, images.CalicoImages(cb.version)["calico"]
+	version, tag := cb.version, versions.CalicoImages(cb.version)["calico"]
 	typha := filepath.Join(cb.src, "docker", "calico", "typha.cfg")
 	key, err := b.key("calico-calico-image", version, "file:"+filepath.Join(cb.bin, "calico"), "file:"+typha)
 	if err != nil {
@@ -278,16 +278,16 @@ func (b *Builder) starImage(ctx context.Context) error {
 	for _, p := range []string{"go.mod", "go.sum", "cmd/star", "internal/star", "internal/matrix"} {
 		parts = append(parts, "file:"+filepath.Join(b.Repo, p))
 	}
-	key, err := b.key(append([]string{"star-image", images.StarVersion}, parts...)...)
+	key, err := b.key(append([]string{"star-image", versions.StarVersion}, parts...)...)
 	if err != nil {
 		return err
 	}
-	return b.imageStage(ctx, "star-image", images.StarImage(), key, func(ctxDir string) error {
+	return b.imageStage(ctx, "star-image", versions.StarImage(), key, func(ctxDir string) error {
 		if err := b.run(ctx, "star-image", b.Repo, []string{"CGO_ENABLED=0"}, nil,
 			"go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(ctxDir, "star"), "./cmd/star"); err != nil {
 			return err
 		}
-		return b.dockerBuild(ctx, "star-image", images.StarImage(), key, ctxDir, `FROM scratch
+		return b.dockerBuild(ctx, "star-image", versions.StarImage(), key, ctxDir, `FROM scratch
 COPY star /star
 USER 65532:65532
 ENTRYPOINT ["/star"]

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/docker"
-	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // nodeImage builds the kind node image the way kind's own recipe does (images/base of the
@@ -17,14 +17,14 @@ import (
 // binaries), with the runc shim and every image the cluster needs preloaded in containerd,
 // since nothing can be pulled.
 func (b *Builder) nodeImage(ctx context.Context, bins *binaries, rootfs string, preload []string) error {
-	kind, err := b.moduleDir(ctx, "sigs.k8s.io/kind", images.Kind)
+	kind, err := b.moduleDir(ctx, "sigs.k8s.io/kind", versions.Kind)
 	if err != nil {
 		return err
 	}
 	baseFiles := filepath.Join(kind, "images", "base", "files")
 	shim := filepath.Join(b.Repo, "scripts", "runc-capshim.sh")
 	parts := []string{
-		"node-image", images.Kubernetes, imageKey(ctx, rootfs), "file:" + baseFiles, "file:" + shim,
+		"node-image", versions.Kubernetes, imageKey(ctx, rootfs), "file:" + baseFiles, "file:" + shim,
 		"file:" + bins.k8s, "file:" + bins.tools,
 	}
 	for _, img := range preload {
@@ -38,7 +38,7 @@ func (b *Builder) nodeImage(ctx context.Context, bins *binaries, rootfs string, 
 	if err != nil {
 		return err
 	}
-	tag := images.NodeImage()
+	tag := versions.NodeImage()
 	return b.imageStage(ctx, "node-image", tag, key, func(ctxDir string) error {
 		if err := nodeContext(ctxDir, baseFiles, shim, bins); err != nil {
 			return err
@@ -109,7 +109,7 @@ for i in $(seq 300); do ps -C containerd -o stat= | grep -qv Z || exit 0; sleep 
 echo "containerd did not stop within 60s"; cat /tmp/containerd.log | tail -20; exit 1`); err != nil {
 		return "", err
 	}
-	committed := images.NodeImage() + "-stage2"
+	committed := versions.NodeImage() + "-stage2"
 	if err := b.docker(ctx, "node-image", "", nil, nil, "commit",
 		"--change", "LABEL "+LabelKey+"="+key, name, committed); err != nil {
 		return "", err
@@ -174,5 +174,5 @@ RUN systemctl enable kubelet.service containerd.service undo-mount-hacks.service
  && printf %%s %s > /kind/version \
  && containerd --version && runc.real --version && kubelet --version
 ENV container=docker
-`, rootfs, images.Kubernetes)
+`, rootfs, versions.Kubernetes)
 }

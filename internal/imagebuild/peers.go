@@ -6,8 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/peers"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // peers builds the peer suites (-peers): the upstream Netpol specs' test binary and
@@ -16,12 +16,12 @@ import (
 // kernel refuses SCTP, as it does for a failed TCP port), each network-policy-api conformance suite compiled in its
 // own module (its go.mod and go.sum, unchanged), and both agnhost images on the Debian
 // root filesystem as upstream's are on Alpine (the conformance servers run /bin/bash).
-// The test binaries are copied to images.PeersDir, where the e2e runs them.
+// The test binaries are copied to versions.PeersDir, where the e2e runs them.
 func (b *Builder) peers(ctx context.Context, rootfs string) error {
 	b.logf("peer suites: about 3 min when the Kubernetes build cache is warm")
 	netpolMod := filepath.Join(b.Repo, "images", "gomod", "upstream-netpol")
 	agnhostFlags := func(tag string) string { return "-s -w -X main.Version=" + tag }
-	key, err := b.key("upstream-netpol", images.AgnhostNetpol, "file:"+netpolMod)
+	key, err := b.key("upstream-netpol", versions.AgnhostNetpol, "file:"+netpolMod)
 	if err != nil {
 		return err
 	}
@@ -30,22 +30,22 @@ func (b *Builder) peers(ctx context.Context, rootfs string) error {
 			return err
 		}
 		return b.run(ctx, "upstream-netpol", netpolMod, []string{"CGO_ENABLED=0"}, nil, "go", "build", "-trimpath",
-			"-ldflags", agnhostFlags(images.AgnhostNetpol), "-o", filepath.Join(out, "agnhost"), "k8s.io/kubernetes/test/images/agnhost")
+			"-ldflags", agnhostFlags(versions.AgnhostNetpol), "-o", filepath.Join(out, "agnhost"), "k8s.io/kubernetes/test/images/agnhost")
 	})
 	if err != nil {
 		return err
 	}
-	agnhostOld, err := b.goBuildPatched(ctx, "agnhost-"+images.AgnhostConformance, agnhostFlags(images.AgnhostConformance), "k8s.io/kubernetes/test/images/agnhost")
+	agnhostOld, err := b.goBuildPatched(ctx, "agnhost-"+versions.AgnhostConformance, agnhostFlags(versions.AgnhostConformance), "k8s.io/kubernetes/test/images/agnhost")
 	if err != nil {
 		return err
 	}
-	for tag, dir := range map[string]string{images.AgnhostNetpol: netpol, images.AgnhostConformance: agnhostOld} {
+	for tag, dir := range map[string]string{versions.AgnhostNetpol: netpol, versions.AgnhostConformance: agnhostOld} {
 		if err := b.agnhostImage(ctx, rootfs, tag, dir); err != nil {
 			return err
 		}
 	}
-	bins := map[string]string{images.NetpolE2EBinary(): filepath.Join(netpol, "netpol-e2e.test")}
-	for _, v := range images.NetworkPolicyAPIVersions {
+	bins := map[string]string{versions.NetpolE2EBinary(): filepath.Join(netpol, "netpol-e2e.test")}
+	for _, v := range versions.NetworkPolicyAPIVersions {
 		src, err := b.moduleDir(ctx, "sigs.k8s.io/network-policy-api", v)
 		if err != nil {
 			return err
@@ -73,10 +73,10 @@ func (b *Builder) peers(ctx context.Context, rootfs string) error {
 		if err != nil {
 			return err
 		}
-		bins[images.ConformanceBinary(v)] = filepath.Join(dir, "conformance.test")
-		bins[images.ConformanceSubtestsFile(v)] = filepath.Join(dir, "subtests.json")
+		bins[versions.ConformanceBinary(v)] = filepath.Join(dir, "conformance.test")
+		bins[versions.ConformanceSubtestsFile(v)] = filepath.Join(dir, "subtests.json")
 	}
-	if err := os.MkdirAll(images.PeersDir(), 0o755); err != nil {
+	if err := os.MkdirAll(versions.PeersDir(), 0o755); err != nil {
 		return err
 	}
 	for to, from := range bins {
@@ -90,7 +90,7 @@ func (b *Builder) peers(ctx context.Context, rootfs string) error {
 // agnhostImage is agnhost (its binary in dir) under upstream's name, as upstream's image
 // holds it: /agnhost as the entrypoint, porter's test certificate beside it.
 func (b *Builder) agnhostImage(ctx context.Context, rootfs, tag, dir string) error {
-	k8s, err := b.moduleDir(ctx, "k8s.io/kubernetes", images.Kubernetes)
+	k8s, err := b.moduleDir(ctx, "k8s.io/kubernetes", versions.Kubernetes)
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func (b *Builder) agnhostImage(ctx context.Context, rootfs, tag, dir string) err
 	if err != nil {
 		return err
 	}
-	return b.imageStage(ctx, stage, images.AgnhostImage(tag), key, func(ctxDir string) error {
+	return b.imageStage(ctx, stage, versions.AgnhostImage(tag), key, func(ctxDir string) error {
 		for from, to := range map[string]string{
 			filepath.Join(dir, "agnhost"):          "agnhost",
 			filepath.Join(porter, "localhost.crt"): "localhost.crt",
@@ -110,7 +110,7 @@ func (b *Builder) agnhostImage(ctx context.Context, rootfs, tag, dir string) err
 				return err
 			}
 		}
-		return b.dockerBuild(ctx, stage, images.AgnhostImage(tag), key, ctxDir, "FROM "+rootfs+`
+		return b.dockerBuild(ctx, stage, versions.AgnhostImage(tag), key, ctxDir, "FROM "+rootfs+`
 COPY agnhost localhost.crt localhost.key /
 RUN ln -s agnhost /agnhost-2 && mkdir /uploads
 EXPOSE 80 8080 8081 9376 5000

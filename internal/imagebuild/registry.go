@@ -5,7 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // registryConfig is the registry's configuration: blobs and manifests on the filesystem
@@ -32,15 +32,15 @@ http:
 // from the Go module proxy into a scratch image with its configuration.
 func (b *Builder) registryImage(ctx context.Context) error {
 	bin, err := b.goInstall(ctx, "registry-binary", false, "",
-		"github.com/distribution/distribution/v3/cmd/registry@"+images.Distribution)
+		"github.com/distribution/distribution/v3/cmd/registry@"+versions.Distribution)
 	if err != nil {
 		return err
 	}
-	key, err := b.key("registry-image", images.Distribution, "file:"+filepath.Join(bin, "registry"), registryConfig)
+	key, err := b.key("registry-image", versions.Distribution, "file:"+filepath.Join(bin, "registry"), registryConfig)
 	if err != nil {
 		return err
 	}
-	tag := images.RegistryImage()
+	tag := versions.RegistryImage()
 	return b.imageStage(ctx, "registry-image", tag, key, func(ctxDir string) error {
 		if err := copyFile(filepath.Join(bin, "registry"), filepath.Join(ctxDir, "registry"), 0o755); err != nil {
 			return err

@@ -30,7 +30,7 @@ type Builder struct {
 	// first is preloaded in the node image.
 	CalicoBuilds []string
 	// Sources is the local sources directory searched first for source archives
-	// ($NETPOL_SOURCES; see internal/images.SourceArchive).
+	// ($NETPOL_SOURCES; see internal/versions.SourceArchive).
 	Sources string
 	// UpstreamOnly builds what upstream mode needs from here: the demo app's image and
 	// the local registry's.

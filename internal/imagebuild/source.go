@@ -13,7 +13,7 @@ import (
 	"slices"
 
 	"github.com/netpol-e2e/harness/internal/httpget"
-	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // SourcesEnv names the local sources directory (like Buildroot's download dir): archives
@@ -24,7 +24,7 @@ const SourcesEnv = "NETPOL_SOURCES"
 // cache's sources/ directory, else downloaded from its URL into the cache. Every copy is
 // checked (commit id always; sha256 for the file as distributed) before it is used, and a
 // verified copy is kept in the cache so later runs need neither the directory nor the URL.
-func (b *Builder) findSource(ctx context.Context, a images.SourceArchive) (string, error) {
+func (b *Builder) findSource(ctx context.Context, a versions.SourceArchive) (string, error) {
 	cached := filepath.Join(b.Cache, "sources", a.File)
 	var tried []string
 	for _, dir := range []string{b.Sources, filepath.Dir(cached)} {
@@ -39,7 +39,7 @@ func (b *Builder) findSource(ctx context.Context, a images.SourceArchive) (strin
 		if err := VerifyArchive(p, a, true); err != nil {
 			return "", &StageError{
 				Stage: "source " + a.File, Command: "verify " + p, Err: err,
-				Hint: "replace it with the archive named in internal/images/versions.go (commit " + a.Commit + ")",
+				Hint: "replace it with the archive named in internal/versions/versions.go (commit " + a.Commit + ")",
 			}
 		}
 		if p != cached {
@@ -67,7 +67,7 @@ func (b *Builder) findSource(ctx context.Context, a images.SourceArchive) (strin
 
 // VerifyArchive checks a tag archive's commit id (its pax global header, as
 // `git get-tar-commit-id` reads it) and, when checkSum is set, its sha256.
-func VerifyArchive(path string, a images.SourceArchive, checkSum bool) error {
+func VerifyArchive(path string, a versions.SourceArchive, checkSum bool) error {
 	if checkSum {
 		sum, err := fileSHA256(path)
 		if err != nil {
@@ -143,7 +143,7 @@ func download(ctx context.Context, url, dst string) error {
 
 // sourceTree unpacks a verified archive into the cache (once per commit) and applies the
 // replaces the Go module proxy forces (a.Replace).
-func (b *Builder) sourceTree(ctx context.Context, a images.SourceArchive) (string, error) {
+func (b *Builder) sourceTree(ctx context.Context, a versions.SourceArchive) (string, error) {
 	archive, err := b.findSource(ctx, a)
 	if err != nil {
 		return "", err
@@ -161,7 +161,7 @@ func (b *Builder) sourceTree(ctx context.Context, a images.SourceArchive) (strin
 	// can load plugins, so Go links it as dynamically linked code (-z nocopyreloc), which
 	// position-dependent objects cannot join ("recompile with -fPIE", seen here).
 	make := []string{"make", "-j2", "BUILD_STATIC_ONLY=1", "OBJDIR=amd64"}
-	if comps, _ := images.CalicoComponents(a.Version); slices.Contains(comps, "calico") {
+	if comps, _ := versions.CalicoComponents(a.Version); slices.Contains(comps, "calico") {
 		make = append(make, "EXTRA_CFLAGS=-fPIC")
 		parts = append(parts, "fPIC")
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/netpol-e2e/harness/internal/images"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // tagArchive is what `git archive` writes: a pax global header with the commit id, then
@@ -36,9 +36,9 @@ func tagArchive(t *testing.T, commit string) []byte {
 	return buf.Bytes()
 }
 
-func pinned(data []byte, commit string) images.SourceArchive {
+func pinned(data []byte, commit string) versions.SourceArchive {
 	sum := sha256.Sum256(data)
-	return images.SourceArchive{Version: "v9", File: "calico-v9.tar.gz", Commit: commit, SHA256: hex.EncodeToString(sum[:])}
+	return versions.SourceArchive{Version: "v9", File: "calico-v9.tar.gz", Commit: commit, SHA256: hex.EncodeToString(sum[:])}
 }
 
 const commitA = "82fd18c202ac5400cd7760597a510de9d028b035"
@@ -105,7 +105,7 @@ func TestFindSourceDownloadsWhenAbsent(t *testing.T) {
 
 func TestCalicoBuildSource(t *testing.T) {
 	for v, module := range map[string]bool{
-		images.CalicoVersion: true, images.CalicoUpgradeBuild: true,
+		versions.CalicoVersion: true, versions.CalicoUpgradeBuild: true,
 		"v3.29.7": false, "v3.30.7": false, "v3.31.7": false, "v3.32.1": false,
 	} {
 		got, err := CalicoBuildSource(v)
@@ -114,8 +114,8 @@ func TestCalicoBuildSource(t *testing.T) {
 	}
 	_, err := CalicoBuildSource("v3.30.0")
 	require.ErrorContains(t, err, `calico build "v3.30.0": buildable here are v3.28.5, v3.29.7, v3.30.7, v3.31.7, v3.32.1`)
-	require.Equal(t, "v3.32.1", images.CalicoDefault)
-	require.Contains(t, images.CalicoReleases(), images.CalicoUpgradeFrom)
+	require.Equal(t, "v3.32.1", versions.CalicoDefault)
+	require.Contains(t, versions.CalicoReleases(), versions.CalicoUpgradeFrom)
 }
 
 // Every pinned archive, where the shared sources folder has it (CI's machines do), is the
@@ -126,7 +126,7 @@ func TestPinnedCalicoArchivesVerify(t *testing.T) {
 		dir = "../../../shared/sources"
 	}
 	found := 0
-	for _, a := range images.CalicoSources {
+	for _, a := range versions.CalicoSources {
 		p := filepath.Join(dir, a.File)
 		if _, err := os.Stat(p); err != nil {
 			continue
@@ -135,6 +135,6 @@ func TestPinnedCalicoArchivesVerify(t *testing.T) {
 		require.NoError(t, VerifyArchive(p, a, true), a.Version)
 	}
 	if found == 0 {
-		t.Skipf("no archive of %v in %s", images.CalicoReleases()[1:], dir)
+		t.Skipf("no archive of %v in %s", versions.CalicoReleases()[1:], dir)
 	}
 }

@@ -18,8 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // NetpolFocus selects the upstream Netpol specs (as Calico's CI focuses them).
@@ -53,12 +53,12 @@ func SCTPSupport() (bool, string) {
 // left out when the kernel lacks SCTP).
 func Netpol(ctx context.Context, e Env) (*report.PeerSuite, error) {
 	dir := filepath.Join(e.Dir, "kubernetes-netpol")
-	s := &report.PeerSuite{Suite: "kubernetes-netpol", Version: images.Kubernetes}
+	s := &report.PeerSuite{Suite: "kubernetes-netpol", Version: versions.Kubernetes}
 	args := NetpolArgs(e.Kubeconfig, dir, !e.SCTP)
 	if !e.SCTP {
 		s.Skips = []report.PeerSkip{{Specs: sctpSkip, Reason: e.SCTPReason}}
 	}
-	out, err := runSuite(ctx, s, dir, images.NetpolE2EBinary(), args, nil)
+	out, err := runSuite(ctx, s, dir, versions.NetpolE2EBinary(), args, nil)
 	if err != nil {
 		return s, err
 	}
@@ -103,7 +103,7 @@ func NetpolArgs(kubeconfig, reportDir string, skipSCTP bool) []string {
 
 // Conformance runs the network-policy-api conformance profiles of the API a Calico
 // version enforces.
-func Conformance(ctx context.Context, e Env, api images.NetworkPolicyAPI, calicoVersion string) (*report.PeerSuite, error) {
+func Conformance(ctx context.Context, e Env, api versions.NetworkPolicyAPI, calicoVersion string) (*report.PeerSuite, error) {
 	dir := filepath.Join(e.Dir, "network-policy-api")
 	s := &report.PeerSuite{Suite: "network-policy-api", Version: api.Module, Profiles: api.Profiles}
 	skip := ""
@@ -111,7 +111,7 @@ func Conformance(ctx context.Context, e Env, api images.NetworkPolicyAPI, calico
 	if !e.SCTP {
 		// Every subtest that probes over SCTP (its code says so), each listed as skipped:
 		// a probe the kernel cannot make would fail it at that probe.
-		subs, err := readSubtests(images.ConformanceSubtestsFile(api.Module))
+		subs, err := readSubtests(versions.ConformanceSubtestsFile(api.Module))
 		if err != nil {
 			return s, err
 		}
@@ -125,7 +125,7 @@ func Conformance(ctx context.Context, e Env, api images.NetworkPolicyAPI, calico
 		}
 	}
 	args := ConformanceArgs(api, calicoVersion, filepath.Join(dir, "conformance-report.yaml"), skip)
-	out, err := runSuite(ctx, s, dir, images.ConformanceBinary(api.Module), args, []string{"KUBECONFIG=" + e.Kubeconfig})
+	out, err := runSuite(ctx, s, dir, versions.ConformanceBinary(api.Module), args, []string{"KUBECONFIG=" + e.Kubeconfig})
 	if err != nil && out == "" {
 		return s, err
 	}
@@ -152,7 +152,7 @@ func readSubtests(path string) ([]Subtest, error) {
 // ConformanceArgs are the conformance binary's arguments: its profiles' tests (the
 // standard features), a report naming the implementation, and a -test.skip expression
 // when there is one.
-func ConformanceArgs(api images.NetworkPolicyAPI, calicoVersion, reportFile, skip string) []string {
+func ConformanceArgs(api versions.NetworkPolicyAPI, calicoVersion, reportFile, skip string) []string {
 	args := []string{
 		"-test.v", "-test.run=TestConformanceProfiles", "-test.timeout=90m",
 		"-conformance-profiles=" + strings.Join(api.Profiles, ","),

@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // testdata/netpol-junit.xml is the JUnit report of a real run of the upstream Netpol specs
@@ -66,7 +66,7 @@ func TestArgs(t *testing.T) {
 		require.Contains(t, a, want)
 	}
 	require.NotContains(t, strings.Join(NetpolArgs("/k", "/r", false), " "), "ginkgo.skip", "SCTP specs run where the kernel has SCTP")
-	api, err := images.NetworkPolicyAPIFor("v3.31.7")
+	api, err := versions.NetworkPolicyAPIFor("v3.31.7")
 	require.NoError(t, err)
 	c := strings.Join(ConformanceArgs(api, "v3.31.7", "/r.yaml", "/(^A$)/(^b$)"), " ")
 	for _, want := range []string{"-conformance-profiles=AdminNetworkPolicy,BaselineAdminNetworkPolicy", "-version=v3.31.7", "-report-output=/r.yaml", "-additional-info=", "-test.skip=/(^A$)/(^b$)"} {

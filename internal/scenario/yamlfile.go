@@ -24,9 +24,9 @@ import (
 	v1alpha2 "sigs.k8s.io/network-policy-api/apis/v1alpha2"
 	"sigs.k8s.io/yaml"
 
-	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/netpol"
 	"github.com/netpol-e2e/harness/internal/strictyaml"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // FileError names the file (and line, when known) of bad input and what to do about it.
@@ -287,8 +287,8 @@ func checkObject(o Object) *objectError {
 			return &objectError{"selector:", fmt.Sprintf("Deployment %s/%s: spec.selector %v does not match its pod template's labels %v (the API server refuses it)", d.Namespace, d.Name, d.Spec.Selector.MatchLabels, d.Spec.Template.Labels)}
 		}
 		for _, c := range d.Spec.Template.Spec.Containers {
-			if c.Image != images.StarImage() {
-				return &objectError{"image:", fmt.Sprintf("Deployment %s/%s container %s: image %s, but the one image the suite builds and delivers to the nodes (local registry or kind load) is %s: use it", d.Namespace, d.Name, c.Name, c.Image, images.StarImage())}
+			if c.Image != versions.StarImage() {
+				return &objectError{"image:", fmt.Sprintf("Deployment %s/%s container %s: image %s, but the one image the suite builds and delivers to the nodes (local registry or kind load) is %s: use it", d.Namespace, d.Name, c.Name, c.Image, versions.StarImage())}
 			}
 			listen := listenPort(c.Args)
 			for _, p := range c.Ports {

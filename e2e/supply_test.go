@@ -13,10 +13,10 @@ import (
 	"github.com/netpol-e2e/harness/internal/cluster"
 	"github.com/netpol-e2e/harness/internal/docker"
 	"github.com/netpol-e2e/harness/internal/imagebuild"
-	"github.com/netpol-e2e/harness/internal/images"
 	"github.com/netpol-e2e/harness/internal/kube"
 	"github.com/netpol-e2e/harness/internal/mirror"
 	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/versions"
 )
 
 // Where the bytes come from (-image-source) and how images reach the nodes
@@ -71,9 +71,9 @@ func checkImageOptions(add func(format string, args ...any)) {
 	}
 	if upstreamNames() {
 		for _, v := range calicoVersions() {
-			if !images.IsCalicoRelease(v) {
+			if !versions.IsCalicoRelease(v) {
 				add("-image-source=%s: %s is not a Calico release (upstream publishes no manifest and images of this build; a branch's are its head of today): use releases, e.g. -calico-version=%s -upgrade-to=%s, or -image-source=offline",
-					*flagImageSource, images.CalicoLabel(v), images.CalicoUpgradeFrom, images.CalicoDefault)
+					*flagImageSource, versions.CalicoLabel(v), versions.CalicoUpgradeFrom, versions.CalicoDefault)
 			}
 		}
 	}
@@ -94,7 +94,7 @@ func nodeImage(ctx context.Context) (string, error) {
 	}
 	switch *flagImageSource {
 	case sourceOffline:
-		return images.NodeImage(), nil
+		return versions.NodeImage(), nil
 	case sourceRehearsal:
 		return rehearsalNodeImage(ctx)
 	}
@@ -109,14 +109,14 @@ func rehearsalNodeImage(ctx context.Context) (string, error) {
 		run.Environment["node image"] = tag + ": kind's published image, found locally"
 		return tag, nil
 	}
-	if _, err := docker.ImageID(ctx, images.NodeImage()); err != nil {
-		return "", fmt.Errorf("node image %s is missing (%w): run `make images`", images.NodeImage(), err)
+	if _, err := docker.ImageID(ctx, versions.NodeImage()); err != nil {
+		return "", fmt.Errorf("node image %s is missing (%w): run `make images`", versions.NodeImage(), err)
 	}
-	if _, err := docker.Output(ctx, "tag", images.NodeImage(), tag); err != nil {
+	if _, err := docker.Output(ctx, "tag", versions.NodeImage(), tag); err != nil {
 		return "", err
 	}
 	taggedNode = tag
-	run.Environment["node image"] = fmt.Sprintf("%s: the offline build (%s) under kind %s's default tag; kind's default names it by digest too (%s), which only the published bytes have", tag, images.NodeImage(), images.Kind, cluster.DefaultNodeImage)
+	run.Environment["node image"] = fmt.Sprintf("%s: the offline build (%s) under kind %s's default tag; kind's default names it by digest too (%s), which only the published bytes have", tag, versions.NodeImage(), versions.Kind, cluster.DefaultNodeImage)
 	return tag, nil
 }
 
@@ -134,7 +134,7 @@ func startMirror(ctx context.Context) error {
 	if *flagImageSource == sourceRehearsal {
 		files := map[string]string{}
 		for _, v := range calicoVersions() {
-			files[calico.ReleaseManifestPath(v)] = images.CalicoManifest(v)
+			files[calico.ReleaseManifestPath(v)] = versions.CalicoManifest(v)
 		}
 		var err error
 		if releases, err = mirror.ServeFiles(files); err != nil {
@@ -146,7 +146,7 @@ func startMirror(ctx context.Context) error {
 		run.Environment["image delivery"] = "kind load (every node's containerd, from the local Docker engine)"
 		return nil
 	}
-	registry = &mirror.Registry{Container: registryContainer, Volume: registryVolume, Image: images.RegistryImage(), Network: cluster.Network, HostPort: *flagRegistryPort}
+	registry = &mirror.Registry{Container: registryContainer, Volume: registryVolume, Image: versions.RegistryImage(), Network: cluster.Network, HostPort: *flagRegistryPort}
 	what, err := registry.Up(ctx)
 	if err != nil {
 		return err
@@ -169,7 +169,7 @@ func startMirror(ctx context.Context) error {
 		fallback = "falling back to the registries themselves"
 	}
 	run.Environment["image delivery"] = fmt.Sprintf("local registry %s (%s, %s, %s) as the nodes' mirror of %s, %s",
-		registryContainer, images.RegistryImage(), what, registry.MirrorURL(), strings.Join(mirror.Registries(), ", "), fallback)
+		registryContainer, versions.RegistryImage(), what, registry.MirrorURL(), strings.Join(mirror.Registries(), ", "), fallback)
 	return nil
 }
 
@@ -220,15 +220,15 @@ func calicoVersion() string {
 	case *flagUpgradePath != "":
 		return strings.Split(*flagUpgradePath, ",")[0]
 	case upgradeSelected:
-		return images.CalicoUpgradeFrom
+		return versions.CalicoUpgradeFrom
 	}
-	return images.CalicoDefault
+	return versions.CalicoDefault
 }
 
 // upgradeTarget is TestUpgrade's version B: -upgrade-to, else the newest release built here.
 func upgradeTarget() string {
 	if *flagUpgradeTo == "" {
-		return images.CalicoDefault
+		return versions.CalicoDefault
 	}
 	return *flagUpgradeTo
 }
@@ -243,25 +243,25 @@ func calicoManifest(ctx context.Context, version, src string) (string, []byte, e
 	if src == "" {
 		switch *flagImageSource {
 		case sourceOffline:
-			src = images.CalicoManifest(version)
+			src = versions.CalicoManifest(version)
 		case sourceRehearsal:
 			src = calico.ReleaseManifestURL(releases.URL, version)
 		default:
 			src = calico.ReleaseManifestURL(calico.ReleaseHost, version)
 		}
 	}
-	o := calico.ManifestOptions{PodSubnet: images.PodSubnet, PodSubnetV6: images.PodSubnetV6, Dataplane: calico.Dataplane(*flagDataplane), Family: calico.Family(*flagIPFamily)}
+	o := calico.ManifestOptions{PodSubnet: versions.PodSubnet, PodSubnetV6: versions.PodSubnetV6, Dataplane: calico.Dataplane(*flagDataplane), Family: calico.Family(*flagIPFamily)}
 	switch {
 	case upstreamNames():
 		o.Version = version // the manifest must be that release's, its images named as published
 	case viaRegistry():
 		// A build's own tag (v3.28.5-b) under the upstream name.
 		var err error
-		if o.Images, err = images.CalicoUpstreamImages(version); err != nil {
+		if o.Images, err = versions.CalicoUpstreamImages(version); err != nil {
 			return src, nil, err
 		}
 	default:
-		o.Images = images.CalicoImages(version) // the local names kind load copies
+		o.Images = versions.CalicoImages(version) // the local names kind load copies
 	}
 	data, err := calico.LoadManifest(ctx, src, o)
 	return src, data, err
@@ -291,7 +291,7 @@ func deliverCalico(ctx context.Context, version string) (string, error) {
 
 // kindLoadCalico copies a build's three images, under their local names, into every node.
 func kindLoadCalico(ctx context.Context, version string) error {
-	for _, img := range sortedValues(images.CalicoImages(version)) {
+	for _, img := range sortedValues(versions.CalicoImages(version)) {
 		if err := kindC.LoadImage(ctx, img); err != nil {
 			return err
 		}
@@ -301,8 +301,8 @@ func kindLoadCalico(ctx context.Context, version string) error {
 
 // pushCalico pushes a build's three images under their upstream names.
 func pushCalico(ctx context.Context, version string) ([]string, string, error) {
-	local := images.CalicoImages(version)
-	upstream, err := images.CalicoUpstreamImages(version)
+	local := versions.CalicoImages(version)
+	upstream, err := versions.CalicoUpstreamImages(version)
 	if err != nil {
 		return nil, "", err
 	}
@@ -320,7 +320,7 @@ func pushCalico(ctx context.Context, version string) ([]string, string, error) {
 }
 
 // deliverStar makes the demo app's image available to every node.
-func deliverStar(ctx context.Context) error { return deliverBuilt(ctx, images.StarImage()) }
+func deliverStar(ctx context.Context) error { return deliverBuilt(ctx, versions.StarImage()) }
 
 // deliverBuilt makes an image built here available under its name: pushed and pulled by
 // every node through the mirror (a node that cannot pull fails here, naming itself,
@@ -390,11 +390,11 @@ func measureDelivery(ctx context.Context) error {
 // measureVersion measures one version's images (see measureDelivery); base is the nodes'
 // snapshot count without them.
 func measureVersion(ctx context.Context, v string, base int) (string, error) {
-	up, err := images.CalicoUpstreamImages(v)
+	up, err := versions.CalicoUpstreamImages(v)
 	if err != nil {
 		return "", err
 	}
-	local, upstream := sortedValues(images.CalicoImages(v)), sortedValues(up)
+	local, upstream := sortedValues(versions.CalicoImages(v)), sortedValues(up)
 	removed := func(imgs []string) error {
 		if err := kindC.RemoveImages(ctx, imgs...); err != nil {
 			return err
