@@ -58,7 +58,7 @@ func Netpol(ctx context.Context, e Env) (*report.PeerSuite, error) {
 	if !e.SCTP {
 		s.Skips = []report.PeerSkip{{Specs: sctpSkip, Reason: e.SCTPReason}}
 	}
-	out, err := runSuite(ctx, s, dir, versions.NetpolE2EBinary(), args, nil)
+	out, exit, err := runSuite(ctx, s, dir, versions.NetpolE2EBinary(), args, nil)
 	if err != nil {
 		return s, err
 	}
@@ -71,7 +71,17 @@ func Netpol(ctx context.Context, e Env) (*report.PeerSuite, error) {
 		return s, err
 	}
 	explainSkips(s)
-	return s, nil
+	return s, exitWithoutFailure(s, exit, dir)
+}
+
+// exitWithoutFailure is an error when the suite's binary failed (a non-zero exit) while
+// none of its specs did: something outside the specs went wrong, and passing specs must
+// not hide it.
+func exitWithoutFailure(s *report.PeerSuite, exit int, dir string) error {
+	if exit == 0 || len(s.Failed()) > 0 {
+		return nil
+	}
+	return fmt.Errorf("the suite exited with status %d although no spec failed: see %s", exit, filepath.Join(dir, "output.log"))
 }
 
 // explainSkips gives each skipped spec the reason of the skip expression that left it
@@ -125,16 +135,16 @@ func Conformance(ctx context.Context, e Env, api versions.NetworkPolicyAPI, cali
 		}
 	}
 	args := ConformanceArgs(api, calicoVersion, filepath.Join(dir, "conformance-report.yaml"), skip)
-	out, err := runSuite(ctx, s, dir, versions.ConformanceBinary(api.Module), args, []string{"KUBECONFIG=" + e.Kubeconfig})
-	if err != nil && out == "" {
+	out, exit, err := runSuite(ctx, s, dir, versions.ConformanceBinary(api.Module), args, []string{"KUBECONFIG=" + e.Kubeconfig})
+	if err != nil {
 		return s, err
 	}
 	ran := ParseGoTest(out)
 	if len(ran) == 0 {
-		return s, fmt.Errorf("the conformance suite reported no test (%v): see %s", err, filepath.Join(dir, "output.log"))
+		return s, fmt.Errorf("the conformance suite reported no test (exit status %d): see %s", exit, filepath.Join(dir, "output.log"))
 	}
 	s.Specs = append(ran, s.Specs...)
-	return s, nil
+	return s, exitWithoutFailure(s, exit, dir)
 }
 
 func readSubtests(path string) ([]Subtest, error) {
@@ -166,11 +176,12 @@ func ConformanceArgs(api versions.NetworkPolicyAPI, calicoVersion, reportFile, s
 }
 
 // runSuite runs a suite binary in dir, its output into dir/output.log, and sets the
-// suite's command and wall time. A failing spec makes the binary exit non-zero: only an
-// exit without a report is an error of the run (the caller decides from what it parses).
-func runSuite(ctx context.Context, s *report.PeerSuite, dir, bin string, args, env []string) (string, error) {
+// suite's command and wall time. It returns the output and the exit status (a failing
+// spec exits non-zero: the caller decides from what it parses); an error only when the
+// binary could not run.
+func runSuite(ctx context.Context, s *report.PeerSuite, dir, bin string, args, env []string) (string, int, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	s.Command = strings.Join(append(append(append([]string{}, env...), bin), quoteAll(args)...), " ")
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -179,7 +190,7 @@ func runSuite(ctx context.Context, s *report.PeerSuite, dir, bin string, args, e
 	// The output goes to dir/output.log as it comes (tail it while the suite runs).
 	log, err := os.Create(filepath.Join(dir, "output.log"))
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer log.Close()
 	var out bytes.Buffer
@@ -189,10 +200,13 @@ func runSuite(ctx context.Context, s *report.PeerSuite, dir, bin string, args, e
 	err = cmd.Run()
 	s.Wall = time.Since(start)
 	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		return out.String(), fmt.Errorf("%s: %w", bin, err)
+	if errors.As(err, &exit) {
+		return out.String(), exit.ExitCode(), nil
 	}
-	return out.String(), nil
+	if err != nil {
+		return out.String(), 0, fmt.Errorf("%s: %w", bin, err)
+	}
+	return out.String(), 0, nil
 }
 
 func quoteAll(args []string) []string {

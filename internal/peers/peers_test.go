@@ -1,7 +1,9 @@
 package peers
 
 import (
+	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +110,30 @@ func TestConformanceSubtestsAndTheSCTPSkip(t *testing.T) {
 	_, _, err = SCTPSkip(nil)
 	require.NoError(t, err, "nothing probes SCTP: no skip")
 	_, err = ConformanceSubtests("testdata/none")
+	require.Error(t, err)
+}
+
+// A suite binary that fails outside its specs is an error even when every spec passed.
+func TestExitWithoutFailure(t *testing.T) {
+	passed := &report.PeerSuite{Specs: []report.PeerSpec{{Name: "a", Verdict: report.PeerPassed}}}
+	require.NoError(t, exitWithoutFailure(passed, 0, "/d"))
+	require.ErrorContains(t, exitWithoutFailure(passed, 1, "/d"), "exited with status 1 although no spec failed: see /d/output.log")
+	failed := &report.PeerSuite{Specs: []report.PeerSpec{{Name: "a", Verdict: report.PeerFailed}}}
+	require.NoError(t, exitWithoutFailure(failed, 1, "/d"), "the failed spec says it")
+}
+
+// runSuite reports the binary's exit status and keeps its output in dir/output.log.
+func TestRunSuiteKeepsOutputAndExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	s := &report.PeerSuite{}
+	out, exit, err := runSuite(context.Background(), s, dir, "/bin/sh", []string{"-c", "echo $X; exit 3"}, []string{"X=hello"})
+	require.NoError(t, err)
+	require.Equal(t, 3, exit)
+	require.Equal(t, "hello\n", out)
+	logged, err := os.ReadFile(filepath.Join(dir, "output.log"))
+	require.NoError(t, err)
+	require.Equal(t, out, string(logged))
+	require.Equal(t, "X=hello /bin/sh -c 'echo $X; exit 3'", s.Command)
+	_, _, err = runSuite(context.Background(), s, dir, filepath.Join(dir, "missing"), nil, nil)
 	require.Error(t, err)
 }
