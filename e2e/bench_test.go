@@ -31,11 +31,11 @@ func BenchmarkScale(b *testing.B) {
 		rs.Failure = err.Error()
 	}
 	rs.Notes = append(rs.Notes, fmt.Sprintf("%d rounds per size through the probe sessions; table (also bench.svg):", *flagBenchRounds))
-	rs.Notes = append(rs.Notes, strings.Split(strings.TrimRight(harness.BenchTable(points), "\n"), "\n")...)
+	rs.Notes = append(rs.Notes, strings.Split(strings.TrimRight(report.BenchTable(points), "\n"), "\n")...)
 	run.Steps = append(run.Steps, rs)
 	b.Log("\n" + rs.Text())
 	if len(points) > 0 {
-		if werr := os.WriteFile(filepath.Join(reportDir(), "bench.svg"), []byte(harness.BenchSVG(points)), 0o644); werr != nil {
+		if werr := os.WriteFile(filepath.Join(reportDir(), "bench.svg"), []byte(report.BenchSVG(points)), 0o644); werr != nil {
 			b.Error(werr)
 		}
 		for _, p := range points {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/probe"
+	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/scenario"
 	"github.com/netpol-e2e/harness/internal/versions"
 )
@@ -27,25 +27,15 @@ const BenchNamespace = "netpol-bench"
 // admit the sources.
 const BenchTargets = 8
 
-// BenchPoint is one size of the scale benchmark.
-type BenchPoint struct {
-	Sources, Targets, Cells int
-	Median, Worst           time.Duration
-	// CPU is the harness process's user+system CPU over the timed rounds; MaxRSS its peak
-	// resident memory so far (KiB).
-	CPU    time.Duration
-	MaxRSS int64
-}
-
 // Bench is the scale benchmark: N star pods (sources) x M target services in a namespace
 // of its own, with policies of the workshop's shape (a default deny ingress; the first
 // half of the targets admit the sources on their port, the others nothing). For each N it
 // scales the sources, opens their probe sessions with one round, then times rounds of the
 // whole matrix. A round that differs from the expectation fails it: a benchmark of wrong
 // answers measures nothing.
-func (h *Harness) Bench(ctx context.Context, sizes []int, targets, rounds int) ([]BenchPoint, error) {
+func (h *Harness) Bench(ctx context.Context, sizes []int, targets, rounds int) ([]report.BenchPoint, error) {
 	defer func() { _ = h.Kube.DeleteNamespaces(context.WithoutCancel(ctx), 3*time.Minute, BenchNamespace) }()
-	var out []BenchPoint
+	var out []report.BenchPoint
 	for _, n := range sizes {
 		plan, want, err := h.benchUp(ctx, benchObjects(n, targets, true), n, targets)
 		if err != nil {
@@ -66,7 +56,7 @@ func (h *Harness) Bench(ctx context.Context, sizes []int, targets, rounds int) (
 				return out, fmt.Errorf("bench %d sources: a round differs from the expectation:\n%s", n, matrix.RenderDiff(want, mm))
 			}
 		}
-		out = append(out, BenchPoint{
+		out = append(out, report.BenchPoint{
 			Sources: n, Targets: targets, Cells: len(want.ProbedCells()), Median: median(times), Worst: slices.Max(times),
 			CPU: cpuTime() - cpu0, MaxRSS: maxRSS(),
 		})
@@ -228,44 +218,4 @@ func maxRSS() int64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return ru.Maxrss
-}
-
-// BenchTable renders the points as text.
-func BenchTable(points []BenchPoint) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%-8s %-8s %-6s %-10s %-10s %-10s %s\n", "sources", "targets", "cells", "median", "worst", "cpu", "maxrss")
-	for _, p := range points {
-		fmt.Fprintf(&b, "%-8d %-8d %-6d %-10s %-10s %-10s %d MiB\n", p.Sources, p.Targets, p.Cells,
-			p.Median.Round(time.Millisecond), p.Worst.Round(time.Millisecond), p.CPU.Round(time.Millisecond), p.MaxRSS/1024)
-	}
-	return b.String()
-}
-
-// BenchSVG plots round time against the number of sources: median as a line, worst as dots.
-func BenchSVG(points []BenchPoint) string {
-	const w, hgt, pad = 480.0, 300.0, 40.0
-	maxN, maxT := 1.0, 0.001
-	for _, p := range points {
-		maxN = max(maxN, float64(p.Sources))
-		maxT = max(maxT, p.Worst.Seconds())
-	}
-	x := func(n int) float64 { return pad + float64(n)/maxN*(w-2*pad) }
-	y := func(d time.Duration) float64 { return hgt - pad - d.Seconds()/maxT*(hgt-2*pad) }
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="11">`, w, hgt)
-	fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="black"/><line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="black"/>`,
-		pad, hgt-pad, w-pad, hgt-pad, pad, pad, pad, hgt-pad)
-	targets := 0
-	if len(points) > 0 {
-		targets = points[0].Targets
-	}
-	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f">sources (x %d targets)</text><text x="4" y="%.0f">round, s (max %.2f)</text>`, w/2-50, hgt-8, targets, pad-10, maxT)
-	var pts []string
-	for _, p := range points {
-		pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(p.Sources), y(p.Median)))
-		fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="red"/><text x="%.1f" y="%.0f">%d</text>`, x(p.Sources), y(p.Worst), x(p.Sources)-6, hgt-pad+14, p.Sources)
-	}
-	fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="blue" stroke-width="2"/>`, strings.Join(pts, " "))
-	b.WriteString(`<text x="300" y="20" fill="blue">median</text><text x="360" y="20" fill="red">worst</text></svg>`)
-	return b.String()
 }

@@ -115,3 +115,18 @@ func TestGridKeepsTheMatrixOrderAndFramesWrongCells(t *testing.T) {
 	require.Contains(t, string(js), `"cells":[["not-probed","allowed"],["blocked","not-probed"]]`, "verdicts are names in JSON")
 	require.Contains(t, string(js), `"from":"b","to":"x","url":"","verdict":"allowed"`)
 }
+
+func TestBenchRendering(t *testing.T) {
+	points := []BenchPoint{
+		{Sources: 6, Targets: 8, Cells: 48, Median: time.Second, Worst: 1100 * time.Millisecond, CPU: 300 * time.Millisecond, MaxRSS: 90 * 1024},
+		{Sources: 50, Targets: 8, Cells: 400, Median: 1500 * time.Millisecond, Worst: 2 * time.Second, CPU: 2 * time.Second, MaxRSS: 120 * 1024},
+	}
+	require.Equal(t, `sources  targets  cells  median     worst      cpu        maxrss
+6        8        48     1s         1.1s       300ms      90 MiB
+50       8        400    1.5s       2s         2s         120 MiB
+`, BenchTable(points))
+	// x = 40 + n/50*400, y = 260 - median/2s*220: (88, 150) and (440, 95).
+	svg := BenchSVG(points)
+	require.True(t, strings.HasPrefix(svg, "<svg"))
+	require.Contains(t, svg, `<polyline points="88.0,150.0 440.0,95.0"`)
+}
