@@ -118,11 +118,11 @@ func peerComparison(netpol *report.PeerSuite) *report.Step {
 				cells += len(s.Results)
 			}
 		}
-		st.Comparison.Rows = append(st.Comparison.Rows, report.ComparisonRow{Suite: "workshop (TestWorkshop, every check)", Cells: cells, Wall: workshopSpan.wall})
+		st.Comparison.Rows = append(st.Comparison.Rows, report.ComparisonRow{Suite: "workshop: steps' truth tables, all of TestWorkshop", Cells: cells, Wall: workshopSpan.wall})
 	} else {
 		run.Environment["peers vs workshop"] = "the workshop did not run in this run: the upstream suite alone"
 	}
-	st.Comparison.Rows = append(st.Comparison.Rows, report.ComparisonRow{Suite: netpol.Title(), Cells: netpol.Probes, Wall: netpol.Wall})
+	st.Comparison.Rows = append(st.Comparison.Rows, report.ComparisonRow{Suite: netpol.Title() + ": probes logged", Cells: netpol.Probes, Wall: netpol.Wall})
 	return st
 }
 

@@ -19,7 +19,8 @@ type PeerSuite struct {
 	Specs   []PeerSpec    `json:"specs"`
 	// Skips are the specs this run left out, each with why.
 	Skips []PeerSkip `json:"skips,omitempty"`
-	// Probes counts the connectivity probes the suite logged: the cells it proved.
+	// Probes counts the connectivity probes the suite logged: the cells it proved (0: the
+	// suite logs none, as the conformance suite does not).
 	Probes int `json:"probes"`
 }
 
@@ -80,7 +81,7 @@ func (p *PeerSuite) Title() string {
 func (p *PeerSuite) Text() string {
 	var b strings.Builder
 	n := p.Count()
-	fmt.Fprintf(&b, "  %s: %d passed, %d failed, %d skipped in %s; %d probes\n", p.Title(), n[PeerPassed], n[PeerFailed], n[PeerSkipped], p.Wall.Round(time.Second), p.Probes)
+	fmt.Fprintf(&b, "  %s: %d passed, %d failed, %d skipped in %s%s\n", p.Title(), n[PeerPassed], n[PeerFailed], n[PeerSkipped], p.Wall.Round(time.Second), p.probes())
 	for _, s := range p.Specs {
 		fmt.Fprintf(&b, "    %-7s %6.1fs  %s\n", s.Verdict, s.Duration.Seconds(), s.Name)
 		if s.Message != "" {
@@ -94,11 +95,18 @@ func (p *PeerSuite) Text() string {
 	return b.String()
 }
 
+func (p *PeerSuite) probes() string {
+	if p.Probes == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d probes", p.Probes)
+}
+
 func (p *PeerSuite) html() string {
 	var b strings.Builder
 	n := p.Count()
-	fmt.Fprintf(&b, "<p>%s: %d passed, %d failed, %d skipped in %s; %d probes. Again: <code>%s</code></p><table class=\"t\">",
-		html.EscapeString(p.Title()), n[PeerPassed], n[PeerFailed], n[PeerSkipped], p.Wall.Round(time.Second), p.Probes, html.EscapeString(p.Command))
+	fmt.Fprintf(&b, "<p>%s: %d passed, %d failed, %d skipped in %s%s. Again: <code>%s</code></p><table class=\"t\">",
+		html.EscapeString(p.Title()), n[PeerPassed], n[PeerFailed], n[PeerSkipped], p.Wall.Round(time.Second), p.probes(), html.EscapeString(p.Command))
 	for _, s := range p.Specs {
 		cls := map[PeerVerdict]string{PeerPassed: "pass", PeerFailed: "fail"}[s.Verdict]
 		fmt.Fprintf(&b, `<tr><td class="%s">%s</td><td>%.1fs</td><td>%s`, cls, s.Verdict, s.Duration.Seconds(), html.EscapeString(s.Name))
