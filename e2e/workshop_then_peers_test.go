@@ -44,18 +44,19 @@ var workshopSpan struct {
 // (the image its specs run) and whose assessment is the suite's own verdict per spec.
 func peerFeatures() []features.Feature {
 	var env peers.Env
-	setup := func(image string) features.Func {
+	setup := func(name, image string) features.Func {
 		return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			env.Kubeconfig, env.Dir = kindC.Kubeconfig(), filepath.Join(reportDir(), "peers")
 			env.SCTP, env.SCTPReason = peers.SCTPSupport()
 			if err := deliverBuilt(ctx, image); err != nil {
-				t.Fatalf("delivering %s: %v", image, err)
+				record(t, &report.Step{Name: name, Kind: "peer", Failure: fmt.Sprintf("delivering %s: %v", image, err)})
+				t.FailNow()
 			}
 			return ctx
 		}
 	}
 	suite := func(name, image, assessment string, fn func(ctx context.Context) (*report.PeerSuite, error)) features.Feature {
-		return features.New(name).Setup(setup(image)).Assess(assessment, func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+		return features.New(name).Setup(setup(name, image)).Assess(assessment, func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			ps, err := fn(ctx)
 			record(t, peerStep(name, ps, err))
 			return ctx
