@@ -28,8 +28,11 @@ func (s Subtest) Path() string { return s.Test + "/" + s.Name }
 // follows the suite's version without a hand-kept copy.
 func ConformanceSubtests(testsDir string) ([]Subtest, error) {
 	files, err := filepath.Glob(filepath.Join(testsDir, "*.go"))
-	if err != nil || len(files) == 0 {
-		return nil, fmt.Errorf("no conformance test source in %s (%v)", testsDir, err)
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no conformance test source in %s", testsDir)
 	}
 	var out []Subtest
 	fset := token.NewFileSet()
