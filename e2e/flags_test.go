@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"flag"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -68,16 +70,17 @@ var (
 // flagErrors collects environment variables that did not parse; TestMain reports them.
 var flagErrors []string
 
-// knownEnv lists every NETPOL_* variable an option reads (and the few read elsewhere), so
-// a misspelled one is an error rather than silently ignored.
-var knownEnv = []string{"NETPOL_CHROMIUM", "NETPOL_CACHE", "NETPOL_SOURCES"}
-
-// envDefaults are the defaults as written here (a flag's DefValue follows the environment):
-// docs/flags.md is generated from them.
+// envDefaults are the NETPOL_* variables the options read, with the defaults as written
+// here (a flag's DefValue follows the environment): docs/flags.md is generated from them.
 var envDefaults = map[string]string{}
 
+// knownEnv lists every NETPOL_* variable an option reads and the few read elsewhere, so
+// a misspelled one is an error rather than silently ignored.
+func knownEnv() []string {
+	return append([]string{"NETPOL_CHROMIUM", "NETPOL_CACHE", "NETPOL_SOURCES"}, slices.Sorted(maps.Keys(envDefaults))...)
+}
+
 func envStr(name, def string) string {
-	knownEnv = append(knownEnv, "NETPOL_"+name)
 	envDefaults["NETPOL_"+name] = def
 	if v, ok := os.LookupEnv("NETPOL_" + name); ok {
 		return v
@@ -115,5 +118,5 @@ func envDuration(name string, def time.Duration) time.Duration {
 func flagOverEnv() []string {
 	set := map[string]string{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
-	return inputcheck.FlagOverEnv(set, inputcheck.Environ(), knownEnv)
+	return inputcheck.FlagOverEnv(set, inputcheck.Environ(), knownEnv())
 }

@@ -125,7 +125,7 @@ var liveTests = []string{"TestProof", "TestWorkshop", "TestPeers", "TestUpgrade"
 // cluster work: everything that needs no cluster fails here, all at once, naming the flag
 // or the file and line.
 func checkInput() error {
-	if err := inputcheck.UnknownEnv(inputcheck.Environ(), knownEnv); err != nil {
+	if err := inputcheck.UnknownEnv(inputcheck.Environ(), knownEnv()); err != nil {
 		return err
 	}
 	if len(flagErrors) > 0 {

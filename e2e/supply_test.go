@@ -327,7 +327,7 @@ func deliverStar(ctx context.Context) error { return deliverBuilt(ctx, versions.
 // before any pod waits for it), or kind-loaded.
 func deliverBuilt(ctx context.Context, image string) error {
 	if _, err := docker.ImageID(ctx, image); err != nil {
-		return fmt.Errorf("image %s is not in the local Docker engine (%w): run `make images PEERS=1`", image, err)
+		return fmt.Errorf("image %s is not in the local Docker engine (%w): run `make images` (with PEERS=1 for the peer suites' agnhost)", image, err)
 	}
 	if !viaRegistry() {
 		return kindC.LoadImage(ctx, image)

@@ -27,6 +27,9 @@ func main() {
 	if *only != "" && *only != "upstream" {
 		fail(fmt.Errorf("-only=%q: the one partial build is -only=upstream", *only))
 	}
+	if *only != "" && *peers {
+		fail(fmt.Errorf("-peers with -only=upstream: the peer suites' images are built on the Debian root filesystem of the full build; drop -only=upstream"))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root, err := filepath.Abs(*repo)

@@ -43,9 +43,6 @@ func (b *Builder) Build(ctx context.Context) (*Result, error) {
 	if err := b.preflight(ctx); err != nil {
 		return nil, err
 	}
-	if b.UpstreamOnly && b.Peers {
-		return nil, fmt.Errorf("-peers with -only=upstream: the peer suites' images are built on the Debian root filesystem of the full build; drop -only=upstream")
-	}
 	if b.UpstreamOnly {
 		if err := b.suiteImages(ctx); err != nil {
 			return nil, err

@@ -13,9 +13,10 @@ import (
 // peers builds the peer suites (-peers): the upstream Netpol specs' test binary and
 // agnhost 2.66.1 from the node's Kubernetes release, agnhost 2.45 from v1.28.0 (what the
 // conformance manifests name; its porter patched to keep serving TCP and UDP where the
-// kernel refuses SCTP, as it does for a failed TCP port), each network-policy-api conformance suite compiled in its
-// own module (its go.mod and go.sum, unchanged), and both agnhost images on the Debian
-// root filesystem as upstream's are on Alpine (the conformance servers run /bin/bash).
+// kernel refuses SCTP, as it does for a failed TCP port), each network-policy-api
+// conformance suite compiled in its own module (its go.mod and go.sum, unchanged), and
+// both agnhost images on the Debian root filesystem as upstream's are on Alpine (the
+// conformance servers run /bin/bash).
 // The test binaries are copied to versions.PeersDir, where the e2e runs them.
 func (b *Builder) peers(ctx context.Context, rootfs string) error {
 	b.logf("peer suites: about 3 min when the Kubernetes build cache is warm")
@@ -39,8 +40,13 @@ func (b *Builder) peers(ctx context.Context, rootfs string) error {
 	if err != nil {
 		return err
 	}
+	k8s, err := b.moduleDir(ctx, "k8s.io/kubernetes", versions.Kubernetes)
+	if err != nil {
+		return err
+	}
+	porter := filepath.Join(k8s, "test", "images", "agnhost", "porter")
 	for tag, dir := range map[string]string{versions.AgnhostNetpol: netpol, versions.AgnhostConformance: agnhostOld} {
-		if err := b.agnhostImage(ctx, rootfs, tag, dir); err != nil {
+		if err := b.agnhostImage(ctx, rootfs, tag, dir, porter); err != nil {
 			return err
 		}
 	}
@@ -88,13 +94,9 @@ func (b *Builder) peers(ctx context.Context, rootfs string) error {
 }
 
 // agnhostImage is agnhost (its binary in dir) under upstream's name, as upstream's image
-// holds it: /agnhost as the entrypoint, porter's test certificate beside it.
-func (b *Builder) agnhostImage(ctx context.Context, rootfs, tag, dir string) error {
-	k8s, err := b.moduleDir(ctx, "k8s.io/kubernetes", versions.Kubernetes)
-	if err != nil {
-		return err
-	}
-	porter := filepath.Join(k8s, "test", "images", "agnhost", "porter")
+// holds it: /agnhost as the entrypoint, porter's test certificate (from the porter folder)
+// beside it.
+func (b *Builder) agnhostImage(ctx context.Context, rootfs, tag, dir, porter string) error {
 	stage := "agnhost-" + tag + "-image"
 	key, err := b.key(stage, rootfs, imageKey(ctx, rootfs), "file:"+filepath.Join(dir, "agnhost"), "file:"+porter)
 	if err != nil {
