@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/features"
 	"sigs.k8s.io/e2e-framework/pkg/types"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
@@ -226,13 +227,12 @@ func checkInput() error {
 		}
 	}
 	checkCalico(&p, "calico-version", calicoVersion(), "calico-manifest", *flagCalicoManifest)
-	switch dp := calico.Dataplane(*flagDataplane); dp {
-	case calico.Iptables, calico.Nftables:
+	if dp := calico.Dataplane(*flagDataplane); slices.Contains(calico.Dataplanes, dp) {
 		if err := calico.CheckDataplaneVersion(dp, calicoVersion()); err != nil {
 			p.Add("-dataplane=%s with -calico-version=%s: %v: use -calico-version=%s, or -dataplane=iptables", dp, calicoVersion(), err, versions.CalicoDefault)
 		}
-	default:
-		p.Add("-dataplane=%q: want iptables or nftables", *flagDataplane)
+	} else {
+		p.Add("-dataplane=%q: want one of %v", *flagDataplane, calico.Dataplanes)
 	}
 	if upgradeSelected {
 		checkUpgradeOptions(&p, states)
@@ -354,7 +354,7 @@ func checkUpgradeOptions(p *inputcheck.Problems, states []*scenario.State) {
 			checked[v] = true
 			checkCalico(p, flagName, v, "upgrade-manifest", *flagUpgradeManifest)
 			if err := calico.CheckDataplaneVersion(calico.Dataplane(*flagDataplane), v); err != nil {
-				p.Add("-%s: %s on -dataplane=%s: %v; an upgrade on nftables needs every version v3.29 or later", flagName, v, *flagDataplane, err)
+				p.Add("-%s: %s on -dataplane=%s: %v; an upgrade on %s needs every version to have that dataplane", flagName, v, *flagDataplane, err, *flagDataplane)
 			}
 		}
 		if i > 0 && v == path[i-1] {
@@ -441,10 +441,10 @@ func createCluster(ctx context.Context) error {
 			return fmt.Errorf("node image %s is missing (%w): run `make images`", node, err)
 		}
 	}
-	proxyMode := ""
-	if calico.Dataplane(*flagDataplane) == calico.Nftables {
-		proxyMode = "nftables"
-	}
+	// kube-proxy in the dataplane's mode; on eBPF none: Calico replaces it (as Calico's
+	// eBPF guide does, so that kube-proxy's rules and Calico's BPF services do not both
+	// handle service traffic).
+	proxyMode := map[calico.Dataplane]string{calico.Nftables: "nftables", calico.BPF: "none"}[calico.Dataplane(*flagDataplane)]
 	kindC = cluster.New(cluster.Options{
 		Name: *flagClusterName, NodeImage: node, Workers: *flagWorkers, PodSubnet: versions.PodSubnet, KubeProxyMode: proxyMode,
 		Dual: dual(), PodSubnetV6: versions.PodSubnetV6, ServiceSubnets: versions.ServiceSubnet + "," + versions.ServiceSubnetV6,
@@ -453,6 +453,9 @@ func createCluster(ctx context.Context) error {
 	run.Environment["cluster"] = fmt.Sprintf("kind %s, 1 control plane + %d workers, node image %s", versions.Kind, *flagWorkers, orDefault(node, "kind default"))
 	run.Environment["image source"] = *flagImageSource
 	run.Environment["dataplane"] = *flagDataplane + " (Felix and kube-proxy)"
+	if calico.Dataplane(*flagDataplane) == calico.BPF {
+		run.Environment["dataplane"] = "bpf (Felix's eBPF mode; no kube-proxy: Calico serves the services)"
+	}
 	run.Environment["ip family"] = *flagIPFamily
 	if err := kindC.Up(ctx); err != nil {
 		return err
@@ -483,9 +486,42 @@ func installCalico(ctx context.Context) error {
 		fmt.Println(did)
 	}
 	run.Environment["calico"] = versions.CalicoLabel(calicoVersion()) + " from " + src
+	if calico.Dataplane(*flagDataplane) == calico.BPF {
+		if err := servicesEndpoint(ctx, k); err != nil {
+			return err
+		}
+	}
 	t, err := calico.Install(ctx, k, manifest, os.Stdout)
 	run.Timings["calico ready after apply"] = t.Ready.Round(time.Millisecond).String()
 	return err
+}
+
+// servicesEndpoint points calico-node at the API server for eBPF mode, before Calico is
+// applied: the ConfigMap Calico's manifests read, with the control-plane node's address on
+// kind's network (there is no kube-proxy to serve the kubernetes service's ClusterIP).
+func servicesEndpoint(ctx context.Context, k *kube.Client) error {
+	ip, err := docker.ContainerIP(ctx, *flagClusterName+"-control-plane", cluster.Network)
+	if err != nil || ip == "" {
+		return fmt.Errorf("control-plane address for %s: %q: %w", calico.ServicesEndpoint, ip, err)
+	}
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: calico.ServicesEndpoint, Namespace: calico.Namespace},
+		Data:       map[string]string{"KUBERNETES_SERVICE_HOST": ip, "KUBERNETES_SERVICE_PORT": "6443"},
+	}
+	if _, err := k.Clientset().CoreV1().ConfigMaps(calico.Namespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create ConfigMap %s/%s: %w", calico.Namespace, calico.ServicesEndpoint, err)
+	}
+	run.Environment["dataplane"] += fmt.Sprintf("; calico-node reaches the API server at %s:6443 (ConfigMap %s)", ip, calico.ServicesEndpoint)
+	return nil
+}
+
+// conntrackUDPTimeout is how long the dataplane keeps a UDP flow: Felix's BPF conntrack
+// in eBPF mode, the nodes' nf_conntrack_udp_timeout otherwise.
+func conntrackUDPTimeout(ctx context.Context) time.Duration {
+	if calico.Dataplane(*flagDataplane) == calico.BPF {
+		return calico.BPFConntrackUDPTimeout
+	}
+	return kindC.ConntrackUDPTimeout(ctx)
 }
 
 func startExternal(ctx context.Context) error {
@@ -528,7 +564,7 @@ func connectHarness(ctx context.Context) error {
 	h, err = harness.New(harness.Config{
 		ProbeTimeout: *flagProbeTimeout, DNSTimeout: *flagDNSTimeout, ConfirmTimeout: *flagConfirmTimeout, ConvergeDeadline: *flagConvergeDeadline, ByPodIP: *flagByPodIP, ByClusterIP: *flagByClusterIP,
 		ExternalIP: ip, Dual: dual(), ExternalIPv6: ip6, Kubeconfig: kindC.Kubeconfig(), ReadyTimeout: 3 * time.Minute,
-		ConntrackUDPTimeout: kindC.ConntrackUDPTimeout(ctx), CalicoLogAllowlist: logAllowlist,
+		ConntrackUDPTimeout: conntrackUDPTimeout(ctx), CalicoLogAllowlist: logAllowlist,
 	}, k, scen, os.Stdout)
 	if err != nil {
 		return err

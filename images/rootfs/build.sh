@@ -2,7 +2,8 @@
 # Builds the Debian bookworm root filesystem shared by the kind node image, kube-proxy and
 # calico-node, as a tarball: debootstrap (minbase) from this machine's own Debian mirror,
 # then the package set kind's base image installs plus what calico-node needs (runit,
-# ipset, net-tools), then the systemd pruning kind's Dockerfile does.
+# ipset, net-tools; bpftool, which Calico's image ships), then the systemd pruning kind's
+# Dockerfile does.
 # usage: build.sh OUT.tar
 set -euo pipefail
 out=$1
@@ -16,6 +17,17 @@ echo "debootstrap bookworm from $mirror"
 debootstrap --variant=minbase --include="$pkgs" bookworm "$dir" "$mirror" >"$dir.log" 2>&1 || {
   tail -n 30 "$dir.log" >&2; echo "debootstrap failed (log above): check the mirror $mirror" >&2; exit 1; }
 rm -f "$dir.log"
+# bpftool from bookworm-backports (7.5, Linux 6.12's): Calico's image pins bpftool v7.4.0,
+# and bookworm's own (7.1, Linux 6.1's) cannot list TCX attachments, which is how Felix
+# attaches its programs on this kernel by default (BPFAttachType TCX).
+cp /etc/resolv.conf "$dir/etc/resolv.conf"
+echo "deb $mirror bookworm-backports main" >"$dir/etc/apt/sources.list.d/backports.list"
+chroot "$dir" /bin/sh -euc '
+  apt-get -qq update
+  DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends -t bookworm-backports bpftool >/dev/null
+  bpftool version | head -n 1
+  rm /etc/apt/sources.list.d/backports.list
+' || { echo "bpftool from bookworm-backports failed: check the mirror $mirror" >&2; exit 1; }
 # kind's base image pruning: no units but the ones kind enables, journald without kmsg.
 chroot "$dir" /bin/sh -euc '
   find /lib/systemd/system/sysinit.target.wants/ -name "systemd-tmpfiles-setup.service" -delete

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/netpol-e2e/harness/internal/versions"
 )
@@ -20,7 +21,24 @@ const (
 	// Nftables is Felix's nftables mode (Calico v3.29 and later), beside kube-proxy's
 	// nftables mode.
 	Nftables Dataplane = "nftables"
+	// BPF is Felix's eBPF mode (our builds from v3.30.7: calico-node with cgo and libbpf,
+	// and the BPF programs). Calico replaces kube-proxy: the cluster has none, and
+	// calico-node reaches the API server directly (ServicesEndpoint).
+	BPF Dataplane = "bpf"
 )
+
+// Dataplanes are the values -dataplane takes.
+var Dataplanes = []Dataplane{Iptables, Nftables, BPF}
+
+// BPFConntrackUDPTimeout is how long Felix's BPF conntrack keeps a UDP flow in eBPF mode
+// (felix/config/config_params.go, BPFConntrackTimeouts: UDPTimeout=60s, v3.30 to v3.33),
+// where nf_conntrack_udp_timeout does not apply.
+const BPFConntrackUDPTimeout = 60 * time.Second
+
+// ServicesEndpoint is the ConfigMap (in calico-node's namespace) that Calico's manifests
+// read KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT from (envFrom, optional): in
+// eBPF mode calico-node must reach the API server without kube-proxy's service rules.
+const ServicesEndpoint = "kubernetes-services-endpoint"
 
 // Family is the cluster's IP family: what pods, services and the Calico pools carry.
 type Family string
@@ -80,8 +98,15 @@ func Adapt(manifest string, o ManifestOptions) (string, error) {
 	case Iptables, "":
 	case Nftables:
 		env = append(env, "FELIX_NFTABLESMODE", "Enabled")
+	case BPF:
+		// As calico-bpf.yaml enables it; calico-node must read the API server's address
+		// from ServicesEndpoint, which every container of the published manifests does.
+		if strings.Count(out, "name: "+ServicesEndpoint) < 2 {
+			return "", fmt.Errorf("calico manifest: eBPF mode needs calico-node to read the ConfigMap %s (envFrom), and this manifest does not", ServicesEndpoint)
+		}
+		env = append(env, "FELIX_BPFENABLED", "true")
 	default:
-		return "", fmt.Errorf("calico manifest: unknown dataplane %q (want iptables or nftables)", o.Dataplane)
+		return "", fmt.Errorf("calico manifest: unknown dataplane %q (want one of %v)", o.Dataplane, Dataplanes)
 	}
 	if o.Family == Dual {
 		if o.PodSubnetV6 == "" {
@@ -204,15 +229,18 @@ func ManifestVersion(manifest string) (string, error) {
 // nftables mode from v3.29 on. version is a release ("v3.29.7"), an offline build of one
 // ("v3.28.5-b") or a release branch ("release-v3.33").
 func CheckDataplaneVersion(dp Dataplane, version string) error {
-	if dp != Nftables {
+	if dp == Iptables {
 		return nil
 	}
 	minor, err := versions.CalicoMinor(version)
 	if err != nil {
 		return err
 	}
-	if minor < 29 {
+	switch {
+	case dp == Nftables && minor < 29:
 		return fmt.Errorf("calico %s has no nftables dataplane (Felix's nftables mode is v3.29 and later)", version)
+	case dp == BPF && minor < 30:
+		return fmt.Errorf("calico %s is built here without libbpf and BPF programs (the builds from v3.30.7 on have them)", version)
 	}
 	return nil
 }

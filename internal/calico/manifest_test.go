@@ -40,9 +40,17 @@ spec:
       initContainers:
         - name: install-cni
           image: docker.io/calico/cni:v3.29.7
+          envFrom:
+            - configMapRef:
+                name: kubernetes-services-endpoint
+                optional: true
       containers:
         - name: calico-node
           image: docker.io/calico/node:v3.29.7
+          envFrom:
+            - configMapRef:
+                name: kubernetes-services-endpoint
+                optional: true
           env:
             - name: CALICO_IPV4POOL_IPIP
               value: "Never"
@@ -89,6 +97,17 @@ func TestAdaptDataplaneAndFamily(t *testing.T) {
 	require.NotContains(t, out, "CrossSubnet")
 }
 
+func TestAdaptBPF(t *testing.T) {
+	out, err := Adapt(fakeManifest, ManifestOptions{PodSubnet: "10.244.0.0/16", Dataplane: BPF})
+	require.NoError(t, err)
+	require.Contains(t, out, "- name: FELIX_BPFENABLED\n              value: \"true\"")
+	require.NotContains(t, out, "FELIX_NFTABLESMODE")
+	require.NoError(t, CheckDataplaneVersion(BPF, "v3.30.7"))
+	require.NoError(t, CheckDataplaneVersion(BPF, "release-v3.33"))
+	require.ErrorContains(t, CheckDataplaneVersion(BPF, "v3.29.7"), "without libbpf and BPF programs")
+	require.ErrorContains(t, CheckDataplaneVersion(BPF, "v3.28.5-b"), "without libbpf and BPF programs")
+}
+
 func TestAdaptRefusesWhatItDoesNotKnow(t *testing.T) {
 	for _, tc := range []struct {
 		manifest string
@@ -103,7 +122,9 @@ func TestAdaptRefusesWhatItDoesNotKnow(t *testing.T) {
 		{strings.Replace(fakeManifest, "image: docker.io/calico/kube-controllers:v3.29.7", "", 1), ManifestOptions{}, "its Calico images are [cni node]"},
 		{strings.ReplaceAll(fakeManifest, "image: ", "#"), ManifestOptions{}, "its Calico images are []"},
 		{fakeManifest, ManifestOptions{Images: map[string]string{"node": "l/n", "calico": "l/c"}}, "it names the images cni, kube-controllers, node (docker.io), the build has calico, node"},
-		{fakeManifest, ManifestOptions{Dataplane: "bpf"}, `unknown dataplane "bpf"`},
+		{fakeManifest, ManifestOptions{Dataplane: "ebpf"}, `unknown dataplane "ebpf" (want one of [iptables nftables bpf])`},
+		// eBPF mode without a way to point calico-node at the API server.
+		{strings.ReplaceAll(fakeManifest, "name: kubernetes-services-endpoint", "name: other"), ManifestOptions{Dataplane: BPF}, "eBPF mode needs calico-node to read the ConfigMap kubernetes-services-endpoint"},
 		{fakeManifest, ManifestOptions{Family: "ipv5"}, `unknown IP family "ipv5"`},
 		{fakeManifest, ManifestOptions{Family: Dual}, "dual-stack needs an IPv6 pod subnet"},
 		{strings.Replace(fakeManifest, `"type": "calico-ipam"`, `"type": "host-local"`, 1), ManifestOptions{Family: Dual, PodSubnetV6: "fd00::/56"}, `expected exactly one "\"ipam\"`},
@@ -120,20 +141,27 @@ version iptables-legacy-save iptables-save v1.8.9 (legacy)
 version iptables-nft-save iptables-nft-save v1.8.9 (nf_tables)
 version ip6tables-legacy-save ip6tables-save v1.8.9 (legacy)
 version ip6tables-nft-save ip6tables-nft-save v1.8.9 (nf_tables)
+version bpftool bpftool v7.5.0
+version ip ip utility, iproute2-6.1.0, libbpf 1.1.2
 status iptables-legacy-save 0
 status iptables-nft-save 0
 status ip6tables-legacy-save 0
 status ip6tables-nft-save 0
 status nft-list-tables 0
+status ip-link 0
+status bpftool-net 0
 ` + counts
 }
+
+// noBPF is bpftool's listing of a node where no program is attached (seen in the rootfs).
+const noBPF = `bpf-net [{"xdp":[],"tc":[],"flow_dissector":[],"netfilter":[]}]` + "\n"
 
 func TestDataplaneEvidence(t *testing.T) {
 	// What nodes of the live runs printed: an iptables node and an nftables node (the
 	// README's runs); each passes for its own dataplane and fails for the other.
-	ipt, err := ParseDataplane("w1", dataplaneOutput("nft-calico-chains 0\niptables-calico-rules 46\nnft-kube-proxy-chains 0\niptables-kube-proxy-rules 5\n"))
+	ipt, err := ParseDataplane("w1", dataplaneOutput("nft-calico-chains 0\nnft-calico-policy-chains 0\niptables-calico-rules 46\niptables-calico-policy-rules 12\nnft-kube-proxy-chains 0\niptables-kube-proxy-rules 5\niface cali1\n" + noBPF))
 	require.NoError(t, err)
-	nft, err := ParseDataplane("w2", dataplaneOutput("status nft-list-table-ip-calico 0\nnft-calico-chains 40\niptables-calico-rules 0\nnft-kube-proxy-chains 19\niptables-kube-proxy-rules 0\n"))
+	nft, err := ParseDataplane("w2", dataplaneOutput("status nft-list-table-ip-calico 0\nnft-calico-chains 40\nnft-calico-policy-chains 9\niptables-calico-rules 0\niptables-calico-policy-rules 0\nnft-kube-proxy-chains 19\niptables-kube-proxy-rules 0\n" + noBPF))
 	require.NoError(t, err)
 	require.Equal(t, "nftables v1.0.6 (Lester Gooch #5)", nft.Tools["nft"], "the tool's version is recorded")
 	require.Contains(t, nft.String(), "read with nftables v1.0.6")
@@ -150,8 +178,8 @@ func TestDataplaneEvidence(t *testing.T) {
 	// Rules left in the other dataplane are a problem too.
 	ipt.NftCalicoChains = 3
 	require.Len(t, ipt.Problems(Iptables), 1)
-	_, err = ParseDataplane("w1", dataplaneOutput("nft-calico-chains 0\n"))
-	require.ErrorContains(t, err, "printed 1 of 4 counts")
+	_, err = ParseDataplane("w1", dataplaneOutput("nft-calico-chains 0\n"+noBPF))
+	require.ErrorContains(t, err, "printed 1 of 6 counts")
 	_, err = ParseDataplane("w1", dataplaneOutput("nft-calico-chains x\n"))
 	require.ErrorContains(t, err, `dataplane count "nft-calico-chains x"`)
 }
@@ -159,13 +187,19 @@ func TestDataplaneEvidence(t *testing.T) {
 // "No rules" is told from "could not look": a missing tool, or one that failed, is an
 // error even where every count reads 0 (which would pass as "none in the other dataplane").
 func TestDataplaneToolMissingOrFailedIsNotNoRules(t *testing.T) {
-	zero := "nft-calico-chains 0\niptables-calico-rules 46\nnft-kube-proxy-chains 0\niptables-kube-proxy-rules 5\n"
+	zero := "nft-calico-chains 0\nnft-calico-policy-chains 0\niptables-calico-rules 46\niptables-calico-policy-rules 0\nnft-kube-proxy-chains 0\niptables-kube-proxy-rules 5\n" + noBPF
 	for _, tc := range []struct{ from, to, want string }{
 		{"version nft nftables v1.0.6 (Lester Gooch #5)", "missing nft", "nft is missing"},
 		{"status nft-list-tables 0", "status nft-list-tables 1", "nft-list-tables exited 1"},
 		{"status iptables-legacy-save 0", "status iptables-legacy-save 127", "iptables-legacy-save exited 127"},
 		{"status nft-list-tables 0\n", "status nft-list-tables 0\nstatus nft-list-table-ip-calico 1\n", "nft-list-table-ip-calico exited 1"},
 		{"version ip6tables-nft-save ip6tables-nft-save v1.8.9 (nf_tables)\n", "", "printed no version of ip6tables-nft-save"},
+		// No bpftool, or a failed listing, is not "no programs attached".
+		{"version bpftool bpftool v7.5.0", "missing bpftool", "bpftool is missing"},
+		{"status bpftool-net 0", "status bpftool-net 255", "bpftool-net exited 255"},
+		{"status ip-link 0", "status ip-link 1", "ip-link exited 1"},
+		{noBPF, "", "printed no bpftool listing"},
+		{noBPF, "bpf-net [{\"tc\":", "bpftool net show"},
 	} {
 		out := strings.Replace(dataplaneOutput(zero), tc.from, tc.to, 1)
 		_, err := ParseDataplane("w1", out)

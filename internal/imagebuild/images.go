@@ -136,6 +136,9 @@ func (b *Builder) calicoNodeImage(ctx context.Context, rootfs string, cb *calico
 	for from, to := range binFiles {
 		keyParts = append(keyParts, from+"->"+to, "file:"+filepath.Join(bin, from))
 	}
+	if cb.bpf != "" {
+		keyParts = append(keyParts, "bpf", "file:"+cb.bpf)
+	}
 	nodeKey, err := b.key(sortedParts(keyParts)...)
 	if err != nil {
 		return err
@@ -152,6 +155,12 @@ func (b *Builder) calicoNodeImage(ctx context.Context, rootfs string, cb *calico
 		}
 		for from, to := range binFiles {
 			if err := copyFile(filepath.Join(bin, from), filepath.Join(ctxDir, "usr", "bin", to), 0o755); err != nil {
+				return err
+			}
+		}
+		// The BPF programs where node/Makefile puts them; Felix loads them from there in eBPF mode.
+		if cb.bpf != "" {
+			if err := copyTree(cb.bpf, filepath.Join(ctxDir, "usr", "lib", "calico", "bpf"), func(string) bool { return false }); err != nil {
 				return err
 			}
 		}
