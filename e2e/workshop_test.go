@@ -40,11 +40,7 @@ func TestWorkshop(t *testing.T) {
 
 // workshopFeatures are TestWorkshop's subtests, in order (checkInput reads their names).
 func workshopFeatures() []features.Feature {
-	// The dataplane is the one asked for: every node's rules say so, not just a setting.
-	dp := calico.Dataplane(*flagDataplane)
-	feats := []features.Feature{feature("dataplane-"+string(dp), "Calico's and kube-proxy's rules are in "+string(dp)+" on every node, none in the other", func(ctx context.Context) *report.Step {
-		return h.CheckDataplane(ctx, "dataplane-"+string(dp), dp)
-	})}
+	var feats []features.Feature
 	// A control: setup applies the variant, assess requires exactly the predicted cells,
 	// teardown restores the originals (also after a failed assessment) and reports.
 	control := func(name string, i int, variant string) features.Feature {
@@ -67,6 +63,10 @@ func workshopFeatures() []features.Feature {
 	for i := range scen.Steps {
 		name := scen.Steps[i].Name
 		feats = append(feats, feature(name, "matrix", func(ctx context.Context) *report.Step { return h.RunStep(ctx, i) }))
+		if i == 0 {
+			// The dataplane is the one asked for, on every node, with the app's pods deployed.
+			feats = append(feats, dataplaneFeature(""))
+		}
 		switch name {
 		case "12-backend-guardrail":
 			// The admin layer's controls: a mutated guardrail is seen on exactly its cells.
@@ -128,4 +128,14 @@ func uiCheck(ctx context.Context, i int) *report.Step {
 		return fail(err)
 	}
 	return h.UICheck(ctx, i, ip, exe)
+}
+
+// dataplaneFeature proves the dataplane asked for on every node (prefix names the point
+// of the run: "" after the first deploy, an upgrade's rollout after it).
+func dataplaneFeature(prefix string) features.Feature {
+	dp := calico.Dataplane(*flagDataplane)
+	name := prefix + "dataplane-" + string(dp)
+	return feature(name, dp.Evidence()+", on every node", func(ctx context.Context) *report.Step {
+		return h.CheckDataplane(ctx, name, dp)
+	})
 }

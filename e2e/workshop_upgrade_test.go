@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
-	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/kube"
 	"github.com/netpol-e2e/harness/internal/report"
@@ -165,10 +164,7 @@ func upgradeFeatures() []features.Feature {
 			return h.Verify(ctx, end, "after-"+name+"-"+endName)
 		}))
 		// The rolled-out calico-node still programs the dataplane asked for, on every node.
-		dp := calico.Dataplane(*flagDataplane)
-		feats = append(feats, feature(name+"-dataplane-"+string(dp), "Calico's and kube-proxy's rules are in "+string(dp)+" on every node, none in the other", func(ctx context.Context) *report.Step {
-			return h.CheckDataplane(ctx, name+"-dataplane-"+string(dp), dp)
-		}))
+		feats = append(feats, dataplaneFeature(name+"-"))
 		if control == nil {
 			replay(b)
 		}

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Prepares this host for the harness, idempotently (run it as often as you like):
 #  1. the build tools `make images` needs (debootstrap, jq, libseccomp-dev, gcc, make,
-#     libelf-dev, zlib1g-dev and libpcap-dev for calico-node with cgo, clang-19 and llvm-19 for its BPF programs, patch for the peers' agnhost), shellcheck for `make verify`, Chromium for the
+#     libelf-dev, zlib1g-dev and libpcap-dev for calico-node with cgo, patch for the peers' agnhost), shellcheck for `make verify`, Chromium for the
 #     e2e's browser check, and Debian's docker.io only where no Docker engine is installed;
 #  2. the runc capability shim as Docker's default runtime, only when the capability
 #     bounding set lacks CAP_SYS_RESOURCE (a no-op on a normal host such as a GitHub runner);
@@ -38,7 +38,7 @@ plan=()
 have_engine=false
 if docker info >/dev/null 2>&1; then have_engine=true; fi
 need_pkgs=()
-for p in docker.io debootstrap jq libseccomp-dev gcc libc6-dev make libelf-dev zlib1g-dev libpcap-dev clang-19 llvm-19 patch shellcheck file chromium; do
+for p in docker.io debootstrap jq libseccomp-dev gcc libc6-dev make libelf-dev zlib1g-dev libpcap-dev patch shellcheck file chromium; do
   # An installed engine (Debian's, or Docker's own packages), running or stopped, is kept;
   # a host with another Chromium build (a GitHub runner's Chrome) keeps it.
   if [[ $p == docker.io ]] && { $have_engine || command -v dockerd >/dev/null; }; then continue; fi

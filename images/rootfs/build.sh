@@ -7,9 +7,8 @@
 # usage: build.sh OUT.tar
 set -euo pipefail
 out=$1
-mirror=${DEBIAN_MIRROR:-$(grep -hoE '^(URIs:|deb) +https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | awk '{print $2}' | head -n1 || true)}
-[[ -n $mirror ]] || { echo "no Debian mirror found in /etc/apt/sources.list*: set DEBIAN_MIRROR" >&2; exit 1; }
-command -v debootstrap >/dev/null || { echo "debootstrap missing: run scripts/bootstrap-host.sh" >&2; exit 1; }
+# shellcheck source=images/debian.sh
+source "$(dirname "$0")/../debian.sh"
 dir=$(mktemp -d /var/tmp/netpol-rootfs.XXXX)
 trap 'umount -R "$dir/proc" 2>/dev/null || true; rm -rf "$dir"' EXIT
 pkgs=systemd,libelf1,libpcap0.8,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,fuse-overlayfs,e2fsprogs,bash,ca-certificates,curl,jq,procps,runit,ipset,net-tools

@@ -149,6 +149,14 @@ func (d *NodeDataplane) addBPF(dev, hook, prog string) {
 	}
 }
 
+// Evidence says what the dataplane check proves on every node for a dataplane.
+func (dp Dataplane) Evidence() string {
+	if dp == BPF {
+		return "Calico's BPF programs on both directions of every workload interface, no Calico policy chain in iptables or nftables, no kube-proxy rules"
+	}
+	return "Calico's and kube-proxy's rules in " + string(dp) + " and none in the other, no Calico BPF program attached"
+}
+
 // Problems says how the node differs from the dataplane asked for. iptables and
 // nftables: Calico's and kube-proxy's rules must be in that one and absent from the
 // other, and no Calico program attached to any interface. eBPF: a Calico program on both

@@ -126,8 +126,12 @@ func (l LogLine) String() string {
 }
 
 // errorLine matches what Calico's components log at error level or worse (logrus through
-// Calico's formatter: "2026-01-02 15:04:05.000 [ERROR][58] felix/...") and Go panics.
-var errorLine = regexp.MustCompile(`\[(ERROR|PANIC|FATAL)\]|^panic: |^fatal error: `)
+// Calico's formatter: "2026-01-02 15:04:05.000 [ERROR][58] felix/...") and Go panics, and
+// libbpf's own report of a program the kernel refused ("libbpf: prog 'X': failed to load:
+// -EACCES", "libbpf: failed to load object 'F'"), which bypasses the formatter and which
+// Felix answers only with a WARNING and a fallback (seen: every IPv6 program refused,
+// IPv6 traffic dropped, when they were compiled with an LLVM other than Calico's).
+var errorLine = regexp.MustCompile(`\[(ERROR|PANIC|FATAL)\]|^panic: |^fatal error: |^libbpf: .*failed to load`)
 
 // ErrorLines reads the logs of every current calico pod since a moment (previous
 // containers' logs too, where one restarted) and returns its error-level lines.

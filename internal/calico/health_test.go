@@ -13,11 +13,18 @@ const sampleLog = `2026-11-28T20:00:00.100000000Z 2026-11-28 20:00:00.100 [INFO]
 2026-11-28T20:00:01.200000000Z 2026-11-28 20:00:01.200 [ERROR][58] felix/route_table.go 77: Failed to sync routes error=boom
 2026-11-28T20:00:02.300000000Z 2026-11-28 20:00:02.300 [WARNING][58] felix/x.go 1: not an error
 2026-11-28T20:00:03.400000000Z panic: runtime error: invalid memory address
+2026-12-03T06:24:40.745000000Z libbpf: prog 'calico_tc_skb_send_icmp_replies': BPF program load failed: -EACCES
+2026-12-03T06:24:40.746000000Z libbpf: prog 'calico_tc_skb_send_icmp_replies': failed to load: -EACCES
+2026-12-03T06:24:40.747000000Z libbpf: failed to load object '/usr/lib/calico/bpf/from_wep_no_log_co-re_v6.o'
+2026-12-03T06:24:40.748000000Z libbpf: map 'cali_v6_state': created successfully, fd=12
 `
 
 func TestScanErrorsPicksErrorLevelsAndPanics(t *testing.T) {
 	lines := ScanErrors("calico-node-x", "calico-node", sampleLog)
-	require.Len(t, lines, 2)
+	// The kernel's refusals as libbpf reports them (its EACCES line, then the object's).
+	require.Len(t, lines, 4)
+	require.Equal(t, "libbpf: prog 'calico_tc_skb_send_icmp_replies': failed to load: -EACCES", lines[2].Text)
+	require.Equal(t, "libbpf: failed to load object '/usr/lib/calico/bpf/from_wep_no_log_co-re_v6.o'", lines[3].Text)
 	require.Contains(t, lines[0].Text, "[ERROR][58] felix/route_table.go 77")
 	require.Equal(t, time.Date(2026, 11, 28, 20, 0, 1, 200_000_000, time.UTC), lines[0].At)
 	require.Equal(t, "calico-node-x/calico-node 20:00:01.200: 2026-11-28 20:00:01.200 [ERROR][58] felix/route_table.go 77: Failed to sync routes error=boom", lines[0].String())
@@ -31,7 +38,7 @@ func TestAllowlistJudgesAndNeedsReasons(t *testing.T) {
 	a, err := LoadAllowlist(good)
 	require.NoError(t, err)
 	unexpected, allowed := a.Judge(ScanErrors("p", "c", sampleLog), nil)
-	require.Len(t, unexpected, 1, "the panic is not allowed")
+	require.Len(t, unexpected, 3, "the panic and libbpf's refusals are not allowed")
 	require.Equal(t, map[int]int{0: 1}, allowed)
 	require.Equal(t, 2, a[0].Line)
 

@@ -14,8 +14,8 @@ import (
 
 // CheckDataplane proves the dataplane is the one asked for, not just that a setting was
 // passed: on every node (through its calico-node pod, which shares the node's network
-// namespace) Calico's and kube-proxy's rules must be in that dataplane and absent from
-// the other.
+// namespace) what calico.Dataplane.Evidence says. Run it with pods deployed: workload
+// interfaces are where policy is judged.
 func (h *Harness) CheckDataplane(ctx context.Context, name string, want calico.Dataplane) *report.Step {
 	return h.check(name, func(rs *report.Step) error {
 		list, err := h.Kube.Clientset().CoreV1().Pods(calico.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=calico-node"})
@@ -26,6 +26,7 @@ func (h *Harness) CheckDataplane(ctx context.Context, name string, want calico.D
 			return fmt.Errorf("no calico-node pod")
 		}
 		var problems []string
+		workloads := 0
 		for _, p := range list.Items {
 			d, err := h.nodeDataplane(ctx, &p)
 			if err != nil {
@@ -33,11 +34,15 @@ func (h *Harness) CheckDataplane(ctx context.Context, name string, want calico.D
 			}
 			rs.Notes = append(rs.Notes, d.String())
 			problems = append(problems, d.Problems(want)...)
+			workloads += len(d.Workloads)
+		}
+		if workloads == 0 {
+			problems = append(problems, "no node has a workload interface: nothing shows where pods' traffic is judged (run the check with pods deployed)")
 		}
 		if len(problems) > 0 {
 			return fmt.Errorf("the dataplane is not %s:\n%s", want, strings.Join(problems, "\n"))
 		}
-		rs.Notes = append(rs.Notes, fmt.Sprintf("every node (%d) runs Calico and kube-proxy on %s, and neither has rules in the other dataplane", len(list.Items), want))
+		rs.Notes = append(rs.Notes, fmt.Sprintf("every node (%d, %d workload interfaces): %s", len(list.Items), workloads, want.Evidence()))
 		return nil
 	})
 }

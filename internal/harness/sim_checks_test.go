@@ -89,18 +89,29 @@ func TestSimDataplaneCheck(t *testing.T) {
 	h, sim := simHarness(t)
 	sim.withCalico(t, "v3.29.7")
 	ctx := context.Background()
-	for _, dp := range []calico.Dataplane{calico.Iptables, calico.Nftables} {
+	for _, dp := range calico.Dataplanes {
 		sim.dataplane = dp
 		ok := h.CheckDataplane(ctx, "dataplane-"+string(dp), dp)
 		require.Empty(t, ok.Failure)
-		require.Contains(t, ok.Text(), "every node (1) runs Calico and kube-proxy on "+string(dp))
-		other := calico.Nftables
-		if dp == calico.Nftables {
-			other = calico.Iptables
+		require.Contains(t, ok.Text(), "every node (1, 1 workload interfaces): "+dp.Evidence())
+		for _, other := range calico.Dataplanes {
+			if other == dp {
+				continue
+			}
+			bad := h.CheckDataplane(ctx, "dataplane-"+string(other), other)
+			switch {
+			case other == calico.BPF:
+				require.Contains(t, bad.Failure, "node sim-worker: workload interface cali1 has no Calico BPF program on ingress")
+				require.Contains(t, bad.Failure, "node sim-worker: Calico policy in iptables or nftables on eBPF")
+				require.Contains(t, bad.Failure, "node sim-worker: kube-proxy rules on eBPF")
+			case dp == calico.BPF:
+				require.Contains(t, bad.Failure, "node sim-worker: Calico BPF programs attached on "+string(other)+": cali1 tcx/ingress,tcx/egress; eth0 tcx/ingress,tcx/egress (want none)")
+				require.Contains(t, bad.Failure, "node sim-worker: kube-proxy is not on "+string(other))
+			default:
+				require.Contains(t, bad.Failure, "node sim-worker: Calico (Felix) is not on "+string(other))
+				require.Contains(t, bad.Failure, "node sim-worker: kube-proxy is not on "+string(other))
+			}
 		}
-		bad := h.CheckDataplane(ctx, "dataplane-"+string(other), other)
-		require.Contains(t, bad.Failure, "node sim-worker: Calico (Felix) is not on "+string(other))
-		require.Contains(t, bad.Failure, "node sim-worker: kube-proxy is not on "+string(other))
 	}
 }
 

@@ -417,15 +417,26 @@ func (c *simCluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (s
 	case "calico-node -v", "/usr/bin/kube-controllers -version":
 		return c.calicoVersion + "\n", "", nil
 	case strings.Join(calico.DataplaneCommand, " "):
-		chains, rules := 0, 41
-		if c.dataplane == calico.Nftables {
-			chains, rules = 37, 0
+		// The shapes of the live runs' nodes: Felix's rules (policy chains among them) in
+		// iptables or nftables, or, in eBPF mode, a few cali- rules, no policy chain, no
+		// kube-proxy and Calico's programs on the node's interfaces (TCX).
+		chains, rules, policy, proxy, bpf := 0, 41, 12, 10, ""
+		switch c.dataplane {
+		case calico.Nftables:
+			chains, rules, policy, proxy = 37, 0, 9, 12
+		case calico.BPF:
+			rules, policy, proxy = 30, 0, 0
+			bpf = `{"devname":"eth0","kind":"tcx/ingress","name":"cali_tc_preambl"},{"devname":"eth0","kind":"tcx/egress","name":"cali_tc_preambl"},` +
+				`{"devname":"cali1","kind":"tcx/ingress","name":"cali_tc_preambl"},{"devname":"cali1","kind":"tcx/egress","name":"cali_tc_preambl"}`
 		}
-		var tools strings.Builder
-		for _, t := range []string{"nft", "iptables-legacy-save", "iptables-nft-save", "ip6tables-legacy-save", "ip6tables-nft-save"} {
-			fmt.Fprintf(&tools, "version %s sim 1.0\nstatus %s 0\n", t, t)
+		var out strings.Builder
+		for _, t := range []string{"nft", "iptables-legacy-save", "iptables-nft-save", "ip6tables-legacy-save", "ip6tables-nft-save", "bpftool", "ip"} {
+			fmt.Fprintf(&out, "version %s sim 1.0\nstatus %s 0\n", t, t)
 		}
-		return tools.String() + fmt.Sprintf("nft-calico-chains %d\niptables-calico-rules %d\nnft-kube-proxy-chains %d\niptables-kube-proxy-rules %d\n", chains, rules, chains/3, rules/4), "", nil
+		fmt.Fprintf(&out, "nft-calico-chains %d\nnft-calico-policy-chains %d\niptables-calico-rules %d\niptables-calico-policy-rules %d\n", chains, min(chains, policy), rules, min(rules, policy))
+		fmt.Fprintf(&out, "nft-kube-proxy-chains %d\niptables-kube-proxy-rules %d\niface cali1\n", min(chains, proxy), min(rules, proxy))
+		fmt.Fprintf(&out, `bpf-net [{"xdp":[],"tc":[%s],"flow_dissector":[],"netfilter":[]}]`+"\n", bpf)
+		return out.String(), "", nil
 	case "/star restart-server":
 		c.restarted[ns+"/"+pod] = true
 		return "", "", nil

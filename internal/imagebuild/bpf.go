@@ -2,20 +2,21 @@ package imagebuild
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/netpol-e2e/harness/internal/versions"
 )
 
-// BPF toolchain: Debian bookworm's clang and llc 19 (packages clang-19 and llvm-19, which
-// scripts/bootstrap-host.sh installs). Calico's go-build image runs `clang` and `llc`;
-// the Makefiles take CC and LD, so the versioned names are passed.
-const (
-	bpfCC = "clang-19"
-	bpfLD = "llc-19"
-)
+// llvmSuites are the Debian suites that serve the LLVM releases Calico pins for its BPF
+// programs (metadata.mk's LLVM_VERSION, or the llvmX of GO_BUILD_VER before it had one):
+// v3.30 to v3.32 pin 18.1.8 (trixie's clang-18), the v3.33 line 21.1.8 (sid's clang-21).
+// The version matters: LLVM 19's code for the IPv6 ICMP replies fails this kernel's
+// verifier ("R4 invalid zero-sized read", every *_v6.o), LLVM 18.1.8's passes it.
+var llvmSuites = map[string]string{"18.1.8": "trixie", "21.1.8": "sid"}
 
 // bpfTargets are felix/Makefile's build-bpf recipe, verbatim: the same make goals in the
 // same two directories (v3.30 to the v3.33 line).
@@ -24,23 +25,84 @@ var bpfTargets = [][]string{
 	{"bpf-gpl", "all", "ut-objs", "map-objs"},
 }
 
+var (
+	llvmVersionLine = regexp.MustCompile(`(?m)^LLVM_VERSION=(\S+)$`)
+	goBuildLLVM     = regexp.MustCompile(`(?m)^GO_BUILD_VER=.*-llvm([0-9.]+)-`)
+)
+
+// CalicoLLVM is the LLVM release a Calico source tree's metadata.mk pins.
+func CalicoLLVM(metadata string) (string, error) {
+	for _, re := range []*regexp.Regexp{llvmVersionLine, goBuildLLVM} {
+		if m := re.FindStringSubmatch(metadata); m != nil {
+			return m[1], nil
+		}
+	}
+	return "", fmt.Errorf("metadata.mk pins no LLVM (neither LLVM_VERSION= nor GO_BUILD_VER=...-llvmX-)")
+}
+
+// bpfToolchain is the container Calico's BPF programs compile in, for one LLVM release:
+// the Debian suite serving it (images/bpf-toolchain), checked to have exactly that clang.
+func (b *Builder) bpfToolchain(ctx context.Context, llvm string) (string, error) {
+	suite, ok := llvmSuites[llvm]
+	if !ok {
+		return "", fmt.Errorf("LLVM %s: no Debian suite known to serve it (known: %v)", llvm, llvmSuites)
+	}
+	major, _, _ := strings.Cut(llvm, ".")
+	script := filepath.Join(b.Repo, "images", "bpf-toolchain", "build.sh")
+	key, err := b.key("bpf-toolchain", suite, llvm, "file:"+script, "file:"+filepath.Join(b.Repo, "images", "debian.sh"))
+	if err != nil {
+		return "", err
+	}
+	stage := "bpf-toolchain-llvm-" + llvm
+	b.logf("BPF toolchain (Debian %s, clang-%s): about 1 min when nothing is cached", suite, major)
+	dir, err := b.dirStage(stage, key, func(out string) error {
+		return b.run(ctx, stage, out, nil, nil, "bash", script, suite, major, filepath.Join(out, "rootfs.tar"))
+	})
+	if err != nil {
+		return "", err
+	}
+	tag := versions.LocalRegistry + "/bpf-toolchain:llvm-" + llvm
+	if err := b.imageStage(ctx, stage+"-image", tag, key, func(string) error {
+		return b.docker(ctx, stage+"-image", dir, nil, nil, "import",
+			"-c", "LABEL "+LabelKey+"="+key, "-c", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			filepath.Join(dir, "rootfs.tar"), tag)
+	}); err != nil {
+		return "", err
+	}
+	have, err := output(ctx, "docker", "run", "--rm", tag, "clang-"+major, "--version")
+	if err != nil {
+		return "", err
+	}
+	if !strings.Contains(have, "version "+llvm) {
+		return "", &StageError{Stage: stage, Command: "clang-" + major + " --version", Err: fmt.Errorf("Debian %s serves %q, Calico pins LLVM %s", suite, strings.TrimSpace(have), llvm),
+			Hint: "the suite has moved on: name the suite that serves LLVM " + llvm + " in internal/imagebuild/bpf.go (llvmSuites)"}
+	}
+	return tag, nil
+}
+
 // bpfPrograms compiles a release's BPF programs (felix/bpf-gpl and felix/bpf-apache, C
-// for the BPF target) with its own Makefiles and returns a directory holding what
-// node/Makefile copies into calico/node's /usr/lib/calico/bpf: both bin/ folders. The
-// libbpf headers the programs include (<bpf/bpf_helpers.h>) are those of the libbpf the
-// release pins, installed by libbpf's own `make install_headers` (Calico's go-build image
-// has them from its own libbpf build).
+// for the BPF target) with its own Makefiles, in a container holding the LLVM release it
+// pins (as Calico builds them in its go-build image), and returns a directory holding
+// what node/Makefile copies into calico/node's /usr/lib/calico/bpf: both bin/ folders.
+// The libbpf headers the programs include (<bpf/bpf_helpers.h>) are those of the libbpf
+// the release pins, installed by libbpf's own `make install_headers` (go-build has them
+// from its own libbpf build).
 func (b *Builder) bpfPrograms(ctx context.Context, version, src string, a versions.SourceArchive) (string, error) {
 	stage := "calico-bpf-" + version
-	cc, err := output(ctx, bpfCC, "--version")
+	meta, err := os.ReadFile(filepath.Join(src, "metadata.mk"))
 	if err != nil {
-		return "", &StageError{Stage: stage, Command: bpfCC + " --version", Err: err, Hint: "calico " + version + "'s BPF programs need clang-19 and llvm-19: run scripts/bootstrap-host.sh"}
+		return "", err
 	}
-	ld, err := output(ctx, bpfLD, "--version")
+	llvm, err := CalicoLLVM(string(meta))
 	if err != nil {
-		return "", &StageError{Stage: stage, Command: bpfLD + " --version", Err: err, Hint: "run scripts/bootstrap-host.sh (it installs llvm-19)"}
+		return "", fmt.Errorf("calico %s: %w", version, err)
 	}
-	parts := []string{stage, a.Commit, a.Libbpf.Commit, versionLine(cc), versionLine(ld)}
+	toolchain, err := b.bpfToolchain(ctx, llvm)
+	if err != nil {
+		return "", fmt.Errorf("calico %s BPF programs: %w", version, err)
+	}
+	major, _, _ := strings.Cut(llvm, ".")
+	parts := []string{stage, a.Commit, a.Libbpf.Commit, toolchain, imageKey(ctx, toolchain)}
 	for _, t := range bpfTargets {
 		parts = append(parts, strings.Join(t, " "))
 	}
@@ -48,7 +110,7 @@ func (b *Builder) bpfPrograms(ctx context.Context, version, src string, a versio
 	if err != nil {
 		return "", err
 	}
-	b.logf("calico %s BPF programs: about 2 min on 2 cores", version)
+	b.logf("calico %s BPF programs (LLVM %s): about 2 min on 2 cores", version, llvm)
 	dir, err := b.dirStage(stage, key, func(out string) error {
 		// The Makefiles write beside the sources: work on a copy, the source stage stays as unpacked.
 		work := filepath.Join(out, "work")
@@ -60,17 +122,13 @@ func (b *Builder) bpfPrograms(ctx context.Context, version, src string, a versio
 				return err
 			}
 		}
-		headers := filepath.Join(out, "libbpf-headers")
-		if err := b.run(ctx, stage, filepath.Join(work, "bpf-gpl", "libbpf", "src"), nil, nil, "make", "install_headers", "DESTDIR="+headers); err != nil {
-			return err
-		}
 		// CFLAGS from the environment: the Makefiles append theirs (CFLAGS +=).
-		env := []string{"CFLAGS=-I" + filepath.Join(headers, "usr", "include")}
+		script := []string{"set -e", "make -s -C bpf-gpl/libbpf/src install_headers DESTDIR=/work/libbpf-headers >/dev/null"}
 		for _, t := range bpfTargets {
-			args := append([]string{"-j2", "-C", filepath.Join(work, t[0]), "CC=" + bpfCC, "LD=" + bpfLD}, t[1:]...)
-			if err := b.run(ctx, stage, out, env, nil, "make", args...); err != nil {
-				return err
-			}
+			script = append(script, fmt.Sprintf("CFLAGS=-I/work/libbpf-headers/usr/include make -j2 -C %s CC=clang-%s LD=llc-%s %s", t[0], major, major, strings.Join(t[1:], " ")))
+		}
+		if err := b.docker(ctx, stage, out, nil, nil, "run", "--rm", "-v", work+":/work", "-w", "/work", toolchain, "sh", "-c", strings.Join(script, "; ")); err != nil {
+			return err
 		}
 		progs := filepath.Join(out, "bpf")
 		for _, d := range []string{"bpf-gpl", "bpf-apache"} {
@@ -81,15 +139,4 @@ func (b *Builder) bpfPrograms(ctx context.Context, version, src string, a versio
 		return os.RemoveAll(work)
 	})
 	return filepath.Join(dir, "bpf"), err
-}
-
-// versionLine is a tool's --version line that names its version (llc's output also names
-// the host CPU, which must not enter a cache key).
-func versionLine(out string) string {
-	for _, l := range strings.Split(out, "\n") {
-		if strings.Contains(l, "version") {
-			return strings.TrimSpace(l)
-		}
-	}
-	return out
 }

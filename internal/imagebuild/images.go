@@ -15,7 +15,7 @@ import (
 // rootfsImage debootstraps the Debian root filesystem (cached as a tarball) and imports it.
 func (b *Builder) rootfsImage(ctx context.Context) (string, error) {
 	script := filepath.Join(b.Repo, "images", "rootfs", "build.sh")
-	key, err := b.key("rootfs", versions.Debian, "file:"+script)
+	key, err := b.key("rootfs", versions.Debian, "file:"+script, "file:"+filepath.Join(b.Repo, "images", "debian.sh"))
 	if err != nil {
 		return "", err
 	}

@@ -138,3 +138,19 @@ func TestPinnedCalicoArchivesVerify(t *testing.T) {
 		t.Skipf("no archive of %v in %s", versions.CalicoReleases()[1:], dir)
 	}
 }
+
+// The LLVM a Calico release pins, read as its metadata.mk says it (v3.31 on: LLVM_VERSION;
+// v3.30: only in go-build's tag).
+func TestCalicoLLVM(t *testing.T) {
+	v, err := CalicoLLVM("GO_VERSION=1.24.13\nLLVM_VERSION=18.1.8\nGO_BUILD_VER=$(GO_VERSION)-llvm$(LLVM_VERSION)-k8s1.33\n")
+	require.NoError(t, err)
+	require.Equal(t, "18.1.8", v)
+	v, err = CalicoLLVM("GO_BUILD_VER=1.24.13-llvm18.1.8-k8s1.32.13\n")
+	require.NoError(t, err)
+	require.Equal(t, "18.1.8", v)
+	_, err = CalicoLLVM("GO_BUILD_VER=v0.91\n")
+	require.ErrorContains(t, err, "pins no LLVM")
+	for llvm := range llvmSuites {
+		require.Regexp(t, `^[0-9]+\.[0-9]+\.[0-9]+$`, llvm)
+	}
+}
