@@ -75,10 +75,18 @@ func TestRepositoryAllowlist(t *testing.T) {
 2026-11-28T20:41:13.000000000Z 2026-11-28 20:41:13.000 [ERROR][71] felix/int_dataplane.go 1: Failed to program iptables
 2026-12-02T17:55:40.891000000Z 2026-12-02 17:55:40.891 [ERROR][62] felix/utils.go 62: Failed to increase RLIMIT_MEMLOCK, loading BPF programs may fail error=operation not permitted
 2026-12-02T17:55:40.891000000Z 2026-12-02 17:55:40.891 [ERROR][62] felix/utils.go 62: Failed to increase RLIMIT_MEMLOCK, loading BPF programs may fail error=cannot allocate memory
+2026-12-03T06:48:09.386000000Z 2026-12-03 06:48:09.385 [ERROR][59] felix/proxy.go 264: Failed invoking dataplane syncer error=proxy is not initialized
+2026-12-03T06:48:09.387000000Z 2026-12-03 06:48:09.386 [ERROR][59] felix/proxy.go 264: Failed invoking dataplane syncer error=failed to write NAT map
+2026-12-03T06:49:26.693000000Z 2026-12-03 06:49:26.693 [FATAL][61] node-services/nodeservices.go 81: Node services exiting due to error error=failed to read Node from datastore: Unauthorized
 `
 	unexpected, allowed := a.Judge(ScanErrors("calico-node-x", "calico-node", seen), nil)
-	require.Equal(t, map[int]int{0: 1, 1: 1}, allowed)
-	require.Len(t, unexpected, 3)
+	require.Equal(t, map[int]int{0: 1, 1: 1, 3: 1}, allowed)
+	// The neighbours, and node-services' exit outside a replaced pod, are not allowed.
+	require.Len(t, unexpected, 5)
+	require.Contains(t, unexpected[3].Text, "error=failed to write NAT map")
+	require.Contains(t, unexpected[4].Text, "Node services exiting")
+	_, allowed = a.Judge(ScanErrors("calico-node-x", "calico-node", seen), map[string]time.Time{"calico-node-x": time.Date(2026, 12, 3, 6, 49, 27, 0, time.UTC)})
+	require.Equal(t, 1, allowed[4], "node-services' exit in a pod seen gone 0.3 s later")
 }
 
 // A replaced-pods-only entry explains its line only in a pod seen gone within the window
