@@ -159,9 +159,9 @@ const noBPF = `bpf-net [{"xdp":[],"tc":[],"flow_dissector":[],"netfilter":[]}]` 
 func TestDataplaneEvidence(t *testing.T) {
 	// What nodes of the live runs printed: an iptables node and an nftables node (the
 	// README's runs); each passes for its own dataplane and fails for the other.
-	ipt, err := ParseDataplane("w1", dataplaneOutput("nft-calico-chains 0\nnft-calico-policy-chains 0\niptables-calico-rules 46\niptables-calico-policy-rules 12\nnft-kube-proxy-chains 0\niptables-kube-proxy-rules 5\niface cali1\n" + noBPF))
+	ipt, err := ParseDataplane("w1", dataplaneOutput("nft-calico-chains 0\nnft-calico-policy-chains 0\niptables-calico-rules 46\niptables-calico-policy-rules 12\nnft-kube-proxy-chains 0\niptables-kube-proxy-rules 5\niface cali1\n"+noBPF))
 	require.NoError(t, err)
-	nft, err := ParseDataplane("w2", dataplaneOutput("status nft-list-table-ip-calico 0\nnft-calico-chains 40\nnft-calico-policy-chains 9\niptables-calico-rules 0\niptables-calico-policy-rules 0\nnft-kube-proxy-chains 19\niptables-kube-proxy-rules 0\n" + noBPF))
+	nft, err := ParseDataplane("w2", dataplaneOutput("status nft-list-table-ip-calico 0\nnft-calico-chains 40\nnft-calico-policy-chains 9\niptables-calico-rules 0\niptables-calico-policy-rules 0\nnft-kube-proxy-chains 19\niptables-kube-proxy-rules 0\n"+noBPF))
 	require.NoError(t, err)
 	require.Equal(t, "nftables v1.0.6 (Lester Gooch #5)", nft.Tools["nft"], "the tool's version is recorded")
 	require.Contains(t, nft.String(), "read with nftables v1.0.6")
@@ -355,4 +355,34 @@ func releaseManifest(t *testing.T, version, archive string) string {
 			return string(data)
 		}
 	}
+}
+
+// An eBPF node as DataplaneCommand printed it in a live run (.ci/run's rehearsal pass on
+// eBPF, 2026-12-03, worker node): it passes for bpf and fails for the other two; with one
+// workload interface's egress program gone, or a policy chain left in iptables, bpf fails
+// naming it.
+func TestDataplaneEvidenceBPF(t *testing.T) {
+	raw, err := os.ReadFile("testdata/dataplane-bpf-node.txt")
+	require.NoError(t, err)
+	out := string(raw)
+	d, err := ParseDataplane("w1", out)
+	require.NoError(t, err)
+	require.Len(t, d.Workloads, 3)
+	require.Empty(t, d.Problems(BPF))
+	require.Contains(t, d.String(), "Calico BPF programs on 7 interfaces (3 workload interfaces)")
+	for _, other := range []Dataplane{Iptables, Nftables} {
+		p := d.Problems(other)
+		require.Contains(t, strings.Join(p, "\n"), "node w1: Calico BPF programs attached on "+string(other))
+		require.Contains(t, strings.Join(p, "\n"), "node w1: kube-proxy is not on "+string(other))
+	}
+	w := d.Workloads[0]
+	d.CalicoBPF[w] = []string{"tcx/ingress"}
+	require.Equal(t, []string{"node w1: workload interface " + w + " has no Calico BPF program on egress (attached: [tcx/ingress])"}, d.Problems(BPF))
+	d, err = ParseDataplane("w1", strings.Replace(out, "iptables-calico-policy-rules 0", "iptables-calico-policy-rules 4", 1))
+	require.NoError(t, err)
+	require.Equal(t, []string{"node w1: Calico policy in iptables or nftables on eBPF: 4 iptables rules, 0 nftables chains in cali-(pi|po|pri|pro|tw|fw)- chains (want none)"}, d.Problems(BPF))
+	// A program that is not Calico's does not count.
+	d, err = ParseDataplane("w1", strings.ReplaceAll(out, `"name":"cali_tc_preamble"`, `"name":"other_prog"`))
+	require.NoError(t, err)
+	require.Contains(t, strings.Join(d.Problems(BPF), "\n"), "node w1: no Calico BPF program attached to any interface")
 }

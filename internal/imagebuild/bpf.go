@@ -74,8 +74,10 @@ func (b *Builder) bpfToolchain(ctx context.Context, llvm string) (string, error)
 		return "", err
 	}
 	if !strings.Contains(have, "version "+llvm) {
-		return "", &StageError{Stage: stage, Command: "clang-" + major + " --version", Err: fmt.Errorf("Debian %s serves %q, Calico pins LLVM %s", suite, strings.TrimSpace(have), llvm),
-			Hint: "the suite has moved on: name the suite that serves LLVM " + llvm + " in internal/imagebuild/bpf.go (llvmSuites)"}
+		return "", &StageError{
+			Stage: stage, Command: "clang-" + major + " --version", Err: fmt.Errorf("Debian %s serves %q, Calico pins LLVM %s", suite, strings.TrimSpace(have), llvm),
+			Hint: "the suite has moved on: name the suite that serves LLVM " + llvm + " in internal/imagebuild/bpf.go (llvmSuites)",
+		}
 	}
 	return tag, nil
 }
