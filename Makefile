@@ -70,7 +70,7 @@ verify: $(GOLANGCI) $(ACTIONLINT)
 	@out=$$($(GO) run $(GOFUMPT) -l $$(git ls-files '*.go')); if [[ -n $$out ]]; then echo "gofumpt needed (make fmt):"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GOLANGCI) run ./...
-	shellcheck scripts/*.sh images/rootfs/*.sh .ci/run
+	shellcheck -x scripts/*.sh images/*.sh images/*/*.sh .ci/run
 	$(ACTIONLINT) -shellcheck=$$(command -v shellcheck) .github/workflows/*.yml
 
 $(GOLANGCI):

@@ -183,6 +183,9 @@ type AllowEntry struct {
 	// ReplacedPodsOnly allows the line only as one of a replaced pod's last: logged within
 	// ReplacedPodWindow of the moment the pod was seen gone, before or after it.
 	ReplacedPodsOnly bool
+	// RolloutOnly allows the line only while a rollout replaces calico pods (in a
+	// rollout's logs); between rollouts it fails.
+	RolloutOnly bool
 }
 
 // ReplacedPodWindow is how far from the moment a pod was seen gone a ReplacedPodsOnly line
@@ -205,6 +208,7 @@ func LoadAllowlist(path string) (Allowlist, error) {
 			Pattern          string `json:"pattern"`
 			Reason           string `json:"reason"`
 			ReplacedPodsOnly bool   `json:"replacedPodsOnly"`
+			RolloutOnly      bool   `json:"rolloutOnly"`
 		} `json:"allow"`
 	}
 	if err := strictyaml.Unmarshal(data, &raw); err != nil {
@@ -223,7 +227,7 @@ func LoadAllowlist(path string) (Allowlist, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: pattern %q is not a usable regular expression: %w", path, line, e.Pattern, err)
 		}
-		out = append(out, AllowEntry{Pattern: re, Reason: e.Reason, File: path, Line: line, ReplacedPodsOnly: e.ReplacedPodsOnly})
+		out = append(out, AllowEntry{Pattern: re, Reason: e.Reason, File: path, Line: line, ReplacedPodsOnly: e.ReplacedPodsOnly, RolloutOnly: e.RolloutOnly})
 	}
 	return out, nil
 }
@@ -242,13 +246,17 @@ func lineOfNth(text, key string, n int) int {
 }
 
 // Judge splits error lines into those the allowlist explains (counted per entry) and
-// the rest, which fail a run. gone says when each replaced pod was seen gone (nil: none
-// known, so no ReplacedPodsOnly entry applies).
+// the rest, which fail a run. gone says when each replaced pod was seen gone; nil means
+// the lines were not logged in a rollout (between rollouts), where neither a
+// ReplacedPodsOnly nor a RolloutOnly entry applies.
 func (a Allowlist) Judge(lines []LogLine, gone map[string]time.Time) (unexpected []LogLine, allowed map[int]int) {
 	allowed = map[int]int{}
 	for _, l := range lines {
 		i := slices.IndexFunc(a, func(e AllowEntry) bool {
 			if !e.Pattern.MatchString(l.Text) {
+				return false
+			}
+			if e.RolloutOnly && gone == nil {
 				return false
 			}
 			if !e.ReplacedPodsOnly {

@@ -87,6 +87,19 @@ func TestRepositoryAllowlist(t *testing.T) {
 	require.Contains(t, unexpected[4].Text, "Node services exiting")
 	_, allowed = a.Judge(ScanErrors("calico-node-x", "calico-node", seen), map[string]time.Time{"calico-node-x": time.Date(2026, 12, 3, 6, 49, 27, 0, time.UTC)})
 	require.Equal(t, 1, allowed[4], "node-services' exit in a pod seen gone 0.3 s later")
+
+	// kube-controllers' datastore check timing out on the API service: only in a rollout,
+	// and not another error of the same call.
+	kc := `2026-12-03T07:09:37.900000000Z 2026-12-03 07:09:37.899 [ERROR][1] kube-controllers/client.go 376: Error getting cluster information config ClusterInformation="default" error=Get "https://10.96.0.1:443/apis/crd.projectcalico.org/v1/clusterinformations/default": context deadline exceeded
+2026-12-03T07:09:37.900000000Z 2026-12-03 07:09:37.900 [ERROR][1] kube-controllers/main.go 280: Failed to verify datastore error=Get "https://10.96.0.1:443/apis/crd.projectcalico.org/v1/clusterinformations/default": context deadline exceeded
+2026-12-03T07:09:38.900000000Z 2026-12-03 07:09:38.900 [ERROR][1] kube-controllers/main.go 280: Failed to verify datastore error=Get "https://10.96.0.1:443/apis/crd.projectcalico.org/v1/clusterinformations/default": Unauthorized
+`
+	unexpected, _ = a.Judge(ScanErrors("calico-kube-controllers-x", "calico-kube-controllers", kc), nil)
+	require.Len(t, unexpected, 3, "between rollouts none is allowed")
+	unexpected, allowed = a.Judge(ScanErrors("calico-kube-controllers-x", "calico-kube-controllers", kc), map[string]time.Time{})
+	require.Equal(t, 2, allowed[5])
+	require.Len(t, unexpected, 1)
+	require.Contains(t, unexpected[0].Text, "Unauthorized")
 }
 
 // A replaced-pods-only entry explains its line only in a pod seen gone within the window

@@ -75,7 +75,7 @@ func (b *Builder) bpfToolchain(ctx context.Context, llvm string) (string, error)
 	}
 	if !strings.Contains(have, "version "+llvm) {
 		return "", &StageError{
-			Stage: stage, Command: "clang-" + major + " --version", Err: fmt.Errorf("Debian %s serves %q, Calico pins LLVM %s", suite, strings.TrimSpace(have), llvm),
+			Stage: stage, Command: "clang-" + major + " --version", Err: fmt.Errorf("the suite %s serves %q, Calico pins LLVM %s", suite, strings.TrimSpace(have), llvm),
 			Hint: "the suite has moved on: name the suite that serves LLVM " + llvm + " in internal/imagebuild/bpf.go (llvmSuites)",
 		}
 	}
