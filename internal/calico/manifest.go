@@ -21,8 +21,8 @@ const (
 	// Nftables is Felix's nftables mode (Calico v3.29 and later), beside kube-proxy's
 	// nftables mode.
 	Nftables Dataplane = "nftables"
-	// BPF is Felix's eBPF mode (our builds from v3.30.7: calico-node with cgo and libbpf,
-	// and the BPF programs). Calico replaces kube-proxy: the cluster has none, and
+	// BPF is Felix's eBPF mode (our builds v3.30.7 to v3.32.1: calico-node with cgo and
+	// libbpf, and the BPF programs; any upstream release). Calico replaces kube-proxy: the cluster has none, and
 	// calico-node reaches the API server directly (ServicesEndpoint).
 	BPF Dataplane = "bpf"
 )
@@ -241,6 +241,8 @@ func CheckDataplaneVersion(dp Dataplane, version string) error {
 		return fmt.Errorf("calico %s has no nftables dataplane (Felix's nftables mode is v3.29 and later)", version)
 	case dp == BPF && minor < 30:
 		return fmt.Errorf("calico %s is built here without libbpf and BPF programs (the builds from v3.30.7 on have them)", version)
+	case dp == BPF && version == versions.CalicoBranch:
+		return fmt.Errorf("calico %s (the branch snapshot built here) has no BPF programs: its BPF build recipe is not reproduced (the releases v3.30.7 to v3.32.1 have them)", version)
 	}
 	return nil
 }

@@ -103,7 +103,8 @@ func TestAdaptBPF(t *testing.T) {
 	require.Contains(t, out, "- name: FELIX_BPFENABLED\n              value: \"true\"")
 	require.NotContains(t, out, "FELIX_NFTABLESMODE")
 	require.NoError(t, CheckDataplaneVersion(BPF, "v3.30.7"))
-	require.NoError(t, CheckDataplaneVersion(BPF, "release-v3.33"))
+	require.NoError(t, CheckDataplaneVersion(BPF, "v3.33.1"), "an upstream release")
+	require.ErrorContains(t, CheckDataplaneVersion(BPF, "release-v3.33"), "has no BPF programs")
 	require.ErrorContains(t, CheckDataplaneVersion(BPF, "v3.29.7"), "without libbpf and BPF programs")
 	require.ErrorContains(t, CheckDataplaneVersion(BPF, "v3.28.5-b"), "without libbpf and BPF programs")
 }

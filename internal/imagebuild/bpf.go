@@ -13,13 +13,15 @@ import (
 
 // llvmSuites are the Debian suites that serve the LLVM releases Calico pins for its BPF
 // programs (metadata.mk's LLVM_VERSION, or the llvmX of GO_BUILD_VER before it had one):
-// v3.30 to v3.32 pin 18.1.8 (trixie's clang-18), the v3.33 line 21.1.8 (sid's clang-21).
-// The version matters: LLVM 19's code for the IPv6 ICMP replies fails this kernel's
-// verifier ("R4 invalid zero-sized read", every *_v6.o), LLVM 18.1.8's passes it.
-var llvmSuites = map[string]string{"18.1.8": "trixie", "21.1.8": "sid"}
+// v3.30 to v3.32 pin 18.1.8, Debian trixie's clang-18. The version matters: LLVM 19's code
+// for the IPv6 ICMP replies fails this kernel's verifier ("R4 invalid zero-sized read",
+// every *_v6.o), LLVM 18.1.8's passes it.
+var llvmSuites = map[string]string{"18.1.8": "trixie"}
 
-// bpfTargets are felix/Makefile's build-bpf recipe, verbatim: the same make goals in the
-// same two directories (v3.30 to the v3.33 line).
+// bpfTargets are felix/Makefile's build-bpf recipe of v3.30 to v3.32, verbatim: the same
+// make goals in the same two directories. (The v3.33 line's differs: it passes ARCH, which
+// its bpf-gpl Makefile needs for the target defines, ships a bin/bpf selection, and pins
+// LLVM 21.1.8; its programs are not built here.)
 var bpfTargets = [][]string{
 	{"bpf-apache", "all"},
 	{"bpf-gpl", "all", "ut-objs", "map-objs"},

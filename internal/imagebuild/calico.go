@@ -17,7 +17,7 @@ type calicoBuild struct {
 	upstream string // the release its manifest names (images renamed from these tags)
 	src      string // source tree: node/filesystem and manifests/ are read from it
 	bin      string // the binaries: calicoPackages', or combinedPackages' (combined)
-	bpf      string // the BPF programs for /usr/lib/calico/bpf ("": a release without libbpf, no eBPF mode)
+	bpf      string // the BPF programs for /usr/lib/calico/bpf ("": none built, no eBPF mode)
 	// combined: the v3.33 layout, one `calico` binary (cmd/calico) for every component:
 	// calico/node runs its cgo build (bin/cgo/calico), calico/calico its static one.
 	combined bool
@@ -131,7 +131,7 @@ func (b *Builder) calicoBinaries(ctx context.Context, moduleSrc, version string)
 		return nil, err
 	}
 	cb := &calicoBuild{version: version, upstream: a.Version, src: src, bin: bin, combined: combined}
-	if a.Libbpf != nil {
+	if a.Libbpf != nil && !combined { // the v3.33 line's BPF recipe differs (bpfTargets)
 		cb.bpf, err = b.bpfPrograms(ctx, version, src, a)
 	}
 	return cb, err
