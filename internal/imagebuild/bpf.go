@@ -64,24 +64,27 @@ func (b *Builder) bpfToolchain(ctx context.Context, llvm string) (string, error)
 		return "", err
 	}
 	tag := versions.LocalRegistry + "/bpf-toolchain:llvm-" + llvm
-	if err := b.imageStage(ctx, stage+"-image", tag, key, func(string) error {
-		return b.docker(ctx, stage+"-image", dir, nil, nil, "import",
-			"-c", "LABEL "+LabelKey+"="+key, "-c", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-			filepath.Join(dir, "rootfs.tar"), tag)
-	}); err != nil {
-		return "", err
-	}
-	have, err := output(ctx, "docker", "run", "--rm", tag, "clang-"+major, "--version")
-	if err != nil {
-		return "", err
-	}
-	if !strings.Contains(have, "version "+llvm) {
-		return "", &StageError{
-			Stage: stage, Command: "clang-" + major + " --version", Err: fmt.Errorf("the suite %s serves %q, Calico pins LLVM %s", suite, strings.TrimSpace(have), llvm),
-			Hint: "the suite has moved on: name the suite that serves LLVM " + llvm + " in internal/imagebuild/bpf.go (llvmSuites)",
+	// Checked once, when the image is made from the stage: its clang is that LLVM release.
+	// An image that fails the check is removed, so that a later build cannot find it
+	// cached under the key.
+	return tag, b.imageStage(ctx, stage+"-image", tag, key, func(string) error {
+		if err := b.importRootfs(ctx, stage+"-image", dir, key, tag); err != nil {
+			return err
 		}
-	}
-	return tag, nil
+		have, err := output(ctx, "docker", "run", "--rm", tag, "clang-"+major, "--version")
+		switch {
+		case err != nil:
+		case !strings.Contains(have, "version "+llvm):
+			err = &StageError{
+				Stage: stage, Command: "clang-" + major + " --version", Err: fmt.Errorf("the suite %s serves %q, Calico pins LLVM %s", suite, strings.TrimSpace(have), llvm),
+				Hint: "the suite has moved on: name the suite that serves LLVM " + llvm + " in internal/imagebuild/bpf.go (llvmSuites)",
+			}
+		default:
+			return nil
+		}
+		_ = b.docker(ctx, stage+"-image", "", nil, nil, "rmi", tag)
+		return err
+	})
 }
 
 // bpfPrograms compiles a release's BPF programs (felix/bpf-gpl and felix/bpf-apache, C

@@ -28,10 +28,16 @@ func (b *Builder) rootfsImage(ctx context.Context) (string, error) {
 	}
 	tag := versions.LocalRegistry + "/rootfs:" + versions.Debian
 	return tag, b.imageStage(ctx, "rootfs-image", tag, key, func(string) error {
-		return b.docker(ctx, "rootfs-image", dir, nil, nil, "import",
-			"-c", "LABEL "+LabelKey+"="+key, "-c", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-			filepath.Join(dir, "rootfs.tar"), tag)
+		return b.importRootfs(ctx, "rootfs-image", dir, key, tag)
 	})
+}
+
+// importRootfs imports a debootstrapped root filesystem (dir/rootfs.tar) as an image
+// labelled with its stage key.
+func (b *Builder) importRootfs(ctx context.Context, stage, dir, key, tag string) error {
+	return b.docker(ctx, stage, dir, nil, nil, "import",
+		"-c", "LABEL "+LabelKey+"="+key, "-c", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		filepath.Join(dir, "rootfs.tar"), tag)
 }
 
 // scratchImage builds a FROM scratch image holding binaries (src dir, names) at dest.
