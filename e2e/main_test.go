@@ -227,7 +227,7 @@ func checkInput() error {
 		}
 	}
 	checkCalico(&p, "calico-version", calicoVersion(), "calico-manifest", *flagCalicoManifest)
-	if dp := calico.Dataplane(*flagDataplane); slices.Contains(calico.Dataplanes, dp) {
+	if dp := dataplane(); slices.Contains(calico.Dataplanes, dp) {
 		if err := calico.CheckDataplaneVersion(dp, calicoVersion()); err != nil {
 			p.Add("-dataplane=%s with -calico-version=%s: %v: use -calico-version=%s, or -dataplane=iptables", dp, calicoVersion(), err, versions.CalicoDefault)
 		}
@@ -353,7 +353,7 @@ func checkUpgradeOptions(p *inputcheck.Problems, states []*scenario.State) {
 		if !checked[v] {
 			checked[v] = true
 			checkCalico(p, flagName, v, "upgrade-manifest", *flagUpgradeManifest)
-			if err := calico.CheckDataplaneVersion(calico.Dataplane(*flagDataplane), v); err != nil {
+			if err := calico.CheckDataplaneVersion(dataplane(), v); err != nil {
 				p.Add("-%s: %s on -dataplane=%s: %v; an upgrade on %s needs every version to have that dataplane", flagName, v, *flagDataplane, err, *flagDataplane)
 			}
 		}
@@ -444,7 +444,7 @@ func createCluster(ctx context.Context) error {
 	// kube-proxy in the dataplane's mode; on eBPF none: Calico replaces it (as Calico's
 	// eBPF guide does, so that kube-proxy's rules and Calico's BPF services do not both
 	// handle service traffic).
-	proxyMode := map[calico.Dataplane]string{calico.Nftables: "nftables", calico.BPF: "none"}[calico.Dataplane(*flagDataplane)]
+	proxyMode := map[calico.Dataplane]string{calico.Nftables: "nftables", calico.BPF: "none"}[dataplane()]
 	kindC = cluster.New(cluster.Options{
 		Name: *flagClusterName, NodeImage: node, Workers: *flagWorkers, PodSubnet: versions.PodSubnet, KubeProxyMode: proxyMode,
 		Dual: dual(), PodSubnetV6: versions.PodSubnetV6, ServiceSubnets: versions.ServiceSubnet + "," + versions.ServiceSubnetV6,
@@ -453,7 +453,7 @@ func createCluster(ctx context.Context) error {
 	run.Environment["cluster"] = fmt.Sprintf("kind %s, 1 control plane + %d workers, node image %s", versions.Kind, *flagWorkers, orDefault(node, "kind default"))
 	run.Environment["image source"] = *flagImageSource
 	run.Environment["dataplane"] = *flagDataplane + " (Felix and kube-proxy)"
-	if calico.Dataplane(*flagDataplane) == calico.BPF {
+	if dataplane() == calico.BPF {
 		run.Environment["dataplane"] = "bpf (Felix's eBPF mode; no kube-proxy: Calico serves the services)"
 	}
 	run.Environment["ip family"] = *flagIPFamily
@@ -486,7 +486,7 @@ func installCalico(ctx context.Context) error {
 		fmt.Println(did)
 	}
 	run.Environment["calico"] = versions.CalicoLabel(calicoVersion()) + " from " + src
-	if calico.Dataplane(*flagDataplane) == calico.BPF {
+	if dataplane() == calico.BPF {
 		if err := servicesEndpoint(ctx, k); err != nil {
 			return err
 		}
@@ -518,7 +518,7 @@ func servicesEndpoint(ctx context.Context, k *kube.Client) error {
 // conntrackUDPTimeout is how long the dataplane keeps a UDP flow: Felix's BPF conntrack
 // in eBPF mode, the nodes' nf_conntrack_udp_timeout otherwise.
 func conntrackUDPTimeout(ctx context.Context) time.Duration {
-	if calico.Dataplane(*flagDataplane) == calico.BPF {
+	if dataplane() == calico.BPF {
 		return calico.BPFConntrackUDPTimeout
 	}
 	return kindC.ConntrackUDPTimeout(ctx)
@@ -700,6 +700,9 @@ func probedBy() string {
 
 // dual reports whether the run's cluster is dual-stack (-ip-family=dual).
 func dual() bool { return calico.Family(*flagIPFamily) == calico.Dual }
+
+// dataplane is the dataplane asked for (-dataplane).
+func dataplane() calico.Dataplane { return calico.Dataplane(*flagDataplane) }
 
 func orDefault(s, d string) string {
 	if s == "" {

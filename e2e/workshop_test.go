@@ -11,7 +11,6 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	"github.com/netpol-e2e/harness/internal/browser"
-	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/cluster"
 	"github.com/netpol-e2e/harness/internal/docker"
 	"github.com/netpol-e2e/harness/internal/harness"
@@ -133,7 +132,7 @@ func uiCheck(ctx context.Context, i int) *report.Step {
 // dataplaneFeature proves the dataplane asked for on every node (prefix names the point
 // of the run: "" after the first deploy, an upgrade's rollout after it).
 func dataplaneFeature(prefix string) features.Feature {
-	dp := calico.Dataplane(*flagDataplane)
+	dp := dataplane()
 	name := prefix + "dataplane-" + string(dp)
 	return feature(name, dp.Evidence()+", on every node", func(ctx context.Context) *report.Step {
 		return h.CheckDataplane(ctx, name, dp)

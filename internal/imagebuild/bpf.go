@@ -124,8 +124,8 @@ func (b *Builder) bpfPrograms(ctx context.Context, version, src string, a versio
 		if err := os.MkdirAll(work, 0o755); err != nil {
 			return err
 		}
-		for _, d := range []string{"bpf-gpl", "bpf-apache"} {
-			if err := b.run(ctx, stage, out, nil, nil, "cp", "-a", filepath.Join(src, "felix", d), work+"/"); err != nil {
+		for _, t := range bpfTargets {
+			if err := b.run(ctx, stage, out, nil, nil, "cp", "-a", filepath.Join(src, "felix", t[0]), work+"/"); err != nil {
 				return err
 			}
 		}
@@ -138,8 +138,8 @@ func (b *Builder) bpfPrograms(ctx context.Context, version, src string, a versio
 			return err
 		}
 		progs := filepath.Join(out, "bpf")
-		for _, d := range []string{"bpf-gpl", "bpf-apache"} {
-			if err := copyTree(filepath.Join(work, d, "bin"), progs, func(string) bool { return false }); err != nil {
+		for _, t := range bpfTargets {
+			if err := copyTree(filepath.Join(work, t[0], "bin"), progs, func(string) bool { return false }); err != nil {
 				return err
 			}
 		}
