@@ -79,13 +79,10 @@ func Install(ctx context.Context, c *kube.Client, manifest []byte, log io.Writer
 	return t, nil
 }
 
-// Wait waits for calico-node, calico-kube-controllers and the nodes.
+// Wait waits for calico-node, calico-kube-controllers, the nodes and CoreDNS.
 func Wait(ctx context.Context, c *kube.Client, timeout time.Duration) error {
-	if err := c.WaitDaemonSet(ctx, timeout, Namespace, "calico-node"); err != nil {
-		return fmt.Errorf("calico: %w", err)
-	}
-	if err := c.WaitDeployments(ctx, timeout, "kube-system/calico-kube-controllers"); err != nil {
-		return fmt.Errorf("calico: %w", err)
+	if err := WaitRolledOut(ctx, c, timeout); err != nil {
+		return err
 	}
 	if err := c.WaitNodesReady(ctx, timeout); err != nil {
 		return fmt.Errorf("calico: %w", err)

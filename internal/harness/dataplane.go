@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/report"
@@ -18,17 +16,14 @@ import (
 // interfaces are where policy is judged.
 func (h *Harness) CheckDataplane(ctx context.Context, name string, want calico.Dataplane) *report.Step {
 	return h.check(name, func(rs *report.Step) error {
-		list, err := h.Kube.Clientset().CoreV1().Pods(calico.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=calico-node"})
+		pods, err := calico.NodePods(ctx, h.Kube.Clientset(), "")
 		if err != nil {
 			return err
 		}
-		if len(list.Items) == 0 {
-			return fmt.Errorf("no calico-node pod")
-		}
 		var problems []string
 		workloads := 0
-		for _, p := range list.Items {
-			d, err := h.nodeDataplane(ctx, &p)
+		for _, p := range pods {
+			d, err := calico.NodeDataplaneOf(ctx, h.Kube, &p)
 			if err != nil {
 				return err
 			}
@@ -42,15 +37,7 @@ func (h *Harness) CheckDataplane(ctx context.Context, name string, want calico.D
 		if len(problems) > 0 {
 			return fmt.Errorf("the dataplane is not %s:\n%s", want, strings.Join(problems, "\n"))
 		}
-		rs.Notes = append(rs.Notes, fmt.Sprintf("every node (%d, %d workload interfaces): %s", len(list.Items), workloads, want.Evidence()))
+		rs.Notes = append(rs.Notes, fmt.Sprintf("every node (%d, %d workload interfaces): %s", len(pods), workloads, want.Evidence()))
 		return nil
 	})
-}
-
-func (h *Harness) nodeDataplane(ctx context.Context, p *corev1.Pod) (calico.NodeDataplane, error) {
-	out, stderr, err := h.Kube.Exec(ctx, p.Namespace, p.Name, "calico-node", calico.DataplaneCommand)
-	if err != nil {
-		return calico.NodeDataplane{}, fmt.Errorf("dataplane of node %s (pod %s): %w: %s", p.Spec.NodeName, p.Name, err, strings.TrimSpace(stderr))
-	}
-	return calico.ParseDataplane(p.Spec.NodeName, out)
 }

@@ -11,9 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/matrix"
@@ -155,7 +153,7 @@ func (ro *rolloutRun) prepare(ctx context.Context, step *scenario.Step) error {
 	if ro.plan, err = h.Plan(ctx, ro.st); err != nil {
 		return err
 	}
-	before, err := h.calicoVersions(ctx, ro.spec.From)
+	before, err := calico.Versions(ctx, h.Kube, ro.spec.From)
 	if err != nil {
 		return fmt.Errorf("before the rollout: %w", err)
 	}
@@ -213,7 +211,7 @@ func (ro *rolloutRun) startTraffic(ctx context.Context) error {
 // traffic going for the tail.
 func (ro *rolloutRun) roll(ctx context.Context) error {
 	h, spec := ro.h, ro.spec
-	ro.tracker = &rollout.Tracker{List: h.calicoPods, Observe: ro.logs.Observe}
+	ro.tracker = &rollout.Tracker{List: func(ctx context.Context) ([]corev1.Pod, error) { return calico.Pods(ctx, h.Kube.Clientset()) }, Observe: ro.logs.Observe}
 	ro.tracker.Start(ctx)
 	ro.applied = time.Now()
 	if ro.loss != nil {
@@ -224,7 +222,7 @@ func (ro *rolloutRun) roll(ctx context.Context) error {
 		err = h.Kube.Apply(ctx, spec.Manifest...)
 		ro.note(ro.applied, "applied the Calico %s manifest (%d objects)", spec.To, len(spec.Manifest))
 	} else {
-		err = h.restartCalicoNode(ctx)
+		err = calico.RestartNode(ctx, h.Kube.Clientset())
 		ro.note(ro.applied, "restarted calico-node in place (rolling, %s)", spec.To)
 	}
 	if err != nil {
@@ -234,11 +232,11 @@ func (ro *rolloutRun) roll(ctx context.Context) error {
 		func() error { return ro.ctl.runIf(ctx, h, ro.plan, ro.st, ro.applied) },
 		func() error { return ro.inj.runIf(ctx, h, ro.sess, ro.applied) },
 	)
-	rollErr := h.waitCalicoRolledOut(ctx, spec.Timeout)
+	rollErr := calico.WaitRolledOut(ctx, h.Kube, spec.Timeout)
 	ro.rolledOut = time.Now()
 	ro.note(ro.rolledOut, "rollout complete: every calico pod updated and ready")
 	if rollErr == nil {
-		ro.versions, rollErr = h.calicoVersions(ctx, spec.To)
+		ro.versions, rollErr = calico.Versions(ctx, h.Kube, spec.To)
 	}
 	if rollErr != nil {
 		ro.errs = append(ro.errs, rollErr.Error())
@@ -475,85 +473,6 @@ func baseline(ctx context.Context, sess *rollout.Session, want *matrix.Matrix, t
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-}
-
-func (h *Harness) calicoPods(ctx context.Context) ([]corev1.Pod, error) {
-	list, err := h.Kube.Clientset().CoreV1().Pods(calico.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "k8s-app in (calico-node,calico-kube-controllers)"})
-	if err != nil {
-		return nil, err
-	}
-	return list.Items, nil
-}
-
-// restartCalicoNode rolls calico-node without changing its version (kubectl rollout restart).
-func (h *Harness) restartCalicoNode(ctx context.Context) error {
-	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"netpol-e2e/restartedAt":%q}}}}}`, time.Now().Format(time.RFC3339Nano))
-	_, err := h.Kube.Clientset().AppsV1().DaemonSets(calico.Namespace).Patch(ctx, "calico-node", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
-	return err
-}
-
-func (h *Harness) waitCalicoRolledOut(ctx context.Context, timeout time.Duration) error {
-	if err := h.Kube.WaitDaemonSet(ctx, timeout, calico.Namespace, "calico-node"); err != nil {
-		return err
-	}
-	return h.Kube.WaitDeployments(ctx, timeout, calico.Namespace+"/calico-kube-controllers")
-}
-
-// versionCommands are how each calico pod says what it runs, by its k8s-app label:
-// calico-node -v and kube-controllers -version up to v3.32; the combined binary's
-// `calico version` in both on the v3.33 line.
-func versionCommands(version string) map[string][]string {
-	if comps, _ := versions.CalicoComponents(version); slices.Contains(comps, "calico") {
-		return map[string][]string{"calico-node": {"calico", "version"}, "calico-kube-controllers": {"/usr/bin/calico", "version"}}
-	}
-	return map[string][]string{"calico-node": {"calico-node", "-v"}, "calico-kube-controllers": {"/usr/bin/kube-controllers", "-version"}}
-}
-
-// calicoVersions asks every calico pod what it runs (versionCommands); each must say want.
-func (h *Harness) calicoVersions(ctx context.Context, want string) ([]string, error) {
-	pods, err := h.calicoPods(ctx)
-	if err != nil {
-		return nil, err
-	}
-	asked := map[string]bool{}
-	var out, wrong []string
-	cmds := versionCommands(want)
-	for _, p := range pods {
-		app := p.Labels["k8s-app"]
-		cmd := cmds[app]
-		if cmd == nil || p.DeletionTimestamp != nil {
-			continue
-		}
-		stdout, stderr, err := h.Kube.Exec(ctx, calico.Namespace, p.Name, app, cmd)
-		if err != nil {
-			return out, fmt.Errorf("%s in %s: %w %s", strings.Join(cmd, " "), p.Name, err, strings.TrimSpace(stderr))
-		}
-		got := reportedVersion(stdout)
-		asked[app] = true
-		out = append(out, fmt.Sprintf("%s on %s: %s = %s", p.Name, p.Spec.NodeName, strings.Join(cmd, " "), got))
-		if got != want {
-			wrong = append(wrong, fmt.Sprintf("%s says %q", p.Name, got))
-		}
-	}
-	slices.Sort(out)
-	if !asked["calico-node"] || !asked["calico-kube-controllers"] {
-		return out, fmt.Errorf("no running calico-node and calico-kube-controllers pods to ask their version (asked: %v)", out)
-	}
-	if len(wrong) > 0 {
-		return out, fmt.Errorf("every calico pod should be %s: %s", want, strings.Join(wrong, ", "))
-	}
-	return out, nil
-}
-
-// reportedVersion reads a calico binary's version output: one line up to v3.30, from v3.31
-// pkg/buildinfo's "Version:" line (then "Build date:", "Git commit:").
-func reportedVersion(stdout string) string {
-	for _, line := range strings.Split(stdout, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Version:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return strings.TrimSpace(stdout)
 }
 
 func cellName(c matrix.Cell) string { return c.Row + " -> " + c.Col }

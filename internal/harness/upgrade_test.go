@@ -104,19 +104,3 @@ func TestJudgeRollout(t *testing.T) {
 	a.LongestHole, a.Unobserved = 0, []matrix.Cell{c}
 	require.Contains(t, judge(a, nil, spec)[0], "never probed")
 }
-
-// Both shapes of a calico binary's version output: one line (up to v3.30), pkg/buildinfo's
-// three (from v3.31); an empty version string stays empty (a build without its ldflags).
-func TestReportedVersion(t *testing.T) {
-	require.Equal(t, "v3.29.7", reportedVersion("v3.29.7\n"))
-	require.Equal(t, "v3.31.7", reportedVersion("Version:      v3.31.7\nBuild date:   \nGit commit:   94bd1d5b\n"))
-	require.Empty(t, reportedVersion("Version:      \nBuild date:   \nGit commit:   \n"))
-}
-
-// The v3.33 line has no calico-node or kube-controllers binary: both pods run `calico`.
-func TestVersionCommandsFollowTheLayout(t *testing.T) {
-	require.Equal(t, []string{"calico-node", "-v"}, versionCommands("v3.32.1")["calico-node"])
-	require.Equal(t, []string{"/usr/bin/kube-controllers", "-version"}, versionCommands("v3.31.7")["calico-kube-controllers"])
-	require.Equal(t, []string{"calico", "version"}, versionCommands("release-v3.33")["calico-node"])
-	require.Equal(t, []string{"/usr/bin/calico", "version"}, versionCommands("release-v3.33")["calico-kube-controllers"])
-}
