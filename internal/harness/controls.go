@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/probe"
 	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/scenario"
 )
@@ -100,12 +101,23 @@ func (c *ControlRun) Restore(ctx context.Context) {
 	case err != nil:
 		rs.Failure = strings.TrimSpace(rs.Failure + "\nrestore: " + err.Error())
 	case len(back.Leaks) > 0:
-		rs.Failure = strings.TrimSpace(rs.Failure + fmt.Sprintf("\nwhile restoring, cells the restore does not change were seen wrong:\n%s", matrix.RenderDiff(c.fixture, back.Leaks)))
+		rs.Failure = strings.TrimSpace(rs.Failure + fmt.Sprintf("\nwhile restoring, cells the restore does not change were seen wrong (round %d):\n%s", back.Rounds, matrix.RenderDiff(c.fixture, back.Leaks)))
+		rs.Failure = withEvidence(rs.Failure, c.h.conntrackEvidence(ctx, c.st, back.Leaks))
 	case !back.Converged:
-		rs.Failure = strings.TrimSpace(rs.Failure + fmt.Sprintf("\nafter restoring, %d cells still differ from %s:\n%s", len(back.Mismatches), c.step.Fixture, matrix.RenderDiff(c.fixture, back.Mismatches)))
+		rs.Failure = strings.TrimSpace(rs.Failure + fmt.Sprintf("\nafter restoring, %d cells still differ from %s (round %d, %s):\n%s", len(back.Mismatches), c.step.Fixture, back.Rounds, confirmOrDeadline(back), matrix.RenderDiff(c.fixture, back.Mismatches)))
+		rs.Failure = withEvidence(rs.Failure, c.h.conntrackEvidence(ctx, c.st, back.Mismatches))
 	default:
 		rs.Notes = append(rs.Notes, fmt.Sprintf("originals restored; %s matched again after %s", c.step.Fixture, back.Latency.Round(time.Millisecond)))
 	}
+}
+
+// confirmOrDeadline says why a convergence that did not converge ended: its confirming
+// round (a round had matched) or its deadline.
+func confirmOrDeadline(out *probe.Outcome) string {
+	if out.Latency > 0 {
+		return fmt.Sprintf("the confirming round, after a round matched at %s", out.Latency.Round(time.Millisecond))
+	}
+	return "no round matched before the deadline"
 }
 
 // assessVariant probes the variant until it shows, then checks that against the unchanged
@@ -118,6 +130,7 @@ func (h *Harness) assessVariant(ctx context.Context, rs *report.Step, step *scen
 	}
 	h.fill(rs, want, out, plan)
 	if rs.Failure != "" {
+		rs.Failure = withEvidence(rs.Failure, h.conntrackEvidence(ctx, vst, append(out.Leaks, out.Mismatches...)))
 		return
 	}
 	seen, err := matrix.Compare(fixture, out.Observed)

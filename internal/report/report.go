@@ -172,8 +172,22 @@ func (r *Run) Summary() string {
 			lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
 	}
 	fmt.Fprintf(&b, "total %s\n", r.Finished.Sub(r.Started).Round(time.Second))
+	// The failures last, where a log's tail (all a CI page may keep) still shows them.
+	for _, s := range r.Steps {
+		if s.Failure == "" {
+			continue
+		}
+		lines := strings.Split(s.Failure, "\n")
+		if len(lines) > failureLines {
+			lines = append(lines[:failureLines], fmt.Sprintf("... %d more lines in summary.txt", len(lines)-failureLines))
+		}
+		fmt.Fprintf(&b, "FAIL %s:\n  %s\n", s.Name, strings.Join(lines, "\n  "))
+	}
 	return b.String()
 }
+
+// failureLines is how much of a failure the closing summary repeats.
+const failureLines = 40
 
 // Write saves results.json, junit.xml and summary.txt into dir.
 func (r *Run) Write(dir string) error {

@@ -55,6 +55,8 @@ func TestSummaryReportsMedianAndWorstLatency(t *testing.T) {
 	require.Contains(t, s, "median 4s, worst 4s")
 	require.Contains(t, s, "01-default-deny              FAIL")
 	require.Contains(t, s, "total 5m0s")
+	// The failure is repeated last, where a log's tail shows it.
+	require.Regexp(t, `total 5m0s\nFAIL 01-default-deny:\n  \S`, s)
 }
 
 func TestWriteProducesEveryFile(t *testing.T) {
