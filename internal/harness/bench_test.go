@@ -35,7 +35,7 @@ func TestBenchObjectsMeanWhatTheBenchExpects(t *testing.T) {
 // sessions opened, the timed rounds match the expectation; a leak fails it, naming the
 // size and the wrong cell.
 func TestSimBench(t *testing.T) {
-	h, sim := simHarness(t)
+	h, twin := simHarness(t)
 	ctx := context.Background()
 	points, err := h.Bench(ctx, []int{3, 5}, BenchTargets, 2)
 	require.NoError(t, err)
@@ -43,9 +43,9 @@ func TestSimBench(t *testing.T) {
 	require.Equal(t, 5, points[1].Sources)
 	require.Equal(t, 40, points[1].Cells)
 	require.Positive(t, points[1].Median)
-	require.Empty(t, sim.deps, "the benchmark's namespace is deleted afterwards")
+	require.Empty(t, twin.Deps, "the benchmark's namespace is deleted afterwards")
 
-	sim.leak[matrix.Cell{Row: BenchNamespace + "/src", Col: "t5:8080"}] = true
+	twin.Leak[matrix.Cell{Row: BenchNamespace + "/src", Col: "t5:8080"}] = true
 	_, err = h.Bench(ctx, []int{2}, BenchTargets, 1)
 	require.ErrorContains(t, err, "bench 2 sources")
 }
@@ -54,8 +54,8 @@ func TestSimBench(t *testing.T) {
 // timed from its own policy's apply (the twin enforces 100 ms late), then all deleted and
 // the default deny seen again before the next N.
 func TestSimBenchEnforcement(t *testing.T) {
-	h, sim := simHarness(t)
-	sim.enforceAfter, sim.delayPrefix = 100*time.Millisecond, "allow-"
+	h, twin := simHarness(t)
+	twin.EnforceAfter, twin.DelayPrefix = 100*time.Millisecond, "allow-"
 	points, err := h.BenchEnforcement(context.Background(), 2, []int{1, 3})
 	require.NoError(t, err)
 	require.Len(t, points, 2)

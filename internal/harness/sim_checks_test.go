@@ -15,18 +15,18 @@ import (
 // Calico's health between rollouts: clean passes; a calico-node container restart fails,
 // naming the pod.
 func TestSimCalicoHealth(t *testing.T) {
-	h, sim := simHarness(t)
-	sim.withCalico(t, "v1")
+	h, twin := simHarness(t)
+	twin.WithCalico(t, "v1")
 	ctx := context.Background()
 	require.NoError(t, h.MarkCalicoHealthy(ctx))
 	rs := h.CheckCalicoHealth(ctx, "calico-health")
 	require.Empty(t, rs.Failure, rs.Text())
 	require.Contains(t, rs.Text(), "calico-node-a on sim-worker (restarts 0)")
 
-	pod, err := sim.cs.CoreV1().Pods(calico.Namespace).Get(ctx, "calico-node-a", metav1.GetOptions{})
+	pod, err := twin.Clientset().CoreV1().Pods(calico.Namespace).Get(ctx, "calico-node-a", metav1.GetOptions{})
 	require.NoError(t, err)
 	pod.Status.ContainerStatuses[0].RestartCount = 1
-	_, err = sim.cs.CoreV1().Pods(calico.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+	_, err = twin.Clientset().CoreV1().Pods(calico.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	rs = h.CheckCalicoHealth(ctx, "calico-health")
 	require.Contains(t, rs.Failure, "calico-node-a on sim-worker restarted 1 time(s)")
@@ -72,13 +72,13 @@ func TestUIEdgesFromTheObservedMatrix(t *testing.T) {
 // The cross-node proof: allowed, a default deny blocks both ways of reaching b, deleting
 // it restores them; a dataplane that keeps leaking fails it.
 func TestSimProof(t *testing.T) {
-	h, sim := simHarness(t)
+	h, twin := simHarness(t)
 	ctx := context.Background()
 	rs := h.Proof(ctx, "../..")
 	require.Empty(t, rs.Failure, rs.Text())
 	require.Contains(t, rs.Text(), "default-deny ingress applied: blocked by b-by-ip, b-by-name after")
 
-	sim.leak[matrix.Cell{Row: "netpol-proof/a", Col: "b:8080"}] = true
+	twin.Leak[matrix.Cell{Row: "netpol-proof/a", Col: "b:8080"}] = true
 	rs = h.Proof(ctx, "../..")
 	require.Contains(t, rs.Failure, "default-deny ingress applied: expected blocked")
 }
@@ -86,11 +86,11 @@ func TestSimProof(t *testing.T) {
 // The dataplane check passes on the dataplane the nodes really run, and fails, naming the
 // node and both counts, on the other (its control).
 func TestSimDataplaneCheck(t *testing.T) {
-	h, sim := simHarness(t)
-	sim.withCalico(t, "v3.29.7")
+	h, twin := simHarness(t)
+	twin.WithCalico(t, "v3.29.7")
 	ctx := context.Background()
 	for _, dp := range calico.Dataplanes {
-		sim.dataplane = dp
+		twin.Dataplane = dp
 		ok := h.CheckDataplane(ctx, "dataplane-"+string(dp), dp)
 		require.Empty(t, ok.Failure)
 		require.Contains(t, ok.Text(), "every node (1, 1 workload interfaces): "+dp.Evidence())
@@ -119,9 +119,9 @@ func TestSimDataplaneCheck(t *testing.T) {
 // ClusterIP and by name (AAAA), the external host by its IPv6 address; a leak on the
 // IPv6 side alone fails it.
 func TestSimProofDualStack(t *testing.T) {
-	h, sim := simHarness(t)
-	sim.dual, sim.externalIPv6 = true, "fc00:f853:ccd:e793::c8"
-	h.Cfg.Dual, h.Cfg.ExternalIPv6 = true, sim.externalIPv6
+	h, twin := simHarness(t)
+	twin.Dual, twin.ExternalIPv6 = true, "fc00:f853:ccd:e793::c8"
+	h.Cfg.Dual, h.Cfg.ExternalIPv6 = true, twin.ExternalIPv6
 	ctx := context.Background()
 	rs := h.Proof(ctx, "../..")
 	require.Empty(t, rs.Failure, rs.Text())

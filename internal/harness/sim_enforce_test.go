@@ -38,11 +38,11 @@ func firstChange(t *testing.T, h *Harness, i int) matrix.Cell {
 // A policy that takes effect 150 ms after its apply is measured so, per cell, to the
 // watch's interval; steps that deploy pods get no watch.
 func TestSimEnforcementLatencyPerCell(t *testing.T) {
-	h, sim := simHarness(t)
+	h, twin := simHarness(t)
 	require.Nil(t, h.RunStep(context.Background(), 0).Enforcement, "00-deploy-v1 deploys pods")
 	runTo(t, h, 2)
 	time.Sleep(200 * time.Millisecond) // the earlier steps' policies in effect
-	sim.enforceAfter = 150 * time.Millisecond
+	twin.EnforceAfter = 150 * time.Millisecond
 	rs := h.RunStep(context.Background(), 2)
 	require.Empty(t, rs.Failure, rs.Text())
 	e := rs.Enforcement
@@ -52,7 +52,7 @@ func TestSimEnforcementLatencyPerCell(t *testing.T) {
 		require.True(t, c.Settled, "%v", c)
 		require.Equal(t, matrix.Blocked, c.From)
 		require.Equal(t, matrix.Allowed, c.To)
-		// from the apply call's return: the policy took effect 150 ms after the sim stored it, during the call
+		// from the apply call's return: the policy took effect 150 ms after the twin stored it, during the call
 		require.GreaterOrEqual(t, c.Latency, 100*time.Millisecond, "%v", c)
 		require.Less(t, c.Latency, 150*time.Millisecond+5*h.Cfg.Enforce.Interval, "%v", c)
 		require.Empty(t, c.Wrong)
@@ -67,10 +67,10 @@ func TestSimEnforcementLatencyPerCell(t *testing.T) {
 // A changed cell that shows its new verdict before the apply began fails the step, naming
 // the cell, even though every round after the apply is right.
 func TestSimEnforcementNewVerdictBeforeTheApplyFails(t *testing.T) {
-	h, sim := simHarness(t)
+	h, twin := simHarness(t)
 	runTo(t, h, 2)
 	c := firstChange(t, h, 2)
-	sim.leak[c] = true // allowed before 02-allow-management-ui allows it
+	twin.Leak[c] = true // allowed before 02-allow-management-ui allows it
 	rs := h.RunStep(context.Background(), 2)
 	require.True(t, rs.Converged)
 	require.Contains(t, rs.Failure, c.Row+" -> "+c.Col, rs.Text())

@@ -15,7 +15,7 @@ import (
 // times the re-apply; a version whose policies take effect 600 ms later than the one
 // before fails the comparison, the same replay on an equally fast one passes.
 func TestSimReplayCatchesASlowerVersion(t *testing.T) {
-	h, sim := endStateOnSim(t)
+	h, twin := endStateOnSim(t)
 	ctx := context.Background()
 	a := h.ReplayEnforcement(ctx, 8, "replay-a", "v1")
 	require.Empty(t, a.Failure, a.Text())
@@ -32,7 +32,7 @@ func TestSimReplayCatchesASlowerVersion(t *testing.T) {
 	require.NoError(t, CompareEnforcement(a.Replay, same.Replay, budget))
 
 	time.Sleep(700 * time.Millisecond) // the policies applied so far in effect under the delay
-	sim.enforceAfter = 600 * time.Millisecond
+	twin.EnforceAfter = 600 * time.Millisecond
 	slow := h.ReplayEnforcement(ctx, 8, "replay-slow", "v2")
 	require.Empty(t, slow.Failure, slow.Text())
 	err := CompareEnforcement(a.Replay, slow.Replay, budget)

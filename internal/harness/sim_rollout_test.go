@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"errors"
+	"github.com/netpol-e2e/harness/internal/sim"
 	"strings"
 	"testing"
 	"time"
@@ -18,16 +19,16 @@ import (
 )
 
 // endStateOnSim runs the workshop to its end state on the twin, Calico at v1.
-func endStateOnSim(t *testing.T) (*Harness, *simCluster) {
+func endStateOnSim(t *testing.T) (*Harness, *sim.Cluster) {
 	t.Helper()
-	h, sim := simHarness(t)
-	sim.withCalico(t, "v1")
+	h, twin := simHarness(t)
+	twin.WithCalico(t, "v1")
 	ctx := context.Background()
 	for i := range 9 {
 		require.Empty(t, h.RunStep(ctx, i).Failure)
 	}
 	require.NoError(t, h.MarkCalicoHealthy(ctx))
-	return h, sim
+	return h, twin
 }
 
 func simRollout(name string, inject []string, restartServer string) RolloutSpec {
@@ -59,10 +60,10 @@ func TestSimRolloutClean(t *testing.T) {
 // A calico pod created during the rollout that restarts fails it (a pod the mark before the
 // rollout never saw has no baseline to compare restarts with).
 func TestSimRolloutNewPodThatRestartsFails(t *testing.T) {
-	h, sim := endStateOnSim(t)
+	h, twin := endStateOnSim(t)
 	go func() {
 		time.Sleep(300 * time.Millisecond)
-		_, _ = sim.cs.CoreV1().Pods(calico.Namespace).Create(context.Background(), &corev1.Pod{
+		_, _ = twin.Clientset().CoreV1().Pods(calico.Namespace).Create(context.Background(), &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Namespace: calico.Namespace, Name: "calico-node-b", Labels: map[string]string{"k8s-app": "calico-node"}},
 			Spec:       corev1.PodSpec{NodeName: "sim-worker2"},
 			Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
@@ -78,13 +79,13 @@ func TestSimRolloutNewPodThatRestartsFails(t *testing.T) {
 // DNS cells are judged on the rollout's clock: a lookup gets the probe timeout, not the
 // steps' longer DNS budget (under which a 4.5 s outage passed as allowed).
 func TestSimRolloutJudgesDNSOnTheProbeClock(t *testing.T) {
-	h, sim := endStateOnSim(t)
+	h, twin := endStateOnSim(t)
 	h.Cfg.DNSTimeout = 5 * time.Second
 	spec := simRollout("rollout", nil, "")
 	rs := h.Rollout(context.Background(), 8, spec)
 	require.Empty(t, rs.Failure, rs.Text())
-	require.NotEmpty(t, sim.watches)
-	for _, w := range sim.watches {
+	require.NotEmpty(t, twin.Watches)
+	for _, w := range twin.Watches {
 		require.Equal(t, spec.ProbeTimeout, w.DNSTimeout)
 		require.Equal(t, spec.ProbeTimeout, w.Timeout)
 	}
@@ -92,12 +93,12 @@ func TestSimRolloutJudgesDNSOnTheProbeClock(t *testing.T) {
 
 // A leak that starts mid-rollout fails it, naming the cell.
 func TestSimRolloutLeakFails(t *testing.T) {
-	h, sim := endStateOnSim(t)
+	h, twin := endStateOnSim(t)
 	go func() {
 		time.Sleep(700 * time.Millisecond)
-		sim.mu.Lock()
-		sim.leak[matrix.Cell{Row: "frontend/client", Col: "backend:6379"}] = true
-		sim.mu.Unlock()
+		twin.Mu.Lock()
+		twin.Leak[matrix.Cell{Row: "frontend/client", Col: "backend:6379"}] = true
+		twin.Mu.Unlock()
 	}()
 	spec := simRollout("rollout", nil, "")
 	spec.Tail = time.Second
@@ -108,12 +109,12 @@ func TestSimRolloutLeakFails(t *testing.T) {
 // The controls: two policies deleted mid-rollout and one server restarted must be reported
 // as exactly their leak and exactly that connection's disruption; then the rollout passes.
 func TestSimRolloutControls(t *testing.T) {
-	h, sim := endStateOnSim(t)
+	h, twin := endStateOnSim(t)
 	spec := simRollout("upgrade-control", []string{"pci/default-deny-pci", "pci/allow-management-ui"}, "client:9000")
 	spec.Tail = time.Second
 	rs := h.Rollout(context.Background(), 8, spec)
 	require.Empty(t, rs.Failure, rs.Text())
-	require.True(t, sim.restarted["frontend/client-sim"])
+	require.True(t, twin.Restarted["frontend/client-sim"])
 	require.Equal(t, 4, countInjected(rs.Rollout.Deviations), rs.Text())
 	disrupted := 0
 	for _, c := range rs.Rollout.Conns {
@@ -129,10 +130,10 @@ func TestSimRolloutControls(t *testing.T) {
 
 // A restore of the control that fails is a failure of the rollout, naming the policy.
 func TestSimRolloutControlRestoreErrorFails(t *testing.T) {
-	h, sim := endStateOnSim(t)
-	sim.mu.Lock()
-	sim.failApply = map[string]error{"pci/default-deny-pci": errors.New("admission webhook denied the request")}
-	sim.mu.Unlock()
+	h, twin := endStateOnSim(t)
+	twin.Mu.Lock()
+	twin.FailApply = map[string]error{"pci/default-deny-pci": errors.New("admission webhook denied the request")}
+	twin.Mu.Unlock()
 	spec := simRollout("upgrade-control", []string{"pci/default-deny-pci", "pci/allow-management-ui"}, "")
 	spec.Tail = time.Second
 	rs := h.Rollout(context.Background(), 8, spec)

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"github.com/netpol-e2e/harness/internal/sim"
 	"io"
 	"os"
 	"path/filepath"
@@ -21,24 +22,24 @@ import (
 )
 
 // simHarness is a harness on the simulated twin, with the repository's scenario.
-func simHarness(t *testing.T) (*Harness, *simCluster) {
+func simHarness(t *testing.T) (*Harness, *sim.Cluster) {
 	t.Helper()
 	s, err := scenario.Load("../../scenario.yaml")
 	require.NoError(t, err)
-	sim := newSim(s, s.External.IP)
+	twin := sim.New(s, s.External.IP)
 	h, err := New(Config{
 		ProbeTimeout: time.Second, DNSTimeout: 5 * time.Second, ConfirmTimeout: 5 * time.Second, ConvergeDeadline: time.Second,
 		ExternalIP: s.External.IP, Kubeconfig: "kubeconfig-sim", ReadyTimeout: time.Second, ConntrackUDPTimeout: 0,
 		Enforce: EnforceSpec{Interval: 10 * time.Millisecond, Settle: 50 * time.Millisecond, Lead: 30 * time.Millisecond, MaxTail: time.Second},
-	}, sim, s, io.Discard)
+	}, twin, s, io.Discard)
 	require.NoError(t, err)
-	return h, sim
+	return h, twin
 }
 
 // The whole workshop, step by step, with both controls, the perf check and a soak: the
 // orchestration end to end, offline.
 func TestSimWorkshopPasses(t *testing.T) {
-	h, sim := simHarness(t)
+	h, twin := simHarness(t)
 	ctx := context.Background()
 	for i, step := range h.Scenario.Steps {
 		rs := h.RunStep(ctx, i)
@@ -62,20 +63,20 @@ func TestSimWorkshopPasses(t *testing.T) {
 			require.Empty(t, rs.Failure, rs.Text())
 		}
 	}
-	require.Empty(t, sim.state().Namespaces, "cleanup deleted every namespace")
-	require.Positive(t, sim.rounds, "rounds go through the probe sessions")
-	require.Equal(t, 6+48+48, sim.execs, "execs only for perf's baselines: one per source, one per cell twice (ours, upstream's way)")
+	require.Empty(t, twin.State().Namespaces, "cleanup deleted every namespace")
+	require.Positive(t, twin.Rounds, "rounds go through the probe sessions")
+	require.Equal(t, 6+48+48, twin.Execs, "execs only for perf's baselines: one per source, one per cell twice (ours, upstream's way)")
 }
 
 // A leaking dataplane: the step fails at once on exactly the leaking cell (blocked since
 // step 01, not a cell this step changes), with a repro command.
 func TestSimLeakFailsTheStepOnThatCell(t *testing.T) {
-	h, sim := simHarness(t)
+	h, twin := simHarness(t)
 	ctx := context.Background()
 	for i := range 8 {
 		require.Empty(t, h.RunStep(ctx, i).Failure)
 	}
-	sim.leak[matrix.Cell{Row: "frontend/client", Col: "payments:6380"}] = true
+	twin.Leak[matrix.Cell{Row: "frontend/client", Col: "payments:6380"}] = true
 	rs := h.RunStep(ctx, 8)
 	require.Contains(t, rs.Failure, "1 cells seen wrong in the round that started")
 	require.Contains(t, rs.Failure, "a leak is never retried")
@@ -94,10 +95,10 @@ func TestSimLeakFailsTheStepOnThatCell(t *testing.T) {
 
 // A pod whose exec fails is a broken test naming the pod, never a policy verdict.
 func TestSimDeadExecIsABrokenTest(t *testing.T) {
-	h, sim := simHarness(t)
+	h, twin := simHarness(t)
 	ctx := context.Background()
 	require.Empty(t, h.RunStep(ctx, 0).Failure)
-	sim.deadPod["backend/facade-sim"] = true
+	twin.DeadPod["backend/facade-sim"] = true
 	rs := h.RunStep(ctx, 1)
 	require.Contains(t, rs.Failure, "broken test")
 	require.True(t, strings.Contains(rs.Text(), "probe from pod backend/facade-sim could not run"), rs.Text())
@@ -106,20 +107,20 @@ func TestSimDeadExecIsABrokenTest(t *testing.T) {
 // A control whose variant changes nothing the live cluster shows must fail: here the
 // dataplane ignores the variant's effect (the cell stays allowed by a leak).
 func TestSimControlFailsWhenThePredictedChangeDoesNotShow(t *testing.T) {
-	h, sim := simHarness(t)
+	h, twin := simHarness(t)
 	ctx := context.Background()
 	for i := range 9 {
 		require.Empty(t, h.RunStep(ctx, i).Failure)
 	}
-	sim.leak[matrix.Cell{Row: "backend/facade", Col: "backend:6379"}] = true
+	twin.Leak[matrix.Cell{Row: "backend/facade", Col: "backend:6379"}] = true
 	c := h.SetupControl(ctx, "08-self-check-wrong-policy", 8, filepath.Join("../..", "policies/controls/backend-policy-wrong-port.yaml"))
 	require.Empty(t, c.Report.Failure)
-	require.Equal(t, int32(6380), sim.pols["backend/backend-policy"].Spec.Ingress[0].Ports[0].Port.IntVal, "setup applied the variant")
+	require.Equal(t, int32(6380), twin.Pols["backend/backend-policy"].Spec.Ingress[0].Ports[0].Port.IntVal, "setup applied the variant")
 	c.Assess(ctx)
 	require.Contains(t, c.Report.Failure, "cells differ from the expectation", c.Report.Text())
 	// The teardown restores the originals even after the failed assessment.
 	c.Restore(ctx)
-	require.Equal(t, int32(6379), sim.pols["backend/backend-policy"].Spec.Ingress[0].Ports[0].Port.IntVal, "restore put the original back")
+	require.Equal(t, int32(6379), twin.Pols["backend/backend-policy"].Spec.Ingress[0].Ports[0].Port.IntVal, "restore put the original back")
 	require.Contains(t, c.Report.Text(), "originals restored; ../../fixtures/08-payments-policy.txt matched again")
 }
 
@@ -146,25 +147,25 @@ func TestSimControlExactlyThePredictedCellsCanFail(t *testing.T) {
 // cells blocked on the way, although their verdict does not change; a cell of a pod the
 // step does not touch may not.
 func TestSimReplacedPodsMayConvergeOthersMayNot(t *testing.T) {
-	h, sim := simHarness(t)
+	h, twin := simHarness(t)
 	ctx := context.Background()
 	for i := range 5 {
 		require.Empty(t, h.RunStep(ctx, i).Failure)
 	}
-	sim.mu.Lock()
-	sim.unreachable[matrix.Cell{Row: "frontend/client", Col: "management-ui:9001"}] = 1
-	sim.mu.Unlock()
+	twin.Mu.Lock()
+	twin.Unreachable[matrix.Cell{Row: "frontend/client", Col: "management-ui:9001"}] = 1
+	twin.Mu.Unlock()
 	rs := h.RunStep(ctx, 5)
 	require.Empty(t, rs.Failure, rs.Text())
 	require.Positive(t, rs.FirstTry)
 
-	h2, sim2 := simHarness(t)
+	h2, twin2 := simHarness(t)
 	for i := range 5 {
 		require.Empty(t, h2.RunStep(ctx, i).Failure)
 	}
-	sim2.mu.Lock()
-	sim2.unreachable[matrix.Cell{Row: "frontend/client", Col: "facade:80"}] = 1
-	sim2.mu.Unlock()
+	twin2.Mu.Lock()
+	twin2.Unreachable[matrix.Cell{Row: "frontend/client", Col: "facade:80"}] = 1
+	twin2.Mu.Unlock()
 	rs = h2.RunStep(ctx, 5)
 	require.Contains(t, rs.Failure, "frontend/client -> facade:80: expected . (allowed), observed X (blocked)", rs.Text())
 }
@@ -173,12 +174,12 @@ func TestSimReplacedPodsMayConvergeOthersMayNot(t *testing.T) {
 // one (here, a mutating webhook moving backend-policy's port) fails the next step, naming
 // the cell, although the dataplane still does what the files say.
 func TestSimPeerJudgesThePoliciesTheServerHolds(t *testing.T) {
-	h, sim := simHarness(t)
+	h, twin := simHarness(t)
 	ctx := context.Background()
 	for i := range 4 {
 		require.Empty(t, h.RunStep(ctx, i).Failure)
 	}
-	api := sim.cs.NetworkingV1().NetworkPolicies("backend")
+	api := twin.Clientset().NetworkingV1().NetworkPolicies("backend")
 	p, err := api.Get(ctx, "backend-policy", metav1.GetOptions{})
 	require.NoError(t, err)
 	require.Equal(t, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}, p.Spec.PolicyTypes)
@@ -202,7 +203,7 @@ func TestSimStepReportsPerCellEnforcementLatency(t *testing.T) {
 
 // A variant that changes nothing proves nothing: the control refuses it before applying it.
 func TestSimControlRefusesAVariantThatChangesNothing(t *testing.T) {
-	h, sim := simHarness(t)
+	h, twin := simHarness(t)
 	ctx := context.Background()
 	for i := range 9 {
 		require.Empty(t, h.RunStep(ctx, i).Failure)
@@ -211,10 +212,10 @@ func TestSimControlRefusesAVariantThatChangesNothing(t *testing.T) {
 	data, err := os.ReadFile("../../policies/ingress/backend-policy.yaml")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(same, data, 0o644))
-	applied := len(sim.pols)
+	applied := len(twin.Pols)
 	rs := h.Control(ctx, "08-control-same", 8, same)
 	require.Contains(t, rs.Failure, "changes no cell of 08-payments-policy: it proves nothing")
-	require.Len(t, sim.pols, applied)
+	require.Len(t, twin.Pols, applied)
 	rs = h.Control(ctx, "08-control-missing", 8, filepath.Join(t.TempDir(), "missing.yaml"))
 	require.Contains(t, rs.Failure, "missing.yaml")
 }
@@ -223,19 +224,19 @@ func TestSimControlRefusesAVariantThatChangesNothing(t *testing.T) {
 // cell changes) fail it at once, as the outage they are; a replaced pod gets a session of
 // its own.
 func TestSimFaults(t *testing.T) {
-	h, sim := simHarness(t)
+	h, twin := simHarness(t)
 	ctx := context.Background()
 	for i := range 9 {
 		require.Empty(t, h.RunStep(ctx, i).Failure)
 	}
 
-	sim.slow["pci/payments"] = 300 * time.Millisecond
+	twin.Slow["pci/payments"] = 300 * time.Millisecond
 	rs := h.Verify(ctx, 8, "verify-slow-source")
 	require.Empty(t, rs.Failure, rs.Text())
 	require.Regexp(t, `rounds; first 3\d\dms`, rs.Text(), "the round waited for the slow source")
-	delete(sim.slow, "pci/payments")
+	delete(twin.Slow, "pci/payments")
 
-	sim.lostDNS["frontend/client"] = 2
+	twin.LostDNS["frontend/client"] = 2
 	rs = h.Verify(ctx, 8, "verify-lost-dns")
 	require.Contains(t, rs.Failure, "2 cells seen wrong in the round that started", rs.Text())
 	require.Equal(t, 1, rs.Rounds, "never retried away")
@@ -243,12 +244,12 @@ func TestSimFaults(t *testing.T) {
 	rs = h.Verify(ctx, 8, "verify-dns-back")
 	require.Empty(t, rs.Failure, rs.Text())
 
-	sim.mu.Lock()
-	sim.generation["frontend/client"]++
-	sim.mu.Unlock()
+	twin.Mu.Lock()
+	twin.Generation["frontend/client"]++
+	twin.Mu.Unlock()
 	rs = h.Verify(ctx, 8, "verify-replaced-pod")
 	require.Empty(t, rs.Failure, rs.Text())
-	require.Contains(t, sim.opened, "frontend/client-g1-sim", "the new pod got a session of its own")
+	require.Contains(t, twin.Opened, "frontend/client-g1-sim", "the new pod got a session of its own")
 }
 
 // A dual-stack run: every step's fixture expected over both families (each column again,
@@ -261,10 +262,10 @@ func TestSimWorkshopDualStack(t *testing.T) {
 }
 
 func simWorkshopDualStack(t *testing.T, by string) {
-	h, sim := simHarness(t)
+	h, twin := simHarness(t)
 	h.Cfg.ByPodIP, h.Cfg.ByClusterIP = by == "pod-ip", by == "cluster-ip"
-	sim.dual, sim.externalIPv6 = true, h.Scenario.External.IPv6
-	h.Cfg.Dual, h.Cfg.ExternalIPv6 = true, sim.externalIPv6
+	twin.Dual, twin.ExternalIPv6 = true, h.Scenario.External.IPv6
+	h.Cfg.Dual, h.Cfg.ExternalIPv6 = true, twin.ExternalIPv6
 	ctx := context.Background()
 	for i := range 9 {
 		rs := h.RunStep(ctx, i)

@@ -1,4 +1,4 @@
-package harness
+package sim
 
 import (
 	"bufio"
@@ -30,73 +30,73 @@ import (
 	"github.com/netpol-e2e/harness/internal/star"
 )
 
-// simCluster is the harness's simulated twin of a cluster: it keeps the objects applied
+// Cluster is the simulated twin of a cluster (it satisfies harness.KubeAPI): it keeps the objects applied
 // so far and answers `star check` from our evaluator over them (a dataplane that enforces
 // exactly what the evaluator computes), with faults to inject. It tests the orchestration
 // (what is applied when, what is probed, how results are judged and reported), not the
 // policy semantics: those have three oracles of their own (internal/scenario).
-type simCluster struct {
+type Cluster struct {
 	scen       *scenario.Scenario
 	externalIP string
 	cs         *fake.Clientset
 
-	mu   sync.Mutex
+	Mu   sync.Mutex
 	ns   map[string]*corev1.Namespace
-	deps map[string]*appsv1.Deployment // "ns/name"
+	Deps map[string]*appsv1.Deployment // "ns/name"
 	svcs map[string]*corev1.Service
-	pols map[string]*networkingv1.NetworkPolicy
+	Pols map[string]*networkingv1.NetworkPolicy
 	// admin are the admin policies applied, by "Kind name".
 	admin map[string]scenario.Object
 	// Faults.
-	leak    map[matrix.Cell]bool // these cells are allowed whatever the policies say
-	deadPod map[string]bool      // execs into these pods ("ns/pod") fail
-	// watches are the rollouts' watch requests, as star received them.
-	watches []star.Request
-	// failApply makes applying these objects ("ns/name") fail, once each.
-	failApply map[string]error
-	// slow delays every answer of a source ("ns/app"); lostDNS drops that many of a
-	// source's next DNS lookups (the probe times out: blocked); generation counts a
+	Leak    map[matrix.Cell]bool // these cells are allowed whatever the policies say
+	DeadPod map[string]bool      // execs into these pods ("ns/pod") fail
+	// Watches are the rollouts' watch requests, as star received them.
+	Watches []star.Request
+	// FailApply makes applying these objects ("ns/name") fail, once each.
+	FailApply map[string]error
+	// Slow delays every answer of a source ("ns/app"); LostDNS drops that many of a
+	// source's next DNS lookups (the probe times out: blocked); Generation counts a
 	// deployment's ("ns/name") replacements: its pod gets a new name each time.
-	slow    map[string]time.Duration
-	lostDNS map[string]int
-	// unreachable makes a cell's next probes blocked (a pod going away or not yet
+	Slow    map[string]time.Duration
+	LostDNS map[string]int
+	// Unreachable makes a cell's next probes blocked (a pod going away or not yet
 	// programmed), that many times.
-	unreachable map[matrix.Cell]int
-	generation  map[string]int
-	opened      []string // probe sessions started, "ns/pod"
-	// dual makes the twin dual-stack: pods and services get IPv6 addresses too, the
-	// external host externalIPv6.
-	dual         bool
-	externalIPv6 string
-	execs        int
-	rounds       int // answered through sessions
+	Unreachable map[matrix.Cell]int
+	Generation  map[string]int
+	Opened      []string // probe sessions started, "ns/pod"
+	// Dual makes the twin dual-stack: pods and services get IPv6 addresses too, the
+	// external host ExternalIPv6.
+	Dual         bool
+	ExternalIPv6 string
+	Execs        int
+	Rounds       int // answered through sessions
 	// Calico, as its pods answer: the version they print, and servers restarted (a held
 	// connection to them is cut once).
-	calicoVersion string
-	restarted     map[string]bool // "ns/pod"
-	// dataplane is where the simulated nodes keep Calico's and kube-proxy's rules.
-	dataplane calico.Dataplane
-	// enforceAfter delays a policy's effect on the probes after its apply (applied: when);
-	// with delayPrefix set, only that of the policies whose name starts with it.
-	enforceAfter time.Duration
-	delayPrefix  string
+	CalicoVersion string
+	Restarted     map[string]bool // "ns/pod"
+	// Dataplane is where the simulated nodes keep Calico's and kube-proxy's rules.
+	Dataplane calico.Dataplane
+	// EnforceAfter delays a policy's effect on the probes after its apply (applied: when);
+	// with DelayPrefix set, only that of the policies whose name starts with it.
+	EnforceAfter time.Duration
+	DelayPrefix  string
 	applied      map[string]time.Time
 }
 
-func newSim(s *scenario.Scenario, externalIP string) *simCluster {
-	return &simCluster{
+func New(s *scenario.Scenario, externalIP string) *Cluster {
+	return &Cluster{
 		scen: s, externalIP: externalIP, cs: fake.NewClientset(),
-		ns: map[string]*corev1.Namespace{}, deps: map[string]*appsv1.Deployment{},
-		svcs: map[string]*corev1.Service{}, pols: map[string]*networkingv1.NetworkPolicy{}, admin: map[string]scenario.Object{},
-		leak: map[matrix.Cell]bool{}, deadPod: map[string]bool{}, restarted: map[string]bool{},
-		slow: map[string]time.Duration{}, lostDNS: map[string]int{}, unreachable: map[matrix.Cell]int{}, generation: map[string]int{},
+		ns: map[string]*corev1.Namespace{}, Deps: map[string]*appsv1.Deployment{},
+		svcs: map[string]*corev1.Service{}, Pols: map[string]*networkingv1.NetworkPolicy{}, admin: map[string]scenario.Object{},
+		Leak: map[matrix.Cell]bool{}, DeadPod: map[string]bool{}, Restarted: map[string]bool{},
+		Slow: map[string]time.Duration{}, LostDNS: map[string]int{}, Unreachable: map[matrix.Cell]int{}, Generation: map[string]int{},
 		applied: map[string]time.Time{},
 	}
 }
 
 // withCalico adds calico's pods and DaemonSet to the simulated API, at a version.
-func (c *simCluster) withCalico(t interface{ Fatal(...any) }, version string) *simCluster {
-	c.calicoVersion = version
+func (c *Cluster) WithCalico(t interface{ Fatal(...any) }, version string) *Cluster {
+	c.CalicoVersion = version
 	ready := func(name string) []corev1.ContainerStatus {
 		return []corev1.ContainerStatus{{Name: name, Ready: true}}
 	}
@@ -119,15 +119,15 @@ func (c *simCluster) withCalico(t interface{ Fatal(...any) }, version string) *s
 	return c
 }
 
-func (c *simCluster) Clientset() kubernetes.Interface { return c.cs }
+func (c *Cluster) Clientset() kubernetes.Interface { return c.cs }
 
-func (c *simCluster) Apply(_ context.Context, objs ...*unstructured.Unstructured) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (c *Cluster) Apply(_ context.Context, objs ...*unstructured.Unstructured) error {
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
 	for _, u := range objs {
 		key := u.GetNamespace() + "/" + u.GetName()
-		if err := c.failApply[key]; err != nil {
-			delete(c.failApply, key)
+		if err := c.FailApply[key]; err != nil {
+			delete(c.FailApply, key)
 			return err
 		}
 		var err error
@@ -139,7 +139,7 @@ func (c *simCluster) Apply(_ context.Context, objs ...*unstructured.Unstructured
 		case "Deployment":
 			var o appsv1.Deployment
 			err = runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &o)
-			c.deps[key] = &o
+			c.Deps[key] = &o
 			if err == nil && o.Spec.Replicas != nil && *o.Spec.Replicas > 1 {
 				err = c.replicas(&o)
 			}
@@ -153,7 +153,7 @@ func (c *simCluster) Apply(_ context.Context, objs ...*unstructured.Unstructured
 		case "NetworkPolicy":
 			var o networkingv1.NetworkPolicy
 			err = runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &o)
-			c.pols[key], c.applied[key] = &o, time.Now()
+			c.Pols[key], c.applied[key] = &o, time.Now()
 			if err == nil {
 				err = c.apiPolicy(&o)
 			}
@@ -178,7 +178,7 @@ func (c *simCluster) Apply(_ context.Context, objs ...*unstructured.Unstructured
 
 // replicas plays a scaled deployment's pods in the API (named DEPLOYMENT-rK-sim, running),
 // as the scale benchmark lists them; a re-apply replaces them.
-func (c *simCluster) replicas(d *appsv1.Deployment) error {
+func (c *Cluster) replicas(d *appsv1.Deployment) error {
 	pods := c.cs.CoreV1().Pods(d.Namespace)
 	list, err := pods.List(context.Background(), metav1.ListOptions{})
 	if err != nil {
@@ -203,9 +203,9 @@ func (c *simCluster) replicas(d *appsv1.Deployment) error {
 	return nil
 }
 
-func (c *simCluster) Delete(_ context.Context, objs ...*unstructured.Unstructured) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (c *Cluster) Delete(_ context.Context, objs ...*unstructured.Unstructured) error {
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
 	for _, u := range objs {
 		if _, ok := c.admin[u.GetKind()+" "+u.GetName()]; ok {
 			delete(c.admin, u.GetKind()+" "+u.GetName())
@@ -218,7 +218,7 @@ func (c *simCluster) Delete(_ context.Context, objs ...*unstructured.Unstructure
 		default:
 			return fmt.Errorf("sim: deleting a %s is not simulated", u.GetKind())
 		}
-		delete(c.pols, u.GetNamespace()+"/"+u.GetName())
+		delete(c.Pols, u.GetNamespace()+"/"+u.GetName())
 		_ = c.cs.NetworkingV1().NetworkPolicies(u.GetNamespace()).Delete(context.Background(), u.GetName(), metav1.DeleteOptions{})
 	}
 	return nil
@@ -227,7 +227,7 @@ func (c *simCluster) Delete(_ context.Context, objs ...*unstructured.Unstructure
 // apiPolicy keeps an applied policy in the simulated API server too, where the harness
 // reads back what the server holds. Like the API server it defaults policyTypes and
 // ports' protocol, so what is read back is not what was sent.
-func (c *simCluster) apiPolicy(p *networkingv1.NetworkPolicy) error {
+func (c *Cluster) apiPolicy(p *networkingv1.NetworkPolicy) error {
 	held, err := netpol.AsServed(p)
 	if err != nil {
 		return err
@@ -240,16 +240,16 @@ func (c *simCluster) apiPolicy(p *networkingv1.NetworkPolicy) error {
 	return err
 }
 
-func (c *simCluster) DeleteNamespaces(_ context.Context, _ time.Duration, names ...string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (c *Cluster) DeleteNamespaces(_ context.Context, _ time.Duration, names ...string) error {
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
 	for _, n := range names {
 		delete(c.ns, n)
-		for _, m := range []map[string]bool{keysIn(c.deps, n), keysIn(c.svcs, n), keysIn(c.pols, n)} {
+		for _, m := range []map[string]bool{keysIn(c.Deps, n), keysIn(c.svcs, n), keysIn(c.Pols, n)} {
 			for k := range m {
-				delete(c.deps, k)
+				delete(c.Deps, k)
 				delete(c.svcs, k)
-				delete(c.pols, k)
+				delete(c.Pols, k)
 			}
 		}
 		_ = c.cs.NetworkingV1().NetworkPolicies(n).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
@@ -267,23 +267,23 @@ func keysIn[T any](m map[string]T, ns string) map[string]bool {
 	return out
 }
 
-func (c *simCluster) WaitDeployments(_ context.Context, _ time.Duration, names ...string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (c *Cluster) WaitDeployments(_ context.Context, _ time.Duration, names ...string) error {
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
 	for _, n := range names {
-		if c.deps[n] == nil && (c.calicoVersion == "" || n != calico.Namespace+"/calico-kube-controllers") {
+		if c.Deps[n] == nil && (c.CalicoVersion == "" || n != calico.Namespace+"/calico-kube-controllers") {
 			return fmt.Errorf("deployment %s: not found", n)
 		}
 	}
 	return nil
 }
 
-func (c *simCluster) WaitDaemonSet(context.Context, time.Duration, string, string) error { return nil }
+func (c *Cluster) WaitDaemonSet(context.Context, time.Duration, string, string) error { return nil }
 
 // A deployment's one pod is named after it; its IP is stable per deployment.
-func (c *simCluster) RunningPod(_ context.Context, ns string, selector map[string]string) (*corev1.Pod, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (c *Cluster) RunningPod(_ context.Context, ns string, selector map[string]string) (*corev1.Pod, error) {
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
 	for _, d := range c.sortedDeps() {
 		if d.Namespace == ns && matches(selector, d.Spec.Template.Labels) {
 			return &corev1.Pod{
@@ -298,8 +298,8 @@ func (c *simCluster) RunningPod(_ context.Context, ns string, selector map[strin
 }
 
 // podName is a deployment's one pod: DEPLOYMENT-sim, or DEPLOYMENT-gN-sim once replaced.
-func (c *simCluster) podName(d *appsv1.Deployment) string {
-	if g := c.generation[d.Namespace+"/"+d.Name]; g > 0 {
+func (c *Cluster) podName(d *appsv1.Deployment) string {
+	if g := c.Generation[d.Namespace+"/"+d.Name]; g > 0 {
 		return fmt.Sprintf("%s-g%d-sim", d.Name, g)
 	}
 	return d.Name + "-sim"
@@ -322,29 +322,29 @@ func matches(sel, labels map[string]string) bool {
 	return true
 }
 
-func (c *simCluster) sortedDeps() []*appsv1.Deployment {
+func (c *Cluster) sortedDeps() []*appsv1.Deployment {
 	var out []*appsv1.Deployment
-	for _, d := range c.deps {
+	for _, d := range c.Deps {
 		out = append(out, d)
 	}
 	slices.SortFunc(out, func(a, b *appsv1.Deployment) int { return strings.Compare(a.Namespace+a.Name, b.Namespace+b.Name) })
 	return out
 }
 
-func (c *simCluster) podIP(d *appsv1.Deployment) string {
+func (c *Cluster) podIP(d *appsv1.Deployment) string {
 	i := slices.IndexFunc(c.sortedDeps(), func(x *appsv1.Deployment) bool { return x == d })
 	return fmt.Sprintf("10.244.0.%d", 10+i)
 }
 
 // podIPv6 is a pod's IPv6 address in a dual-stack twin.
-func (c *simCluster) podIPv6(d *appsv1.Deployment) string {
+func (c *Cluster) podIPv6(d *appsv1.Deployment) string {
 	i := slices.IndexFunc(c.sortedDeps(), func(x *appsv1.Deployment) bool { return x == d })
 	return fmt.Sprintf("fd00:10:244::%x", 10+i)
 }
 
-func (c *simCluster) podIPs(d *appsv1.Deployment) []corev1.PodIP {
+func (c *Cluster) podIPs(d *appsv1.Deployment) []corev1.PodIP {
 	ips := []corev1.PodIP{{IP: c.podIP(d)}}
-	if c.dual {
+	if c.Dual {
 		ips = append(ips, corev1.PodIP{IP: c.podIPv6(d)})
 	}
 	return ips
@@ -352,11 +352,11 @@ func (c *simCluster) podIPs(d *appsv1.Deployment) []corev1.PodIP {
 
 // apiService puts a service in the API with its ClusterIP, and in a dual-stack twin one per
 // family (IPv6: the IPv4 one's last byte under fd00:10:96::).
-func (c *simCluster) apiService(svc *corev1.Service) error {
+func (c *Cluster) apiService(svc *corev1.Service) error {
 	n := len(c.svcs) + 10
 	o := svc.DeepCopy()
 	o.Spec.ClusterIPs = []string{fmt.Sprintf("10.96.0.%d", n)}
-	if c.dual {
+	if c.Dual {
 		o.Spec.ClusterIPs = append(o.Spec.ClusterIPs, fmt.Sprintf("fd00:10:96::%x", n))
 	}
 	o.Spec.ClusterIP = o.Spec.ClusterIPs[0]
@@ -367,7 +367,7 @@ func (c *simCluster) apiService(svc *corev1.Service) error {
 }
 
 // clusterIPs are a service's ClusterIPs in the API.
-func (c *simCluster) clusterIPs(ns, name string) []string {
+func (c *Cluster) clusterIPs(ns, name string) []string {
 	svc, err := c.cs.CoreV1().Services(ns).Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
 		return nil
@@ -375,8 +375,8 @@ func (c *simCluster) clusterIPs(ns, name string) []string {
 	return svc.Spec.ClusterIPs
 }
 
-// state is the scenario state the cluster holds now (what the evaluator reads).
-func (c *simCluster) state() *scenario.State {
+// State is the scenario state the cluster holds now (what the evaluator reads).
+func (c *Cluster) State() *scenario.State {
 	st := scenario.NewState()
 	for _, n := range sortedKeys(c.ns) {
 		st.Namespaces = append(st.Namespaces, c.ns[n])
@@ -385,9 +385,9 @@ func (c *simCluster) state() *scenario.State {
 	for _, k := range sortedKeys(c.svcs) {
 		st.Services = append(st.Services, c.svcs[k])
 	}
-	for _, k := range sortedKeys(c.pols) {
-		if time.Since(c.applied[k]) >= c.enforceAfter || !strings.HasPrefix(c.pols[k].Name, c.delayPrefix) {
-			st.Policies = append(st.Policies, c.pols[k])
+	for _, k := range sortedKeys(c.Pols) {
+		if time.Since(c.applied[k]) >= c.EnforceAfter || !strings.HasPrefix(c.Pols[k].Name, c.DelayPrefix) {
+			st.Policies = append(st.Policies, c.Pols[k])
 		}
 	}
 	for _, k := range sortedKeys(c.admin) {
@@ -406,22 +406,22 @@ func sortedKeys[T any](m map[string]T) []string {
 }
 
 // Exec answers `star check` (one round) from the evaluator, and `star restart-server`.
-func (c *simCluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (string, string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.execs++
-	if c.deadPod[ns+"/"+pod] {
+func (c *Cluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (string, string, error) {
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
+	c.Execs++
+	if c.DeadPod[ns+"/"+pod] {
 		return "", "error: unable to upgrade connection: container not found", errors.New("command terminated with exit code 126")
 	}
 	switch strings.Join(cmd, " ") {
 	case "calico-node -v", "/usr/bin/kube-controllers -version":
-		return c.calicoVersion + "\n", "", nil
+		return c.CalicoVersion + "\n", "", nil
 	case strings.Join(calico.DataplaneCommand, " "):
 		// The shapes of the live runs' nodes: Felix's rules (policy chains among them) in
 		// iptables or nftables, or, in eBPF mode, a few cali- rules, no policy chain, no
 		// kube-proxy and Calico's programs on the node's interfaces (TCX).
 		chains, rules, policy, proxy, bpf := 0, 41, 12, 10, ""
-		switch c.dataplane {
+		switch c.Dataplane {
 		case calico.Nftables:
 			chains, rules, policy, proxy = 37, 0, 9, 12
 		case calico.BPF:
@@ -438,7 +438,7 @@ func (c *simCluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (s
 		fmt.Fprintf(&out, `bpf-net [{"xdp":[],"tc":[%s],"flow_dissector":[],"netfilter":[]}]`+"\n", bpf)
 		return out.String(), "", nil
 	case "/star restart-server":
-		c.restarted[ns+"/"+pod] = true
+		c.Restarted[ns+"/"+pod] = true
 		return "", "", nil
 	}
 	if len(cmd) < 2 || cmd[1] != "check" {
@@ -460,7 +460,7 @@ func (c *simCluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (s
 // Stream plays `star check --watch` (every target answered from the evaluator on the
 // schedule, each line with its start time) and `--hold` (one connection per target, cut
 // once when its server is restarted), until stdin closes.
-func (c *simCluster) Stream(ctx context.Context, ns, pod, _ string, cmd []string, stdin io.Reader, stdout, _ io.Writer) error {
+func (c *Cluster) Stream(ctx context.Context, ns, pod, _ string, cmd []string, stdin io.Reader, stdout, _ io.Writer) error {
 	req, err := star.ParseRequest(cmd[2:])
 	if err == nil && req.Watch == 0 && req.Hold == 0 && !req.Session {
 		err = errors.New("neither --watch, --hold nor --session")
@@ -470,9 +470,9 @@ func (c *simCluster) Stream(ctx context.Context, ns, pod, _ string, cmd []string
 	}
 	source := sourceOf(ns, pod)
 	if req.Watch > 0 {
-		c.mu.Lock()
-		c.watches = append(c.watches, req)
-		c.mu.Unlock()
+		c.Mu.Lock()
+		c.Watches = append(c.Watches, req)
+		c.Mu.Unlock()
 	}
 	if req.Session {
 		return c.session(source, ns+"/"+pod, stdin, stdout)
@@ -494,12 +494,12 @@ func (c *simCluster) Stream(ctx context.Context, ns, pod, _ string, cmd []string
 	for {
 		now := time.Now()
 		if req.Watch > 0 {
-			c.mu.Lock()
+			c.Mu.Lock()
 			results, err := c.answer(source, req.Targets)
 			// Stamped when the state was read: a probe's 1 ms then ends after any change
 			// it saw (stamping before the read let a leak seem to end before its cause).
 			now = time.Now()
-			c.mu.Unlock()
+			c.Mu.Unlock()
 			if err != nil {
 				return err
 			}
@@ -510,10 +510,10 @@ func (c *simCluster) Stream(ctx context.Context, ns, pod, _ string, cmd []string
 		} else {
 			exchanges++
 			for _, u := range req.Targets {
-				c.mu.Lock()
+				c.Mu.Lock()
 				server := c.serverOf(u)
-				restarted := c.restarted[server]
-				c.mu.Unlock()
+				restarted := c.Restarted[server]
+				c.Mu.Unlock()
 				if restarted && !cut[u] {
 					cut[u] = true
 					emit(star.HoldEvent{Target: u, Event: "disrupted", Kind: "closed", At: now.UnixMilli(), Detail: "read reply: EOF"})
@@ -537,10 +537,10 @@ func (c *simCluster) Stream(ctx context.Context, ns, pod, _ string, cmd []string
 }
 
 // session answers rounds read on stdin until it closes, as `star check --session` does.
-func (c *simCluster) session(source, pod string, stdin io.Reader, stdout io.Writer) error {
-	c.mu.Lock()
-	c.opened = append(c.opened, pod)
-	c.mu.Unlock()
+func (c *Cluster) session(source, pod string, stdin io.Reader, stdout io.Writer) error {
+	c.Mu.Lock()
+	c.Opened = append(c.Opened, pod)
+	c.Mu.Unlock()
 	enc := json.NewEncoder(stdout)
 	sc := bufio.NewScanner(stdin)
 	for sc.Scan() {
@@ -548,12 +548,12 @@ func (c *simCluster) session(source, pod string, stdin io.Reader, stdout io.Writ
 		if err := json.Unmarshal(sc.Bytes(), &rr); err != nil {
 			return err
 		}
-		c.mu.Lock()
-		c.rounds++
-		dead := c.deadPod[pod]
+		c.Mu.Lock()
+		c.Rounds++
+		dead := c.DeadPod[pod]
 		results, err := c.answer(source, rr.Targets)
-		delay := c.slow[source]
-		c.mu.Unlock()
+		delay := c.Slow[source]
+		c.Mu.Unlock()
 		time.Sleep(delay)
 		if dead {
 			return errors.New("error: unable to upgrade connection: container not found")
@@ -571,8 +571,8 @@ func (c *simCluster) session(source, pod string, stdin io.Reader, stdout io.Writ
 }
 
 // serverOf is the pod ("ns/pod") behind a service URL.
-func (c *simCluster) serverOf(raw string) string {
-	st := c.state()
+func (c *Cluster) serverOf(raw string) string {
+	st := c.State()
 	targets, err := st.Targets(c.scen)
 	if err != nil {
 		return ""
@@ -588,11 +588,11 @@ func (c *simCluster) serverOf(raw string) string {
 
 // answer decides each target URL from source: the evaluator's matrix for the current
 // objects (by-name targets failing DNS where the source's DNS is blocked), then the faults.
-func (c *simCluster) answer(source string, urls []string) ([]matrix.Result, error) {
-	st := c.state()
+func (c *Cluster) answer(source string, urls []string) ([]matrix.Result, error) {
+	st := c.State()
 	ext := scenario.Externals{V4: c.externalIP}
-	if c.dual {
-		ext.V6 = c.externalIPv6
+	if c.Dual {
+		ext.V6 = c.ExternalIPv6
 	}
 	byIP, err := st.ExpectedFamilies(c.scen, ext, false)
 	if err != nil {
@@ -617,15 +617,15 @@ func (c *simCluster) answer(source string, urls []string) ([]matrix.Result, erro
 		if !ok {
 			v = matrix.Error
 		}
-		if c.leak[matrix.Cell{Row: source, Col: col}] {
+		if c.Leak[matrix.Cell{Row: source, Col: col}] {
 			v = matrix.Allowed
 		}
-		if strings.HasPrefix(raw, "dns+") && c.lostDNS[source] > 0 {
-			c.lostDNS[source]--
+		if strings.HasPrefix(raw, "dns+") && c.LostDNS[source] > 0 {
+			c.LostDNS[source]--
 			v = matrix.Blocked
 		}
-		if cell := (matrix.Cell{Row: source, Col: col}); c.unreachable[cell] > 0 {
-			c.unreachable[cell]--
+		if cell := (matrix.Cell{Row: source, Col: col}); c.Unreachable[cell] > 0 {
+			c.Unreachable[cell]--
 			v = matrix.Blocked
 		}
 		out = append(out, matrix.Result{URL: raw, Verdict: v, Millis: 1})
@@ -635,7 +635,7 @@ func (c *simCluster) answer(source string, urls []string) ([]matrix.Result, erro
 
 // column maps a URL to its target column (its IPv6 twin for a +ipv6 scheme or an IPv6
 // address), and says whether it names a host.
-func (c *simCluster) column(raw string, targets []scenario.Target) (string, bool) {
+func (c *Cluster) column(raw string, targets []scenario.Target) (string, bool) {
 	col, named := c.baseColumn(raw, targets)
 	if u, err := url.Parse(raw); err == nil && col != "" && (strings.HasSuffix(u.Scheme, "+ipv6") || strings.Contains(u.Hostname(), ":")) {
 		col += scenario.IPv6Column
@@ -643,7 +643,7 @@ func (c *simCluster) column(raw string, targets []scenario.Target) (string, bool
 	return col, named
 }
 
-func (c *simCluster) baseColumn(raw string, targets []scenario.Target) (string, bool) {
+func (c *Cluster) baseColumn(raw string, targets []scenario.Target) (string, bool) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", false
@@ -657,7 +657,7 @@ func (c *simCluster) baseColumn(raw string, targets []scenario.Target) (string, 
 					return t.ID, true
 				}
 			}
-			if (host == c.podIP(t.Backend) || c.dual && host == c.podIPv6(t.Backend)) && port == fmt.Sprint(t.PodPort.ContainerPort) {
+			if (host == c.podIP(t.Backend) || c.Dual && host == c.podIPv6(t.Backend)) && port == fmt.Sprint(t.PodPort.ContainerPort) {
 				return t.ID, false
 			}
 			if slices.Contains(c.clusterIPs(t.Service.Namespace, t.Service.Name), host) && port == fmt.Sprint(t.Port) {
@@ -668,7 +668,7 @@ func (c *simCluster) baseColumn(raw string, targets []scenario.Target) (string, 
 				return t.ID, true
 			}
 		case scenario.ExternalHostTarget:
-			if host == c.externalIP || c.dual && host == c.externalIPv6 {
+			if host == c.externalIP || c.Dual && host == c.ExternalIPv6 {
 				return t.ID, false
 			}
 		}
