@@ -14,13 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"sigs.k8s.io/e2e-framework/pkg/features"
-	"sigs.k8s.io/e2e-framework/pkg/types"
-
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/features"
+	"sigs.k8s.io/e2e-framework/pkg/types"
 	"sigs.k8s.io/yaml"
 
 	"github.com/netpol-e2e/harness/internal/calico"
@@ -33,6 +32,7 @@ import (
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/scenario"
+	"github.com/netpol-e2e/harness/internal/upgrade"
 	"github.com/netpol-e2e/harness/internal/versions"
 )
 
@@ -373,7 +373,7 @@ func checkUpgradeOptions(p *inputcheck.Problems, states []*scenario.State) {
 			p.Add("%v", err)
 			return
 		}
-		if err := harness.CheckConnControl(states[end], scen, want, *flagConnControl); err != nil {
+		if err := upgrade.CheckConnControl(states[end], scen, want, *flagConnControl); err != nil {
 			p.Add("-upgrade-conn-control=%q: %v", *flagConnControl, err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/kube"
 	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/upgrade"
 	"github.com/netpol-e2e/harness/internal/versions"
 )
 
@@ -58,11 +59,11 @@ func upgradeFeatures() []features.Feature {
 	}
 	end := endStep()
 	endName := scen.Steps[end].Name
-	spec := func(name, a, b string, manifest []*unstructured.Unstructured) harness.RolloutSpec {
-		return harness.RolloutSpec{
+	spec := func(name, a, b string, manifest []*unstructured.Unstructured) upgrade.Spec {
+		return upgrade.Spec{
 			Name: name, From: a, To: b, Note: note, Manifest: manifest, Interval: *flagUpgradeInterval, ProbeTimeout: *flagUpgradeTimeout,
 			GapBudget: *flagUpgradeGapBudget, HoleBudget: *flagUpgradeHole,
-			Hold: harness.HoldSpec{Interval: *flagConnInterval, ReplyBudget: *flagReplyBudget, Disruptions: *flagConnDisruptions}, Tail: *flagUpgradeTail, Timeout: 10 * time.Minute,
+			Hold: upgrade.HoldSpec{Interval: *flagConnInterval, ReplyBudget: *flagReplyBudget, Disruptions: *flagConnDisruptions}, Tail: *flagUpgradeTail, Timeout: 10 * time.Minute,
 		}
 	}
 	manifests := map[string][]*unstructured.Unstructured{}
@@ -158,7 +159,7 @@ func upgradeFeatures() []features.Feature {
 			if control != nil {
 				s.Hold.RestartServer = *flagConnControl
 			}
-			return h.Rollout(ctx, end, s)
+			return upgrade.Run(ctx, h, end, s)
 		}))
 		feats = append(feats, feature(name+"-end-state", "the end-state matrix again, DNS and external included", func(ctx context.Context) *report.Step {
 			return h.Verify(ctx, end, "after-"+name+"-"+endName)
@@ -184,7 +185,7 @@ func upgradeFeatures() []features.Feature {
 			feats = append(feats, feature(name, "the admin policies not enforced by "+to+": exactly the predicted cells change, and stay changed", func(ctx context.Context) *report.Step {
 				s := spec(name, from, to, manifests[to])
 				s.LosesAdmin = true
-				return h.Rollout(ctx, end, s)
+				return upgrade.Run(ctx, h, end, s)
 			}))
 		}
 		feats = append(feats, feature("upgrade-admin-loss-prepare", "only "+a+"'s admin form left; the end state unchanged", func(ctx context.Context) *report.Step {

@@ -49,14 +49,14 @@ func (h *Harness) SetupControl(ctx context.Context, name string, i int, variantF
 	c := &ControlRun{h: h, step: &h.Scenario.Steps[i], st: h.States[i], t0: time.Now(), Report: &report.Step{Name: name, Kind: "check"}}
 	fail := func(err error) *ControlRun { c.Report.Failure = err.Error(); return c }
 	var err error
-	if c.fixture, err = h.expected(c.step, c.st); err != nil {
+	if c.fixture, err = h.Expected(c.step, c.st); err != nil {
 		return fail(err)
 	}
 	variant, err := scenario.LoadObjects(variantFile)
 	if err != nil {
 		return fail(err)
 	}
-	if c.pred, err = c.st.Predict(h.Scenario, h.externals(), scenario.Change{Name: name, Apply: variant}, h.byName()); err != nil {
+	if c.pred, err = c.st.Predict(h.Scenario, h.Externals(), scenario.Change{Name: name, Apply: variant}, h.ByName()); err != nil {
 		return fail(err)
 	}
 	if len(c.pred.Changed) == 0 {

@@ -14,7 +14,7 @@ import (
 // namespace) what calico.Dataplane.Evidence says. Run it with pods deployed: workload
 // interfaces are where policy is judged.
 func (h *Harness) CheckDataplane(ctx context.Context, name string, want calico.Dataplane) *report.Step {
-	return h.check(name, func(rs *report.Step) error {
+	return h.Check(name, func(rs *report.Step) error {
 		pods, err := calico.NodePods(ctx, h.Kube.Clientset(), "")
 		if err != nil {
 			return err

@@ -81,7 +81,7 @@ func (h *Harness) startEnforcementWatch(ctx context.Context, i int) (*enforcemen
 	if err != nil {
 		return nil, err
 	}
-	want, err := h.expected(&h.Scenario.Steps[i], h.States[i])
+	want, err := h.Expected(&h.Scenario.Steps[i], h.States[i])
 	if err != nil {
 		return nil, err
 	}

@@ -180,7 +180,7 @@ func (h *Harness) assess(ctx context.Context, rs *report.Step, i int, since time
 	if err := h.waitApps(ctx, st); err != nil {
 		return fail(err)
 	}
-	want, err := h.expected(step, st)
+	want, err := h.Expected(step, st)
 	if err != nil {
 		return fail(err)
 	}
@@ -211,12 +211,12 @@ func (h *Harness) VerifyAdminRestored(ctx context.Context, i int, name string) *
 	t0 := time.Now()
 	defer func() { rs.Duration = time.Since(t0) }()
 	st := h.States[i]
-	want, err := h.expected(&h.Scenario.Steps[i], st)
+	want, err := h.Expected(&h.Scenario.Steps[i], st)
 	if err != nil {
 		rs.Failure = err.Error()
 		return rs
 	}
-	before, err := st.WithoutAdmin().ExpectedFamilies(h.Scenario, h.externals(), false)
+	before, err := st.WithoutAdmin().ExpectedFamilies(h.Scenario, h.Externals(), false)
 	if err != nil {
 		rs.Failure = err.Error()
 		return rs
@@ -256,16 +256,16 @@ func (h *Harness) waitApps(ctx context.Context, st *scenario.State) error {
 	return h.Kube.WaitDeployments(ctx, h.Cfg.ReadyTimeout, names...)
 }
 
-// expected reads the declared fixture and checks it against the evaluator once more, with
+// Expected reads the declared fixture and checks it against the evaluator once more, with
 // the real address of the external host, for every family of the cluster: one fixture
 // serves all families, and the run expects it on each (families).
-func (h *Harness) expected(step *scenario.Step, st *scenario.State) (*matrix.Matrix, error) {
+func (h *Harness) Expected(step *scenario.Step, st *scenario.State) (*matrix.Matrix, error) {
 	want, err := h.Scenario.LoadFixture(step, st)
 	if err != nil {
 		return nil, err
 	}
 	want = h.families(want)
-	ext := h.externals()
+	ext := h.Externals()
 	computed, err := st.ExpectedFamilies(h.Scenario, ext, false)
 	if err != nil {
 		return nil, err
@@ -332,11 +332,11 @@ func (h *Harness) peerOnServer(ctx context.Context, st *scenario.State, want *ma
 		// namespaces' layer, against our evaluator on the same.
 		live.Admin = nil
 		var err error
-		if want, err = live.ExpectedFamilies(h.Scenario, h.externals(), false); err != nil {
+		if want, err = live.ExpectedFamilies(h.Scenario, h.Externals(), false); err != nil {
 			return err
 		}
 	}
-	peer, err := scenario.PeerMatrix(h.Scenario, live, h.externals())
+	peer, err := scenario.PeerMatrix(h.Scenario, live, h.Externals())
 	if err != nil {
 		return err
 	}
@@ -350,8 +350,8 @@ func (h *Harness) peerOnServer(ctx context.Context, st *scenario.State, want *ma
 	return nil
 }
 
-// externals are the external host's addresses (IPv6 too on a dual-stack cluster).
-func (h *Harness) externals() scenario.Externals {
+// Externals are the external host's addresses (IPv6 too on a dual-stack cluster).
+func (h *Harness) Externals() scenario.Externals {
 	ext := scenario.Externals{V4: h.Cfg.ExternalIP}
 	if h.Cfg.Dual {
 		ext.V6 = h.Cfg.ExternalIPv6
@@ -559,8 +559,8 @@ func (h *Harness) serviceAddresses(ctx context.Context, targets []scenario.Targe
 	return out, nil
 }
 
-// byName reports whether services are probed by name (so a source without DNS fails them).
-func (h *Harness) byName() bool { return !h.Cfg.ByPodIP && !h.Cfg.ByClusterIP }
+// ByName reports whether services are probed by name (so a source without DNS fails them).
+func (h *Harness) ByName() bool { return !h.Cfg.ByPodIP && !h.Cfg.ByClusterIP }
 
 // deleteAdminPolicies deletes every admin policy of the scenario, in every form (an upgrade
 // may have applied both): cluster-scoped, they outlive the namespaces. A kind the cluster

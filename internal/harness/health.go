@@ -28,10 +28,23 @@ func (h *Harness) MarkCalicoHealthy(ctx context.Context) error {
 	return nil
 }
 
-// calicoProblems lists what is wrong with Calico since the mark: a calico pod restarted,
+// RemarkCalicoHealthy marks now as the baseline (MarkCalicoHealthy) and returns the calico
+// pods that restarted since the previous mark, one line each, said to have restarted during.
+func (h *Harness) RemarkCalicoHealthy(ctx context.Context, during string) ([]string, error) {
+	var before []calico.PodState
+	if h.health != nil {
+		before = h.health.pods
+	}
+	if err := h.MarkCalicoHealthy(ctx); err != nil {
+		return nil, err
+	}
+	return calico.RestartedSince(before, h.health.pods, during), nil
+}
+
+// CalicoProblems lists what is wrong with Calico since the mark: a calico pod restarted,
 // unready or gone, and every error-level log line the allowlist does not explain; notes
 // count what the allowlist explained.
-func (h *Harness) calicoProblems(ctx context.Context) (problems, notes []string, err error) {
+func (h *Harness) CalicoProblems(ctx context.Context) (problems, notes []string, err error) {
 	if h.health == nil {
 		return nil, nil, fmt.Errorf("no calico health baseline (MarkCalicoHealthy was not called)")
 	}
@@ -52,13 +65,13 @@ func (h *Harness) calicoLogProblems(ctx context.Context, since time.Time) (probl
 	if err != nil {
 		return nil, nil, err
 	}
-	problems, notes = h.judgeLogLines(lines, nil)
+	problems, notes = h.JudgeLogLines(lines, nil)
 	return problems, notes, nil
 }
 
-// judgeLogLines lists the error lines the allowlist does not explain; notes count what it
+// JudgeLogLines lists the error lines the allowlist does not explain; notes count what it
 // explained.
-func (h *Harness) judgeLogLines(lines []calico.LogLine, gone map[string]time.Time) (problems, notes []string) {
+func (h *Harness) JudgeLogLines(lines []calico.LogLine, gone map[string]time.Time) (problems, notes []string) {
 	unexpected, allowed := h.Cfg.CalicoLogAllowlist.Judge(lines, gone)
 	for _, l := range unexpected {
 		problems = append(problems, "calico error log line: "+l.String())
@@ -73,8 +86,8 @@ func (h *Harness) judgeLogLines(lines []calico.LogLine, gone map[string]time.Tim
 // CheckCalicoHealth is the check between rollouts: since the mark, no calico pod
 // restarted or went unready, and no error line outside the allowlist was logged.
 func (h *Harness) CheckCalicoHealth(ctx context.Context, name string) *report.Step {
-	return h.check(name, func(rs *report.Step) error {
-		problems, notes, err := h.calicoProblems(ctx)
+	return h.Check(name, func(rs *report.Step) error {
+		problems, notes, err := h.CalicoProblems(ctx)
 		if err != nil {
 			return err
 		}
@@ -95,9 +108,9 @@ func podSummary(pods []calico.PodState) string {
 	return strings.Join(out, ", ")
 }
 
-// check runs one check as a report step: it times it and records its error as the
+// Check runs one check as a report step: it times it and records its error as the
 // step's failure (the boilerplate every check shares).
-func (h *Harness) check(name string, fn func(rs *report.Step) error) *report.Step {
+func (h *Harness) Check(name string, fn func(rs *report.Step) error) *report.Step {
 	rs := &report.Step{Name: name, Kind: "check"}
 	t0 := time.Now()
 	if err := fn(rs); err != nil {

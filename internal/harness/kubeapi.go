@@ -11,7 +11,7 @@ import (
 )
 
 // KubeAPI is everything the harness asks of a cluster: *kube.Client on a live one, a
-// simulated twin in the unit tests (sim_test.go), so the orchestration is tested without
+// simulated twin in the unit tests (internal/sim), so the orchestration is tested without
 // a cluster.
 type KubeAPI interface {
 	// Apply applies objects server-side; Delete deletes them (gone ones are fine).

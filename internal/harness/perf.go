@@ -19,7 +19,7 @@ import (
 // not match the fixture (the other ways' own mismatches are reported: they are baselines).
 func (h *Harness) Perf(ctx context.Context, i, rounds int) *report.Step {
 	step := &h.Scenario.Steps[i]
-	return h.check("perf-"+step.Name, func(rs *report.Step) error {
+	return h.Check("perf-"+step.Name, func(rs *report.Step) error {
 		want, plan, err := h.stateOf(ctx, i)
 		if err != nil {
 			return err
@@ -124,7 +124,7 @@ func (h *Harness) Soak(ctx context.Context, i, n int) *report.Step {
 // stateOf returns the expected matrix of step i (its fixture, checked against the
 // evaluator) and the probe plan of the pods running now.
 func (h *Harness) stateOf(ctx context.Context, i int) (*matrix.Matrix, probe.Plan, error) {
-	want, err := h.expected(&h.Scenario.Steps[i], h.States[i])
+	want, err := h.Expected(&h.Scenario.Steps[i], h.States[i])
 	if err != nil {
 		return nil, probe.Plan{}, err
 	}

@@ -23,7 +23,7 @@ func (h *Harness) ReplayEnforcement(ctx context.Context, end int, name, version 
 	defer func() { rs.Duration = time.Since(t0) }()
 	rs.Replay = &report.Replay{Version: version}
 	st := h.States[end]
-	fixture, err := h.expected(&h.Scenario.Steps[end], st)
+	fixture, err := h.Expected(&h.Scenario.Steps[end], st)
 	if err != nil {
 		rs.Failure = err.Error()
 		return rs
@@ -63,7 +63,7 @@ func (h *Harness) replayStep(ctx context.Context, st *scenario.State, fixture *m
 	for _, o := range step.Objects {
 		refs = append(refs, o.Policy.Namespace+"/"+o.Policy.Name)
 	}
-	pred, err := st.Predict(h.Scenario, h.externals(), scenario.Change{Name: "replay-" + step.Name, Delete: refs}, h.byName())
+	pred, err := st.Predict(h.Scenario, h.Externals(), scenario.Change{Name: "replay-" + step.Name, Delete: refs}, h.ByName())
 	if err != nil {
 		return fail("predict", err)
 	}

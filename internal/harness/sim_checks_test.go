@@ -32,16 +32,6 @@ func TestSimCalicoHealth(t *testing.T) {
 	require.Contains(t, rs.Failure, "calico-node-a on sim-worker restarted 1 time(s)")
 }
 
-// The connection control needs a target some allowed app cell holds a connection to.
-func TestCheckConnControl(t *testing.T) {
-	h, _ := simHarness(t)
-	end := 8
-	want, err := h.expected(&h.Scenario.Steps[end], h.States[end])
-	require.NoError(t, err)
-	require.NoError(t, CheckConnControl(h.States[end], h.Scenario, want, "client:9000"))
-	require.ErrorContains(t, CheckConnControl(h.States[end], h.Scenario, want, "dns:53/udp"), `no held connection goes to "dns:53/udp"`)
-}
-
 // Probing by pod IP: the same workshop, no DNS involved for services.
 func TestSimWorkshopByPodIP(t *testing.T) {
 	h, _ := simHarness(t)
@@ -57,7 +47,7 @@ func TestSimWorkshopByPodIP(t *testing.T) {
 func TestUIEdgesFromTheObservedMatrix(t *testing.T) {
 	h, _ := simHarness(t)
 	end := 8
-	want, err := h.expected(&h.Scenario.Steps[end], h.States[end])
+	want, err := h.Expected(&h.Scenario.Steps[end], h.States[end])
 	require.NoError(t, err)
 	apps, err := uiProbes(h.States[end].Sources())
 	require.NoError(t, err)

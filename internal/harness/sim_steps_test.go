@@ -2,7 +2,6 @@ package harness
 
 import (
 	"context"
-	"github.com/netpol-e2e/harness/internal/sim"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,15 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/netpol-e2e/harness/internal/report"
-
-	"github.com/stretchr/testify/require"
-
 	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/scenario"
+	"github.com/netpol-e2e/harness/internal/sim"
 )
 
 // simHarness is a harness on the simulated twin, with the repository's scenario.
@@ -33,6 +31,19 @@ func simHarness(t *testing.T) (*Harness, *sim.Cluster) {
 		Enforce: EnforceSpec{Interval: 10 * time.Millisecond, Settle: 50 * time.Millisecond, Lead: 30 * time.Millisecond, MaxTail: time.Second},
 	}, twin, s, io.Discard)
 	require.NoError(t, err)
+	return h, twin
+}
+
+// endStateOnSim runs the workshop to its end state on the twin, Calico at v1.
+func endStateOnSim(t *testing.T) (*Harness, *sim.Cluster) {
+	t.Helper()
+	h, twin := simHarness(t)
+	twin.WithCalico(t, "v1")
+	ctx := context.Background()
+	for i := range 9 {
+		require.Empty(t, h.RunStep(ctx, i).Failure)
+	}
+	require.NoError(t, h.MarkCalicoHealthy(ctx))
 	return h, twin
 }
 

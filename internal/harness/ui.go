@@ -31,7 +31,7 @@ func (h *Harness) UICheck(ctx context.Context, i int, nodeIP, chromium string) *
 		return rs
 	}
 	step, st := &h.Scenario.Steps[i], h.States[i]
-	want, err := h.expected(step, st)
+	want, err := h.Expected(step, st)
 	if err != nil {
 		return fail("%v", err)
 	}

@@ -83,6 +83,7 @@ type Cluster struct {
 	applied      map[string]time.Time
 }
 
+// New is an empty twin of a cluster for scenario s, its external host at externalIP.
 func New(s *scenario.Scenario, externalIP string) *Cluster {
 	return &Cluster{
 		scen: s, externalIP: externalIP, cs: fake.NewClientset(),
@@ -94,7 +95,7 @@ func New(s *scenario.Scenario, externalIP string) *Cluster {
 	}
 }
 
-// withCalico adds calico's pods and DaemonSet to the simulated API, at a version.
+// WithCalico adds calico's pods and DaemonSet to the simulated API, at a version.
 func (c *Cluster) WithCalico(t interface{ Fatal(...any) }, version string) *Cluster {
 	c.CalicoVersion = version
 	ready := func(name string) []corev1.ContainerStatus {
@@ -119,8 +120,10 @@ func (c *Cluster) WithCalico(t interface{ Fatal(...any) }, version string) *Clus
 	return c
 }
 
+// Clientset is the twin's API server (a fake clientset).
 func (c *Cluster) Clientset() kubernetes.Interface { return c.cs }
 
+// Apply keeps the objects (namespaces, deployments, services, policies, admin policies).
 func (c *Cluster) Apply(_ context.Context, objs ...*unstructured.Unstructured) error {
 	c.Mu.Lock()
 	defer c.Mu.Unlock()
@@ -203,6 +206,7 @@ func (c *Cluster) replicas(d *appsv1.Deployment) error {
 	return nil
 }
 
+// Delete removes policies (admin ones too).
 func (c *Cluster) Delete(_ context.Context, objs ...*unstructured.Unstructured) error {
 	c.Mu.Lock()
 	defer c.Mu.Unlock()
@@ -240,6 +244,7 @@ func (c *Cluster) apiPolicy(p *networkingv1.NetworkPolicy) error {
 	return err
 }
 
+// DeleteNamespaces removes namespaces and everything in them, at once.
 func (c *Cluster) DeleteNamespaces(_ context.Context, _ time.Duration, names ...string) error {
 	c.Mu.Lock()
 	defer c.Mu.Unlock()
@@ -267,6 +272,7 @@ func keysIn[T any](m map[string]T, ns string) map[string]bool {
 	return out
 }
 
+// WaitDeployments requires every deployment to exist (calico-kube-controllers once Calico is in).
 func (c *Cluster) WaitDeployments(_ context.Context, _ time.Duration, names ...string) error {
 	c.Mu.Lock()
 	defer c.Mu.Unlock()
@@ -278,9 +284,10 @@ func (c *Cluster) WaitDeployments(_ context.Context, _ time.Duration, names ...s
 	return nil
 }
 
+// WaitDaemonSet returns at once: the twin's DaemonSets are always rolled out.
 func (c *Cluster) WaitDaemonSet(context.Context, time.Duration, string, string) error { return nil }
 
-// A deployment's one pod is named after it; its IP is stable per deployment.
+// RunningPod is a deployment's one pod, named after it; its IP is stable per deployment.
 func (c *Cluster) RunningPod(_ context.Context, ns string, selector map[string]string) (*corev1.Pod, error) {
 	c.Mu.Lock()
 	defer c.Mu.Unlock()

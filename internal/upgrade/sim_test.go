@@ -1,25 +1,42 @@
-package harness
+package upgrade
 
 import (
 	"context"
 	"errors"
-	"github.com/netpol-e2e/harness/internal/sim"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/netpol-e2e/harness/internal/calico"
+	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/scenario"
+	"github.com/netpol-e2e/harness/internal/sim"
 )
 
+// simHarness is a harness on the simulated twin, with the repository's scenario.
+func simHarness(t *testing.T) (*harness.Harness, *sim.Cluster) {
+	t.Helper()
+	s, err := scenario.Load("../../scenario.yaml")
+	require.NoError(t, err)
+	twin := sim.New(s, s.External.IP)
+	h, err := harness.New(harness.Config{
+		ProbeTimeout: time.Second, DNSTimeout: 5 * time.Second, ConfirmTimeout: 5 * time.Second, ConvergeDeadline: time.Second,
+		ExternalIP: s.External.IP, Kubeconfig: "kubeconfig-sim", ReadyTimeout: time.Second,
+		Enforce: harness.EnforceSpec{Interval: 10 * time.Millisecond, Settle: 50 * time.Millisecond, Lead: 30 * time.Millisecond, MaxTail: time.Second},
+	}, twin, s, io.Discard)
+	require.NoError(t, err)
+	return h, twin
+}
+
 // endStateOnSim runs the workshop to its end state on the twin, Calico at v1.
-func endStateOnSim(t *testing.T) (*Harness, *sim.Cluster) {
+func endStateOnSim(t *testing.T) (*harness.Harness, *sim.Cluster) {
 	t.Helper()
 	h, twin := simHarness(t)
 	twin.WithCalico(t, "v1")
@@ -31,8 +48,8 @@ func endStateOnSim(t *testing.T) (*Harness, *sim.Cluster) {
 	return h, twin
 }
 
-func simRollout(name string, inject []string, restartServer string) RolloutSpec {
-	return RolloutSpec{
+func simRollout(name string, inject []string, restartServer string) Spec {
+	return Spec{
 		Name: name, From: "v1", To: "v1", Interval: 50 * time.Millisecond, ProbeTimeout: time.Second,
 		HoleBudget: time.Second, Tail: 300 * time.Millisecond, Timeout: time.Minute, Inject: inject,
 		Hold:          HoldSpec{Interval: 50 * time.Millisecond, ReplyBudget: time.Second, RestartServer: restartServer},
@@ -44,7 +61,7 @@ func simRollout(name string, inject []string, restartServer string) RolloutSpec 
 // exchanged messages, versions asked before and after, the report filled.
 func TestSimRolloutClean(t *testing.T) {
 	h, _ := endStateOnSim(t)
-	rs := h.Rollout(context.Background(), 8, simRollout("rollout", nil, ""))
+	rs := Run(context.Background(), h, 8, simRollout("rollout", nil, ""))
 	require.Empty(t, rs.Failure, rs.Text())
 	r := rs.Rollout
 	require.NotNil(t, r)
@@ -72,7 +89,7 @@ func TestSimRolloutNewPodThatRestartsFails(t *testing.T) {
 			}}},
 		}, metav1.CreateOptions{})
 	}()
-	rs := h.Rollout(context.Background(), 8, simRollout("rollout", nil, ""))
+	rs := Run(context.Background(), h, 8, simRollout("rollout", nil, ""))
 	require.Contains(t, rs.Failure, "calico-node-b on sim-worker2 restarted 1 time(s) during the rollout", rs.Text())
 }
 
@@ -82,7 +99,7 @@ func TestSimRolloutJudgesDNSOnTheProbeClock(t *testing.T) {
 	h, twin := endStateOnSim(t)
 	h.Cfg.DNSTimeout = 5 * time.Second
 	spec := simRollout("rollout", nil, "")
-	rs := h.Rollout(context.Background(), 8, spec)
+	rs := Run(context.Background(), h, 8, spec)
 	require.Empty(t, rs.Failure, rs.Text())
 	require.NotEmpty(t, twin.Watches)
 	for _, w := range twin.Watches {
@@ -102,7 +119,7 @@ func TestSimRolloutLeakFails(t *testing.T) {
 	}()
 	spec := simRollout("rollout", nil, "")
 	spec.Tail = time.Second
-	rs := h.Rollout(context.Background(), 8, spec)
+	rs := Run(context.Background(), h, 8, spec)
 	require.Contains(t, rs.Failure, "LEAK: frontend/client -> backend:6379 denied but seen allowed")
 }
 
@@ -112,7 +129,7 @@ func TestSimRolloutControls(t *testing.T) {
 	h, twin := endStateOnSim(t)
 	spec := simRollout("upgrade-control", []string{"pci/default-deny-pci", "pci/allow-management-ui"}, "client:9000")
 	spec.Tail = time.Second
-	rs := h.Rollout(context.Background(), 8, spec)
+	rs := Run(context.Background(), h, 8, spec)
 	require.Empty(t, rs.Failure, rs.Text())
 	require.True(t, twin.Restarted["frontend/client-sim"])
 	require.Equal(t, 4, countInjected(rs.Rollout.Deviations), rs.Text())
@@ -136,7 +153,7 @@ func TestSimRolloutControlRestoreErrorFails(t *testing.T) {
 	twin.Mu.Unlock()
 	spec := simRollout("upgrade-control", []string{"pci/default-deny-pci", "pci/allow-management-ui"}, "")
 	spec.Tail = time.Second
-	rs := h.Rollout(context.Background(), 8, spec)
+	rs := Run(context.Background(), h, 8, spec)
 	require.Contains(t, rs.Failure, "restore pci/default-deny-pci: admission webhook denied the request", rs.Text())
 }
 
@@ -155,6 +172,16 @@ func TestSimRolloutWrongVersionFails(t *testing.T) {
 	h, _ := endStateOnSim(t)
 	spec := simRollout("upgrade", nil, "")
 	spec.To = "v2"
-	rs := h.Rollout(context.Background(), 8, spec)
+	rs := Run(context.Background(), h, 8, spec)
 	require.Contains(t, rs.Failure, `every calico pod should be v2: calico-kube-controllers-a says "v1", calico-node-a says "v1"`)
+}
+
+// The connection control needs a target some allowed app cell holds a connection to.
+func TestCheckConnControl(t *testing.T) {
+	h, _ := simHarness(t)
+	end := 8
+	want, err := h.Expected(&h.Scenario.Steps[end], h.States[end])
+	require.NoError(t, err)
+	require.NoError(t, CheckConnControl(h.States[end], h.Scenario, want, "client:9000"))
+	require.ErrorContains(t, CheckConnControl(h.States[end], h.Scenario, want, "dns:53/udp"), `no held connection goes to "dns:53/udp"`)
 }

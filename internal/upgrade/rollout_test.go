@@ -1,4 +1,4 @@
-package harness
+package upgrade
 
 import (
 	"testing"
@@ -6,20 +6,21 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/rollout"
 	"github.com/netpol-e2e/harness/internal/scenario"
 )
 
-func endState(t *testing.T) (*Harness, int, *matrix.Matrix) {
+func endState(t *testing.T) (*harness.Harness, int, *matrix.Matrix) {
 	t.Helper()
 	s, err := scenario.Load("../../scenario.yaml")
 	require.NoError(t, err)
 	states, err := s.States()
 	require.NoError(t, err)
-	h := &Harness{Scenario: s, States: states, Cfg: Config{ExternalIP: "172.18.255.200", ConvergeDeadline: time.Minute, ConntrackUDPTimeout: 30 * time.Second}}
+	h := &harness.Harness{Scenario: s, States: states, Cfg: harness.Config{ExternalIP: "172.18.255.200", ConvergeDeadline: time.Minute, ConntrackUDPTimeout: 30 * time.Second}}
 	end := 8
-	want, err := h.expected(&s.Steps[end], states[end])
+	want, err := h.Expected(&s.Steps[end], states[end])
 	require.NoError(t, err)
 	return h, end, want
 }
@@ -27,7 +28,7 @@ func endState(t *testing.T) (*Harness, int, *matrix.Matrix) {
 // The default control policies open exactly the four cells into payments.
 func TestInjectionPredictsItsLeak(t *testing.T) {
 	h, end, _ := endState(t)
-	inj, err := h.newInjection(h.States[end], []string{"pci/default-deny-pci", "pci/allow-management-ui"})
+	inj, err := newInjection(h, h.States[end], []string{"pci/default-deny-pci", "pci/allow-management-ui"})
 	require.NoError(t, err)
 	var cells []string
 	for _, c := range inj.predicted {
@@ -40,9 +41,9 @@ func TestInjectionPredictsItsLeak(t *testing.T) {
 	require.False(t, inj.udp)
 
 	// One deny policy alone opens nothing (an allow policy still isolates the pods): refused.
-	_, err = h.newInjection(h.States[end], []string{"pci/default-deny-pci"})
+	_, err = newInjection(h, h.States[end], []string{"pci/default-deny-pci"})
 	require.ErrorContains(t, err, "opens no denied cell")
-	_, err = h.newInjection(h.States[end], []string{"pci/nope"})
+	_, err = newInjection(h, h.States[end], []string{"pci/nope"})
 	require.ErrorContains(t, err, `policy "pci/nope" is not in force at that step`)
 }
 
@@ -52,7 +53,7 @@ func TestInjectionPredictsItsLeak(t *testing.T) {
 // another cell is a real one.
 func TestInjectionJudgesOnlyItsWindow(t *testing.T) {
 	h, end, _ := endState(t)
-	inj, err := h.newInjection(h.States[end], []string{"pci/default-deny-pci", "pci/allow-management-ui"})
+	inj, err := newInjection(h, h.States[end], []string{"pci/default-deny-pci", "pci/allow-management-ui"})
 	require.NoError(t, err)
 	t0 := time.Now()
 	inj.deleted, inj.restored = t0.Add(5*time.Second), t0.Add(8*time.Second)
@@ -92,7 +93,7 @@ func TestJudgeRollout(t *testing.T) {
 	c := matrix.Cell{Row: "a", Col: "b"}
 	a := &rollout.Analysis{To: t0.Add(time.Minute), LongestHole: 2 * time.Second, LongestHoleCell: c}
 	down := rollout.Deviation{Kind: rollout.Down, Cell: c, Got: matrix.Blocked, First: t0, Until: t0.Add(400 * time.Millisecond), Count: 1}
-	spec := RolloutSpec{GapBudget: 0, HoleBudget: 5 * time.Second}
+	spec := Spec{GapBudget: 0, HoleBudget: 5 * time.Second}
 	require.Len(t, judge(a, []rollout.Deviation{down}, spec), 1, "budget 0: any down fails")
 	spec.GapBudget = 500 * time.Millisecond
 	require.Empty(t, judge(a, []rollout.Deviation{down}, spec), "within the budget")

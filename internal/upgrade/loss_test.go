@@ -1,4 +1,4 @@
-package harness
+package upgrade
 
 import (
 	"io"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/rollout"
 	"github.com/netpol-e2e/harness/internal/scenario"
@@ -55,10 +56,10 @@ func TestAdminLossJudge(t *testing.T) {
 func TestAdminLossPrediction(t *testing.T) {
 	s, err := scenario.Load("../../scenario.yaml")
 	require.NoError(t, err)
-	h, err := New(Config{ExternalIP: "172.18.0.5", ExternalIPv6: "fc00:f853:ccd:e793::c8", Dual: true}, nil, s, io.Discard)
+	h, err := harness.New(harness.Config{ExternalIP: "172.18.0.5", ExternalIPv6: "fc00:f853:ccd:e793::c8", Dual: true}, nil, s, io.Discard)
 	require.NoError(t, err)
 	end := len(s.Steps) - 2
-	l, err := h.newAdminLoss(h.States[end])
+	l, err := newAdminLoss(h, h.States[end])
 	require.NoError(t, err)
 	var got []string
 	for _, m := range l.predicted {
@@ -73,6 +74,6 @@ func TestAdminLossPrediction(t *testing.T) {
 	}
 	want = append(want, "pci/payments -> external:8080: blocked", "sandbox/tools -> external:8080@ipv6: allowed")
 	require.ElementsMatch(t, want, got)
-	_, err = h.newAdminLoss(h.States[8])
+	_, err = newAdminLoss(h, h.States[8])
 	require.ErrorContains(t, err, "no admin policy is in force")
 }

@@ -1,4 +1,4 @@
-package harness
+package upgrade
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/rollout"
 	"github.com/netpol-e2e/harness/internal/scenario"
@@ -26,11 +27,11 @@ type adminLoss struct {
 
 // newAdminLoss predicts what losing every admin policy of the state does to its matrix, as
 // this run probes it.
-func (h *Harness) newAdminLoss(st *scenario.State) (*adminLoss, error) {
+func newAdminLoss(h *harness.Harness, st *scenario.State) (*adminLoss, error) {
 	if len(st.Admin) == 0 {
 		return nil, fmt.Errorf("admin loss: no admin policy is in force at this state: the check proves nothing")
 	}
-	p, err := st.Predict(h.Scenario, h.externals(), scenario.Change{Name: "admin loss", DropAdmin: true}, h.byName())
+	p, err := st.Predict(h.Scenario, h.Externals(), scenario.Change{Name: "admin loss", DropAdmin: true}, h.ByName())
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package harness
+package upgrade
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/probe"
 	"github.com/netpol-e2e/harness/internal/report"
@@ -46,7 +47,7 @@ func HeldCells(st *scenario.State, s *scenario.Scenario, want *matrix.Matrix) ([
 }
 
 // startHolds opens the held connections and waits until each has exchanged a message.
-func (h *Harness) startHolds(ctx context.Context, spec HoldSpec, plan probe.Plan, cells []matrix.Cell, timeout time.Duration) (*rollout.HoldSession, error) {
+func startHolds(ctx context.Context, h *harness.Harness, spec HoldSpec, plan probe.Plan, cells []matrix.Cell, timeout time.Duration) (*rollout.HoldSession, error) {
 	holder := &rollout.Holder{Stream: h.Kube, Binary: star.Binary, Interval: spec.Interval, Budget: spec.ReplyBudget, Timeout: h.Cfg.ProbeTimeout, DNSTimeout: h.Cfg.DNSTimeout}
 	hs, err := holder.Start(ctx, plan, cells)
 	if err != nil {
@@ -103,7 +104,7 @@ func newServerRestart(col string, held []matrix.Cell) (*serverRestart, error) {
 }
 
 // runIf runs the control when there is one.
-func (r *serverRestart) runIf(ctx context.Context, h *Harness, plan probe.Plan, st *scenario.State, applied time.Time) error {
+func (r *serverRestart) runIf(ctx context.Context, h *harness.Harness, plan probe.Plan, st *scenario.State, applied time.Time) error {
 	if r == nil {
 		return nil
 	}
@@ -111,7 +112,7 @@ func (r *serverRestart) runIf(ctx context.Context, h *Harness, plan probe.Plan, 
 }
 
 // run restarts the server behind the column once the rollout is under way.
-func (r *serverRestart) run(ctx context.Context, h *Harness, plan probe.Plan, st *scenario.State, applied time.Time) error {
+func (r *serverRestart) run(ctx context.Context, h *harness.Harness, plan probe.Plan, st *scenario.State, applied time.Time) error {
 	targets, err := st.Targets(h.Scenario)
 	if err != nil {
 		return err
