@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netpol-e2e/harness/internal/harness"
+	"github.com/netpol-e2e/harness/internal/bench"
 	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/versions"
 )
@@ -25,7 +25,7 @@ func BenchmarkScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	t0 := time.Now()
-	points, err := h.Bench(context.Background(), sizes, *flagBenchTargets, *flagBenchRounds)
+	points, err := bench.Scale(context.Background(), h, sizes, *flagBenchTargets, *flagBenchRounds)
 	rs := &report.Step{Name: "bench-scale", Kind: "check", Duration: time.Since(t0)}
 	if err != nil {
 		rs.Failure = err.Error()
@@ -59,13 +59,13 @@ func BenchmarkEnforcement(b *testing.B) {
 		b.Fatal(err)
 	}
 	t0 := time.Now()
-	points, err := h.BenchEnforcement(context.Background(), *flagBenchPolSources, counts)
+	points, err := bench.Enforcement(context.Background(), h, *flagBenchPolSources, counts)
 	rs := &report.Step{Name: "bench-enforcement", Kind: "check", Duration: time.Since(t0)}
 	if err != nil {
 		rs.Failure = err.Error()
 	}
 	rs.Notes = append(rs.Notes, fmt.Sprintf("policies applied one after another, %d sources, each cell timed from its own policy's apply (probes every 100 ms); calico %s, dataplane %s:", *flagBenchPolSources, versions.CalicoLabel(calicoVersion()), *flagDataplane))
-	rs.Notes = append(rs.Notes, strings.Split(strings.TrimRight(harness.EnforceTable(points), "\n"), "\n")...)
+	rs.Notes = append(rs.Notes, strings.Split(strings.TrimRight(report.EnforceTable(points), "\n"), "\n")...)
 	run.Steps = append(run.Steps, rs)
 	b.Log("\n" + rs.Text())
 	for _, p := range points {

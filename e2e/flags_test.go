@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/netpol-e2e/harness/internal/harness"
+	"github.com/netpol-e2e/harness/internal/bench"
 	"github.com/netpol-e2e/harness/internal/inputcheck"
 	"github.com/netpol-e2e/harness/internal/versions"
 )
@@ -54,7 +54,7 @@ var (
 	flagConnDisruptions  = flag.Int("upgrade-conn-disruptions", envInt("UPGRADE_CONN_DISRUPTIONS", 0), "how many held-connection disruptions a rollout may cause")
 	flagConnControl      = flag.String("upgrade-conn-control", envStr("UPGRADE_CONN_CONTROL", "client:9000"), "connection control: during the third rollout, the server of this target is restarted; exactly its held connections must be reported disrupted (empty: no control)")
 	flagBenchSizes       = flag.String("bench-sizes", envStr("BENCH_SIZES", "6,12,25,50"), "BenchmarkScale (make bench): the source counts, each probing -bench-targets targets")
-	flagBenchTargets     = flag.Int("bench-targets", envInt("BENCH_TARGETS", harness.BenchTargets), "BenchmarkScale: the target services (the first half admit the sources); 50 with -bench-sizes=50 is the 2,500-cell round")
+	flagBenchTargets     = flag.Int("bench-targets", envInt("BENCH_TARGETS", bench.Targets), "BenchmarkScale: the target services (the first half admit the sources); 50 with -bench-sizes=50 is the 2,500-cell round")
 	flagBenchPolicies    = flag.String("bench-policies", envStr("BENCH_POLICIES", "1,10,50"), "BenchmarkEnforcement (make bench): how many policies are applied one after another, each admitting the sources to one more target, every cell timed at 100 ms")
 	flagBenchPolSources  = flag.Int("bench-policy-sources", envInt("BENCH_POLICY_SOURCES", 2), "BenchmarkEnforcement: source pods (each policy opens one cell per source)")
 	flagBenchRounds      = flag.Int("bench-rounds", envInt("BENCH_ROUNDS", 5), "BenchmarkScale: timed rounds per size")

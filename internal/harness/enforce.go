@@ -119,17 +119,28 @@ func (h *Harness) watchChanges(ctx context.Context, plan probe.Plan, all []rollo
 	if len(changes) == 0 {
 		return nil, nil
 	}
+	sess, spec, err := h.StartEnforcementWatch(ctx, plan, cells)
+	if err != nil {
+		return nil, err
+	}
+	return &enforcementWatch{spec: spec, changes: changes, untimed: untimed, sess: sess}, nil
+}
+
+// StartEnforcementWatch starts probing cells every spec.Interval (the run's EnforceSpec,
+// which it returns) and returns once the watch has run for spec.Lead: the change to time
+// can be applied then.
+func (h *Harness) StartEnforcementWatch(ctx context.Context, plan probe.Plan, cells []matrix.Cell) (*rollout.Session, EnforceSpec, error) {
 	spec := h.Cfg.Enforce.orDefault()
 	w := &rollout.Watcher{Stream: h.Kube, Binary: star.Binary, Interval: spec.Interval, Timeout: h.Cfg.ProbeTimeout, DNSTimeout: h.Cfg.ProbeTimeout, Max: h.Cfg.ConvergeDeadline + spec.MaxTail + time.Minute}
 	sess, err := w.Start(ctx, plan, cells)
 	if err != nil {
-		return nil, err
+		return nil, spec, err
 	}
 	select {
 	case <-ctx.Done():
 	case <-time.After(spec.Lead):
 	}
-	return &enforcementWatch{spec: spec, changes: changes, untimed: untimed, sess: sess}, nil
+	return sess, spec, nil
 }
 
 // applyWatched applies objs under the enforcement watch ew (nil: none), which learns when

@@ -438,7 +438,7 @@ func changeLatency(prev, want *matrix.Matrix, out *probe.Outcome) string {
 		flipped = fmt.Sprintf("%d flipped back", len(out.FlippedBack))
 	}
 	return fmt.Sprintf("%d cells had to change: each showed its new verdict in every round from median %s, slowest %s (%s -> %s); %s",
-		len(times), median(times).Round(time.Millisecond), slices.Max(times).Round(time.Millisecond), slowest.Row, slowest.Col, flipped)
+		len(times), report.Median(times).Round(time.Millisecond), slices.Max(times).Round(time.Millisecond), slowest.Row, slowest.Col, flipped)
 }
 
 // record puts a round into a report step: both matrices, and every probed cell's result,

@@ -67,14 +67,14 @@ func (h *Harness) Perf(ctx context.Context, i, rounds int) *report.Step {
 				}
 			}
 		}
-		ms := median(session)
+		ms := report.Median(session)
 		rs.Notes = append(rs.Notes,
 			fmt.Sprintf("full matrix of %d sources x %d targets (%d cells), probe timeout %s, %d rounds each way", len(want.Rows), len(want.Cols), len(want.ProbedCells()), h.Cfg.ProbeTimeout, rounds),
 			fmt.Sprintf("sessions (one long-lived exec per source): median %s, worst %s; the slowest probe of each round (its floor): median %s, so %s above it",
-				ms.Round(time.Millisecond), slices.Max(session).Round(time.Millisecond), median(slowest).Round(time.Millisecond), (ms-median(slowest)).Round(time.Millisecond)),
-			fmt.Sprintf("one exec per source per round: median %s, worst %s: %.1fx the session round", median(perSource).Round(time.Millisecond), slices.Max(perSource).Round(time.Millisecond), median(perSource).Seconds()/ms.Seconds()),
-			fmt.Sprintf("one exec per cell (%d at a time): median %s, worst %s: %.1fx the session round", len(plan.Sources), median(perCell).Round(time.Millisecond), slices.Max(perCell).Round(time.Millisecond), median(perCell).Seconds()/ms.Seconds()),
-			fmt.Sprintf("one exec per cell, %d at a time (the upstream NetworkPolicy e2e's way): median %s, worst %s: %.1fx the session round", upstreamWorkers, median(upstream).Round(time.Millisecond), slices.Max(upstream).Round(time.Millisecond), median(upstream).Seconds()/ms.Seconds()),
+				ms.Round(time.Millisecond), slices.Max(session).Round(time.Millisecond), report.Median(slowest).Round(time.Millisecond), (ms-report.Median(slowest)).Round(time.Millisecond)),
+			fmt.Sprintf("one exec per source per round: median %s, worst %s: %.1fx the session round", report.Median(perSource).Round(time.Millisecond), slices.Max(perSource).Round(time.Millisecond), report.Median(perSource).Seconds()/ms.Seconds()),
+			fmt.Sprintf("one exec per cell (%d at a time): median %s, worst %s: %.1fx the session round", len(plan.Sources), report.Median(perCell).Round(time.Millisecond), slices.Max(perCell).Round(time.Millisecond), report.Median(perCell).Seconds()/ms.Seconds()),
+			fmt.Sprintf("one exec per cell, %d at a time (the upstream NetworkPolicy e2e's way): median %s, worst %s: %.1fx the session round", upstreamWorkers, report.Median(upstream).Round(time.Millisecond), slices.Max(upstream).Round(time.Millisecond), report.Median(upstream).Seconds()/ms.Seconds()),
 			fmt.Sprintf("baselines' wrong cells: %d", baselineWrong))
 		return nil
 	})
@@ -114,7 +114,7 @@ func (h *Harness) Soak(ctx context.Context, i, n int) *report.Step {
 	}
 	rs.Rounds = n
 	rs.Notes = append(rs.Notes, fmt.Sprintf("%d rounds of %d cells: %d rounds with mismatches, %d probe errors; round time median %s, worst %s",
-		n, len(want.ProbedCells()), bad, errorsSeen, median(durations).Round(time.Millisecond), slices.Max(durations).Round(time.Millisecond)))
+		n, len(want.ProbedCells()), bad, errorsSeen, report.Median(durations).Round(time.Millisecond), slices.Max(durations).Round(time.Millisecond)))
 	if bad > 0 || errorsSeen > 0 {
 		rs.Failure = fmt.Sprintf("%d of %d soak rounds mismatched, %d probe errors", bad, n, errorsSeen)
 	}
@@ -130,10 +130,4 @@ func (h *Harness) stateOf(ctx context.Context, i int) (*matrix.Matrix, probe.Pla
 	}
 	plan, err := h.Plan(ctx, h.States[i])
 	return want, plan, err
-}
-
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
 }

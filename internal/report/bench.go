@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -54,4 +55,38 @@ func BenchSVG(points []BenchPoint) string {
 	fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="blue" stroke-width="2"/>`, strings.Join(pts, " "))
 	b.WriteString(`<text x="300" y="20" fill="blue">median</text><text x="360" y="20" fill="red">worst</text></svg>`)
 	return b.String()
+}
+
+// EnforcePoint is one size of the enforcement benchmark: N policies applied one after
+// another (each apply as soon as the previous call returned), every cell they open timed
+// from its own policy's apply. Last is the last policy's cells alone: its latency with
+// N-1 policies already on the nodes.
+type EnforcePoint struct {
+	Policies  int
+	All, Last *Enforcement
+}
+
+// EnforceTable renders the points: per N, p50/p95/max over all cells and over the last
+// policy's cells.
+func EnforceTable(points []EnforcePoint) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-9s %-6s %-26s %s\n", "policies", "cells", "all: p50/p95/max", "last policy: p50/p95/max")
+	q := func(e *Enforcement) string {
+		if e == nil {
+			return "-"
+		}
+		p50, p95, worst, _ := e.Quantiles()
+		return ms(p50) + "/" + ms(p95) + "/" + ms(worst)
+	}
+	for _, p := range points {
+		fmt.Fprintf(&b, "%-9d %-6d %-26s %s\n", p.Policies, len(p.All.Cells), q(p.All), q(p.Last))
+	}
+	return b.String()
+}
+
+// Median is the middle of d (the upper one of an even count).
+func Median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

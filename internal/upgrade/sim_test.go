@@ -3,7 +3,6 @@ package upgrade
 import (
 	"context"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -13,40 +12,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netpol-e2e/harness/internal/calico"
-	"github.com/netpol-e2e/harness/internal/harness"
+	"github.com/netpol-e2e/harness/internal/harnesstest"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/report"
-	"github.com/netpol-e2e/harness/internal/scenario"
-	"github.com/netpol-e2e/harness/internal/sim"
 )
-
-// simHarness is a harness on the simulated twin, with the repository's scenario.
-func simHarness(t *testing.T) (*harness.Harness, *sim.Cluster) {
-	t.Helper()
-	s, err := scenario.Load("../../scenario.yaml")
-	require.NoError(t, err)
-	twin := sim.New(s, s.External.IP)
-	h, err := harness.New(harness.Config{
-		ProbeTimeout: time.Second, DNSTimeout: 5 * time.Second, ConfirmTimeout: 5 * time.Second, ConvergeDeadline: time.Second,
-		ExternalIP: s.External.IP, Kubeconfig: "kubeconfig-sim", ReadyTimeout: time.Second,
-		Enforce: harness.EnforceSpec{Interval: 10 * time.Millisecond, Settle: 50 * time.Millisecond, Lead: 30 * time.Millisecond, MaxTail: time.Second},
-	}, twin, s, io.Discard)
-	require.NoError(t, err)
-	return h, twin
-}
-
-// endStateOnSim runs the workshop to its end state on the twin, Calico at v1.
-func endStateOnSim(t *testing.T) (*harness.Harness, *sim.Cluster) {
-	t.Helper()
-	h, twin := simHarness(t)
-	twin.WithCalico(t, "v1")
-	ctx := context.Background()
-	for i := range 9 {
-		require.Empty(t, h.RunStep(ctx, i).Failure)
-	}
-	require.NoError(t, h.MarkCalicoHealthy(ctx))
-	return h, twin
-}
 
 func simRollout(name string, inject []string, restartServer string) Spec {
 	return Spec{
@@ -60,7 +29,7 @@ func simRollout(name string, inject []string, restartServer string) Spec {
 // A clean restart-in-place rollout: nothing leaks, nothing is down, every held connection
 // exchanged messages, versions asked before and after, the report filled.
 func TestSimRolloutClean(t *testing.T) {
-	h, _ := endStateOnSim(t)
+	h, _ := harnesstest.EndState(t, "../../scenario.yaml")
 	rs := Run(context.Background(), h, 8, simRollout("rollout", nil, ""))
 	require.Empty(t, rs.Failure, rs.Text())
 	r := rs.Rollout
@@ -77,7 +46,7 @@ func TestSimRolloutClean(t *testing.T) {
 // A calico pod created during the rollout that restarts fails it (a pod the mark before the
 // rollout never saw has no baseline to compare restarts with).
 func TestSimRolloutNewPodThatRestartsFails(t *testing.T) {
-	h, twin := endStateOnSim(t)
+	h, twin := harnesstest.EndState(t, "../../scenario.yaml")
 	go func() {
 		time.Sleep(300 * time.Millisecond)
 		_, _ = twin.Clientset().CoreV1().Pods(calico.Namespace).Create(context.Background(), &corev1.Pod{
@@ -96,7 +65,7 @@ func TestSimRolloutNewPodThatRestartsFails(t *testing.T) {
 // DNS cells are judged on the rollout's clock: a lookup gets the probe timeout, not the
 // steps' longer DNS budget (under which a 4.5 s outage passed as allowed).
 func TestSimRolloutJudgesDNSOnTheProbeClock(t *testing.T) {
-	h, twin := endStateOnSim(t)
+	h, twin := harnesstest.EndState(t, "../../scenario.yaml")
 	h.Cfg.DNSTimeout = 5 * time.Second
 	spec := simRollout("rollout", nil, "")
 	rs := Run(context.Background(), h, 8, spec)
@@ -110,7 +79,7 @@ func TestSimRolloutJudgesDNSOnTheProbeClock(t *testing.T) {
 
 // A leak that starts mid-rollout fails it, naming the cell.
 func TestSimRolloutLeakFails(t *testing.T) {
-	h, twin := endStateOnSim(t)
+	h, twin := harnesstest.EndState(t, "../../scenario.yaml")
 	go func() {
 		time.Sleep(700 * time.Millisecond)
 		twin.Mu.Lock()
@@ -126,7 +95,7 @@ func TestSimRolloutLeakFails(t *testing.T) {
 // The controls: two policies deleted mid-rollout and one server restarted must be reported
 // as exactly their leak and exactly that connection's disruption; then the rollout passes.
 func TestSimRolloutControls(t *testing.T) {
-	h, twin := endStateOnSim(t)
+	h, twin := harnesstest.EndState(t, "../../scenario.yaml")
 	spec := simRollout("upgrade-control", []string{"pci/default-deny-pci", "pci/allow-management-ui"}, "client:9000")
 	spec.Tail = time.Second
 	rs := Run(context.Background(), h, 8, spec)
@@ -147,7 +116,7 @@ func TestSimRolloutControls(t *testing.T) {
 
 // A restore of the control that fails is a failure of the rollout, naming the policy.
 func TestSimRolloutControlRestoreErrorFails(t *testing.T) {
-	h, twin := endStateOnSim(t)
+	h, twin := harnesstest.EndState(t, "../../scenario.yaml")
 	twin.Mu.Lock()
 	twin.FailApply = map[string]error{"pci/default-deny-pci": errors.New("admission webhook denied the request")}
 	twin.Mu.Unlock()
@@ -169,7 +138,7 @@ func countInjected(ds []report.Deviation) int {
 
 // A rollout whose calico pods do not say the target version fails.
 func TestSimRolloutWrongVersionFails(t *testing.T) {
-	h, _ := endStateOnSim(t)
+	h, _ := harnesstest.EndState(t, "../../scenario.yaml")
 	spec := simRollout("upgrade", nil, "")
 	spec.To = "v2"
 	rs := Run(context.Background(), h, 8, spec)
@@ -178,7 +147,7 @@ func TestSimRolloutWrongVersionFails(t *testing.T) {
 
 // The connection control needs a target some allowed app cell holds a connection to.
 func TestCheckConnControl(t *testing.T) {
-	h, _ := simHarness(t)
+	h, _ := harnesstest.New(t, "../../scenario.yaml")
 	end := 8
 	want, err := h.Expected(&h.Scenario.Steps[end], h.States[end])
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package harness
+package bench
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/probe"
 	"github.com/netpol-e2e/harness/internal/report"
@@ -14,33 +15,24 @@ import (
 	"github.com/netpol-e2e/harness/internal/scenario"
 )
 
-// EnforcePoint is one size of the enforcement benchmark: N policies applied one after
-// another (each apply as soon as the previous call returned), every cell they open timed
-// from its own policy's apply. Last is the last policy's cells alone: its latency with
-// N-1 policies already on the nodes.
-type EnforcePoint struct {
-	Policies  int
-	All, Last *report.Enforcement
-}
-
-// BenchEnforcement is the enforcement-latency benchmark: `sources` star pods and
+// Enforcement is the enforcement-latency benchmark: `sources` star pods and
 // max(counts) target services behind a default deny; for each N of counts, policies
 // allow-0 .. allow-(N-1) (allow-k admits the sources to target t k) are applied one after
 // another under the 100 ms enforcement watch of every cell they open, then deleted, and
 // the matrix must be back to all blocked before the next N.
-func (h *Harness) BenchEnforcement(ctx context.Context, sources int, counts []int) ([]EnforcePoint, error) {
-	defer func() { _ = h.Kube.DeleteNamespaces(context.WithoutCancel(ctx), 3*time.Minute, BenchNamespace) }()
+func Enforcement(ctx context.Context, h *harness.Harness, sources int, counts []int) ([]report.EnforcePoint, error) {
+	defer func() { _ = h.Kube.DeleteNamespaces(context.WithoutCancel(ctx), 3*time.Minute, Namespace) }()
 	targets := slices.Max(counts)
-	plan, closed, err := h.benchUp(ctx, benchObjects(sources, targets, false), sources, targets)
+	plan, closed, err := up(ctx, h, objects(sources, targets, false), sources, targets)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.benchMatch(ctx, plan, closed, nil, "bench: the default deny"); err != nil {
+	if err := match(ctx, h, plan, closed, nil, "bench: the default deny"); err != nil {
 		return nil, err
 	}
-	var out []EnforcePoint
+	var out []report.EnforcePoint
 	for _, n := range counts {
-		p, err := h.benchPolicies(ctx, plan, closed, n)
+		p, err := policies(ctx, h, plan, closed, n)
 		if err != nil {
 			return out, fmt.Errorf("bench %d policies: %w", n, err)
 		}
@@ -49,9 +41,9 @@ func (h *Harness) BenchEnforcement(ctx context.Context, sources int, counts []in
 	return out, nil
 }
 
-// benchPolicies applies n allow policies one after another under the watch, then deletes
+// policies applies n allow policies one after another under the watch, then deletes
 // them and waits for the default deny again.
-func (h *Harness) benchPolicies(ctx context.Context, plan probe.Plan, closed *matrix.Matrix, n int) (EnforcePoint, error) {
+func policies(ctx context.Context, h *harness.Harness, plan probe.Plan, closed *matrix.Matrix, n int) (report.EnforcePoint, error) {
 	changesOf := func(k int) []rollout.Change {
 		var cs []rollout.Change
 		for _, s := range plan.Sources {
@@ -63,28 +55,31 @@ func (h *Harness) benchPolicies(ctx context.Context, plan probe.Plan, closed *ma
 	var pols []scenario.Object
 	for k := range n {
 		all = append(all, changesOf(k)...)
-		pols = append(pols, benchAllow(fmt.Sprintf("allow-%d", k), []string{fmt.Sprintf("t%d", k)}))
+		pols = append(pols, allow(fmt.Sprintf("allow-%d", k), []string{fmt.Sprintf("t%d", k)}))
 	}
-	ew, err := h.watchChanges(ctx, plan, all)
+	var cells []matrix.Cell
+	for _, c := range all {
+		cells = append(cells, c.Cell)
+	}
+	sess, spec, err := h.StartEnforcementWatch(ctx, plan, cells)
 	if err != nil {
-		return EnforcePoint{}, err
+		return report.EnforcePoint{}, err
 	}
 	started, applied := make([]time.Time, n), make([]time.Time, n)
 	for k := range n {
 		started[k] = time.Now()
 		if err := h.Apply(ctx, pols[k:k+1]); err != nil {
-			ew.sess.Stop()
-			return EnforcePoint{}, err
+			sess.Stop()
+			return report.EnforcePoint{}, err
 		}
 		applied[k] = time.Now()
 	}
 	// Wait until every cell showed allowed for the settle time, as a step's watch does.
-	spec := ew.spec
-	for deadline := time.Now().Add(h.Cfg.ConvergeDeadline + spec.MaxTail); time.Now().Before(deadline) && !rollout.SettledFor(ew.sess.Observations(), all, spec.Settle); {
+	for deadline := time.Now().Add(h.Cfg.ConvergeDeadline + spec.MaxTail); time.Now().Before(deadline) && !rollout.SettledFor(sess.Observations(), all, spec.Settle); {
 		time.Sleep(spec.Interval)
 	}
-	obs, events := ew.sess.Stop()
-	pt := EnforcePoint{Policies: n, All: &report.Enforcement{Interval: spec.Interval, Applied: applied[0]}}
+	obs, events := sess.Stop()
+	pt := report.EnforcePoint{Policies: n, All: &report.Enforcement{Interval: spec.Interval, Applied: applied[0]}}
 	var wrong []string
 	for k := range n {
 		cells := rollout.Enforcement(obs, changesOf(k), started[k], applied[k])
@@ -105,7 +100,7 @@ func (h *Harness) benchPolicies(ctx context.Context, plan probe.Plan, closed *ma
 		return pt, fmt.Errorf("the enforcement watch saw what cannot happen:\n  %s", strings.Join(wrong, "\n  "))
 	}
 	// Back to the default deny before the next size.
-	us, err := Unstructured(pols)
+	us, err := harness.Unstructured(pols)
 	if err != nil {
 		return pt, err
 	}
@@ -116,23 +111,5 @@ func (h *Harness) benchPolicies(ctx context.Context, plan probe.Plan, closed *ma
 	for _, c := range all {
 		_ = open.Set(c.Cell.Row, c.Cell.Col, matrix.Allowed)
 	}
-	return pt, h.benchMatch(ctx, plan, closed, open, fmt.Sprintf("the default deny after deleting the %d policies", n))
-}
-
-// EnforceTable renders the points: per N, p50/p95/max over all cells and over the last
-// policy's cells.
-func EnforceTable(points []EnforcePoint) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%-9s %-6s %-26s %s\n", "policies", "cells", "all: p50/p95/max", "last policy: p50/p95/max")
-	q := func(e *report.Enforcement) string {
-		if e == nil {
-			return "-"
-		}
-		p50, p95, worst, _ := e.Quantiles()
-		return ms(p50) + "/" + ms(p95) + "/" + ms(worst)
-	}
-	for _, p := range points {
-		fmt.Fprintf(&b, "%-9d %-6d %-26s %s\n", p.Policies, len(p.All.Cells), q(p.All), q(p.Last))
-	}
-	return b.String()
+	return pt, match(ctx, h, plan, closed, open, fmt.Sprintf("the default deny after deleting the %d policies", n))
 }

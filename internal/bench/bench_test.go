@@ -1,4 +1,4 @@
-package harness
+package bench
 
 import (
 	"context"
@@ -7,7 +7,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/netpol-e2e/harness/internal/harnesstest"
 	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/scenario"
 )
 
@@ -15,16 +17,16 @@ import (
 // computes from the objects it applies, and they pass the loader's checks.
 func TestBenchObjectsMeanWhatTheBenchExpects(t *testing.T) {
 	st := scenario.NewState()
-	step := &scenario.Step{Name: "bench", Objects: benchObjects(3, BenchTargets, true)}
+	step := &scenario.Step{Name: "bench", Objects: objects(3, Targets, true)}
 	require.NoError(t, st.Apply(step))
 	s := &scenario.Scenario{External: scenario.ExternalTarget{Target: "external:8080", Port: 8080, IP: "172.18.255.200"}}
 	m, err := st.Expected(s, s.External.IP)
 	require.NoError(t, err)
 	for i, col := range []string{"t0:8080", "t1:8080", "t2:8080", "t3:8080", "t4:8080", "t5:8080", "t6:8080", "t7:8080"} {
-		v, ok := m.Get(BenchNamespace+"/src", col)
+		v, ok := m.Get(Namespace+"/src", col)
 		require.True(t, ok, col)
 		want := "allowed"
-		if i >= BenchTargets/2 {
+		if i >= Targets/2 {
 			want = "blocked"
 		}
 		require.Equal(t, want, v.String(), col)
@@ -35,9 +37,9 @@ func TestBenchObjectsMeanWhatTheBenchExpects(t *testing.T) {
 // sessions opened, the timed rounds match the expectation; a leak fails it, naming the
 // size and the wrong cell.
 func TestSimBench(t *testing.T) {
-	h, twin := simHarness(t)
+	h, twin := harnesstest.New(t, "../../scenario.yaml")
 	ctx := context.Background()
-	points, err := h.Bench(ctx, []int{3, 5}, BenchTargets, 2)
+	points, err := Scale(ctx, h, []int{3, 5}, Targets, 2)
 	require.NoError(t, err)
 	require.Len(t, points, 2)
 	require.Equal(t, 5, points[1].Sources)
@@ -45,8 +47,8 @@ func TestSimBench(t *testing.T) {
 	require.Positive(t, points[1].Median)
 	require.Empty(t, twin.Deps, "the benchmark's namespace is deleted afterwards")
 
-	twin.Leak[matrix.Cell{Row: BenchNamespace + "/src", Col: "t5:8080"}] = true
-	_, err = h.Bench(ctx, []int{2}, BenchTargets, 1)
+	twin.Leak[matrix.Cell{Row: Namespace + "/src", Col: "t5:8080"}] = true
+	_, err = Scale(ctx, h, []int{2}, Targets, 1)
 	require.ErrorContains(t, err, "bench 2 sources")
 }
 
@@ -54,9 +56,9 @@ func TestSimBench(t *testing.T) {
 // timed from its own policy's apply (the twin enforces 100 ms late), then all deleted and
 // the default deny seen again before the next N.
 func TestSimBenchEnforcement(t *testing.T) {
-	h, twin := simHarness(t)
+	h, twin := harnesstest.New(t, "../../scenario.yaml")
 	twin.EnforceAfter, twin.DelayPrefix = 100*time.Millisecond, "allow-"
-	points, err := h.BenchEnforcement(context.Background(), 2, []int{1, 3})
+	points, err := Enforcement(context.Background(), h, 2, []int{1, 3})
 	require.NoError(t, err)
 	require.Len(t, points, 2)
 	require.Len(t, points[0].All.Cells, 2)
@@ -68,5 +70,5 @@ func TestSimBenchEnforcement(t *testing.T) {
 			require.Greater(t, c.Latency, 50*time.Millisecond, "%v", c)
 		}
 	}
-	require.Contains(t, EnforceTable(points), "policies")
+	require.Contains(t, report.EnforceTable(points), "policies")
 }
