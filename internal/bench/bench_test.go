@@ -53,11 +53,12 @@ func TestSimBench(t *testing.T) {
 }
 
 // The enforcement benchmark on the twin: N policies applied one after another, each cell
-// timed from its own policy's apply (the twin enforces 100 ms late), then all deleted and
-// the default deny seen again before the next N.
+// timed from its own policy's apply, then all deleted and the default deny seen again
+// before the next N. The twin enforces 400 ms after storing a policy; a latency over 200 ms
+// (timed from the apply call's return) leaves room for a loaded machine's slow calls.
 func TestSimBenchEnforcement(t *testing.T) {
 	h, twin := harnesstest.New(t, "../../scenario.yaml")
-	twin.EnforceAfter, twin.DelayPrefix = 100*time.Millisecond, "allow-"
+	twin.EnforceAfter, twin.DelayPrefix = 400*time.Millisecond, "allow-"
 	points, err := Enforcement(context.Background(), h, 2, []int{1, 3})
 	require.NoError(t, err)
 	require.Len(t, points, 2)
@@ -67,7 +68,7 @@ func TestSimBenchEnforcement(t *testing.T) {
 	for _, p := range points {
 		for _, c := range p.All.Cells {
 			require.True(t, c.Settled, "%v", c)
-			require.Greater(t, c.Latency, 50*time.Millisecond, "%v", c)
+			require.Greater(t, c.Latency, 200*time.Millisecond, "%v", c)
 		}
 	}
 	require.Contains(t, report.EnforceTable(points), "policies")
