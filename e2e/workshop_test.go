@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
+	"github.com/netpol-e2e/harness/internal/bench"
 	"github.com/netpol-e2e/harness/internal/browser"
 	"github.com/netpol-e2e/harness/internal/cluster"
 	"github.com/netpol-e2e/harness/internal/docker"
@@ -88,7 +89,7 @@ func workshopFeatures() []features.Feature {
 			}
 			if *flagPerfRounds > 0 {
 				feats = append(feats, feature("08-perf", "one exec per source vs one exec per cell", func(ctx context.Context) *report.Step {
-					return h.Perf(ctx, i, *flagPerfRounds)
+					return bench.Perf(ctx, h, i, *flagPerfRounds)
 				}))
 			}
 			// The workshop's visual: the management UI, in a real browser, draws what the

@@ -73,3 +73,14 @@ func TestSimBenchEnforcement(t *testing.T) {
 	}
 	require.Contains(t, report.EnforceTable(points), "policies")
 }
+
+// The probing benchmark at the workshop's step 08: the session rounds match the fixture;
+// the baselines cost one exec per source, then one per cell twice (ours, upstream's way).
+func TestSimPerf(t *testing.T) {
+	h, twin := harnesstest.EndState(t, "../../scenario.yaml")
+	execs := twin.Execs
+	rs := Perf(context.Background(), h, 8, 1)
+	require.Empty(t, rs.Failure, rs.Text())
+	require.Equal(t, 6+48+48, twin.Execs-execs)
+	require.Contains(t, rs.Text(), "sessions (one long-lived exec per source)")
+}
