@@ -564,7 +564,7 @@ func connectHarness(ctx context.Context) error {
 	h, err = harness.New(harness.Config{
 		ProbeTimeout: *flagProbeTimeout, DNSTimeout: *flagDNSTimeout, ConfirmTimeout: *flagConfirmTimeout, ConvergeDeadline: *flagConvergeDeadline, ByPodIP: *flagByPodIP, ByClusterIP: *flagByClusterIP,
 		ExternalIP: ip, Dual: dual(), ExternalIPv6: ip6, Kubeconfig: kindC.Kubeconfig(), ReadyTimeout: 3 * time.Minute,
-		ConntrackUDPTimeout: conntrackUDPTimeout(ctx), CalicoLogAllowlist: logAllowlist,
+		ConntrackUDPTimeout: conntrackUDPTimeout(ctx), NodeConntrack: dataplane() != calico.BPF, CalicoLogAllowlist: logAllowlist,
 	}, k, scen, os.Stdout)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
+	"github.com/netpol-e2e/harness/internal/proof"
 	"github.com/netpol-e2e/harness/internal/report"
 )
 
@@ -37,5 +38,5 @@ func TestProof(t *testing.T) {
 
 func proofFeatures() []features.Feature {
 	return []features.Feature{feature("cross-node dataplane", "pod to pod by IP and by name; default deny times out; delete restores",
-		func(ctx context.Context) *report.Step { return h.Proof(ctx, repoRoot) })}
+		func(ctx context.Context) *report.Step { return proof.Run(ctx, h, repoRoot) })}
 }

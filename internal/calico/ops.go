@@ -136,9 +136,9 @@ func NodeDataplaneOf(ctx context.Context, c API, p *corev1.Pod) (NodeDataplane, 
 	return ParseDataplane(p.Spec.NodeName, out)
 }
 
-// conntrackDNSCommand lists a node's UDP flows to port 53, both families (run in its
+// ConntrackDNSCommand lists a node's UDP flows to port 53, both families (run in its
 // calico-node pod: host network, privileged, conntrack in the image).
-var conntrackDNSCommand = []string{"sh", "-c", "conntrack -L -f ipv4 -p udp --dport 53 2>/dev/null; conntrack -L -f ipv6 -p udp --dport 53 2>/dev/null; true"}
+var ConntrackDNSCommand = []string{"sh", "-c", "conntrack -L -f ipv4 -p udp --dport 53 2>/dev/null; conntrack -L -f ipv6 -p udp --dport 53 2>/dev/null; true"}
 
 // DNSFlows is what node tracks of the UDP flows to port 53 from any of ips: one line per
 // conntrack entry, spaces folded.
@@ -147,7 +147,7 @@ func DNSFlows(ctx context.Context, c API, node string, ips []string) ([]string, 
 	if err != nil {
 		return nil, err
 	}
-	stdout, _, err := c.Exec(ctx, Namespace, pods[0].Name, "calico-node", conntrackDNSCommand)
+	stdout, _, err := c.Exec(ctx, Namespace, pods[0].Name, "calico-node", ConntrackDNSCommand)
 	if err != nil {
 		return nil, fmt.Errorf("conntrack on %s: %w", node, err)
 	}

@@ -79,7 +79,7 @@ func (c *ControlRun) Assess(ctx context.Context) {
 	if c.Report.Failure != "" {
 		return
 	}
-	since := c.h.settleUDP(ctx, c.Report, c.pred.Changed, c.applied)
+	since := c.h.settleUDP(ctx, c.Report, c.pred.After, c.pred.Changed, c.applied)
 	c.h.assessVariant(ctx, c.Report, c.step, c.pred.After, c.fixture, c.pred.Want, c.pred.Changed, since)
 }
 
@@ -144,32 +144,6 @@ func (h *Harness) assessVariant(ctx context.Context, rs *report.Step, step *scen
 		return
 	}
 	rs.Notes = append(rs.Notes, fmt.Sprintf("variant enforced after %s; against the unchanged fixture the harness flags exactly the %d predicted cells", out.Latency.Round(time.Millisecond), len(predicted)))
-}
-
-// settleUDP waits out the UDP conntrack timeout when the variant denies a UDP flow that
-// was allowed. Calico, like any stateful filter, accepts packets of flows conntrack
-// already tracks; a DNS query whose random source port matches an entry created before the
-// change still passes, for up to nf_conntrack_udp_timeout. Probing before then would
-// report those as leaks of the variant; this is the dataplane's documented behaviour,
-// not the policy's, so the control starts judging once it cannot happen any more.
-// It returns the time judging starts from.
-func (h *Harness) settleUDP(ctx context.Context, rs *report.Step, predicted []matrix.Mismatch, applied time.Time) time.Time {
-	udp := false
-	for _, p := range predicted {
-		if p.Want == matrix.Allowed && strings.HasSuffix(p.Col, "/udp") {
-			udp = true
-		}
-	}
-	if !udp || h.Cfg.ConntrackUDPTimeout <= 0 {
-		return applied
-	}
-	wait := h.Cfg.ConntrackUDPTimeout + 2*time.Second
-	rs.Notes = append(rs.Notes, fmt.Sprintf("the variant denies UDP flows that were allowed: waiting %s (nf_conntrack_udp_timeout %s) before judging, so no flow tracked before the change is left", wait, h.Cfg.ConntrackUDPTimeout))
-	select {
-	case <-ctx.Done():
-	case <-time.After(time.Until(applied.Add(wait))):
-	}
-	return time.Now()
 }
 
 // restore re-applies the state's version of each variant object, deleting those it lacks.

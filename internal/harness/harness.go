@@ -39,9 +39,13 @@ type Config struct {
 	ExternalIPv6 string
 	Kubeconfig   string
 	ReadyTimeout time.Duration
-	// ConntrackUDPTimeout is the nodes' nf_conntrack_udp_timeout: how long a UDP flow
-	// allowed before a policy change may still pass after it (stateful filtering).
+	// ConntrackUDPTimeout is how long the dataplane tracks a UDP flow after its last packet:
+	// the nodes' nf_conntrack_udp_timeout, or Felix's BPF conntrack timeout in eBPF mode.
 	ConntrackUDPTimeout time.Duration
+	// NodeConntrack: the nodes' conntrack tracks the pods' flows (the iptables and
+	// nftables dataplanes), so a change that closes UDP flows is judged once it tracks none
+	// of them (settleUDP); otherwise after ConntrackUDPTimeout.
+	NodeConntrack bool
 	// CalicoLogAllowlist lists the calico error log lines that do not fail a run.
 	CalicoLogAllowlist calico.Allowlist
 	// Enforce is the policy steps' enforcement watch (zero: DefaultEnforce).
@@ -513,7 +517,7 @@ func (h *Harness) targetURLs(targets []scenario.Target, addrs map[string]service
 		case scenario.ServiceTarget:
 			url = star.StatusURL(t.Host, t.Port, v6)
 			if a, ok := addrs[t.ID]; ok {
-				ip := addressOf(a.ips, v6)
+				ip := kube.AddressOf(a.ips, v6)
 				if ip == "" {
 					return nil, fmt.Errorf("target %s: no address of that family among %v", id, a.ips)
 				}
@@ -547,7 +551,7 @@ func (h *Harness) serviceAddresses(ctx context.Context, targets []scenario.Targe
 			if err != nil {
 				return nil, fmt.Errorf("target %s: %w", t.ID, err)
 			}
-			out[t.ID] = serviceAddr{podIPs(pod), t.PodPort.ContainerPort}
+			out[t.ID] = serviceAddr{kube.PodIPs(pod), t.PodPort.ContainerPort}
 		case h.Cfg.ByClusterIP:
 			svc, err := h.Kube.Clientset().CoreV1().Services(t.Service.Namespace).Get(ctx, t.Service.Name, metav1.GetOptions{})
 			if err != nil {

@@ -79,7 +79,7 @@ func (h *Harness) replayStep(ctx context.Context, st *scenario.State, fixture *m
 	if err := h.Kube.Delete(ctx, us...); err != nil {
 		return fail("delete", err)
 	}
-	out, plan, err := h.converge(ctx, pred.After, pred.Want, fixture, h.settleUDP(ctx, sub, pred.Changed, deleted))
+	out, plan, err := h.converge(ctx, pred.After, pred.Want, fixture, h.settleUDP(ctx, sub, pred.After, pred.Changed, deleted))
 	if err != nil {
 		return fail("after the deletion", err)
 	}
@@ -109,7 +109,7 @@ func (h *Harness) replayStep(ctx context.Context, st *scenario.State, fixture *m
 	if err != nil {
 		return fail("apply again", err)
 	}
-	if out, plan, err = h.converge(ctx, st, fixture, pred.Want, h.settleUDP(ctx, sub, back, applied)); err != nil {
+	if out, plan, err = h.converge(ctx, st, fixture, pred.Want, h.settleUDP(ctx, sub, st, back, applied)); err != nil {
 		return fail("after the apply", err)
 	}
 	h.fill(sub, fixture, out, plan)

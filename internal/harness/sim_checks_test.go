@@ -9,7 +9,6 @@ import (
 
 	"github.com/netpol-e2e/harness/internal/browser"
 	"github.com/netpol-e2e/harness/internal/calico"
-	"github.com/netpol-e2e/harness/internal/matrix"
 )
 
 // Calico's health between rollouts: clean passes; a calico-node container restart fails,
@@ -59,20 +58,6 @@ func TestUIEdgesFromTheObservedMatrix(t *testing.T) {
 	require.ErrorContains(t, err, "no deployment of this state runs the management UI")
 }
 
-// The cross-node proof: allowed, a default deny blocks both ways of reaching b, deleting
-// it restores them; a dataplane that keeps leaking fails it.
-func TestSimProof(t *testing.T) {
-	h, twin := simHarness(t)
-	ctx := context.Background()
-	rs := h.Proof(ctx, "../..")
-	require.Empty(t, rs.Failure, rs.Text())
-	require.Contains(t, rs.Text(), "default-deny ingress applied: blocked by b-by-ip, b-by-name after")
-
-	twin.Leak[matrix.Cell{Row: "netpol-proof/a", Col: "b:8080"}] = true
-	rs = h.Proof(ctx, "../..")
-	require.Contains(t, rs.Failure, "default-deny ingress applied: expected blocked")
-}
-
 // The dataplane check passes on the dataplane the nodes really run, and fails, naming the
 // node and both counts, on the other (its control).
 func TestSimDataplaneCheck(t *testing.T) {
@@ -103,20 +88,4 @@ func TestSimDataplaneCheck(t *testing.T) {
 			}
 		}
 	}
-}
-
-// On a dual-stack twin the proof also probes over IPv6: b by its IPv6 pod IP, its IPv6
-// ClusterIP and by name (AAAA), the external host by its IPv6 address; a leak on the
-// IPv6 side alone fails it.
-func TestSimProofDualStack(t *testing.T) {
-	h, twin := simHarness(t)
-	twin.Dual, twin.ExternalIPv6 = true, "fc00:f853:ccd:e793::c8"
-	h.Cfg.Dual, h.Cfg.ExternalIPv6 = true, twin.ExternalIPv6
-	ctx := context.Background()
-	rs := h.Proof(ctx, "../..")
-	require.Empty(t, rs.Failure, rs.Text())
-	require.Contains(t, rs.Text(), "default-deny ingress applied: blocked by b-by-ip, b-by-name, b-by-ipv6, b-by-clusterip-ipv6, b-by-name-ipv6; external-by-ipv6 allowed after")
-
-	h.Cfg.ExternalIPv6 = ""
-	require.Contains(t, h.Proof(ctx, "../..").Failure, "the external host has no IPv6 address")
 }

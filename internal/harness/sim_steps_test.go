@@ -313,3 +313,23 @@ func simWorkshopDualStack(t *testing.T, by string) {
 		require.Empty(t, rs.Failure, rs.Text())
 	}
 }
+
+// The DNS control on a dataplane whose nodes' conntrack still tracks the source's DNS flow
+// when the variant closes it: judging waits until the node tracks none (two reads here),
+// and says so.
+func TestSimControlWaitsForTrackedDNSFlows(t *testing.T) {
+	h, twin := simHarness(t)
+	h.Cfg.NodeConntrack = true
+	twin.WithCalico(t, "v1")
+	ctx := context.Background()
+	for i := range 7 {
+		require.Empty(t, h.RunStep(ctx, i).Failure)
+	}
+	twin.TrackedDNS["pci/payments"] = 1
+	t0 := time.Now()
+	rs := h.Control(ctx, "06-control-pci-without-dns", 6, filepath.Join("../..", "policies/controls/pci-policy-without-dns.yaml"))
+	require.Empty(t, rs.Failure, rs.Text())
+	require.Contains(t, rs.Text(), "judging once pci/payments tracked no UDP flow to port 53 any more")
+	require.Contains(t, rs.Text(), "(1 tracked at first, the longest for 1m40s more)")
+	require.GreaterOrEqual(t, time.Since(t0), 2*time.Second, "one wait between the two reads")
+}

@@ -81,6 +81,9 @@ type Cluster struct {
 	EnforceAfter time.Duration
 	DelayPrefix  string
 	applied      map[string]time.Time
+	// TrackedDNS makes the nodes' conntrack show one UDP flow to port 53 of a source
+	// ("ns/app") for that many more reads.
+	TrackedDNS map[string]int
 }
 
 // New is an empty twin of a cluster for scenario s, its external host at externalIP.
@@ -91,7 +94,7 @@ func New(s *scenario.Scenario, externalIP string) *Cluster {
 		svcs: map[string]*corev1.Service{}, Pols: map[string]*networkingv1.NetworkPolicy{}, admin: map[string]scenario.Object{},
 		Leak: map[matrix.Cell]bool{}, DeadPod: map[string]bool{}, Restarted: map[string]bool{},
 		Slow: map[string]time.Duration{}, LostDNS: map[string]int{}, Unreachable: map[matrix.Cell]int{}, Generation: map[string]int{},
-		applied: map[string]time.Time{},
+		applied: map[string]time.Time{}, TrackedDNS: map[string]int{},
 	}
 }
 
@@ -443,6 +446,21 @@ func (c *Cluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (stri
 		fmt.Fprintf(&out, "nft-calico-chains %d\nnft-calico-policy-chains %d\niptables-calico-rules %d\niptables-calico-policy-rules %d\n", chains, min(chains, policy), rules, min(rules, policy))
 		fmt.Fprintf(&out, "nft-kube-proxy-chains %d\niptables-kube-proxy-rules %d\niface cali1\n", min(chains, proxy), min(rules, proxy))
 		fmt.Fprintf(&out, `bpf-net [{"xdp":[],"tc":[%s],"flow_dissector":[],"netfilter":[]}]`+"\n", bpf)
+		return out.String(), "", nil
+	case strings.Join(calico.ConntrackDNSCommand, " "):
+		// One flow to port 53 per source still tracked, for as many reads as TrackedDNS says.
+		var out strings.Builder
+		for _, src := range sortedKeys(c.TrackedDNS) {
+			if c.TrackedDNS[src] <= 0 {
+				continue
+			}
+			c.TrackedDNS[src]--
+			for _, d := range c.sortedDeps() {
+				if d.Namespace+"/"+d.Name == src {
+					fmt.Fprintf(&out, "udp      17 %d src=%s dst=10.96.0.10 sport=40345 dport=53 packets=2 bytes=204 src=10.244.0.2 dst=%s sport=53 dport=40345 packets=2 bytes=349 [ASSURED] mark=0 use=1\n", 100+c.TrackedDNS[src], c.podIP(d), c.podIP(d))
+				}
+			}
+		}
 		return out.String(), "", nil
 	case "/star restart-server":
 		c.Restarted[ns+"/"+pod] = true

@@ -1,9 +1,8 @@
-package harness
+package proof
 
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/netpol-e2e/harness/internal/harness"
+	"github.com/netpol-e2e/harness/internal/kube"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/probe"
 	"github.com/netpol-e2e/harness/internal/report"
@@ -19,10 +20,10 @@ import (
 	"github.com/netpol-e2e/harness/internal/star"
 )
 
-// Proof shows the cluster's dataplane works before the workshop runs: two pods on two
+// Run shows the cluster's dataplane works before the workshop runs: two pods on two
 // different workers, a reaching b by pod IP and by service name; a default-deny ingress
 // policy turns both into timeouts; deleting it restores both.
-func (h *Harness) Proof(ctx context.Context, repo string) *report.Step {
+func Run(ctx context.Context, h *harness.Harness, repo string) *report.Step {
 	rs := &report.Step{Name: "proof-cross-node-dataplane", Kind: "check"}
 	t0 := time.Now()
 	defer func() { rs.Duration = time.Since(t0) }()
@@ -54,7 +55,7 @@ func (h *Harness) Proof(ctx context.Context, repo string) *report.Step {
 		return fail(fmt.Errorf("pods a and b both run on %s: the proof needs two nodes", a.Spec.NodeName))
 	}
 	rs.Notes = append(rs.Notes, fmt.Sprintf("a (%s) on %s, b (%s) on %s", a.Status.PodIP, a.Spec.NodeName, b.Status.PodIP, b.Spec.NodeName))
-	plan, external, err := h.proofPlan(ctx, a, b)
+	plan, external, err := plan(ctx, h, a, b)
 	if err != nil {
 		return fail(err)
 	}
@@ -63,7 +64,7 @@ func (h *Harness) Proof(ctx context.Context, repo string) *report.Step {
 	}
 	var before *matrix.Matrix // the previous phase's matrix: the cells a phase changes
 	phase := func(name string, want matrix.Verdict, since time.Time) error {
-		note, m, err := h.proofPhase(ctx, plan, external, name, want, before, since)
+		note, m, err := phase(ctx, h, plan, external, name, want, before, since)
 		if err == nil {
 			rs.Notes = append(rs.Notes, note)
 		}
@@ -80,7 +81,7 @@ func (h *Harness) Proof(ctx context.Context, repo string) *report.Step {
 	if err := phase("default-deny ingress applied", matrix.Blocked, applied); err != nil {
 		return fail(err)
 	}
-	us, err := Unstructured(deny)
+	us, err := harness.Unstructured(deny)
 	if err != nil {
 		return fail(err)
 	}
@@ -94,9 +95,9 @@ func (h *Harness) Proof(ctx context.Context, repo string) *report.Step {
 	return rs
 }
 
-// proofPlan probes b from a by pod IP and by name, and on a dual-stack cluster over IPv6
+// plan probes b from a by pod IP and by name, and on a dual-stack cluster over IPv6
 // too; external lists the columns that stay allowed throughout (the external host).
-func (h *Harness) proofPlan(ctx context.Context, a, b *corev1.Pod) (probe.Plan, []string, error) {
+func plan(ctx context.Context, h *harness.Harness, a, b *corev1.Pod) (probe.Plan, []string, error) {
 	plan := probe.Plan{
 		Sources: []probe.Source{{ID: "netpol-proof/a", Namespace: "netpol-proof", Pod: a.Name, Container: "star"}},
 		Targets: []probe.Target{
@@ -107,7 +108,7 @@ func (h *Harness) proofPlan(ctx context.Context, a, b *corev1.Pod) (probe.Plan, 
 	if !h.Cfg.Dual {
 		return plan, nil, nil
 	}
-	v6, err := h.proofIPv6Targets(ctx, b)
+	v6, err := ipv6Targets(ctx, h, b)
 	if err != nil {
 		return plan, nil, err
 	}
@@ -115,10 +116,10 @@ func (h *Harness) proofPlan(ctx context.Context, a, b *corev1.Pod) (probe.Plan, 
 	return plan, []string{"external-by-ipv6"}, nil
 }
 
-// proofPhase requires every b column to show want (the external ones: allowed) and says
+// phase requires every b column to show want (the external ones: allowed) and says
 // how long that took; only the cells that differ from before may converge. It returns the
 // phase's expected matrix.
-func (h *Harness) proofPhase(ctx context.Context, plan probe.Plan, external []string, name string, want matrix.Verdict, before *matrix.Matrix, since time.Time) (string, *matrix.Matrix, error) {
+func phase(ctx context.Context, h *harness.Harness, plan probe.Plan, external []string, name string, want matrix.Verdict, before *matrix.Matrix, since time.Time) (string, *matrix.Matrix, error) {
 	var cols []string
 	for _, t := range plan.Targets {
 		cols = append(cols, t.ID)
@@ -145,18 +146,18 @@ func (h *Harness) proofPhase(ctx context.Context, plan probe.Plan, external []st
 	return note + " after " + out.Latency.Round(time.Millisecond).String(), m, nil
 }
 
-// proofIPv6Targets are the proof's IPv6 columns: b by its IPv6 pod IP, by its Service's
+// ipv6Targets are the proof's IPv6 columns: b by its IPv6 pod IP, by its Service's
 // IPv6 ClusterIP, by name resolved to IPv6 only, and the external host's IPv6 address.
-func (h *Harness) proofIPv6Targets(ctx context.Context, b *corev1.Pod) ([]probe.Target, error) {
-	podIP := addressOf(podIPs(b), true)
+func ipv6Targets(ctx context.Context, h *harness.Harness, b *corev1.Pod) ([]probe.Target, error) {
+	podIP := kube.AddressOf(kube.PodIPs(b), true)
 	svc, err := h.Kube.Clientset().CoreV1().Services("netpol-proof").Get(ctx, "b", metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("service netpol-proof/b: %w", err)
 	}
-	clusterIP := addressOf(svc.Spec.ClusterIPs, true)
+	clusterIP := kube.AddressOf(svc.Spec.ClusterIPs, true)
 	switch {
 	case podIP == "":
-		return nil, fmt.Errorf("dual-stack: pod %s has no IPv6 address (pod IPs %v): Calico's IPv6 pool did not assign one", b.Name, podIPs(b))
+		return nil, fmt.Errorf("dual-stack: pod %s has no IPv6 address (pod IPs %v): Calico's IPv6 pool did not assign one", b.Name, kube.PodIPs(b))
 	case clusterIP == "":
 		return nil, fmt.Errorf("dual-stack: service netpol-proof/b has no IPv6 ClusterIP (%v)", svc.Spec.ClusterIPs)
 	case h.Cfg.ExternalIPv6 == "":
@@ -168,22 +169,4 @@ func (h *Harness) proofIPv6Targets(ctx context.Context, b *corev1.Pod) ([]probe.
 		{ID: "b-by-name-ipv6", URL: star.StatusURL("b.netpol-proof.svc.cluster.local", 8080, true)},
 		{ID: "external-by-ipv6", URL: star.StatusURL(h.Cfg.ExternalIPv6, 8080, true)},
 	}, nil
-}
-
-func podIPs(p *corev1.Pod) []string {
-	var out []string
-	for _, ip := range p.Status.PodIPs {
-		out = append(out, ip.IP)
-	}
-	return out
-}
-
-// addressOf is the first address of one family in a list ("" when there is none).
-func addressOf(ips []string, v6 bool) string {
-	for _, s := range ips {
-		if ip := net.ParseIP(s); ip != nil && (ip.To4() == nil) == v6 {
-			return s
-		}
-	}
-	return ""
 }
