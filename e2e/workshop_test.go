@@ -16,6 +16,7 @@ import (
 	"github.com/netpol-e2e/harness/internal/docker"
 	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/uicheck"
 )
 
 // feature is one assessed harness result: one subtest, one JUnit case.
@@ -127,7 +128,7 @@ func uiCheck(ctx context.Context, i int) *report.Step {
 	if err != nil {
 		return fail(err)
 	}
-	return h.UICheck(ctx, i, ip, exe)
+	return uicheck.Run(ctx, h, i, ip, exe)
 }
 
 // dataplaneFeature proves the dataplane asked for on every node (prefix names the point

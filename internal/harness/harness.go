@@ -383,7 +383,7 @@ func (h *Harness) converge(ctx context.Context, st *scenario.State, want, before
 
 // fill records an outcome into a report step.
 func (h *Harness) fill(rs *report.Step, want *matrix.Matrix, out *probe.Outcome, plan probe.Plan) {
-	h.record(rs, want, out.Observed, out.Details, plan)
+	h.Record(rs, want, out.Observed, out.Details, plan)
 	rs.Converged, rs.FirstTry, rs.Rounds, rs.Latency = out.Converged, out.FirstTry, out.Rounds, out.Latency
 	if n := len(out.RoundTimes); n > 0 {
 		rs.Notes = append(rs.Notes, fmt.Sprintf("%d rounds; first %s, slowest %s, last %s", n,
@@ -445,9 +445,9 @@ func changeLatency(prev, want *matrix.Matrix, out *probe.Outcome) string {
 		len(times), report.Median(times).Round(time.Millisecond), slices.Max(times).Round(time.Millisecond), slowest.Row, slowest.Col, flipped)
 }
 
-// record puts a round into a report step: both matrices, and every probed cell's result,
+// Record puts a round into a report step: both matrices, and every probed cell's result,
 // each wrong one with its repro command.
-func (h *Harness) record(rs *report.Step, want, obs *matrix.Matrix, results map[matrix.Cell]matrix.Result, plan probe.Plan) {
+func (h *Harness) Record(rs *report.Step, want, obs *matrix.Matrix, results map[matrix.Cell]matrix.Result, plan probe.Plan) {
 	rs.Expected, rs.Observed, rs.Results = want, obs, nil
 	for _, c := range want.ProbedCells() {
 		r, ok := results[c]

@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/netpol-e2e/harness/internal/browser"
 	"github.com/netpol-e2e/harness/internal/calico"
 )
 
@@ -40,22 +39,6 @@ func TestSimWorkshopByPodIP(t *testing.T) {
 		rs := h.RunStep(ctx, i)
 		require.Empty(t, rs.Failure, rs.Text())
 	}
-}
-
-// The UI check's expectation: the arrows the observed matrix implies between the UI's apps.
-func TestUIEdgesFromTheObservedMatrix(t *testing.T) {
-	h, _ := simHarness(t)
-	end := 8
-	want, err := h.Expected(&h.Scenario.Steps[end], h.States[end])
-	require.NoError(t, err)
-	apps, err := uiProbes(h.States[end].Sources())
-	require.NoError(t, err)
-	edges, err := uiEdges(want, apps)
-	require.NoError(t, err)
-	require.Equal(t, "backend->queue client->facade facade->backend facade->queue payments->queue", edgeList(edges))
-	require.True(t, sameEdges(edges, []browser.Edge{{From: "payments", To: "queue"}, {From: "backend", To: "queue"}, {From: "client", To: "facade"}, {From: "facade", To: "queue"}, {From: "facade", To: "backend"}}))
-	_, err = uiProbes(h.States[0].Sources()[1:])
-	require.ErrorContains(t, err, "no deployment of this state runs the management UI")
 }
 
 // The dataplane check passes on the dataplane the nodes really run, and fails, naming the

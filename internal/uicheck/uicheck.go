@@ -1,4 +1,4 @@
-package harness
+package uicheck
 
 import (
 	"context"
@@ -12,17 +12,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netpol-e2e/harness/internal/browser"
+	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/scenario"
 	"github.com/netpol-e2e/harness/internal/star"
 )
 
-// UICheck opens the management UI in headless Chromium (through the service's NodePort on
+// Run opens the management UI in headless Chromium (through the service's NodePort on
 // nodeIP) and requires it to draw exactly the arrows the harness observes: app a -> app b
 // for every pair of the UI's probes whose cell a full round observes allowed. The round
 // must match step i's fixture first. The screenshot goes into the report.
-func (h *Harness) UICheck(ctx context.Context, i int, nodeIP, chromium string) *report.Step {
+func Run(ctx context.Context, h *harness.Harness, i int, nodeIP, chromium string) *report.Step {
 	rs := &report.Step{Name: h.Scenario.Steps[i].Name + "-management-ui-in-browser", Kind: "check"}
 	t0 := time.Now()
 	defer func() { rs.Duration = time.Since(t0) }()
@@ -35,7 +36,7 @@ func (h *Harness) UICheck(ctx context.Context, i int, nodeIP, chromium string) *
 	if err != nil {
 		return fail("%v", err)
 	}
-	apps, err := uiProbes(st.Sources())
+	apps, err := probes(st.Sources())
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -48,8 +49,8 @@ func (h *Harness) UICheck(ctx context.Context, i int, nodeIP, chromium string) *
 	if mm, err := matrix.Compare(want, obs); err != nil || len(mm) > 0 {
 		return fail("the cluster is not at %s before the browser check:\n%s", step.Name, matrix.RenderDiff(want, mm))
 	}
-	h.record(rs, want, obs, details, plan)
-	expect, err := uiEdges(obs, apps)
+	h.Record(rs, want, obs, details, plan)
+	expect, err := edges(obs, apps)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -76,11 +77,11 @@ func (h *Harness) UICheck(ctx context.Context, i int, nodeIP, chromium string) *
 	return rs
 }
 
-// uiApp is one of the UI's probes: its name and its row and column in the matrix.
-type uiApp struct{ name, row string }
+// app is one of the UI's probes: its name and its row and column in the matrix.
+type app struct{ name, row string }
 
-// uiProbes reads the management UI's --probes from its deployment in the state.
-func uiProbes(sources []scenario.Source) ([]uiApp, error) {
+// probes reads the management UI's --probes from its deployment in the state.
+func probes(sources []scenario.Source) ([]app, error) {
 	var arg string
 	for _, s := range sources {
 		for _, c := range s.Deployment.Spec.Template.Spec.Containers {
@@ -98,9 +99,9 @@ func uiProbes(sources []scenario.Source) ([]uiApp, error) {
 	if err != nil {
 		return nil, err
 	}
-	var apps []uiApp
+	var apps []app
 	for _, p := range list {
-		a := uiApp{name: p.Name}
+		a := app{name: p.Name}
 		for _, s := range sources {
 			if strings.HasSuffix(s.ID, "/"+p.Name) {
 				a.row = s.ID
@@ -115,7 +116,7 @@ func uiProbes(sources []scenario.Source) ([]uiApp, error) {
 }
 
 // uiEdges: a -> b for every pair of UI apps whose cell (a's row, b's service column) is allowed.
-func uiEdges(obs *matrix.Matrix, apps []uiApp) ([]browser.Edge, error) {
+func edges(obs *matrix.Matrix, apps []app) ([]browser.Edge, error) {
 	var out []browser.Edge
 	for _, a := range apps {
 		for _, b := range apps {
