@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/rollout"
 )
 
 // HTML renders a self-contained page (no external assets, screenshots inlined): a table
@@ -197,7 +198,7 @@ func rolloutHTML(r *Rollout) string {
 	b.WriteString(strip(r))
 	b.WriteString(`<table class="t"><tr><th>s after apply</th><th>what</th><th></th></tr>`)
 	for _, e := range r.Timeline {
-		fmt.Fprintf(&b, `<tr class="%s"><td>%+.3f</td><td>%s</td><td>%s</td></tr>`, html.EscapeString(e.Kind), float64(e.Ms)/1000, html.EscapeString(e.Kind), html.EscapeString(e.Text))
+		fmt.Fprintf(&b, `<tr class="%s"><td>%+.3f</td><td>%s</td><td>%s</td></tr>`, html.EscapeString(e.Kind), float64(r.Ms(e.At))/1000, html.EscapeString(e.Kind), html.EscapeString(e.Text))
 	}
 	b.WriteString("</table>")
 	return b.String()
@@ -212,10 +213,13 @@ func strip(r *Rollout) string {
 	}
 	lo, hi := int64(0), int64(1)
 	for _, e := range r.Timeline {
-		lo, hi = min(lo, e.Ms), max(hi, e.Ms)
+		lo, hi = min(lo, r.Ms(e.At)), max(hi, r.Ms(e.At))
 	}
 	for _, d := range r.Deviations {
-		hi = max(hi, d.LastMs, d.UntilMs)
+		hi = max(hi, r.Ms(d.Last))
+		if !d.Until.IsZero() {
+			hi = max(hi, r.Ms(d.Until))
+		}
 	}
 	const w, left = 1100.0, 10.0
 	x := func(ms int64) float64 { return left + w*float64(ms-lo)/float64(hi-lo) }
@@ -223,6 +227,7 @@ func strip(r *Rollout) string {
 	fmt.Fprintf(&b, `<svg width="%.0f" height="86" role="img" aria-label="rollout timeline"><rect x="0" y="0" width="%.0f" height="86" fill="#fafafa"/>`, w+2*left, w+2*left)
 	fmt.Fprintf(&b, `<text x="%.0f" y="12" font-size="10">calico / harness</text><text x="%.0f" y="58" font-size="10">deviations (slow probes: yellow ticks above)</text>`, left, left)
 	for _, e := range r.Timeline {
+		ms := r.Ms(e.At)
 		color := ""
 		switch e.Kind {
 		case "calico":
@@ -230,24 +235,24 @@ func strip(r *Rollout) string {
 		case "harness":
 			color = "#999"
 		case "slow":
-			fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="44" y2="52" stroke="#cb0"><title>%+.3fs %s</title></line>`, x(e.Ms), x(e.Ms), float64(e.Ms)/1000, html.EscapeString(e.Text))
+			fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="44" y2="52" stroke="#cb0"><title>%+.3fs %s</title></line>`, x(ms), x(ms), float64(ms)/1000, html.EscapeString(e.Text))
 			continue
 		default:
 			continue
 		}
-		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="16" y2="40" stroke="%s"><title>%+.3fs %s</title></line>`, x(e.Ms), x(e.Ms), color, float64(e.Ms)/1000, html.EscapeString(e.Text))
+		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="16" y2="40" stroke="%s"><title>%+.3fs %s</title></line>`, x(ms), x(ms), color, float64(ms)/1000, html.EscapeString(e.Text))
 	}
 	for _, d := range r.Deviations {
-		end := d.UntilMs
-		if end < 0 {
-			end = hi
+		first, end := r.Ms(d.First), hi
+		if !d.Until.IsZero() {
+			end = r.Ms(d.Until)
 		}
 		color := "#e90"
-		if d.Kind == "leak" {
+		if d.Kind == rollout.Leak {
 			color = "#d00"
 		}
 		fmt.Fprintf(&b, `<rect x="%.1f" y="60" width="%.1f" height="14" fill="%s"><title>%+.3fs %s %s -&gt; %s: %s</title></rect>`,
-			x(d.FirstMs), max(2, x(end)-x(d.FirstMs)), color, float64(d.FirstMs)/1000, d.Kind, html.EscapeString(d.Row), html.EscapeString(d.Col), d.Observed)
+			x(first), max(2, x(end)-x(first)), color, float64(first)/1000, d.Kind, html.EscapeString(d.Cell.Row), html.EscapeString(d.Cell.Col), d.Got)
 	}
 	fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="14" y2="80" stroke="#000" stroke-dasharray="3,2"/><text x="%.1f" y="84" font-size="9">apply</text>`, x(0), x(0), x(0)+2)
 	fmt.Fprintf(&b, `<text x="%.1f" y="84" font-size="9" text-anchor="end">%+.1fs</text></svg>`, x(hi), float64(hi)/1000)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/rollout"
 )
 
 // table is a one-cell matrix x/y -> a:1 holding v.
@@ -73,16 +74,19 @@ func TestWriteProducesEveryFile(t *testing.T) {
 }
 
 func TestRolloutRendering(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	at := func(ms int64) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	r := &Run{Suite: "s", Started: time.Unix(0, 0), Finished: time.Unix(60, 0), Steps: []*Step{{
 		Name: "upgrade", Kind: "check", Failure: "LEAK: a -> b",
 		Rollout: &Rollout{
 			From: "v1", To: "v2", Note: "offline: two builds", IntervalMs: 250, Cells: 2, Observations: 40, Leaks: 1,
-			Deviations: []Deviation{{Kind: "leak", Cell: matrix.Cell{Row: "a", Col: "b"}, Expected: matrix.Blocked, Observed: matrix.Allowed, FirstMs: 1500, LastMs: 1750, UntilMs: 2000, Probes: 2}},
-			Timeline: []Event{
-				{Ms: 0, Kind: "harness", Text: "applied"},
-				{Ms: 1000, Kind: "calico", Text: "calico-node-x on n1 gone"},
-				{Ms: 1200, Kind: "slow", Text: "a -> c: right, but took 1.2s"},
-				{Ms: 1500, Kind: "leak", Text: "a -> b: allowed, want blocked"},
+			Applied:    t0,
+			Deviations: []rollout.Deviation{{Kind: rollout.Leak, Cell: matrix.Cell{Row: "a", Col: "b"}, Want: matrix.Blocked, Got: matrix.Allowed, First: at(1500), Last: at(1750), Until: at(2000), Count: 2}},
+			Timeline: []rollout.Event{
+				{At: at(0), Kind: "harness", Text: "applied"},
+				{At: at(1000), Kind: "calico", Text: "calico-node-x on n1 gone"},
+				{At: at(1200), Kind: "slow", Text: "a -> c: right, but took 1.2s"},
+				{At: at(1500), Kind: "leak", Text: "a -> b: allowed, want blocked"},
 			},
 		},
 	}}}

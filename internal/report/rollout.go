@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/netpol-e2e/harness/internal/matrix"
+	"github.com/netpol-e2e/harness/internal/rollout"
 )
 
 // Rollout is a Calico rollout watched by continuous probes of the whole matrix.
@@ -38,34 +38,18 @@ type Rollout struct {
 	SlowestMs       int64  `json:"slowestMs"`
 	SlowestCell     string `json:"slowestCell,omitempty"`
 	// Versions are what each calico-node said (`calico-node -v`) after the rollout.
-	Versions   []string    `json:"versions,omitempty"`
-	Deviations []Deviation `json:"deviations"`
-	Timeline   []Event     `json:"timeline"`
+	Versions []string `json:"versions,omitempty"`
+	// Deviations are the analysis's (those a control caused marked Injected); Timeline is
+	// rollout.Timeline's. Both are rendered relative to Applied.
+	Deviations []rollout.Deviation `json:"deviations"`
+	Timeline   []rollout.Event     `json:"timeline"`
 	// Conns are the connections held open through the rollout (one per allowed app
 	// cell); ReplyBudgetMs is the longest a reply may take before it is a disruption.
-	Conns          []Conn `json:"connections,omitempty"`
-	ConnIntervalMs int64  `json:"connIntervalMs,omitempty"`
-	ReplyBudgetMs  int64  `json:"replyBudgetMs,omitempty"`
+	Conns          []*rollout.Conn `json:"connections,omitempty"`
+	ConnIntervalMs int64           `json:"connIntervalMs,omitempty"`
+	ReplyBudgetMs  int64           `json:"replyBudgetMs,omitempty"`
 	// Health is what was found in Calico's own logs during the rollout.
 	Health []string `json:"calicoHealth,omitempty"`
-}
-
-// Conn is one held connection's life through a rollout.
-type Conn struct {
-	From        string           `json:"from"`
-	To          string           `json:"to"`
-	Exchanges   int              `json:"exchanges"`
-	WorstGapMs  int64            `json:"worstGapMs"`
-	Reconnects  int              `json:"reconnects"`
-	Disruptions []ConnDisruption `json:"disruptions,omitempty"`
-}
-
-// ConnDisruption is a held connection breaking (reset, closed, late, error), ms after the apply.
-type ConnDisruption struct {
-	Ms       int64  `json:"ms"`
-	Kind     string `json:"kind"`
-	Detail   string `json:"detail,omitempty"`
-	Injected bool   `json:"injected,omitempty"` // the connection control's, on purpose
 }
 
 // ConnSummary is one line about the held connections: how many, exchanges, the worst
@@ -75,7 +59,7 @@ func (r *Rollout) ConnSummary() string {
 		return ""
 	}
 	exchanges, reconnects, disrupted, injected := 0, 0, 0, 0
-	var worst Conn
+	worst := r.Conns[0]
 	for _, c := range r.Conns {
 		exchanges += c.Exchanges
 		reconnects += c.Reconnects
@@ -86,36 +70,16 @@ func (r *Rollout) ConnSummary() string {
 				disrupted++
 			}
 		}
-		if c.WorstGapMs > worst.WorstGapMs {
+		if c.WorstGap > worst.WorstGap {
 			worst = c
 		}
 	}
 	return fmt.Sprintf("%d connections held (a request and its reply every %dms, reply budget %dms): %d exchanges, worst gap between replies %dms (%s -> %s), %d reconnects, %d disruptions (+%d caused by the control)",
-		len(r.Conns), r.ConnIntervalMs, r.ReplyBudgetMs, exchanges, worst.WorstGapMs, worst.From, worst.To, reconnects, disrupted, injected)
+		len(r.Conns), r.ConnIntervalMs, r.ReplyBudgetMs, exchanges, worst.WorstGap.Milliseconds(), worst.Cell.Row, worst.Cell.Col, reconnects, disrupted, injected)
 }
 
-// Deviation is a run of wrong observations of one cell; times are ms after the apply.
-type Deviation struct {
-	Kind string `json:"kind"` // leak, down, other
-	matrix.Cell
-	Expected matrix.Verdict `json:"expected"`
-	Observed matrix.Verdict `json:"observed"`
-	FirstMs  int64          `json:"firstMs"`
-	LastMs   int64          `json:"lastMs"`
-	// UntilMs is the next right observation (-1: none before the end).
-	UntilMs int64  `json:"untilMs"`
-	Probes  int    `json:"probes"`
-	Detail  string `json:"detail,omitempty"`
-	// Injected marks a leak the negative control caused on purpose.
-	Injected bool `json:"injected,omitempty"`
-}
-
-// Event is one timeline line; Ms is relative to the apply (negative: before it).
-type Event struct {
-	Ms   int64  `json:"ms"`
-	Kind string `json:"kind"` // calico, harness, leak, down, other, slow, stream
-	Text string `json:"text"`
-}
+// Ms is t in milliseconds after the apply (negative: before it).
+func (r *Rollout) Ms(t time.Time) int64 { return t.Sub(r.Applied).Milliseconds() }
 
 // Text renders the rollout: the verdict numbers, then the timeline.
 func (r *Rollout) Text() string {
@@ -143,7 +107,7 @@ func (r *Rollout) Text() string {
 	b.WriteString("  timeline (s after apply; slow probes are listed in results.json and report.html):\n")
 	for _, e := range r.Timeline {
 		if e.Kind != "slow" {
-			fmt.Fprintf(&b, "  %+9.3fs  %-7s %s\n", float64(e.Ms)/1000, e.Kind, e.Text)
+			fmt.Fprintf(&b, "  %+9.3fs  %-7s %s\n", float64(r.Ms(e.At))/1000, e.Kind, e.Text)
 		}
 	}
 	return b.String()

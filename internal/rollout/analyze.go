@@ -27,16 +27,21 @@ const (
 // Deviation is a run of consecutive observations of one cell that disagree with the
 // expectation.
 type Deviation struct {
-	Kind      Kind
-	Cell      matrix.Cell
-	Want, Got matrix.Verdict
+	Kind Kind           `json:"kind"`
+	Cell matrix.Cell    `json:"cell"`
+	Want matrix.Verdict `json:"expected"`
+	Got  matrix.Verdict `json:"observed"`
 	// First and Last are the start times of the run's first and last wrong probes;
 	// Until is the start of the next right probe (zero when none came before the end).
-	First, Last, Until time.Time
+	First time.Time `json:"first"`
+	Last  time.Time `json:"last"`
+	Until time.Time `json:"until"`
 	// FirstEnd is when the first wrong probe ended: what it saw happened by then.
-	FirstEnd time.Time
-	Count    int
-	Detail   string
+	FirstEnd time.Time `json:"firstEnd"`
+	Count    int       `json:"probes"`
+	Detail   string    `json:"detail,omitempty"`
+	// Injected: a control of the check caused it on purpose (judged by that control).
+	Injected bool `json:"injected,omitempty"`
 }
 
 // Duration is how long the cell was wrong: from the first wrong probe to the next right

@@ -30,20 +30,22 @@ type Holder struct {
 
 // Disruption is one held connection breaking: reset, closed, late or error.
 type Disruption struct {
-	Cell   matrix.Cell
-	At     time.Time
-	Kind   string
-	Detail string
+	Cell   matrix.Cell `json:"-"`
+	At     time.Time   `json:"at"`
+	Kind   string      `json:"kind"`
+	Detail string      `json:"detail,omitempty"`
+	// Injected: the connection control caused it on purpose.
+	Injected bool `json:"injected,omitempty"`
 }
 
 // Conn is what happened to one cell's held connection.
 type Conn struct {
-	Cell        matrix.Cell
-	Opens       int
-	Exchanges   int
-	WorstGap    time.Duration
-	Reconnects  int
-	Disruptions []Disruption
+	Cell        matrix.Cell   `json:"cell"`
+	Opens       int           `json:"opens"`
+	Exchanges   int           `json:"exchanges"`
+	WorstGap    time.Duration `json:"worstGapNs"`
+	Reconnects  int           `json:"reconnects"`
+	Disruptions []Disruption  `json:"disruptions,omitempty"`
 }
 
 // HoldSession is a running hold.

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -13,11 +14,12 @@ import (
 
 // Event is one line of a rollout's timeline.
 type Event struct {
-	At time.Time
+	At time.Time `json:"at"`
 	// Kind: "calico" (a pod of Calico changed), "harness" (what the harness did),
-	// "leak", "down", "other" (deviations), "stream" (a watch was interrupted).
-	Kind string
-	Text string
+	// "leak", "down", "other" (deviations), "slow" (a right but slow probe), "stream" (a
+	// watch was interrupted).
+	Kind string `json:"kind"`
+	Text string `json:"text"`
 }
 
 // PodLister lists the pods to track (calico-node and calico-kube-controllers).
@@ -195,4 +197,30 @@ func (t *Tracker) Gone() map[string]time.Time {
 		}
 	}
 	return out
+}
+
+// Timeline merges what happened in a rollout, in order: the calico pods' changes, what the
+// harness did, each deviation (where it was seen: the end of its first wrong probe) and
+// each interrupted watch.
+func Timeline(pods, harness []Event, devs []Deviation, streams []StreamEvent) []Event {
+	all := append(append([]Event(nil), pods...), harness...)
+	for _, d := range devs {
+		if d.Kind == SlowProbe {
+			all = append(all, Event{At: d.First, Kind: string(SlowProbe), Text: fmt.Sprintf("%s -> %s: %s", d.Cell.Row, d.Cell.Col, d.Detail)})
+			continue
+		}
+		// Placed when it was seen: the end of its first wrong probe. A probe started
+		// earlier may have connected only then (a retransmitted SYN), as the controls'
+		// leaks show: probes started before the deletion, answered after it.
+		text := fmt.Sprintf("%s -> %s: %s, want %s (%d probes, the first started %s earlier", d.Cell.Row, d.Cell.Col, d.Got, d.Want, d.Count, d.FirstEnd.Sub(d.First).Round(time.Millisecond))
+		if !d.Until.IsZero() {
+			text += fmt.Sprintf(", right again %s later", d.Until.Sub(d.FirstEnd).Round(time.Millisecond))
+		}
+		all = append(all, Event{At: d.FirstEnd, Kind: string(d.Kind), Text: text + ")"})
+	}
+	for _, s := range streams {
+		all = append(all, Event{At: s.At, Kind: "stream", Text: fmt.Sprintf("watch from %s interrupted, restarted: %s", s.Source, s.Err)})
+	}
+	slices.SortStableFunc(all, func(a, b Event) int { return a.At.Compare(b.At) })
+	return all
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/probe"
-	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/rollout"
 	"github.com/netpol-e2e/harness/internal/scenario"
 	"github.com/netpol-e2e/harness/internal/star"
@@ -157,17 +156,4 @@ func (r *serverRestart) judge(conns []*rollout.Conn) []string {
 		return []string{fmt.Sprintf("connection control: the server of %s was restarted at %s but no disruption was reported on %s", r.col, r.at.Format("15:04:05.000"), strings.Join(missing, ", "))}
 	}
 	return nil
-}
-
-// connReport renders the held connections for the report.
-func connReport(conns []*rollout.Conn, ctl *serverRestart, applied time.Time) []report.Conn {
-	var out []report.Conn
-	for _, c := range conns {
-		rc := report.Conn{From: c.Cell.Row, To: c.Cell.Col, Exchanges: c.Exchanges, WorstGapMs: c.WorstGap.Milliseconds(), Reconnects: c.Reconnects}
-		for _, d := range c.Disruptions {
-			rc.Disruptions = append(rc.Disruptions, report.ConnDisruption{Ms: d.At.Sub(applied).Milliseconds(), Kind: d.Kind, Detail: d.Detail, Injected: ctl.explains(d)})
-		}
-		out = append(out, rc)
-	}
-	return out
 }

@@ -82,27 +82,25 @@ func (ro *rolloutRun) report(a *rollout.Analysis) *report.Rollout {
 		RolledOutMs: ro.rolledOut.Sub(applied).Milliseconds(), WindowMs: ro.to.Sub(ro.from).Milliseconds(),
 		Cells: len(ro.want.ProbedCells()), Observations: a.Observations, Leaks: a.Leaks, DownRuns: a.DownRuns, Others: a.Others,
 		WorstDownMs: a.WorstDown.Milliseconds(), GapBudgetMs: spec.GapBudget.Milliseconds(),
-		LongestHoleMs: a.LongestHole.Milliseconds(), Versions: ro.versions, Deviations: []report.Deviation{},
+		LongestHoleMs: a.LongestHole.Milliseconds(), Versions: ro.versions, Deviations: []rollout.Deviation{},
 		ProbeTimeoutMs: spec.ProbeTimeout.Milliseconds(), SlowThresholdMs: ro.h.Cfg.ProbeTimeout.Milliseconds(),
 		SlowProbes: a.Slow, SlowestMs: a.Slowest.Milliseconds(),
 		SlowestCell: cellNameIf(a.Slow > 0, a.SlowestCell), WorstDownCell: cellNameIf(a.WorstDown > 0, a.WorstDownCell),
 		LongestHoleCell: cellNameIf(a.LongestHole > 0, a.LongestHoleCell),
 	}
 	if ro.hs != nil {
-		r.Conns, r.ConnIntervalMs, r.ReplyBudgetMs = connReport(ro.conns, ro.ctl, applied), spec.Hold.Interval.Milliseconds(), spec.Hold.ReplyBudget.Milliseconds()
-	}
-	ms := func(t time.Time) int64 { return t.Sub(applied).Milliseconds() }
-	for _, d := range a.Deviations {
-		until := int64(-1)
-		if !d.Until.IsZero() {
-			until = ms(d.Until)
+		for _, c := range ro.conns {
+			for i, d := range c.Disruptions {
+				c.Disruptions[i].Injected = ro.ctl.explains(d)
+			}
 		}
-		r.Deviations = append(r.Deviations, report.Deviation{
-			Kind: string(d.Kind), Cell: d.Cell, Expected: d.Want, Observed: d.Got,
-			FirstMs: ms(d.First), LastMs: ms(d.Last), UntilMs: until, Probes: d.Count, Detail: d.Detail, Injected: ro.inj.explainsIf(d, ro.h.Cfg) || ro.loss.explains(d),
-		})
+		r.Conns, r.ConnIntervalMs, r.ReplyBudgetMs = ro.conns, spec.Hold.Interval.Milliseconds(), spec.Hold.ReplyBudget.Milliseconds()
 	}
-	r.Timeline = timeline(applied, ro.podEvents, ro.events, append(slices.Clone(a.Deviations), a.SlowRuns...), ro.streamEvents)
+	for _, d := range a.Deviations {
+		d.Injected = ro.inj.explainsIf(d, ro.h.Cfg) || ro.loss.explains(d)
+		r.Deviations = append(r.Deviations, d)
+	}
+	r.Timeline = rollout.Timeline(ro.podEvents, ro.events, append(slices.Clone(a.Deviations), a.SlowRuns...), ro.streamEvents)
 	return r
 }
 
@@ -136,31 +134,3 @@ func judge(a *rollout.Analysis, real []rollout.Deviation, spec Spec) []string {
 }
 
 func cellName(c matrix.Cell) string { return c.Row + " -> " + c.Col }
-
-// timeline merges what happened, relative to the apply.
-func timeline(applied time.Time, pods, harness []rollout.Event, devs []rollout.Deviation, streams []rollout.StreamEvent) []report.Event {
-	all := append(append([]rollout.Event(nil), pods...), harness...)
-	for _, d := range devs {
-		if d.Kind == rollout.SlowProbe {
-			all = append(all, rollout.Event{At: d.First, Kind: string(rollout.SlowProbe), Text: fmt.Sprintf("%s -> %s: %s", d.Cell.Row, d.Cell.Col, d.Detail)})
-			continue
-		}
-		// Placed when it was seen: the end of its first wrong probe. A probe started
-		// earlier may have connected only then (a retransmitted SYN), as the controls'
-		// leaks show: probes started before the deletion, answered after it.
-		text := fmt.Sprintf("%s -> %s: %s, want %s (%d probes, the first started %s earlier", d.Cell.Row, d.Cell.Col, d.Got, d.Want, d.Count, d.FirstEnd.Sub(d.First).Round(time.Millisecond))
-		if !d.Until.IsZero() {
-			text += fmt.Sprintf(", right again %s later", d.Until.Sub(d.FirstEnd).Round(time.Millisecond))
-		}
-		all = append(all, rollout.Event{At: d.FirstEnd, Kind: string(d.Kind), Text: text + ")"})
-	}
-	for _, s := range streams {
-		all = append(all, rollout.Event{At: s.At, Kind: "stream", Text: fmt.Sprintf("watch from %s interrupted, restarted: %s", s.Source, s.Err)})
-	}
-	slices.SortStableFunc(all, func(a, b rollout.Event) int { return a.At.Compare(b.At) })
-	out := make([]report.Event, len(all))
-	for i, e := range all {
-		out[i] = report.Event{Ms: e.At.Sub(applied).Milliseconds(), Kind: e.Kind, Text: e.Text}
-	}
-	return out
-}

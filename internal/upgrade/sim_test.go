@@ -14,7 +14,7 @@ import (
 	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/harnesstest"
 	"github.com/netpol-e2e/harness/internal/matrix"
-	"github.com/netpol-e2e/harness/internal/report"
+	"github.com/netpol-e2e/harness/internal/rollout"
 )
 
 func simRollout(name string, inject []string, restartServer string) Spec {
@@ -105,8 +105,8 @@ func TestSimRolloutControls(t *testing.T) {
 	disrupted := 0
 	for _, c := range rs.Rollout.Conns {
 		for _, d := range c.Disruptions {
-			require.True(t, d.Injected, "%s -> %s", c.From, c.To)
-			require.Equal(t, "management-ui/management-ui -> client:9000", c.From+" -> "+c.To)
+			require.True(t, d.Injected, "%s -> %s", c.Cell.Row, c.Cell.Col)
+			require.Equal(t, "management-ui/management-ui -> client:9000", c.Cell.Row+" -> "+c.Cell.Col)
 			disrupted++
 		}
 	}
@@ -126,11 +126,11 @@ func TestSimRolloutControlRestoreErrorFails(t *testing.T) {
 	require.Contains(t, rs.Failure, "restore pci/default-deny-pci: admission webhook denied the request", rs.Text())
 }
 
-func countInjected(ds []report.Deviation) int {
+func countInjected(ds []rollout.Deviation) int {
 	cells := map[string]bool{}
 	for _, d := range ds {
 		if d.Injected {
-			cells[d.Row+" -> "+d.Col] = true
+			cells[d.Cell.Row+" -> "+d.Cell.Col] = true
 		}
 	}
 	return len(cells)
