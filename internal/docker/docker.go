@@ -57,6 +57,17 @@ func ImageLabel(ctx context.Context, image, label string) string {
 	return v
 }
 
+// RemoveUntagged removes an image by ID when no tag names it any more (a build replaced it
+// under its tag); an image still tagged or used by a container stays (no force).
+func RemoveUntagged(ctx context.Context, id string) error {
+	tags, err := Output(ctx, "image", "inspect", "-f", "{{len .RepoTags}}", id)
+	if err != nil || strings.TrimSpace(tags) != "0" {
+		return err
+	}
+	_, err = Output(ctx, "image", "rm", id)
+	return err
+}
+
 // ContainerIP is a container's IPv4 address on a network.
 func ContainerIP(ctx context.Context, container, network string) (string, error) {
 	return Output(ctx, "inspect", "-f", `{{(index .NetworkSettings.Networks "`+network+`").IPAddress}}`, container)
