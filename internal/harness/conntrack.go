@@ -36,8 +36,9 @@ const MaxUDPSettle = 4 * time.Minute
 // documented behaviour, not the policy's, so judging waits for what the change closed: with
 // the nodes' conntrack (iptables, nftables) until the source pods' nodes track no UDP flow
 // of theirs to port 53 (read every 2 s, at most MaxUDPSettle); in eBPF mode, whose
-// conntrack is Felix's own, for its UDP timeout.
-func (h *Harness) settleUDP(ctx context.Context, rs *report.Step, st *scenario.State, closing []matrix.Mismatch, applied time.Time) time.Time {
+// conntrack is Felix's own, for its UDP timeout. A conntrack it cannot read is an error:
+// judging without knowing could call the dataplane's behaviour a leak.
+func (h *Harness) settleUDP(ctx context.Context, rs *report.Step, st *scenario.State, closing []matrix.Mismatch, applied time.Time) (time.Time, error) {
 	var rows []string
 	for _, m := range closing {
 		if m.Want == matrix.Allowed && strings.HasSuffix(m.Col, "/udp") && !slices.Contains(rows, m.Row) {
@@ -46,15 +47,15 @@ func (h *Harness) settleUDP(ctx context.Context, rs *report.Step, st *scenario.S
 	}
 	switch {
 	case len(rows) == 0:
-		return applied
+		return applied, nil
 	case !h.Cfg.NodeConntrack:
 		if h.Cfg.ConntrackUDPTimeout <= 0 {
-			return applied
+			return applied, nil
 		}
 		wait := h.Cfg.ConntrackUDPTimeout + 2*time.Second
 		rs.Notes = append(rs.Notes, fmt.Sprintf("the change denies UDP flows that were allowed: waiting %s (the dataplane's UDP conntrack timeout %s) before judging", wait, h.Cfg.ConntrackUDPTimeout))
 		sleep(ctx, time.Until(applied.Add(wait)))
-		return time.Now()
+		return time.Now(), nil
 	}
 	var first []string
 	for {
@@ -62,8 +63,7 @@ func (h *Harness) settleUDP(ctx context.Context, rs *report.Step, st *scenario.S
 		for _, row := range rows {
 			pod, lines, err := h.dnsFlowsOf(ctx, st, row)
 			if err != nil {
-				rs.Notes = append(rs.Notes, fmt.Sprintf("the change denies UDP flows that were allowed, but the conntrack of %s could not be read (%v): judging without waiting", row, err))
-				return time.Now()
+				return time.Time{}, fmt.Errorf("the change denies UDP flows that were allowed, and what %s's node tracks of them cannot be read: %w", row, err)
 			}
 			for _, l := range lines {
 				tracked = append(tracked, fmt.Sprintf("%s (%s on %s): %s", row, pod.Name, pod.Spec.NodeName, l))
@@ -77,11 +77,11 @@ func (h *Harness) settleUDP(ctx context.Context, rs *report.Step, st *scenario.S
 		case len(tracked) == 0:
 			rs.Notes = append(rs.Notes, fmt.Sprintf("the change denies UDP flows that were allowed: judging once %s tracked no UDP flow to port 53 any more, %s after the change (%d tracked at first, the longest for %s more)",
 				strings.Join(rows, ", "), waited, len(first), longestTracked(first)))
-			return time.Now()
+			return time.Now(), nil
 		case time.Since(applied) > MaxUDPSettle || ctx.Err() != nil:
 			rs.Notes = append(rs.Notes, fmt.Sprintf("the change denies UDP flows that were allowed; %s after it the nodes still track %d of them (judging now, a lookup on one of their ports is answered):\n  %s",
 				waited, len(tracked), strings.Join(tracked[:min(len(tracked), 10)], "\n  ")))
-			return time.Now()
+			return time.Now(), nil
 		}
 		sleep(ctx, 2*time.Second)
 	}

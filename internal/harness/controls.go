@@ -79,7 +79,11 @@ func (c *ControlRun) Assess(ctx context.Context) {
 	if c.Report.Failure != "" {
 		return
 	}
-	since := c.h.settleUDP(ctx, c.Report, c.pred.After, c.pred.Changed, c.applied)
+	since, err := c.h.settleUDP(ctx, c.Report, c.pred.After, c.pred.Changed, c.applied)
+	if err != nil {
+		c.Report.Failure = err.Error()
+		return
+	}
 	c.h.assessVariant(ctx, c.Report, c.step, c.pred.After, c.fixture, c.pred.Want, c.pred.Changed, since)
 }
 

@@ -79,7 +79,11 @@ func (h *Harness) replayStep(ctx context.Context, st *scenario.State, fixture *m
 	if err := h.Kube.Delete(ctx, us...); err != nil {
 		return fail("delete", err)
 	}
-	out, plan, err := h.converge(ctx, pred.After, pred.Want, fixture, h.settleUDP(ctx, sub, pred.After, pred.Changed, deleted))
+	since, err := h.settleUDP(ctx, sub, pred.After, pred.Changed, deleted)
+	if err != nil {
+		return fail("after the deletion", err)
+	}
+	out, plan, err := h.converge(ctx, pred.After, pred.Want, fixture, since)
 	if err != nil {
 		return fail("after the deletion", err)
 	}
@@ -109,7 +113,10 @@ func (h *Harness) replayStep(ctx context.Context, st *scenario.State, fixture *m
 	if err != nil {
 		return fail("apply again", err)
 	}
-	if out, plan, err = h.converge(ctx, st, fixture, pred.Want, h.settleUDP(ctx, sub, st, back, applied)); err != nil {
+	if since, err = h.settleUDP(ctx, sub, st, back, applied); err != nil {
+		return fail("after the apply", err)
+	}
+	if out, plan, err = h.converge(ctx, st, fixture, pred.Want, since); err != nil {
 		return fail("after the apply", err)
 	}
 	h.fill(sub, fixture, out, plan)

@@ -333,3 +333,17 @@ func TestSimControlWaitsForTrackedDNSFlows(t *testing.T) {
 	require.Contains(t, rs.Text(), "(1 tracked at first, the longest for 1m40s more)")
 	require.GreaterOrEqual(t, time.Since(t0), 2*time.Second, "one wait between the two reads")
 }
+
+// A conntrack the harness cannot read (here: no calico-node pod to read it in) fails the
+// control rather than judging without knowing.
+func TestSimControlFailsWithoutConntrack(t *testing.T) {
+	h, _ := simHarness(t)
+	h.Cfg.NodeConntrack = true
+	ctx := context.Background()
+	for i := range 7 {
+		require.Empty(t, h.RunStep(ctx, i).Failure)
+	}
+	rs := h.Control(ctx, "06-control-pci-without-dns", 6, filepath.Join("../..", "policies/controls/pci-policy-without-dns.yaml"))
+	require.Contains(t, rs.Failure, "what pci/payments's node tracks of them cannot be read: no calico-node pod")
+	require.Contains(t, rs.Text(), "originals restored", "the restore still runs")
+}
