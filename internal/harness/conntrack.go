@@ -78,7 +78,9 @@ func (h *Harness) settleUDP(ctx context.Context, rs *report.Step, st *scenario.S
 			rs.Notes = append(rs.Notes, fmt.Sprintf("the change denies UDP flows that were allowed: judging once %s tracked no UDP flow to port 53 any more, %s after the change (%d tracked at first, the longest for %s more)",
 				strings.Join(rows, ", "), waited, len(first), longestTracked(first)))
 			return time.Now(), nil
-		case time.Since(applied) > MaxUDPSettle || ctx.Err() != nil:
+		case ctx.Err() != nil:
+			return time.Time{}, ctx.Err()
+		case time.Since(applied) > MaxUDPSettle:
 			rs.Notes = append(rs.Notes, fmt.Sprintf("the change denies UDP flows that were allowed; %s after it the nodes still track %d of them (judging now, a lookup on one of their ports is answered):\n  %s",
 				waited, len(tracked), strings.Join(tracked[:min(len(tracked), 10)], "\n  ")))
 			return time.Now(), nil
