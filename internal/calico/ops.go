@@ -3,6 +3,7 @@ package calico
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -161,4 +162,30 @@ func DNSFlows(ctx context.Context, c API, node string, ips []string) ([]string, 
 		}
 	}
 	return lines, nil
+}
+
+// FlushDNSFlows deletes what node tracks of the UDP flows to port 53 from ips
+// (conntrack -D in its calico-node pod; nothing tracked is fine).
+func FlushDNSFlows(ctx context.Context, c API, node string, ips []string) error {
+	pods, err := NodePods(ctx, c.Clientset(), node)
+	if err != nil {
+		return err
+	}
+	var script []string
+	for _, ip := range ips {
+		a := net.ParseIP(ip)
+		if a == nil {
+			return fmt.Errorf("flush DNS flows on %s: %q is not an IP address", node, ip)
+		}
+		family := "ipv4"
+		if a.To4() == nil {
+			family = "ipv6"
+		}
+		script = append(script, fmt.Sprintf("conntrack -D -f %s -s %s -p udp --dport 53 >/dev/null 2>&1", family, a))
+	}
+	cmd := []string{"sh", "-c", strings.Join(append(script, "true"), "; ")}
+	if _, stderr, err := c.Exec(ctx, Namespace, pods[0].Name, "calico-node", cmd); err != nil {
+		return fmt.Errorf("flush DNS flows on %s: %w %s", node, err, strings.TrimSpace(stderr))
+	}
+	return nil
 }

@@ -18,26 +18,24 @@ import (
 	"github.com/netpol-e2e/harness/internal/scenario"
 )
 
-// MaxUDPSettle bounds settleUDP's wait on the nodes' conntrack. A DNS flow is tracked at
-// most nf_conntrack_udp_timeout_stream (120 s) after its last packet, but a lookup that
-// reuses its port refreshes it. Measured here (nftables): after 611 tracked flows of one
-// pod (20 lookups at a time for 4 minutes) and DNS closed, the last was gone after 196 s,
-// its star prober's lookups refreshing some for the first 80 s. After the harness's own
-// light probing the wait is the 30 s of a one-query flow.
-const MaxUDPSettle = 4 * time.Minute
+// MaxUDPSettle bounds settleUDP on the nodes' conntrack: a flow tracked again after a flush
+// means the policy was not in force yet (its enforcement takes well under a second here).
+const MaxUDPSettle = time.Minute
 
-// settleUDP waits, when a change denies UDP flows that were allowed, until no flow tracked
-// before the change can carry them, and returns when judging may start. Calico, like any
-// stateful filter, passes the packets of flows conntrack tracks: a lookup whose random
-// source port matches a tracked flow of its pod to port 53 is answered. Measured here
-// (nftables, 20 lookups at a time): a DNS flow whose port a later lookup reused becomes a
-// stream tracked 120 s after its last packet, and each lookup it answers refreshes it; after
-// heavy probing the closed DNS kept answering some lookups 83 s on (measurements-2026-12-03). That is the dataplane's
-// documented behaviour, not the policy's, so judging waits for what the change closed: with
-// the nodes' conntrack (iptables, nftables) until the source pods' nodes track no UDP flow
-// of theirs to port 53 (read every 2 s, at most MaxUDPSettle); in eBPF mode, whose
-// conntrack is Felix's own, for its UDP timeout. A conntrack it cannot read is an error:
-// judging without knowing could call the dataplane's behaviour a leak.
+// settleUDP isolates the policy from the dataplane's state when a change denies UDP flows
+// that were allowed, and returns when judging may start. Calico, like any stateful filter,
+// passes the packets of flows conntrack tracks: a lookup whose random source port matches a
+// tracked flow of its pod to port 53 is answered. Measured here (nftables,
+// measurements-2026-12-03): a DNS flow whose port a later lookup reused is a stream tracked
+// 120 s after its last packet and refreshed by every lookup it answers; the closed DNS kept
+// answering some lookups 83 s on, and waiting until payments' node tracked none of its
+// flows took 2 to 3.5 min (its own star prober resolves names every 2 s). So, with the
+// nodes' conntrack (iptables, nftables), it records what the source pods' nodes track of
+// their flows to port 53, deletes those entries (conntrack -D), again while new ones
+// appear (the policy not in force yet), and starts judging once two reads a second apart
+// show none: from then on an answered lookup is the policy's. In eBPF mode, whose conntrack
+// is Felix's own, it waits that conntrack's UDP timeout. A conntrack it cannot read or
+// flush is an error: judging without knowing could call the dataplane's state a leak.
 func (h *Harness) settleUDP(ctx context.Context, rs *report.Step, st *scenario.State, closing []matrix.Mismatch, applied time.Time) (time.Time, error) {
 	var rows []string
 	for _, m := range closing {
@@ -57,35 +55,54 @@ func (h *Harness) settleUDP(ctx context.Context, rs *report.Step, st *scenario.S
 		sleep(ctx, time.Until(applied.Add(wait)))
 		return time.Now(), nil
 	}
+	pods := map[string]*corev1.Pod{}
+	for _, row := range rows {
+		pod, err := h.sourcePod(ctx, st, row)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("the change denies UDP flows that were allowed, and %s's pod is not found: %w", row, err)
+		}
+		pods[row] = pod
+	}
 	var first []string
+	flushes, clean := 0, 0
 	for {
 		var tracked []string
 		for _, row := range rows {
-			pod, lines, err := h.dnsFlowsOf(ctx, st, row)
+			pod := pods[row]
+			lines, err := calico.DNSFlows(ctx, h.Kube, pod.Spec.NodeName, kube.PodIPs(pod))
 			if err != nil {
 				return time.Time{}, fmt.Errorf("the change denies UDP flows that were allowed, and what %s's node tracks of them cannot be read: %w", row, err)
 			}
 			for _, l := range lines {
 				tracked = append(tracked, fmt.Sprintf("%s (%s on %s): %s", row, pod.Name, pod.Spec.NodeName, l))
 			}
+			if len(lines) > 0 {
+				if err := calico.FlushDNSFlows(ctx, h.Kube, pod.Spec.NodeName, kube.PodIPs(pod)); err != nil {
+					return time.Time{}, fmt.Errorf("the change denies UDP flows that were allowed, and those of %s cannot be flushed: %w", row, err)
+				}
+				flushes++
+			}
 		}
 		if first == nil {
 			first = append([]string{}, tracked...)
 		}
-		waited := time.Since(applied).Round(time.Second)
+		clean++
+		if len(tracked) > 0 {
+			clean = 0
+		}
 		switch {
-		case len(tracked) == 0:
-			rs.Notes = append(rs.Notes, fmt.Sprintf("the change denies UDP flows that were allowed: judging once %s tracked no UDP flow to port 53 any more, %s after the change (%d tracked at first, the longest for %s more)",
-				strings.Join(rows, ", "), waited, len(first), longestTracked(first)))
+		case clean == 2:
+			rs.Notes = append(rs.Notes, fmt.Sprintf("the change denies UDP flows that were allowed: %s's nodes tracked %d flows of theirs to port 53 (the longest for %s more; a lookup on one of their ports is answered, as a stateful filter does); deleted (conntrack -D, %d flushes), judging from %s after the change, once two reads a second apart showed none",
+				strings.Join(rows, ", "), len(first), longestTracked(first), flushes, time.Since(applied).Round(100*time.Millisecond)))
 			return time.Now(), nil
 		case ctx.Err() != nil:
 			return time.Time{}, ctx.Err()
 		case time.Since(applied) > MaxUDPSettle:
-			rs.Notes = append(rs.Notes, fmt.Sprintf("the change denies UDP flows that were allowed; %s after it the nodes still track %d of them (judging now, a lookup on one of their ports is answered):\n  %s",
-				waited, len(tracked), strings.Join(tracked[:min(len(tracked), 10)], "\n  ")))
+			rs.Notes = append(rs.Notes, fmt.Sprintf("the change denies UDP flows that were allowed, but %s after it new flows of theirs are still tracked after %d flushes (the policy not in force?); judging now:\n  %s",
+				time.Since(applied).Round(time.Second), flushes, strings.Join(tracked[:min(len(tracked), 10)], "\n  ")))
 			return time.Now(), nil
 		}
-		sleep(ctx, 2*time.Second)
+		sleep(ctx, time.Second)
 	}
 }
 
@@ -109,20 +126,14 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// dnsFlowsOf is the running pod of a source ("ns/app") and what its node tracks of the
-// pod's UDP flows to port 53.
-func (h *Harness) dnsFlowsOf(ctx context.Context, st *scenario.State, row string) (*corev1.Pod, []string, error) {
+// sourcePod is the running pod of a source ("ns/app").
+func (h *Harness) sourcePod(ctx context.Context, st *scenario.State, row string) (*corev1.Pod, error) {
 	i := slices.IndexFunc(st.Deployments, func(d *appsv1.Deployment) bool { return d.Namespace+"/"+d.Name == row })
 	if i < 0 {
-		return nil, nil, fmt.Errorf("no deployment %s", row)
+		return nil, fmt.Errorf("no deployment %s", row)
 	}
 	d := st.Deployments[i]
-	pod, err := h.Kube.RunningPod(ctx, d.Namespace, d.Spec.Template.Labels)
-	if err != nil {
-		return nil, nil, err
-	}
-	lines, err := calico.DNSFlows(ctx, h.Kube, pod.Spec.NodeName, kube.PodIPs(pod))
-	return pod, lines, err
+	return h.Kube.RunningPod(ctx, d.Namespace, d.Spec.Template.Labels)
 }
 
 // conntrackEvidence is, for each UDP cell wrong at the end of a step, what its source pod's
@@ -137,7 +148,11 @@ func (h *Harness) conntrackEvidence(ctx context.Context, st *scenario.State, wro
 			continue
 		}
 		seen = append(seen, m.Row)
-		pod, lines, err := h.dnsFlowsOf(ctx, st, m.Row)
+		pod, err := h.sourcePod(ctx, st, m.Row)
+		var lines []string
+		if err == nil {
+			lines, err = calico.DNSFlows(ctx, h.Kube, pod.Spec.NodeName, kube.PodIPs(pod))
+		}
 		if err != nil {
 			out = append(out, fmt.Sprintf("conntrack of %s: %v", m.Row, err))
 			continue

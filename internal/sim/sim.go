@@ -82,8 +82,9 @@ type Cluster struct {
 	DelayPrefix  string
 	applied      map[string]time.Time
 	// TrackedDNS makes the nodes' conntrack show one UDP flow to port 53 of a source
-	// ("ns/app") for that many more reads.
+	// ("ns/app") for that many more reads, or until it is flushed (Flushes counts those).
 	TrackedDNS map[string]int
+	Flushes    int
 }
 
 // New is an empty twin of a cluster for scenario s, its external host at externalIP.
@@ -422,6 +423,16 @@ func (c *Cluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (stri
 	c.Execs++
 	if c.DeadPod[ns+"/"+pod] {
 		return "", "error: unable to upgrade connection: container not found", errors.New("command terminated with exit code 126")
+	}
+	if joined := strings.Join(cmd, " "); strings.HasPrefix(joined, "sh -c conntrack -D") {
+		// conntrack -D of sources' flows to port 53: nothing of theirs is tracked any more.
+		for _, d := range c.sortedDeps() {
+			if strings.Contains(joined, " -s "+c.podIP(d)+" ") {
+				delete(c.TrackedDNS, d.Namespace+"/"+d.Name)
+			}
+		}
+		c.Flushes++
+		return "", "", nil
 	}
 	switch strings.Join(cmd, " ") {
 	case "calico-node -v", "/usr/bin/kube-controllers -version":
