@@ -102,9 +102,9 @@ func (h *Harness) startEnforcementWatch(ctx context.Context, i int) (*enforcemen
 
 // watchChanges starts the enforcement watch of changes on the plan's pods (nil when none
 // can be timed). A UDP flow a change closes is not timed: conntrack keeps passing a
-// lookup whose random source port matches a flow of the last nf_conntrack_udp_timeout
-// (the controls' settleUDP), which is the dataplane's documented behaviour, not the
-// policy's latency; Converge still judges those cells.
+// lookup whose random source port matches a flow it still tracks (for minutes, refreshed
+// by the lookups that hit it: settleUDP), which is the dataplane's documented behaviour,
+// not the policy's latency; Converge still judges those cells.
 func (h *Harness) watchChanges(ctx context.Context, plan probe.Plan, all []rollout.Change) (*enforcementWatch, error) {
 	var changes []rollout.Change
 	var cells []matrix.Cell

@@ -22,8 +22,8 @@ type Enforcement struct {
 	Created time.Time             `json:"created,omitzero"`
 	Cells   []rollout.CellLatency `json:"cells"`
 	// UntimedUDP counts the UDP cells the change closes, which are not timed: conntrack
-	// passes a lookup whose source port matches a flow of the last
-	// nf_conntrack_udp_timeout (the rounds still judge them).
+	// passes a lookup whose source port matches a flow it still tracks (the rounds still
+	// judge them).
 	UntimedUDP int `json:"untimedUdp,omitempty"`
 }
 
