@@ -63,16 +63,17 @@ func (h *Harness) settleUDP(ctx context.Context, rs *report.Step, st *scenario.S
 		}
 		pods[row] = pod
 	}
-	var first []string
+	var first []string // the conntrack lines of the first read: what the change found
 	flushes, clean := 0, 0
 	for {
-		var tracked []string
+		var tracked, raw []string
 		for _, row := range rows {
 			pod := pods[row]
 			lines, err := calico.DNSFlows(ctx, h.Kube, pod.Spec.NodeName, kube.PodIPs(pod))
 			if err != nil {
 				return time.Time{}, fmt.Errorf("the change denies UDP flows that were allowed, and what %s's node tracks of them cannot be read: %w", row, err)
 			}
+			raw = append(raw, lines...)
 			for _, l := range lines {
 				tracked = append(tracked, fmt.Sprintf("%s (%s on %s): %s", row, pod.Name, pod.Spec.NodeName, l))
 			}
@@ -84,7 +85,7 @@ func (h *Harness) settleUDP(ctx context.Context, rs *report.Step, st *scenario.S
 			}
 		}
 		if first == nil {
-			first = append([]string{}, tracked...)
+			first = append([]string{}, raw...)
 		}
 		clean++
 		if len(tracked) > 0 {
@@ -110,7 +111,7 @@ func (h *Harness) settleUDP(ctx context.Context, rs *report.Step, st *scenario.S
 func longestTracked(lines []string) time.Duration {
 	var longest time.Duration
 	for _, l := range lines {
-		if f := strings.Fields(l[strings.Index(l, ": ")+2:]); len(f) > 2 {
+		if f := strings.Fields(l); len(f) > 2 {
 			if s, err := strconv.Atoi(f[2]); err == nil {
 				longest = max(longest, time.Duration(s)*time.Second)
 			}

@@ -136,10 +136,7 @@ func (h *Harness) StartEnforcementWatch(ctx context.Context, plan probe.Plan, ce
 	if err != nil {
 		return nil, spec, err
 	}
-	select {
-	case <-ctx.Done():
-	case <-time.After(spec.Lead):
-	}
+	sleep(ctx, spec.Lead)
 	return sess, spec, nil
 }
 

@@ -167,9 +167,8 @@ func (r *Run) Summary() string {
 		fmt.Fprintf(&b, "%-28s %-6s %-10s %-8d %-6d %s\n", s.Name, res, l, s.Rounds, len(s.Results), fine)
 	}
 	if len(lat) > 0 {
-		slices.Sort(lat)
 		fmt.Fprintf(&b, "enforcement latency over %d steps: median %s, worst %s\n", len(lat),
-			lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
+			Median(lat).Round(time.Millisecond), slices.Max(lat).Round(time.Millisecond))
 	}
 	fmt.Fprintf(&b, "total %s\n", r.Finished.Sub(r.Started).Round(time.Second))
 	// The failures last, where a log's tail (all a CI page may keep) still shows them.
