@@ -138,8 +138,9 @@ func NodeDataplaneOf(ctx context.Context, c API, p *corev1.Pod) (NodeDataplane, 
 }
 
 // ConntrackDNSCommand lists a node's UDP flows to port 53, both families (run in its
-// calico-node pod: host network, privileged, conntrack in the image).
-var ConntrackDNSCommand = []string{"sh", "-c", "conntrack -L -f ipv4 -p udp --dport 53 2>/dev/null; conntrack -L -f ipv6 -p udp --dport 53 2>/dev/null; true"}
+// calico-node pod: host network, privileged, conntrack in the image). Without conntrack it
+// fails (exit 127): an empty list must mean nothing is tracked, not a missing tool.
+var ConntrackDNSCommand = []string{"sh", "-c", "command -v conntrack >/dev/null || { echo 'conntrack: not found' >&2; exit 127; }; conntrack -L -f ipv4 -p udp --dport 53 2>/dev/null; conntrack -L -f ipv6 -p udp --dport 53 2>/dev/null; true"}
 
 // DNSFlows is what node tracks of the UDP flows to port 53 from any of ips: one line per
 // conntrack entry, spaces folded.

@@ -1,6 +1,7 @@
 package calico
 
 import (
+	"os/exec"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -20,4 +21,17 @@ func TestVersionCommandsFollowTheLayout(t *testing.T) {
 	require.Equal(t, []string{"/usr/bin/kube-controllers", "-version"}, versionCommands("v3.31.7")["calico-kube-controllers"])
 	require.Equal(t, []string{"calico", "version"}, versionCommands("release-v3.33")["calico-node"])
 	require.Equal(t, []string{"/usr/bin/calico", "version"}, versionCommands("release-v3.33")["calico-kube-controllers"])
+}
+
+// Where conntrack is missing, the listing fails instead of printing nothing (which would
+// read as "no flow tracked" and let a DNS control judge without knowing).
+func TestConntrackDNSCommandFailsWithoutConntrack(t *testing.T) {
+	cmd := exec.Command(ConntrackDNSCommand[0], ConntrackDNSCommand[1:]...)
+	cmd.Env = []string{"PATH=" + t.TempDir()}
+	cmd.Path = "/bin/sh"
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, string(out))
+	require.Equal(t, 127, exit.ExitCode())
+	require.Contains(t, string(out), "conntrack: not found")
 }
