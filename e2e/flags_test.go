@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/bench"
+	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/inputcheck"
 	"github.com/netpol-e2e/harness/internal/versions"
 )
@@ -25,6 +26,7 @@ var (
 	flagCalicoVersion    = flag.String("calico-version", envStr("CALICO_VERSION", ""), "Calico version A (a build's version string, or an upstream release such as v3.32.0); default "+versions.CalicoDefault+", the newest release built here, or "+versions.CalicoUpgradeFrom+" when TestUpgrade runs (the upgrade's A)")
 	flagCalicoManifest   = flag.String("calico-manifest", envStr("CALICO_MANIFEST", ""), "Calico manifest file or https URL (default: the offline build's, or the release's calico-vxlan.yaml)")
 	flagDataplane        = flag.String("dataplane", envStr("DATAPLANE", "iptables"), "iptables; nftables: Felix's nftables mode (Calico v3.29 and later) and kube-proxy's nftables mode; or bpf: Felix's eBPF mode (our builds v3.30.7 to v3.32.1, or upstream images), no kube-proxy. The run proves on every node that the policy is in it (rules, or BPF programs on every workload interface) and not in the others")
+	flagBPFAttach        = flag.String("bpf-attach", envStr("BPF_ATTACH", string(calico.AttachTCX)), "with -dataplane=bpf: how Felix attaches its programs (bpfAttachType): tcx, Calico's default from v3.31 on this kernel, or tc (the clsact qdisc; v3.30 has only this). On tcx, v3.31.7 to v3.33 drop a pod's new connections for a few ms while a policy change re-attaches its programs (docs/dataplanes.md), which a run can see as an allowed cell blocked; the nightly uses tc (a calico-node restart still re-attaches them, in both modes). Given on the command line without -dataplane=bpf it is refused; NETPOL_BPF_ATTACH is then ignored")
 	flagIPFamily         = flag.String("ip-family", envStr("IP_FAMILY", "dual"), "dual: a dual-stack cluster (Calico IPv4 and IPv6 pools over VXLAN), every cell probed over IPv4 and over IPv6; ipv4: IPv4 only (for a Docker whose kind network has no IPv6)")
 	flagClusterName      = flag.String("cluster-name", envStr("CLUSTER_NAME", "netpol-e2e"), "kind cluster name")
 	flagWorkers          = flag.Int("workers", envInt("WORKERS", 2), "kind worker nodes (plus one control plane)")
@@ -119,4 +121,12 @@ func flagOverEnv() []string {
 	set := map[string]string{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
 	return inputcheck.FlagOverEnv(set, inputcheck.Environ(), knownEnv())
+}
+
+// flagOnCommandLine says whether a flag was given on the command line (not by its
+// NETPOL_ variable, which a workflow may set for every job of a matrix).
+func flagOnCommandLine(name string) bool {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }

@@ -36,10 +36,11 @@ import (
 	"github.com/netpol-e2e/harness/internal/versions"
 )
 
-const (
-	repoRoot          = ".."
-	externalContainer = "netpol-e2e-external"
-)
+const repoRoot = ".."
+
+// externalContainer is the external host's container, named after the cluster: a run on
+// another cluster leaves this one's alone.
+func externalContainer() string { return *flagClusterName + "-external" }
 
 // Suite state, owned by TestMain.
 var (
@@ -234,8 +235,12 @@ func checkInput() error {
 	} else {
 		p.Add("-dataplane=%q: want one of %v", *flagDataplane, calico.Dataplanes)
 	}
+	bpfVersions := checkBPFAttach(&p)
+	if bpfVersions {
+		checkBPFAttachVersion(&p, "calico-version", calicoVersion())
+	}
 	if upgradeSelected {
-		checkUpgradeOptions(&p, states)
+		checkUpgradeOptions(&p, states, bpfVersions)
 	}
 	checkPeers(&p, selected)
 	return p.Err()
@@ -334,7 +339,7 @@ func checkFixtures(states []*scenario.State) error {
 
 // checkUpgradeOptions checks TestUpgrade's options: version B, its offline build, the
 // control policies and the connection control's target, against the end state.
-func checkUpgradeOptions(p *inputcheck.Problems, states []*scenario.State) {
+func checkUpgradeOptions(p *inputcheck.Problems, states []*scenario.State, bpfVersions bool) {
 	path, flagName := upgradePath(), "upgrade-to"
 	if *flagUpgradePath != "" {
 		flagName = "upgrade-path"
@@ -355,6 +360,9 @@ func checkUpgradeOptions(p *inputcheck.Problems, states []*scenario.State) {
 			checkCalico(p, flagName, v, "upgrade-manifest", *flagUpgradeManifest)
 			if err := calico.CheckDataplaneVersion(dataplane(), v); err != nil {
 				p.Add("-%s: %s on -dataplane=%s: %v; an upgrade on %s needs every version to have that dataplane", flagName, v, *flagDataplane, err, *flagDataplane)
+			}
+			if bpfVersions {
+				checkBPFAttachVersion(p, flagName, v)
 			}
 		}
 		if i > 0 && v == path[i-1] {
@@ -454,7 +462,7 @@ func createCluster(ctx context.Context) error {
 	run.Environment["image source"] = *flagImageSource
 	run.Environment["dataplane"] = *flagDataplane + " (Felix and kube-proxy)"
 	if dataplane() == calico.BPF {
-		run.Environment["dataplane"] = "bpf (Felix's eBPF mode; no kube-proxy: Calico serves the services)"
+		run.Environment["dataplane"] = "bpf (Felix's eBPF mode, programs attached by " + *flagBPFAttach + "; no kube-proxy: Calico serves the services)"
 	}
 	run.Environment["ip family"] = *flagIPFamily
 	if err := kindC.Up(ctx); err != nil {
@@ -525,8 +533,8 @@ func conntrackUDPTimeout(ctx context.Context) time.Duration {
 }
 
 func startExternal(ctx context.Context) error {
-	_ = docker.Remove(ctx, externalContainer)
-	args := []string{"run", "-d", "--name", externalContainer, "--network", cluster.Network, "--label", "netpol-e2e=external"}
+	_ = docker.Remove(ctx, externalContainer())
+	args := []string{"run", "-d", "--name", externalContainer(), "--network", cluster.Network, "--label", "netpol-e2e=external"}
 	if dual() {
 		// At the IPv6 address the IPv6 ipBlock control names (scenario.yaml). Docker pins
 		// addresses only in subnets the network's creator chose: kind chooses its IPv6 one
@@ -545,14 +553,14 @@ func connectHarness(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ip, err := docker.ContainerIP(ctx, externalContainer, cluster.Network)
+	ip, err := docker.ContainerIP(ctx, externalContainer(), cluster.Network)
 	if err != nil || ip == "" {
 		return fmt.Errorf("external host address %q: %w", ip, err)
 	}
-	run.Environment["external host"] = ip + ":8080 (container " + externalContainer + " on docker network " + cluster.Network + ")"
+	run.Environment["external host"] = ip + ":8080 (container " + externalContainer() + " on docker network " + cluster.Network + ")"
 	ip6 := ""
 	if dual() {
-		if ip6, err = docker.ContainerIPv6(ctx, externalContainer, cluster.Network); err != nil {
+		if ip6, err = docker.ContainerIPv6(ctx, externalContainer(), cluster.Network); err != nil {
 			return fmt.Errorf("external host IPv6 address: %w", err)
 		}
 		if ip6 == "" {
@@ -565,6 +573,7 @@ func connectHarness(ctx context.Context) error {
 		ProbeTimeout: *flagProbeTimeout, DNSTimeout: *flagDNSTimeout, ConfirmTimeout: *flagConfirmTimeout, ConvergeDeadline: *flagConvergeDeadline, ByPodIP: *flagByPodIP, ByClusterIP: *flagByClusterIP,
 		ExternalIP: ip, Dual: dual(), ExternalIPv6: ip6, Kubeconfig: kindC.Kubeconfig(), ReadyTimeout: 3 * time.Minute,
 		ConntrackUDPTimeout: conntrackUDPTimeout(ctx), NodeConntrack: dataplane() != calico.BPF, CalicoLogAllowlist: logAllowlist,
+		Dataplane: dataplane(), BPFAttach: bpfAttach(),
 	}, k, scen, os.Stdout)
 	if err != nil {
 		return err
@@ -622,7 +631,7 @@ func saveAppliedPolicies(ctx context.Context, path string) {
 }
 
 func stopExternal(ctx context.Context) error {
-	return docker.Remove(ctx, externalContainer)
+	return docker.Remove(ctx, externalContainer())
 }
 
 func deleteCluster(_ context.Context) error {
@@ -652,7 +661,7 @@ func onInterrupt(cancel context.CancelFunc) {
 			code = 1
 		}
 		cancel()
-		_ = docker.Remove(context.Background(), externalContainer)
+		_ = docker.Remove(context.Background(), externalContainer())
 		if *flagKeep {
 			fmt.Fprintf(os.Stderr, "e2e: keeping cluster %q and the local registry (-keep-cluster)\n", *flagClusterName)
 			os.Exit(code)
@@ -703,6 +712,33 @@ func dual() bool { return calico.Family(*flagIPFamily) == calico.Dual }
 
 // dataplane is the dataplane asked for (-dataplane).
 func dataplane() calico.Dataplane { return calico.Dataplane(*flagDataplane) }
+
+// bpfAttach is how the eBPF dataplane attaches its programs (-bpf-attach).
+func bpfAttach() calico.BPFAttach { return calico.BPFAttach(*flagBPFAttach) }
+
+// checkBPFAttach refuses an unknown -bpf-attach, and one given on the command line
+// without -dataplane=bpf, which would change nothing. It says whether each version's
+// support of the mode is to be checked (checkBPFAttachVersion).
+func checkBPFAttach(p *inputcheck.Problems) bool {
+	switch {
+	case !slices.Contains(calico.BPFAttaches, bpfAttach()):
+		p.Add("-bpf-attach=%q: want one of %v", *flagBPFAttach, calico.BPFAttaches)
+		return false
+	case dataplane() != calico.BPF:
+		if flagOnCommandLine("bpf-attach") {
+			p.Add("-bpf-attach=%s without -dataplane=bpf: only the eBPF dataplane attaches programs (drop -bpf-attach, or add -dataplane=bpf)", *flagBPFAttach)
+		}
+		return false
+	}
+	return true
+}
+
+// checkBPFAttachVersion refuses an attach mode the version (given by -flagName) cannot use.
+func checkBPFAttachVersion(p *inputcheck.Problems, flagName, version string) {
+	if err := calico.CheckBPFAttach(bpfAttach(), version); err != nil {
+		p.Add("-bpf-attach=%s with -%s=%s: %v (use -bpf-attach=%s)", *flagBPFAttach, flagName, version, err, calico.AttachTC)
+	}
+}
 
 func orDefault(s, d string) string {
 	if s == "" {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"sigs.k8s.io/e2e-framework/pkg/features"
@@ -30,13 +31,18 @@ func record(t *testing.T, rs *report.Step) {
 }
 
 // TestProof: the cluster built from offline images really carries and polices traffic,
-// across nodes, before the workshop starts.
+// across nodes, before the workshop starts; and changing a policy disturbs no traffic it
+// does not concern.
 func TestProof(t *testing.T) {
 	requireLive(t)
 	testenv.Test(t, proofFeatures()...)
 }
 
 func proofFeatures() []features.Feature {
-	return []features.Feature{feature("cross-node dataplane", "pod to pod by IP and by name; default deny times out; delete restores",
-		func(ctx context.Context) *report.Step { return proof.Run(ctx, h, repoRoot) })}
+	return []features.Feature{
+		feature("cross-node dataplane", "pod to pod by IP and by name; default deny times out; delete restores",
+			func(ctx context.Context) *report.Step { return proof.Run(ctx, h, repoRoot) }),
+		feature("policy churn", fmt.Sprintf("a policy selecting a applied and deleted %d times: a's new connections to the external host, one every %s, all connect", proof.DefaultChurn.Changes, proof.DefaultChurn.Interval),
+			func(ctx context.Context) *report.Step { return proof.Churn(ctx, h, repoRoot, proof.DefaultChurn) }),
+	}
 }

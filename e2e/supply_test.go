@@ -250,7 +250,7 @@ func calicoManifest(ctx context.Context, version, src string) (string, []byte, e
 			src = calico.ReleaseManifestURL(calico.ReleaseHost, version)
 		}
 	}
-	o := calico.ManifestOptions{PodSubnet: versions.PodSubnet, PodSubnetV6: versions.PodSubnetV6, Dataplane: dataplane(), Family: calico.Family(*flagIPFamily)}
+	o := calico.ManifestOptions{PodSubnet: versions.PodSubnet, PodSubnetV6: versions.PodSubnetV6, Dataplane: dataplane(), BPFAttach: bpfAttach(), Family: calico.Family(*flagIPFamily)}
 	switch {
 	case upstreamNames():
 		o.Version = version // the manifest must be that release's, its images named as published

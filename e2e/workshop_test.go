@@ -136,7 +136,7 @@ func uiCheck(ctx context.Context, i int) *report.Step {
 func dataplaneFeature(prefix string) features.Feature {
 	dp := dataplane()
 	name := prefix + "dataplane-" + string(dp)
-	return feature(name, dp.Evidence()+", on every node", func(ctx context.Context) *report.Step {
+	return feature(name, dp.Evidence(bpfAttach())+", on every node", func(ctx context.Context) *report.Step {
 		return h.CheckDataplane(ctx, name, dp)
 	})
 }

@@ -149,10 +149,11 @@ func (d *NodeDataplane) addBPF(dev, hook, prog string) {
 	}
 }
 
-// Evidence says what the dataplane check proves on every node for a dataplane.
-func (dp Dataplane) Evidence() string {
+// Evidence says what the dataplane check proves on every node for a dataplane (on eBPF,
+// attached as given).
+func (dp Dataplane) Evidence(attach BPFAttach) string {
 	if dp == BPF {
-		return "Calico's BPF programs on both directions of every workload interface, no Calico policy chain in iptables or nftables, no kube-proxy rules"
+		return "Calico's BPF programs on both directions of every workload interface, attached by " + attach.Kind() + ", no Calico policy chain in iptables or nftables, no kube-proxy rules"
 	}
 	return "Calico's and kube-proxy's rules in " + string(dp) + " and none in the other, no Calico BPF program attached"
 }
@@ -160,16 +161,20 @@ func (dp Dataplane) Evidence() string {
 // Problems says how the node differs from the dataplane asked for. iptables and
 // nftables: Calico's and kube-proxy's rules must be in that one and absent from the
 // other, and no Calico program attached to any interface. eBPF: a Calico program on both
-// directions of every workload interface, no Calico policy chain in iptables or
-// nftables, and no kube-proxy rules anywhere (Calico replaces kube-proxy).
-func (d NodeDataplane) Problems(want Dataplane) []string {
+// directions of every workload interface, attached the way asked for (and no other way),
+// no Calico policy chain in iptables or nftables, and no kube-proxy rules anywhere
+// (Calico replaces kube-proxy).
+func (d NodeDataplane) Problems(want Dataplane, attach BPFAttach) []string {
 	var out []string
 	if want == BPF {
 		for _, w := range d.Workloads {
 			for _, dir := range []string{"ingress", "egress"} {
-				if !slices.ContainsFunc(d.CalicoBPF[w], func(h string) bool { return strings.HasSuffix(h, "/"+dir) }) {
-					out = append(out, fmt.Sprintf("node %s: workload interface %s has no Calico BPF program on %s (attached: %v)", d.Node, w, dir, d.CalicoBPF[w]))
+				if !slices.Contains(d.CalicoBPF[w], attach.Kind()+"/"+dir) {
+					out = append(out, fmt.Sprintf("node %s: workload interface %s has no Calico BPF program on %s attached by %s (attached: %v)", d.Node, w, dir, attach.Kind(), d.CalicoBPF[w]))
 				}
+			}
+			if other := slices.DeleteFunc(slices.Clone(d.CalicoBPF[w]), func(h string) bool { return strings.HasPrefix(h, attach.Kind()+"/") }); len(other) > 0 {
+				out = append(out, fmt.Sprintf("node %s: workload interface %s has Calico BPF programs attached otherwise than by %s: %v", d.Node, w, attach.Kind(), other))
 			}
 		}
 		if len(d.CalicoBPF) == 0 {

@@ -181,8 +181,11 @@ type AllowEntry struct {
 	File    string
 	Line    int
 	// ReplacedPodsOnly allows the line only as one of a replaced pod's last: logged within
-	// ReplacedPodWindow of the moment the pod was seen gone, before or after it.
+	// ReplacedPodWindow of the moment the pod was seen gone, before or after it, or up to
+	// Lead before it when the entry sets one (a line that can begin as soon as the rollout
+	// is applied).
 	ReplacedPodsOnly bool
+	Lead             time.Duration
 	// RolloutOnly allows the line only while a rollout replaces calico pods (in a
 	// rollout's logs); between rollouts it fails.
 	RolloutOnly bool
@@ -208,6 +211,7 @@ func LoadAllowlist(path string) (Allowlist, error) {
 			Pattern          string `json:"pattern"`
 			Reason           string `json:"reason"`
 			ReplacedPodsOnly bool   `json:"replacedPodsOnly"`
+			Lead             string `json:"lead"`
 			RolloutOnly      bool   `json:"rolloutOnly"`
 		} `json:"allow"`
 	}
@@ -227,7 +231,13 @@ func LoadAllowlist(path string) (Allowlist, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: pattern %q is not a usable regular expression: %w", path, line, e.Pattern, err)
 		}
-		out = append(out, AllowEntry{Pattern: re, Reason: e.Reason, File: path, Line: line, ReplacedPodsOnly: e.ReplacedPodsOnly, RolloutOnly: e.RolloutOnly})
+		var lead time.Duration
+		if e.Lead != "" {
+			if lead, err = time.ParseDuration(e.Lead); err != nil || !e.ReplacedPodsOnly || lead < ReplacedPodWindow {
+				return nil, fmt.Errorf("%s:%d: lead %q: want a duration of at least %s, with replacedPodsOnly: true (how long before its pod was seen gone the line may be logged)", path, line, e.Lead, ReplacedPodWindow)
+			}
+		}
+		out = append(out, AllowEntry{Pattern: re, Reason: e.Reason, File: path, Line: line, ReplacedPodsOnly: e.ReplacedPodsOnly, Lead: lead, RolloutOnly: e.RolloutOnly})
 	}
 	return out, nil
 }
@@ -263,7 +273,7 @@ func (a Allowlist) Judge(lines []LogLine, gone map[string]time.Time) (unexpected
 				return true
 			}
 			at, ok := gone[l.Pod]
-			return ok && at.Sub(l.At) <= ReplacedPodWindow && l.At.Sub(at) <= ReplacedPodWindow
+			return ok && at.Sub(l.At) <= max(e.Lead, ReplacedPodWindow) && l.At.Sub(at) <= ReplacedPodWindow
 		})
 		if i < 0 {
 			unexpected = append(unexpected, l)

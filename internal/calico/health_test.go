@@ -3,6 +3,7 @@ package calico
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,13 +94,17 @@ func TestRepositoryAllowlist(t *testing.T) {
 	kc := `2026-12-03T07:09:37.900000000Z 2026-12-03 07:09:37.899 [ERROR][1] kube-controllers/client.go 376: Error getting cluster information config ClusterInformation="default" error=Get "https://10.96.0.1:443/apis/crd.projectcalico.org/v1/clusterinformations/default": context deadline exceeded
 2026-12-03T07:09:37.900000000Z 2026-12-03 07:09:37.900 [ERROR][1] kube-controllers/main.go 280: Failed to verify datastore error=Get "https://10.96.0.1:443/apis/crd.projectcalico.org/v1/clusterinformations/default": context deadline exceeded
 2026-12-03T07:09:38.900000000Z 2026-12-03 07:09:38.900 [ERROR][1] kube-controllers/main.go 280: Failed to verify datastore error=Get "https://10.96.0.1:443/apis/crd.projectcalico.org/v1/clusterinformations/default": Unauthorized
+2026-12-03T13:41:11.900000000Z 2026-12-03 13:41:11.896 [ERROR][1] kube-controllers/main.go 280: Failed to verify datastore error=Post "https://10.96.0.1:443/apis/crd.projectcalico.org/v1/tiers": context deadline exceeded
+2026-12-03T14:18:14.900000000Z 2026-12-03 14:18:14.890 [ERROR][1] kube-controllers/main.go 265: Failed to verify datastore error=client rate limiter Wait returned an error: context deadline exceeded
+2026-12-03T14:18:15.900000000Z 2026-12-03 14:18:15.890 [ERROR][1] kube-controllers/main.go 265: Failed to verify datastore error=client rate limiter Wait returned an error: rate: Wait(n=1) would exceed context deadline
 `
 	unexpected, _ = a.Judge(ScanErrors("calico-kube-controllers-x", "calico-kube-controllers", kc), nil)
-	require.Len(t, unexpected, 3, "between rollouts none is allowed")
+	require.Len(t, unexpected, 6, "between rollouts none is allowed")
 	unexpected, allowed = a.Judge(ScanErrors("calico-kube-controllers-x", "calico-kube-controllers", kc), map[string]time.Time{})
-	require.Equal(t, 2, allowed[5])
-	require.Len(t, unexpected, 1)
+	require.Equal(t, 4, allowed[5])
+	require.Len(t, unexpected, 2)
 	require.Contains(t, unexpected[0].Text, "Unauthorized")
+	require.Contains(t, unexpected[1].Text, "would exceed context deadline", "only the deadline itself")
 }
 
 // A replaced-pods-only entry explains its line only in a pod seen gone within the window
@@ -124,5 +129,36 @@ func TestReplacedPodsOnly(t *testing.T) {
 	} {
 		unexpected, _ := a.Judge(lines, c.gone)
 		require.Equal(t, c.ok, len(unexpected) == 0, name)
+	}
+}
+
+// An entry with a lead explains its line from that long before its pod was seen gone (the
+// downgrade's refused status write, 5.6 s before, in a local eBPF run); a lead without
+// replacedPodsOnly, or shorter than the window, is refused with the file and line.
+func TestReplacedPodsOnlyLead(t *testing.T) {
+	a, err := LoadAllowlist("../../calico-log-allowlist.yaml")
+	require.NoError(t, err)
+	line := `2026-12-03T13:42:23.910000000Z 2026-12-03 13:42:23.907 [ERROR][1] kube-controllers/customresource.go 221: Error updating resource status Key=KubeControllersConfiguration(default) Name="default" error=kubecontrollersconfigurations.crd.projectcalico.org "default" is forbidden: User "system:serviceaccount:kube-system:calico-kube-controllers" cannot update resource "kubecontrollersconfigurations/status" in API group "crd.projectcalico.org" at the cluster scope` + "\n"
+	lines := ScanErrors("calico-kube-controllers-x", "calico-kube-controllers", line)
+	require.Len(t, lines, 1)
+	at := lines[0].At
+	for gone, ok := range map[time.Duration]bool{5640 * time.Millisecond: true, 44 * time.Second: true, 46 * time.Second: false, -6 * time.Second: false} {
+		unexpected, _ := a.Judge(lines, map[string]time.Time{"calico-kube-controllers-x": at.Add(gone)})
+		require.Equal(t, ok, len(unexpected) == 0, "seen gone %s after the line", gone)
+	}
+	notFound := ScanErrors("calico-kube-controllers-x", "calico-kube-controllers", strings.Replace(line, `is forbidden: User "system:serviceaccount:kube-system:calico-kube-controllers" cannot update resource "kubecontrollersconfigurations/status" in API group "crd.projectcalico.org" at the cluster scope`, `not found`, 1))
+	unexpected, _ := a.Judge(notFound, map[string]time.Time{"calico-kube-controllers-x": at.Add(5670 * time.Millisecond)})
+	require.Empty(t, unexpected, "CI18's form of the same write")
+	unexpected, _ = a.Judge(notFound, map[string]time.Time{})
+	require.Len(t, unexpected, 1, "from a pod the rollout did not replace")
+	dir := t.TempDir()
+	for body, want := range map[string]string{
+		"allow:\n  - pattern: 'x'\n    lead: 30s\n    reason: r\n":                            `:2: lead "30s": want a duration of at least 5s, with replacedPodsOnly: true`,
+		"allow:\n  - pattern: 'x'\n    replacedPodsOnly: true\n    lead: 2s\n    reason: r\n": `:2: lead "2s": want a duration of at least 5s`,
+	} {
+		f := filepath.Join(dir, "a.yaml")
+		require.NoError(t, os.WriteFile(f, []byte(body), 0o644))
+		_, err := LoadAllowlist(f)
+		require.ErrorContains(t, err, want)
 	}
 }

@@ -30,6 +30,49 @@ const (
 // Dataplanes are the values -dataplane takes.
 var Dataplanes = []Dataplane{Iptables, Nftables, BPF}
 
+// BPFAttach is how Felix's eBPF mode attaches its programs to an interface
+// (FelixConfiguration bpfAttachType, FELIX_BPFATTACHTYPE).
+type BPFAttach string
+
+const (
+	// AttachTCX is Felix's default from v3.31 where the kernel has TCX (6.6 and later):
+	// BPF links, which bpftool lists as "tcx/ingress" and "tcx/egress". On every Calico
+	// built here (v3.31.7, v3.32.1, the v3.33 branch) a change to the policies of a
+	// workload re-attaches all its programs and, while it does, new connections of that
+	// pod are dropped for a few milliseconds (docs/dataplanes.md, "TCX").
+	AttachTCX BPFAttach = "tcx"
+	// AttachTC is the legacy clsact qdisc ("clsact/ingress", "clsact/egress"), the only
+	// mode of v3.30 and earlier: a policy change replaces the policy program in place, but
+	// a restarted Felix still re-attaches every pod's programs with the same window.
+	AttachTC BPFAttach = "tc"
+)
+
+// BPFAttaches are the values -bpf-attach takes.
+var BPFAttaches = []BPFAttach{AttachTCX, AttachTC}
+
+// Kind is the attachment kind bpftool's "net show" gives programs attached this way.
+func (a BPFAttach) Kind() string {
+	if a == AttachTC {
+		return "clsact"
+	}
+	return "tcx"
+}
+
+// CheckBPFAttach says whether a version of Calico can attach its programs that way.
+func CheckBPFAttach(a BPFAttach, version string) error {
+	if !slices.Contains(BPFAttaches, a) {
+		return fmt.Errorf("unknown attach mode %q (want one of %v)", a, BPFAttaches)
+	}
+	minor, err := versions.CalicoMinor(version)
+	if err != nil {
+		return err
+	}
+	if a == AttachTCX && minor < 31 {
+		return fmt.Errorf("calico %s attaches its BPF programs with tc only (TCX is v3.31 and later)", version)
+	}
+	return nil
+}
+
 // BPFConntrackUDPTimeout is how long Felix's BPF conntrack keeps a UDP flow in eBPF mode
 // (felix/config/config_params.go, BPFConntrackTimeouts: UDPTimeout=60s, v3.30 to v3.33),
 // where nf_conntrack_udp_timeout does not apply.
@@ -68,7 +111,9 @@ type ManifestOptions struct {
 	// PodSubnet is kind's IPv4 podSubnet, the IPv4 pool; PodSubnetV6 the IPv6 one (dual).
 	PodSubnet, PodSubnetV6 string
 	Dataplane              Dataplane
-	Family                 Family
+	// BPFAttach is how the eBPF dataplane attaches its programs (empty: Felix's default).
+	BPFAttach BPFAttach
+	Family    Family
 }
 
 // Adapt turns Calico's calico-vxlan.yaml into what a kind cluster needs: images renamed,
@@ -105,6 +150,9 @@ func Adapt(manifest string, o ManifestOptions) (string, error) {
 			return "", fmt.Errorf("calico manifest: eBPF mode needs calico-node to read the ConfigMap %s (envFrom), and this manifest does not", ServicesEndpoint)
 		}
 		env = append(env, "FELIX_BPFENABLED", "true")
+		if o.BPFAttach != "" {
+			env = append(env, "FELIX_BPFATTACHTYPE", strings.ToUpper(string(o.BPFAttach)))
+		}
 	default:
 		return "", fmt.Errorf("calico manifest: unknown dataplane %q (want one of %v)", o.Dataplane, Dataplanes)
 	}

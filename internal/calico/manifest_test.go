@@ -107,6 +107,26 @@ func TestAdaptBPF(t *testing.T) {
 	require.ErrorContains(t, CheckDataplaneVersion(BPF, "release-v3.33"), "has no BPF programs")
 	require.ErrorContains(t, CheckDataplaneVersion(BPF, "v3.29.7"), "without libbpf and BPF programs")
 	require.ErrorContains(t, CheckDataplaneVersion(BPF, "v3.28.5-b"), "without libbpf and BPF programs")
+	require.NotContains(t, out, "FELIX_BPFATTACHTYPE", "Felix's default unless asked")
+	for a, env := range map[BPFAttach]string{AttachTC: "TC", AttachTCX: "TCX"} {
+		out, err := Adapt(fakeManifest, ManifestOptions{PodSubnet: "10.244.0.0/16", Dataplane: BPF, BPFAttach: a})
+		require.NoError(t, err)
+		require.Contains(t, out, "- name: FELIX_BPFATTACHTYPE\n              value: \""+env+"\"")
+	}
+	out, err = Adapt(fakeManifest, ManifestOptions{PodSubnet: "10.244.0.0/16", Dataplane: Iptables, BPFAttach: AttachTC})
+	require.NoError(t, err)
+	require.NotContains(t, out, "FELIX_BPFATTACHTYPE", "only eBPF attaches programs")
+}
+
+// TCX is v3.31 and later (v3.30.7's felix/bpf/tc has no TCX path); tc every version has.
+func TestCheckBPFAttach(t *testing.T) {
+	for _, v := range []string{"v3.30.7", "v3.31.7", "v3.32.1", "v3.33.1"} {
+		require.NoError(t, CheckBPFAttach(AttachTC, v))
+	}
+	require.NoError(t, CheckBPFAttach(AttachTCX, "v3.31.7"))
+	require.NoError(t, CheckBPFAttach(AttachTCX, "v3.32.1"))
+	require.ErrorContains(t, CheckBPFAttach(AttachTCX, "v3.30.7"), "calico v3.30.7 attaches its BPF programs with tc only (TCX is v3.31 and later)")
+	require.ErrorContains(t, CheckBPFAttach("xdp", "v3.32.1"), `unknown attach mode "xdp" (want one of [tcx tc])`)
 }
 
 func TestAdaptRefusesWhatItDoesNotKnow(t *testing.T) {
@@ -166,19 +186,19 @@ func TestDataplaneEvidence(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "nftables v1.0.6 (Lester Gooch #5)", nft.Tools["nft"], "the tool's version is recorded")
 	require.Contains(t, nft.String(), "read with nftables v1.0.6")
-	require.Empty(t, ipt.Problems(Iptables))
-	require.Empty(t, nft.Problems(Nftables))
+	require.Empty(t, ipt.Problems(Iptables, ""))
+	require.Empty(t, nft.Problems(Nftables, ""))
 	require.Equal(t, []string{
 		"node w1: Calico (Felix) is not on nftables: 0 nftables chains, 46 iptables rules (want some, and none)",
 		"node w1: kube-proxy is not on nftables: 0 nftables chains, 5 iptables rules (want some, and none)",
-	}, ipt.Problems(Nftables))
+	}, ipt.Problems(Nftables, ""))
 	require.Equal(t, []string{
 		"node w2: Calico (Felix) is not on iptables: 0 iptables rules, 40 nftables chains (want some, and none)",
 		"node w2: kube-proxy is not on iptables: 0 iptables rules, 19 nftables chains (want some, and none)",
-	}, nft.Problems(Iptables))
+	}, nft.Problems(Iptables, ""))
 	// Rules left in the other dataplane are a problem too.
 	ipt.NftCalicoChains = 3
-	require.Len(t, ipt.Problems(Iptables), 1)
+	require.Len(t, ipt.Problems(Iptables, ""), 1)
 	_, err = ParseDataplane("w1", dataplaneOutput("nft-calico-chains 0\n"+noBPF))
 	require.ErrorContains(t, err, "printed 1 of 6 counts")
 	_, err = ParseDataplane("w1", dataplaneOutput("nft-calico-chains x\n"))
@@ -369,21 +389,40 @@ func TestDataplaneEvidenceBPF(t *testing.T) {
 	d, err := ParseDataplane("w1", out)
 	require.NoError(t, err)
 	require.Len(t, d.Workloads, 3)
-	require.Empty(t, d.Problems(BPF))
+	require.Empty(t, d.Problems(BPF, AttachTCX))
 	require.Contains(t, d.String(), "Calico BPF programs on 7 interfaces (3 workload interfaces)")
 	for _, other := range []Dataplane{Iptables, Nftables} {
-		p := d.Problems(other)
+		p := d.Problems(other, AttachTCX)
 		require.Contains(t, strings.Join(p, "\n"), "node w1: Calico BPF programs attached on "+string(other))
 		require.Contains(t, strings.Join(p, "\n"), "node w1: kube-proxy is not on "+string(other))
 	}
 	w := d.Workloads[0]
 	d.CalicoBPF[w] = []string{"tcx/ingress"}
-	require.Equal(t, []string{"node w1: workload interface " + w + " has no Calico BPF program on egress (attached: [tcx/ingress])"}, d.Problems(BPF))
+	require.Equal(t, []string{"node w1: workload interface " + w + " has no Calico BPF program on egress attached by tcx (attached: [tcx/ingress])"}, d.Problems(BPF, AttachTCX))
 	d, err = ParseDataplane("w1", strings.Replace(out, "iptables-calico-policy-rules 0", "iptables-calico-policy-rules 4", 1))
 	require.NoError(t, err)
-	require.Equal(t, []string{"node w1: Calico policy in iptables or nftables on eBPF: 4 iptables rules, 0 nftables chains in cali-(pi|po|pri|pro|tw|fw)- chains (want none)"}, d.Problems(BPF))
+	require.Equal(t, []string{"node w1: Calico policy in iptables or nftables on eBPF: 4 iptables rules, 0 nftables chains in cali-(pi|po|pri|pro|tw|fw)- chains (want none)"}, d.Problems(BPF, AttachTCX))
+	// Judged against tc, this TCX node fails on every workload interface, both ways.
+	p := strings.Join(d.Problems(BPF, AttachTC), "\n")
+	require.Contains(t, p, "has no Calico BPF program on ingress attached by clsact (attached: [tcx/ingress tcx/egress])")
+	require.Contains(t, p, "has Calico BPF programs attached otherwise than by clsact: [tcx/ingress tcx/egress]")
 	// A program that is not Calico's does not count.
 	d, err = ParseDataplane("w1", strings.ReplaceAll(out, `"name":"cali_tc_preamble"`, `"name":"other_prog"`))
 	require.NoError(t, err)
-	require.Contains(t, strings.Join(d.Problems(BPF), "\n"), "node w1: no Calico BPF program attached to any interface")
+	require.Contains(t, strings.Join(d.Problems(BPF, AttachTCX), "\n"), "node w1: no Calico BPF program attached to any interface")
+}
+
+// A node of the eBPF dataplane with Felix's bpfAttachType TC, as DataplaneCommand printed
+// it live (v3.31.7, worker node, 2026-12-03, after FELIX_BPFATTACHTYPE=TC): it passes for
+// tc and fails for TCX, every workload interface named.
+func TestDataplaneEvidenceBPFTC(t *testing.T) {
+	raw, err := os.ReadFile("testdata/dataplane-bpf-tc-node.txt")
+	require.NoError(t, err)
+	d, err := ParseDataplane("w1", string(raw))
+	require.NoError(t, err)
+	require.Len(t, d.Workloads, 4)
+	require.Empty(t, d.Problems(BPF, AttachTC))
+	p := d.Problems(BPF, AttachTCX)
+	require.Len(t, p, 2*len(d.Workloads)+len(d.Workloads), strings.Join(p, "\n"))
+	require.Contains(t, strings.Join(p, "\n"), "node w1: workload interface "+d.Workloads[0]+" has no Calico BPF program on egress attached by tcx (attached: [clsact/ingress clsact/egress])")
 }

@@ -52,7 +52,7 @@ func (h *Harness) settleUDP(ctx context.Context, rs *report.Step, st *scenario.S
 		}
 		wait := h.Cfg.ConntrackUDPTimeout + 2*time.Second
 		rs.Notes = append(rs.Notes, fmt.Sprintf("the change denies UDP flows that were allowed: waiting %s (the dataplane's UDP conntrack timeout %s) before judging", wait, h.Cfg.ConntrackUDPTimeout))
-		sleep(ctx, time.Until(applied.Add(wait)))
+		Sleep(ctx, time.Until(applied.Add(wait)))
 		return time.Now(), nil
 	}
 	pods := map[string]*corev1.Pod{}
@@ -103,7 +103,7 @@ func (h *Harness) settleUDP(ctx context.Context, rs *report.Step, st *scenario.S
 				time.Since(applied).Round(time.Second), flushes, strings.Join(tracked[:min(len(tracked), 10)], "\n  ")))
 			return time.Now(), nil
 		}
-		sleep(ctx, time.Second)
+		Sleep(ctx, time.Second)
 	}
 }
 
@@ -120,7 +120,8 @@ func longestTracked(lines []string) time.Duration {
 	return longest
 }
 
-func sleep(ctx context.Context, d time.Duration) {
+// Sleep waits d or until ctx ends.
+func Sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-time.After(d):

@@ -136,7 +136,7 @@ func (h *Harness) StartEnforcementWatch(ctx context.Context, plan probe.Plan, ce
 	if err != nil {
 		return nil, spec, err
 	}
-	sleep(ctx, spec.Lead)
+	Sleep(ctx, spec.Lead)
 	return sess, spec, nil
 }
 

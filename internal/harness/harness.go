@@ -50,6 +50,9 @@ type Config struct {
 	CalicoLogAllowlist calico.Allowlist
 	// Enforce is the policy steps' enforcement watch (zero: DefaultEnforce).
 	Enforce EnforceSpec
+	// Dataplane is the cluster's; BPFAttach how its eBPF mode attaches programs.
+	Dataplane calico.Dataplane
+	BPFAttach calico.BPFAttach
 }
 
 // Harness drives one scenario on one cluster.
@@ -396,6 +399,9 @@ func (h *Harness) fill(rs *report.Step, want *matrix.Matrix, out *probe.Outcome,
 		rs.Mismatches = out.Leaks
 		rs.Failure = fmt.Sprintf("%d cells seen wrong in the round that started %s after the change, outside what it changes (%d cells may converge; a leak is never retried):\n%s",
 			len(out.Leaks), out.LeakAt.Round(time.Millisecond), out.Changing, mismatchList(out.Leaks))
+		if slices.ContainsFunc(out.Leaks, func(m matrix.Mismatch) bool { return m.Want == matrix.Allowed && m.Got == matrix.Blocked }) {
+			rs.Failure += h.TCXWindow()
+		}
 		return
 	}
 	if !out.Converged {
@@ -580,4 +586,16 @@ func (h *Harness) deleteAdminPolicies(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// TCXWindow explains, on eBPF with TCX, an allowed flow seen blocked outside a change:
+// what Calico does there (measured, docs/dataplanes.md "TCX"); empty elsewhere. It changes
+// no verdict.
+func (h *Harness) TCXWindow() string {
+	if h.Cfg.Dataplane != calico.BPF || h.Cfg.BPFAttach != calico.AttachTCX {
+		return ""
+	}
+	return "\nOn eBPF with TCX, Calico v3.31.7 to v3.33 re-attach all the programs of every pod a changed policy selects, " +
+		"and drop that pod's new connections for a few ms meanwhile (the default-deny program stands in the policy's slot); " +
+		"a connection lost so shows as an allowed cell blocked. -bpf-attach=tc replaces only the policy program (docs/dataplanes.md, \"TCX\")."
 }

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -42,7 +43,8 @@ func TestSimWorkshopByPodIP(t *testing.T) {
 }
 
 // The dataplane check passes on the dataplane the nodes really run, and fails, naming the
-// node and both counts, on the other (its control).
+// node and both counts, on the other (its control); on eBPF, also when the programs are
+// attached otherwise than asked (TCX asked, tc found, and the reverse).
 func TestSimDataplaneCheck(t *testing.T) {
 	h, twin := simHarness(t)
 	twin.WithCalico(t, "v3.29.7")
@@ -51,7 +53,7 @@ func TestSimDataplaneCheck(t *testing.T) {
 		twin.Dataplane = dp
 		ok := h.CheckDataplane(ctx, "dataplane-"+string(dp), dp)
 		require.Empty(t, ok.Failure)
-		require.Contains(t, ok.Text(), "every node (1, 1 workload interfaces): "+dp.Evidence())
+		require.Contains(t, ok.Text(), "every node (1, 1 workload interfaces): "+dp.Evidence(calico.AttachTCX))
 		for _, other := range calico.Dataplanes {
 			if other == dp {
 				continue
@@ -71,4 +73,16 @@ func TestSimDataplaneCheck(t *testing.T) {
 			}
 		}
 	}
+	twin.Dataplane = calico.BPF
+	for _, c := range []struct{ want, have calico.BPFAttach }{{calico.AttachTCX, calico.AttachTC}, {calico.AttachTC, calico.AttachTCX}} {
+		twin.BPFAttach, h.Cfg.BPFAttach = c.want, c.want
+		ok := h.CheckDataplane(ctx, "dataplane-bpf", calico.BPF)
+		require.Empty(t, ok.Failure)
+		require.Contains(t, ok.Text(), "attached by "+c.want.Kind()+",")
+		twin.BPFAttach = c.have
+		bad := h.CheckDataplane(ctx, "dataplane-bpf", calico.BPF)
+		require.Contains(t, bad.Failure, fmt.Sprintf("node sim-worker: workload interface cali1 has no Calico BPF program on ingress attached by %s (attached: [%s/ingress %s/egress])", c.want.Kind(), c.have.Kind(), c.have.Kind()))
+		require.Contains(t, bad.Failure, fmt.Sprintf("node sim-worker: workload interface cali1 has Calico BPF programs attached otherwise than by %s: [%s/ingress %s/egress]", c.want.Kind(), c.have.Kind(), c.have.Kind()))
+	}
+	twin.BPFAttach, h.Cfg.BPFAttach = "", ""
 }

@@ -13,6 +13,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/scenario"
@@ -250,8 +251,19 @@ func TestSimFaults(t *testing.T) {
 	require.Contains(t, rs.Failure, "2 cells seen wrong in the round that started", rs.Text())
 	require.Equal(t, 1, rs.Rounds, "never retried away")
 	require.Equal(t, 2, rs.FirstTry, "both DNS cells of the client")
+	require.NotContains(t, rs.Failure, "TCX", "explained only on eBPF with TCX")
 	rs = h.Verify(ctx, 8, "verify-dns-back")
 	require.Empty(t, rs.Failure, rs.Text())
+	// On eBPF with TCX the failure names what Calico does there; with tc it does not.
+	for _, attach := range []calico.BPFAttach{calico.AttachTCX, calico.AttachTC} {
+		h.Cfg.Dataplane, h.Cfg.BPFAttach = calico.BPF, attach
+		twin.LostDNS["frontend/client"] = 2
+		rs = h.Verify(ctx, 8, "verify-lost-dns-"+string(attach))
+		require.Contains(t, rs.Failure, "2 cells seen wrong in the round that started", rs.Text())
+		require.Equal(t, attach == calico.AttachTCX, strings.Contains(rs.Failure, "On eBPF with TCX, Calico v3.31.7 to v3.33 re-attach"), rs.Failure)
+		require.Empty(t, h.Verify(ctx, 8, "verify-dns-back").Failure)
+	}
+	h.Cfg.Dataplane, h.Cfg.BPFAttach = "", ""
 
 	twin.Mu.Lock()
 	twin.Generation["frontend/client"]++

@@ -28,31 +28,10 @@ func Run(ctx context.Context, h *harness.Harness, repo string) *report.Step {
 	t0 := time.Now()
 	defer func() { rs.Duration = time.Since(t0) }()
 	fail := func(err error) *report.Step { rs.Failure = err.Error(); return rs }
-	objs, err := scenario.LoadObjects(filepath.Join(repo, "manifests", "proof", "proof.yaml"))
+	defer removeProof(ctx, h)
+	deny, a, b, err := deploy(ctx, h, repo)
 	if err != nil {
 		return fail(err)
-	}
-	deny, err := scenario.LoadObjects(filepath.Join(repo, "policies", "controls", "proof-default-deny.yaml"))
-	if err != nil {
-		return fail(err)
-	}
-	defer func() { _ = h.Kube.DeleteNamespaces(context.WithoutCancel(ctx), 2*time.Minute, "netpol-proof") }()
-	if err := h.Apply(ctx, objs); err != nil {
-		return fail(err)
-	}
-	if err := h.Kube.WaitDeployments(ctx, h.Cfg.ReadyTimeout, "netpol-proof/a", "netpol-proof/b"); err != nil {
-		return fail(err)
-	}
-	a, err := h.Kube.RunningPod(ctx, "netpol-proof", map[string]string{"app": "a"})
-	if err != nil {
-		return fail(err)
-	}
-	b, err := h.Kube.RunningPod(ctx, "netpol-proof", map[string]string{"app": "b"})
-	if err != nil {
-		return fail(err)
-	}
-	if a.Spec.NodeName == b.Spec.NodeName {
-		return fail(fmt.Errorf("pods a and b both run on %s: the proof needs two nodes", a.Spec.NodeName))
 	}
 	rs.Notes = append(rs.Notes, fmt.Sprintf("a (%s) on %s, b (%s) on %s", a.Status.PodIP, a.Spec.NodeName, b.Status.PodIP, b.Spec.NodeName))
 	plan, external, err := plan(ctx, h, a, b)
@@ -95,6 +74,39 @@ func Run(ctx context.Context, h *harness.Harness, repo string) *report.Step {
 	return rs
 }
 
+// deploy applies the proof's pods a and b (on two workers) and returns them, with the
+// default-deny that selects both. Callers defer removeProof first.
+func deploy(ctx context.Context, h *harness.Harness, repo string) (deny []scenario.Object, a, b *corev1.Pod, err error) {
+	objs, err := scenario.LoadObjects(filepath.Join(repo, "manifests", "proof", "proof.yaml"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if deny, err = scenario.LoadObjects(filepath.Join(repo, "policies", "controls", "proof-default-deny.yaml")); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := h.Apply(ctx, objs); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := h.Kube.WaitDeployments(ctx, h.Cfg.ReadyTimeout, "netpol-proof/a", "netpol-proof/b"); err != nil {
+		return nil, nil, nil, err
+	}
+	if a, err = h.Kube.RunningPod(ctx, "netpol-proof", map[string]string{"app": "a"}); err != nil {
+		return nil, nil, nil, err
+	}
+	if b, err = h.Kube.RunningPod(ctx, "netpol-proof", map[string]string{"app": "b"}); err != nil {
+		return nil, nil, nil, err
+	}
+	if a.Spec.NodeName == b.Spec.NodeName {
+		return nil, nil, nil, fmt.Errorf("pods a and b both run on %s: the proof needs two nodes", a.Spec.NodeName)
+	}
+	return deny, a, b, nil
+}
+
+// removeProof deletes the proof's namespace (also when ctx has ended).
+func removeProof(ctx context.Context, h *harness.Harness) {
+	_ = h.Kube.DeleteNamespaces(context.WithoutCancel(ctx), 2*time.Minute, "netpol-proof")
+}
+
 // plan probes b from a by pod IP and by name, and on a dual-stack cluster over IPv6
 // too; external lists the columns that stay allowed throughout (the external host).
 func plan(ctx context.Context, h *harness.Harness, a, b *corev1.Pod) (probe.Plan, []string, error) {
@@ -113,7 +125,7 @@ func plan(ctx context.Context, h *harness.Harness, a, b *corev1.Pod) (probe.Plan
 		return plan, nil, err
 	}
 	plan.Targets = append(plan.Targets, v6...)
-	return plan, []string{"external-by-ipv6"}, nil
+	return plan, []string{externalTarget(h, true).ID}, nil
 }
 
 // phase requires every b column to show want (the external ones: allowed) and says
@@ -167,6 +179,15 @@ func ipv6Targets(ctx context.Context, h *harness.Harness, b *corev1.Pod) ([]prob
 		{ID: "b-by-ipv6", URL: star.StatusURL(podIP, 8080, true)},
 		{ID: "b-by-clusterip-ipv6", URL: star.StatusURL(clusterIP, 8080, true)},
 		{ID: "b-by-name-ipv6", URL: star.StatusURL("b.netpol-proof.svc.cluster.local", 8080, true)},
-		{ID: "external-by-ipv6", URL: star.StatusURL(h.Cfg.ExternalIPv6, 8080, true)},
+		externalTarget(h, true),
 	}, nil
+}
+
+// externalTarget is the external host (our container on kind's network) at its IPv4 or
+// its IPv6 address, as the proof's checks name it.
+func externalTarget(h *harness.Harness, v6 bool) probe.Target {
+	if v6 {
+		return probe.Target{ID: "external-by-ipv6", URL: star.StatusURL(h.Cfg.ExternalIPv6, 8080, true)}
+	}
+	return probe.Target{ID: "external", URL: star.StatusURL(h.Cfg.ExternalIP, 8080, false)}
 }

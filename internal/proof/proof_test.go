@@ -3,9 +3,11 @@ package proof
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/harnesstest"
 	"github.com/netpol-e2e/harness/internal/matrix"
 )
@@ -38,4 +40,35 @@ func TestSimProofDualStack(t *testing.T) {
 
 	h.Cfg.ExternalIPv6 = ""
 	require.Contains(t, Run(ctx, h, "../..").Failure, "the external host has no IPv6 address")
+}
+
+// The policy-churn check: a's egress to the external host (each family) stays connected
+// while a policy that selects a is applied and deleted; a dataplane that drops new
+// connections for a moment after each change (as eBPF with TCX does) fails it, counting
+// the changes followed by a loss; on TCX the failure says why.
+func TestSimChurn(t *testing.T) {
+	h, twin := harnesstest.New(t, "../../scenario.yaml")
+	twin.Dual, twin.ExternalIPv6 = true, "fc00:f853:ccd:e793::c8"
+	h.Cfg.Dual, h.Cfg.ExternalIPv6 = true, twin.ExternalIPv6
+	ctx := context.Background()
+	h.Cfg.ProbeTimeout = 100 * time.Millisecond
+	spec := ChurnSpec{Changes: 6, Gap: 100 * time.Millisecond, Interval: 10 * time.Millisecond, Lead: 50 * time.Millisecond}
+	rs := Churn(ctx, h, "../..", spec)
+	require.Empty(t, rs.Failure, rs.Text())
+	require.Contains(t, rs.Text(), "6 changes of netpol-proof/default-deny (apply, delete, ...) 100ms apart")
+	require.Contains(t, rs.Text(), "probes of a's allowed egress during them: external ")
+
+	twin.DropAfterChange = 30 * time.Millisecond
+	h.Cfg.Dataplane, h.Cfg.BPFAttach = calico.BPF, calico.AttachTCX
+	rs = Churn(ctx, h, "../..", spec)
+	require.Contains(t, rs.Failure, "a policy change disturbed traffic it does not concern: 6 of 6 changes were followed by a lost connection of a")
+	require.Regexp(t, `netpol-proof/a -> external(-by-ipv6)?: blocked \(.*\), probe started \d+ms after change 1 \(apply\)`, rs.Failure)
+	require.Contains(t, rs.Failure, "after change 2 (delete)")
+	require.Contains(t, rs.Failure, "On eBPF with TCX")
+
+	// Too few probes to judge is a failure, not a pass.
+	twin.DropAfterChange = 0
+	twin.Slow["netpol-proof/a"] = 80 * time.Millisecond
+	rs = Churn(ctx, h, "../..", spec)
+	require.Contains(t, rs.Failure, "too few to judge")
 }

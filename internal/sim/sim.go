@@ -54,9 +54,10 @@ type Cluster struct {
 	Watches []star.Request
 	// FailApply makes applying these objects ("ns/name") fail, once each.
 	FailApply map[string]error
-	// Slow delays every answer of a source ("ns/app"); LostDNS drops that many of a
-	// source's next DNS lookups (the probe times out: blocked); Generation counts a
-	// deployment's ("ns/name") replacements: its pod gets a new name each time.
+	// Slow delays every answer of a source ("ns/app"; a watch's probes by that much each);
+	// LostDNS drops that many of a source's next DNS lookups (the probe times out:
+	// blocked); Generation counts a deployment's ("ns/name") replacements: its pod gets a
+	// new name each time.
 	Slow    map[string]time.Duration
 	LostDNS map[string]int
 	// Unreachable makes a cell's next probes blocked (a pod going away or not yet
@@ -74,13 +75,20 @@ type Cluster struct {
 	// connection to them is cut once).
 	CalicoVersion string
 	Restarted     map[string]bool // "ns/pod"
-	// Dataplane is where the simulated nodes keep Calico's and kube-proxy's rules.
+	// Dataplane is where the simulated nodes keep Calico's and kube-proxy's rules;
+	// BPFAttach how their eBPF programs are attached (empty: TCX).
 	Dataplane calico.Dataplane
+	BPFAttach calico.BPFAttach
 	// EnforceAfter delays a policy's effect on the probes after its apply (applied: when);
 	// with DelayPrefix set, only that of the policies whose name starts with it.
 	EnforceAfter time.Duration
 	DelayPrefix  string
 	applied      map[string]time.Time
+	// DropAfterChange blocks every probe that starts within that long of a NetworkPolicy's
+	// apply or delete (changed: the last one), as eBPF with TCX drops new connections
+	// while it re-attaches programs (docs/dataplanes.md, "TCX").
+	DropAfterChange time.Duration
+	changed         time.Time
 	// TrackedDNS makes the nodes' conntrack show one UDP flow to port 53 of a source
 	// ("ns/app") for that many more reads, or until it is flushed (Flushes counts those).
 	TrackedDNS map[string]int
@@ -160,7 +168,7 @@ func (c *Cluster) Apply(_ context.Context, objs ...*unstructured.Unstructured) e
 		case "NetworkPolicy":
 			var o networkingv1.NetworkPolicy
 			err = runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &o)
-			c.Pols[key], c.applied[key] = &o, time.Now()
+			c.Pols[key], c.applied[key], c.changed = &o, time.Now(), time.Now()
 			if err == nil {
 				err = c.apiPolicy(&o)
 			}
@@ -227,6 +235,7 @@ func (c *Cluster) Delete(_ context.Context, objs ...*unstructured.Unstructured) 
 			return fmt.Errorf("sim: deleting a %s is not simulated", u.GetKind())
 		}
 		delete(c.Pols, u.GetNamespace()+"/"+u.GetName())
+		c.changed = time.Now()
 		_ = c.cs.NetworkingV1().NetworkPolicies(u.GetNamespace()).Delete(context.Background(), u.GetName(), metav1.DeleteOptions{})
 	}
 	return nil
@@ -440,15 +449,20 @@ func (c *Cluster) Exec(_ context.Context, ns, pod, _ string, cmd []string) (stri
 	case strings.Join(calico.DataplaneCommand, " "):
 		// The shapes of the live runs' nodes: Felix's rules (policy chains among them) in
 		// iptables or nftables, or, in eBPF mode, a few cali- rules, no policy chain, no
-		// kube-proxy and Calico's programs on the node's interfaces (TCX).
+		// kube-proxy and Calico's programs on the node's interfaces (TCX, or tc).
 		chains, rules, policy, proxy, bpf := 0, 41, 12, 10, ""
 		switch c.Dataplane {
 		case calico.Nftables:
 			chains, rules, policy, proxy = 37, 0, 9, 12
 		case calico.BPF:
 			rules, policy, proxy = 30, 0, 0
-			bpf = `{"devname":"eth0","kind":"tcx/ingress","name":"cali_tc_preambl"},{"devname":"eth0","kind":"tcx/egress","name":"cali_tc_preambl"},` +
-				`{"devname":"cali1","kind":"tcx/ingress","name":"cali_tc_preambl"},{"devname":"cali1","kind":"tcx/egress","name":"cali_tc_preambl"}`
+			var progs []string
+			for _, dev := range []string{"eth0", "cali1"} {
+				for _, dir := range []string{"ingress", "egress"} {
+					progs = append(progs, fmt.Sprintf(`{"devname":%q,"kind":"%s/%s","name":"cali_tc_preambl"}`, dev, c.BPFAttach.Kind(), dir))
+				}
+			}
+			bpf = strings.Join(progs, ",")
 		}
 		var out strings.Builder
 		for _, t := range []string{"nft", "iptables-legacy-save", "iptables-nft-save", "ip6tables-legacy-save", "ip6tables-nft-save", "bpftool", "ip"} {
@@ -535,6 +549,7 @@ func (c *Cluster) Stream(ctx context.Context, ns, pod, _ string, cmd []string, s
 			// Stamped when the state was read: a probe's 1 ms then ends after any change
 			// it saw (stamping before the read let a leak seem to end before its cause).
 			now = time.Now()
+			delay := c.Slow[source]
 			c.Mu.Unlock()
 			if err != nil {
 				return err
@@ -543,6 +558,7 @@ func (c *Cluster) Stream(ctx context.Context, ns, pod, _ string, cmd []string, s
 				r.At = now
 				emit(r)
 			}
+			time.Sleep(delay) // a slow source misses ticks
 		} else {
 			exchanges++
 			for _, u := range req.Targets {
@@ -662,6 +678,9 @@ func (c *Cluster) answer(source string, urls []string) ([]matrix.Result, error) 
 		}
 		if cell := (matrix.Cell{Row: source, Col: col}); c.Unreachable[cell] > 0 {
 			c.Unreachable[cell]--
+			v = matrix.Blocked
+		}
+		if time.Since(c.changed) < c.DropAfterChange {
 			v = matrix.Blocked
 		}
 		out = append(out, matrix.Result{URL: raw, Verdict: v, Millis: 1})

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/netpol-e2e/harness/internal/calico"
+	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/rollout"
 )
 
@@ -61,9 +62,6 @@ func (ro *rolloutRun) roll(ctx context.Context) error {
 		ro.note(ro.ctl.at, "connection control: restarted the server of %s", ro.ctl.col)
 	}
 	// Keep the traffic going a little: a dataplane that breaks once the last pod is ready counts.
-	select {
-	case <-ctx.Done():
-	case <-time.After(spec.Tail):
-	}
+	harness.Sleep(ctx, spec.Tail)
 	return nil
 }
