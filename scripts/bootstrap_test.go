@@ -16,14 +16,22 @@ import (
 // host is a stubbed host: a directory of commands put first on PATH. Each stub appends its
 // arguments to calls, so a test sees what the script ran.
 type host struct {
-	bin, calls string
+	bin, calls, status string
 }
 
 func newHost(t *testing.T) *host {
 	t.Helper()
 	h := &host{bin: t.TempDir()}
 	h.calls = filepath.Join(h.bin, "calls")
+	h.caps(t, "000001ffffffffff")
 	return h
+}
+
+// caps sets the bounding set (CapBnd, hex) the script reads.
+func (h *host) caps(t *testing.T, capbnd string) {
+	t.Helper()
+	h.status = filepath.Join(h.bin, "status")
+	require.NoError(t, os.WriteFile(h.status, []byte("Name:\tbash\nCapBnd:\t"+capbnd+"\n"), 0o644))
 }
 
 // stub makes a command that records its call and runs body (sh).
@@ -36,7 +44,7 @@ func (h *host) stub(t *testing.T, name, body string) {
 func (h *host) run(t *testing.T, args ...string) (string, int, []string) {
 	t.Helper()
 	cmd := exec.Command("bash", append([]string{"bootstrap-host.sh"}, args...)...)
-	cmd.Env = append(os.Environ(), "PATH="+h.bin+":"+os.Getenv("PATH"))
+	cmd.Env = append(os.Environ(), "PATH="+h.bin+":"+os.Getenv("PATH"), "BOOTSTRAP_PROC_STATUS="+h.status)
 	out, err := cmd.CombinedOutput()
 	code := 0
 	var ee *exec.ExitError
@@ -50,9 +58,8 @@ func (h *host) run(t *testing.T, args ...string) (string, int, []string) {
 }
 
 // base stubs a host whose engine answers, whose packages are all installed and whose
-// inotify limits are as high as wanted; each test changes one thing. The shim's check
-// reads this machine's capability set: where it lacks CAP_SYS_RESOURCE the test needs the
-// shim installed already (CI runs bootstrap before the unit tests).
+// inotify limits are as high as wanted, and whose bounding set holds every capability
+// (not this machine's, which may lack CAP_SYS_RESOURCE); each test changes one thing.
 func base(t *testing.T) *host {
 	h := newHost(t)
 	h.stub(t, "dpkg-query", "printf 'install ok installed'")
