@@ -28,7 +28,7 @@ func BenchmarkScale(b *testing.B) {
 	points, err := bench.Scale(context.Background(), h, sizes, *flagBenchTargets, *flagBenchRounds)
 	rs := &report.Step{Name: "bench-scale", Kind: "check", Duration: time.Since(t0)}
 	if err != nil {
-		rs.Failure = err.Error()
+		rs.Fail(err)
 	}
 	rs.Notes = append(rs.Notes, fmt.Sprintf("%d rounds per size through the probe sessions; table (also bench.svg):", *flagBenchRounds))
 	rs.Notes = append(rs.Notes, strings.Split(strings.TrimRight(report.BenchTable(points), "\n"), "\n")...)
@@ -62,7 +62,7 @@ func BenchmarkEnforcement(b *testing.B) {
 	points, err := bench.Enforcement(context.Background(), h, *flagBenchPolSources, counts)
 	rs := &report.Step{Name: "bench-enforcement", Kind: "check", Duration: time.Since(t0)}
 	if err != nil {
-		rs.Failure = err.Error()
+		rs.Fail(err)
 	}
 	rs.Notes = append(rs.Notes, fmt.Sprintf("policies applied one after another, %d sources, each cell timed from its own policy's apply (probes every 100 ms); calico %s, dataplane %s:", *flagBenchPolSources, versions.CalicoLabel(calicoVersion()), *flagDataplane))
 	rs.Notes = append(rs.Notes, strings.Split(strings.TrimRight(report.EnforceTable(points), "\n"), "\n")...)

@@ -420,7 +420,9 @@ func step(name string, fn func(ctx context.Context) error) env.Func {
 		run.Timings[name] = time.Since(t0).Round(time.Millisecond).String()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: %s failed: %v\n", name, err)
-			run.Steps = append(run.Steps, &report.Step{Name: "setup-" + name, Kind: "check", Failure: err.Error(), Duration: time.Since(t0)})
+			rs := report.Failing("setup-"+name, "check", err)
+			rs.Duration = time.Since(t0)
+			run.Steps = append(run.Steps, rs)
 			setupFailed = true
 		}
 		return ctx, err

@@ -24,7 +24,7 @@ func record(t *testing.T, rs *report.Step) {
 	t.Helper()
 	run.Steps = append(run.Steps, rs)
 	t.Log("\n" + rs.Text())
-	if rs.Failure != "" {
+	if rs.Failed() {
 		failed = true
 		t.Errorf("%s: %s", rs.Name, rs.Failure)
 	}

@@ -379,7 +379,7 @@ func measureDelivery(ctx context.Context) error {
 		run.Timings["calico "+v+" images onto the nodes"] = note
 	}
 	if err != nil {
-		rs.Failure = err.Error()
+		rs.Fail(err)
 	}
 	rs.Duration = time.Since(t0)
 	run.Steps = append(run.Steps, rs)

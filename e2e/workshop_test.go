@@ -118,7 +118,7 @@ func workshopFeatures() []features.Feature {
 // uiCheck finds Chromium and a node address for the UI's NodePort.
 func uiCheck(ctx context.Context, i int) *report.Step {
 	fail := func(err error) *report.Step {
-		return &report.Step{Name: scen.Steps[i].Name + "-management-ui-in-browser", Kind: "check", Failure: err.Error()}
+		return report.Failing(scen.Steps[i].Name+"-management-ui-in-browser", "check", err)
 	}
 	exe, err := browser.Executable(os.Getenv("NETPOL_CHROMIUM"))
 	if err != nil {

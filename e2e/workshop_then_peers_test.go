@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,7 +50,7 @@ func peerFeatures() []features.Feature {
 			env.Kubeconfig, env.Dir = kindC.Kubeconfig(), filepath.Join(reportDir(), "peers")
 			env.SCTP, env.SCTPReason = peers.SCTPSupport()
 			if err := deliverBuilt(ctx, image); err != nil {
-				record(t, &report.Step{Name: name, Kind: "peer", Failure: fmt.Sprintf("delivering %s: %v", image, err)})
+				record(t, report.Failing(name, "peer", fmt.Errorf("delivering %s: %w", image, err)))
 				t.FailNow()
 			}
 			return ctx
@@ -92,15 +93,15 @@ func peerStep(name string, s *report.PeerSuite, err error) *report.Step {
 	}
 	switch {
 	case err != nil:
-		st.Failure = err.Error()
+		st.Fail(err)
 	case len(s.Specs) == 0:
-		st.Failure = "the suite ran no spec"
+		st.Fail(errors.New("the suite ran no spec"))
 	case len(s.Failed()) > 0:
 		var names []string
 		for _, f := range s.Failed() {
 			names = append(names, f.Name)
 		}
-		st.Failure = fmt.Sprintf("%d of %d specs failed: %s", len(names), len(s.Specs), strings.Join(names, "; "))
+		st.Failf("%d of %d specs failed: %s", len(names), len(s.Specs), strings.Join(names, "; "))
 	}
 	return st
 }
@@ -109,7 +110,7 @@ func peerStep(name string, s *report.PeerSuite, err error) *report.Step {
 func peerComparison(netpol *report.PeerSuite) *report.Step {
 	st := &report.Step{Name: "peers-vs-workshop", Kind: "check", Comparison: &report.PeerComparison{}}
 	if netpol == nil || netpol.Probes == 0 {
-		st.Failure = "the upstream Netpol suite logged no probe: nothing to compare"
+		st.Fail(errors.New("the upstream Netpol suite logged no probe: nothing to compare"))
 		return st
 	}
 	if workshopSpan.wall > 0 {

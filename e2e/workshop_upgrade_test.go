@@ -104,7 +104,7 @@ func upgradeFeatures() []features.Feature {
 			rs.Notes = append(rs.Notes, note)
 		}
 		if err != nil {
-			rs.Failure = err.Error()
+			rs.Fail(err)
 		}
 		rs.Duration = time.Since(t0)
 		return rs
@@ -130,10 +130,10 @@ func upgradeFeatures() []features.Feature {
 			rs := h.ReplayEnforcement(ctx, end, name, versions.CalicoLabel(version))
 			prev := replayed
 			replayed = rs.Replay
-			if rs.Failure == "" && prev != nil {
+			if !rs.Failed() && prev != nil {
 				rs.Compared = []*report.Replay{prev, rs.Replay}
 				if err := harness.CompareEnforcement(prev, rs.Replay, harness.SlowdownBudget{Factor: *flagSlowFactor, Min: *flagSlowMin}); err != nil {
-					rs.Failure = err.Error()
+					rs.Fail(err)
 				}
 			}
 			return rs
@@ -151,7 +151,7 @@ func upgradeFeatures() []features.Feature {
 			var manifest []*unstructured.Unstructured
 			if control == nil {
 				if manifest = manifests[b]; manifest == nil {
-					return &report.Step{Name: name, Kind: "check", Failure: "no manifest of " + b + " (upgrade-prepare failed)"}
+					return report.Failing(name, "check", fmt.Errorf("no manifest of %s (upgrade-prepare failed)", b))
 				}
 			}
 			s := spec(name, a, b, manifest)
@@ -303,7 +303,9 @@ func changeAdminForms(ctx context.Context, end int, name string, apply map[strin
 		return nil
 	}()
 	if err != nil {
-		return &report.Step{Name: name, Kind: "step", Failure: err.Error(), Notes: notes}
+		rs := report.Failing(name, "step", err)
+		rs.Notes = notes
+		return rs
 	}
 	verify := h.Verify
 	if restores {

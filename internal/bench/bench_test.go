@@ -80,7 +80,7 @@ func TestSimPerf(t *testing.T) {
 	h, twin := harnesstest.EndState(t, "../../scenario.yaml")
 	execs := twin.Execs
 	rs := Perf(context.Background(), h, 8, 1)
-	require.Empty(t, rs.Failure, rs.Text())
+	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.Equal(t, 6+48+48, twin.Execs-execs)
 	require.Contains(t, rs.Text(), "sessions (one long-lived exec per source)")
 }

@@ -51,7 +51,7 @@ func (h *Harness) settleUDP(ctx context.Context, rs *report.Step, st *scenario.S
 			return applied, nil
 		}
 		wait := h.Cfg.ConntrackUDPTimeout + 2*time.Second
-		rs.Notes = append(rs.Notes, fmt.Sprintf("the change denies UDP flows that were allowed: waiting %s (the dataplane's UDP conntrack timeout %s) before judging", wait, h.Cfg.ConntrackUDPTimeout))
+		rs.UDPSettles = append(rs.UDPSettles, &report.UDPSettle{Waited: wait, Timeout: h.Cfg.ConntrackUDPTimeout})
 		Sleep(ctx, time.Until(applied.Add(wait)))
 		return time.Now(), nil
 	}
@@ -93,14 +93,12 @@ func (h *Harness) settleUDP(ctx context.Context, rs *report.Step, st *scenario.S
 		}
 		switch {
 		case clean == 2:
-			rs.Notes = append(rs.Notes, fmt.Sprintf("the change denies UDP flows that were allowed: %s's nodes tracked %d flows of theirs to port 53 (the longest for %s more; a lookup on one of their ports is answered, as a stateful filter does); deleted (conntrack -D, %d flushes), judging from %s after the change, once two reads a second apart showed none",
-				strings.Join(rows, ", "), len(first), longestTracked(first), flushes, time.Since(applied).Round(100*time.Millisecond)))
+			rs.UDPSettles = append(rs.UDPSettles, &report.UDPSettle{Sources: rows, Flows: len(first), Longest: longestTracked(first), Flushes: flushes, From: time.Since(applied)})
 			return time.Now(), nil
 		case ctx.Err() != nil:
 			return time.Time{}, ctx.Err()
 		case time.Since(applied) > MaxUDPSettle:
-			rs.Notes = append(rs.Notes, fmt.Sprintf("the change denies UDP flows that were allowed, but %s after it new flows of theirs are still tracked after %d flushes (the policy not in force?); judging now:\n  %s",
-				time.Since(applied).Round(time.Second), flushes, strings.Join(tracked[:min(len(tracked), 10)], "\n  ")))
+			rs.UDPSettles = append(rs.UDPSettles, &report.UDPSettle{Sources: rows, Flows: len(first), Longest: longestTracked(first), Flushes: flushes, From: time.Since(applied), StillTracked: tracked[:min(len(tracked), 10)]})
 			return time.Now(), nil
 		}
 		Sleep(ctx, time.Second)

@@ -47,7 +47,7 @@ func (h *Harness) Control(ctx context.Context, name string, i int, variantFile s
 // SetupControl predicts what the variant file changes at step i and applies it.
 func (h *Harness) SetupControl(ctx context.Context, name string, i int, variantFile string) *ControlRun {
 	c := &ControlRun{h: h, step: &h.Scenario.Steps[i], st: h.States[i], t0: time.Now(), Report: &report.Step{Name: name, Kind: "check"}}
-	fail := func(err error) *ControlRun { c.Report.Failure = err.Error(); return c }
+	fail := func(err error) *ControlRun { c.Report.Fail(err); return c }
 	var err error
 	if c.fixture, err = h.Expected(c.step, c.st); err != nil {
 		return fail(err)
@@ -62,9 +62,7 @@ func (h *Harness) SetupControl(ctx context.Context, name string, i int, variantF
 	if len(c.pred.Changed) == 0 {
 		return fail(fmt.Errorf("variant %s changes no cell of %s: it proves nothing", variantFile, c.step.Name))
 	}
-	for _, p := range c.pred.Changed {
-		c.Report.Notes = append(c.Report.Notes, "predicted change: "+p.String())
-	}
+	c.Report.Control = &report.Control{Fixture: c.step.Fixture, Predicted: c.pred.Changed}
 	c.variant, c.applied = variant, time.Now()
 	if err := h.Apply(ctx, variant); err != nil {
 		return fail(err)
@@ -76,12 +74,12 @@ func (h *Harness) SetupControl(ctx context.Context, name string, i int, variantF
 // settling the variant needs), then requires that exactly the predicted cells differ
 // from the unchanged fixture. It does nothing after a failed Setup.
 func (c *ControlRun) Assess(ctx context.Context) {
-	if c.Report.Failure != "" {
+	if c.Report.Failed() {
 		return
 	}
 	since, err := c.h.settleUDP(ctx, c.Report, c.pred.After, c.pred.Changed, c.applied)
 	if err != nil {
-		c.Report.Failure = err.Error()
+		c.Report.Fail(err)
 		return
 	}
 	c.h.assessVariant(ctx, c.Report, c.step, c.pred.After, c.fixture, c.pred.Want, c.pred.Changed, since)
@@ -97,21 +95,21 @@ func (c *ControlRun) Restore(ctx context.Context) {
 	rs := c.Report
 	restored := time.Now()
 	if err := c.h.restore(ctx, c.st, c.variant); err != nil {
-		rs.Failure = strings.TrimSpace(rs.Failure + "\nrestore: " + err.Error())
+		rs.FailIn("restore", err)
 		return
 	}
 	back, _, err := c.h.converge(ctx, c.st, c.fixture, c.pred.Want, restored)
 	switch {
 	case err != nil:
-		rs.Failure = strings.TrimSpace(rs.Failure + "\nrestore: " + err.Error())
+		rs.FailIn("restore", err)
 	case len(back.Leaks) > 0:
-		rs.Failure = strings.TrimSpace(rs.Failure + fmt.Sprintf("\nwhile restoring, cells the restore does not change were seen wrong (round %d):\n%s", back.Rounds, matrix.RenderDiff(c.fixture, back.Leaks)))
-		rs.Failure = withEvidence(rs.Failure, c.h.conntrackEvidence(ctx, c.st, back.Leaks))
+		rs.FailIn("restore", fmt.Errorf("cells the restore does not change were seen wrong (round %d):\n%s", back.Rounds, matrix.RenderDiff(c.fixture, back.Leaks)))
+		rs.Evidence(c.h.conntrackEvidence(ctx, c.st, back.Leaks)...)
 	case !back.Converged:
-		rs.Failure = strings.TrimSpace(rs.Failure + fmt.Sprintf("\nafter restoring, %d cells still differ from %s (round %d, %s):\n%s", len(back.Mismatches), c.step.Fixture, back.Rounds, confirmOrDeadline(back), matrix.RenderDiff(c.fixture, back.Mismatches)))
-		rs.Failure = withEvidence(rs.Failure, c.h.conntrackEvidence(ctx, c.st, back.Mismatches))
+		rs.FailIn("restore", fmt.Errorf("%d cells still differ from %s (round %d, %s):\n%s", len(back.Mismatches), c.step.Fixture, back.Rounds, confirmOrDeadline(back), matrix.RenderDiff(c.fixture, back.Mismatches)))
+		rs.Evidence(c.h.conntrackEvidence(ctx, c.st, back.Mismatches)...)
 	default:
-		rs.Notes = append(rs.Notes, fmt.Sprintf("originals restored; %s matched again after %s", c.step.Fixture, back.Latency.Round(time.Millisecond)))
+		rs.Control.Restored = back.Latency
 	}
 }
 
@@ -129,25 +127,27 @@ func confirmOrDeadline(out *probe.Outcome) string {
 func (h *Harness) assessVariant(ctx context.Context, rs *report.Step, step *scenario.Step, vst *scenario.State, fixture, want *matrix.Matrix, predicted []matrix.Mismatch, applied time.Time) {
 	out, plan, err := h.converge(ctx, vst, want, fixture, applied)
 	if err != nil {
-		rs.Failure = err.Error()
+		rs.Fail(err)
 		return
 	}
 	h.fill(rs, want, out, plan)
-	if rs.Failure != "" {
-		rs.Failure = withEvidence(rs.Failure, h.conntrackEvidence(ctx, vst, append(out.Leaks, out.Mismatches...)))
+	if rs.Failed() {
+		rs.Evidence(h.conntrackEvidence(ctx, vst, append(out.Leaks, out.Mismatches...))...)
 		return
 	}
 	seen, err := matrix.Compare(fixture, out.Observed)
 	if err != nil {
-		rs.Failure = err.Error()
+		rs.Fail(err)
 		return
 	}
 	if !sameCells(seen, predicted) {
-		rs.Failure = fmt.Sprintf("against %s the harness flagged %d cells, the variant changes %d:\nflagged:\n%s\npredicted:\n%s",
+		rs.Failf("against %s the harness flagged %d cells, the variant changes %d:\nflagged:\n%s\npredicted:\n%s",
 			step.Fixture, len(seen), len(predicted), mismatchList(seen), mismatchList(predicted))
 		return
 	}
-	rs.Notes = append(rs.Notes, fmt.Sprintf("variant enforced after %s; against the unchanged fixture the harness flags exactly the %d predicted cells", out.Latency.Round(time.Millisecond), len(predicted)))
+	if rs.Control != nil {
+		rs.Control.Enforced = out.Latency
+	}
 }
 
 // restore re-applies the state's version of each variant object, deleting those it lacks.

@@ -3,7 +3,6 @@ package harness
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/report"
@@ -21,23 +20,27 @@ func (h *Harness) CheckDataplane(ctx context.Context, name string, want calico.D
 			return err
 		}
 		var problems []string
-		workloads := 0
+		dp := &report.Dataplane{Want: string(want)}
+		rs.Dataplane = dp
 		for _, p := range pods {
 			d, err := calico.NodeDataplaneOf(ctx, h.Kube, &p)
 			if err != nil {
 				return err
 			}
-			rs.Notes = append(rs.Notes, d.String())
+			dp.Nodes = append(dp.Nodes, d)
 			problems = append(problems, d.Problems(want, h.Cfg.BPFAttach)...)
-			workloads += len(d.Workloads)
+			dp.Workloads += len(d.Workloads)
 		}
-		if workloads == 0 {
+		if dp.Workloads == 0 {
 			problems = append(problems, "no node has a workload interface: nothing shows where pods' traffic is judged (run the check with pods deployed)")
 		}
 		if len(problems) > 0 {
-			return fmt.Errorf("the dataplane is not %s:\n%s", want, strings.Join(problems, "\n"))
+			for i, p := range problems {
+				problems[i] = fmt.Sprintf("the dataplane is not %s: %s", want, p)
+			}
+			return report.Problems(problems)
 		}
-		rs.Notes = append(rs.Notes, fmt.Sprintf("every node (%d, %d workload interfaces): %s", len(pods), workloads, want.Evidence(h.Cfg.BPFAttach)))
+		dp.Evidence = want.Evidence(h.Cfg.BPFAttach)
 		return nil
 	})
 }

@@ -165,7 +165,7 @@ func (h *Harness) applyWatched(ctx context.Context, objs []scenario.Object, ew *
 func (h *Harness) finishEnforcement(ctx context.Context, rs *report.Step, applied []scenario.Object, ew *enforcementWatch) {
 	spec := ew.spec
 	deadline := time.Now().Add(spec.MaxTail)
-	for rs.Failure == "" && time.Now().Before(deadline) && ctx.Err() == nil && !rollout.SettledFor(ew.sess.Observations(), ew.changes, spec.Settle) {
+	for !rs.Failed() && time.Now().Before(deadline) && ctx.Err() == nil && !rollout.SettledFor(ew.sess.Observations(), ew.changes, spec.Settle) {
 		time.Sleep(spec.Interval)
 	}
 	obs, events := ew.sess.Stop()
@@ -174,7 +174,7 @@ func (h *Harness) finishEnforcement(ctx context.Context, rs *report.Step, applie
 		Cells: rollout.Enforcement(obs, ew.changes, ew.started, ew.applied),
 	}
 	rs.Enforcement = e
-	if rs.Failure != "" {
+	if rs.Failed() {
 		return // the rounds' verdict stands; the watch is what it saw until then
 	}
 	var wrong []string
@@ -190,7 +190,7 @@ func (h *Harness) finishEnforcement(ctx context.Context, rs *report.Step, applie
 		wrong = append(wrong, fmt.Sprintf("the watch from %s was interrupted: %s", ev.Source, ev.Err))
 	}
 	if len(wrong) > 0 {
-		rs.Failure = fmt.Sprintf("the enforcement watch (every changed cell probed every %s) saw what cannot happen:\n  %s", spec.Interval, strings.Join(wrong, "\n  "))
+		rs.Failf("the enforcement watch (every changed cell probed every %s) saw what cannot happen:\n  %s", spec.Interval, strings.Join(wrong, "\n  "))
 	}
 }
 

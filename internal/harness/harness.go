@@ -129,7 +129,7 @@ func (h *Harness) RunStep(ctx context.Context, i int) *report.Step {
 	t0 := time.Now()
 	defer func() { rs.Duration = time.Since(t0) }()
 	fail := func(err error) *report.Step {
-		rs.Failure = err.Error()
+		rs.Fail(err)
 		return rs
 	}
 	// A policy step's changed cells are watched on a fixed schedule from before the apply.
@@ -153,7 +153,7 @@ func (h *Harness) RunStep(ctx context.Context, i int) *report.Step {
 		if err := h.Kube.DeleteNamespaces(ctx, 3*time.Minute, step.DeleteNamespaces...); err != nil {
 			return fail(err)
 		}
-		rs.Notes = append(rs.Notes, fmt.Sprintf("namespaces %s deleted and gone after %s", strings.Join(step.DeleteNamespaces, ", "), time.Since(t0).Round(time.Millisecond)))
+		rs.Deletion = &report.Deletion{Namespaces: step.DeleteNamespaces, Gone: time.Since(t0)}
 	}
 	if step.Fixture == "" {
 		return rs
@@ -180,7 +180,7 @@ func (h *Harness) Verify(ctx context.Context, i int, name string) *report.Step {
 func (h *Harness) assess(ctx context.Context, rs *report.Step, i int, since time.Time, changed bool) *report.Step {
 	step, st := &h.Scenario.Steps[i], h.States[i]
 	fail := func(err error) *report.Step {
-		rs.Failure = err.Error()
+		rs.Fail(err)
 		return rs
 	}
 	// Wait for the app's pods (all of them: a step may replace a deployment).
@@ -220,12 +220,12 @@ func (h *Harness) VerifyAdminRestored(ctx context.Context, i int, name string) *
 	st := h.States[i]
 	want, err := h.Expected(&h.Scenario.Steps[i], st)
 	if err != nil {
-		rs.Failure = err.Error()
+		rs.Fail(err)
 		return rs
 	}
 	before, err := st.WithoutAdmin().ExpectedFamilies(h.Scenario, h.Externals(), false)
 	if err != nil {
-		rs.Failure = err.Error()
+		rs.Fail(err)
 		return rs
 	}
 	return h.assessFrom(ctx, rs, i, t0, want, before)
@@ -236,7 +236,7 @@ func (h *Harness) VerifyAdminRestored(ctx context.Context, i int, name string) *
 func (h *Harness) assessFrom(ctx context.Context, rs *report.Step, i int, since time.Time, want, before *matrix.Matrix) *report.Step {
 	st := h.States[i]
 	fail := func(err error) *report.Step {
-		rs.Failure = err.Error()
+		rs.Fail(err)
 		return rs
 	}
 	if err := h.peerOnServer(ctx, st, want); err != nil {
@@ -248,9 +248,7 @@ func (h *Harness) assessFrom(ctx context.Context, rs *report.Step, i int, since 
 	}
 	h.fill(rs, want, out, plan)
 	if before != nil && before != want {
-		if note := changeLatency(before, want, out); note != "" {
-			rs.Notes = append(rs.Notes, note)
-		}
+		rs.Change = changeLatency(before, want, out)
 	}
 	return rs
 }
@@ -388,19 +386,13 @@ func (h *Harness) converge(ctx context.Context, st *scenario.State, want, before
 func (h *Harness) fill(rs *report.Step, want *matrix.Matrix, out *probe.Outcome, plan probe.Plan) {
 	h.Record(rs, want, out.Observed, out.Details, plan)
 	rs.Converged, rs.FirstTry, rs.Rounds, rs.Latency = out.Converged, out.FirstTry, out.Rounds, out.Latency
-	if n := len(out.RoundTimes); n > 0 {
-		rs.Notes = append(rs.Notes, fmt.Sprintf("%d rounds; first %s, slowest %s, last %s", n,
-			out.RoundTimes[0].Round(time.Millisecond), slices.Max(out.RoundTimes).Round(time.Millisecond), out.RoundTimes[n-1].Round(time.Millisecond)))
-		if out.ConfirmTimeout > 0 {
-			rs.Notes = append(rs.Notes, fmt.Sprintf("confirming round with a %s connect timeout (a slow leak is not blocked): %s", out.ConfirmTimeout, out.RoundTimes[n-1].Round(time.Millisecond)))
-		}
-	}
+	rs.RoundTimes = report.NewRoundTimes(out.RoundTimes, out.ConfirmTimeout)
 	if len(out.Leaks) > 0 {
 		rs.Mismatches = out.Leaks
-		rs.Failure = fmt.Sprintf("%d cells seen wrong in the round that started %s after the change, outside what it changes (%d cells may converge; a leak is never retried):\n%s",
+		rs.Failf("%d cells seen wrong in the round that started %s after the change, outside what it changes (%d cells may converge; a leak is never retried):\n%s",
 			len(out.Leaks), out.LeakAt.Round(time.Millisecond), out.Changing, mismatchList(out.Leaks))
 		if slices.ContainsFunc(out.Leaks, func(m matrix.Mismatch) bool { return m.Want == matrix.Allowed && m.Got == matrix.Blocked }) {
-			rs.Failure += h.TCXWindow()
+			rs.Evidence(h.TCXWindow()...)
 		}
 		return
 	}
@@ -412,9 +404,9 @@ func (h *Harness) fill(rs *report.Step, want *matrix.Matrix, out *probe.Outcome,
 				broken++
 			}
 		}
-		rs.Failure = fmt.Sprintf("%d cells differ from the expectation after %s (%d rounds)", len(out.Mismatches), h.Cfg.ConvergeDeadline, out.Rounds)
+		rs.Failf("%d cells differ from the expectation after %s (%d rounds)", len(out.Mismatches), h.Cfg.ConvergeDeadline, out.Rounds)
 		if broken > 0 {
-			rs.Failure += fmt.Sprintf("; %d of them are a broken test (refused, dns-failure or error where a verdict was expected), not a policy result", broken)
+			rs.Evidence(fmt.Sprintf("%d of them are a broken test (refused, dns-failure or error where a verdict was expected), not a policy result", broken))
 		}
 	}
 }
@@ -422,9 +414,9 @@ func (h *Harness) fill(rs *report.Step, want *matrix.Matrix, out *probe.Outcome,
 // changeLatency says, for the cells the step had to change (their verdict differs from
 // the previous step's), from when each showed its new verdict in every round (the start of
 // the first such round): the distribution, the slowest cell, and any that flipped back.
-func changeLatency(prev, want *matrix.Matrix, out *probe.Outcome) string {
+func changeLatency(prev, want *matrix.Matrix, out *probe.Outcome) *report.Change {
 	if prev == nil {
-		return ""
+		return nil
 	}
 	var times []time.Duration
 	var slowest matrix.Cell
@@ -441,14 +433,9 @@ func changeLatency(prev, want *matrix.Matrix, out *probe.Outcome) string {
 		times = append(times, at)
 	}
 	if len(times) == 0 {
-		return ""
+		return nil
 	}
-	flipped := "none flipped back"
-	if len(out.FlippedBack) > 0 {
-		flipped = fmt.Sprintf("%d flipped back", len(out.FlippedBack))
-	}
-	return fmt.Sprintf("%d cells had to change: each showed its new verdict in every round from median %s, slowest %s (%s -> %s); %s",
-		len(times), report.Median(times).Round(time.Millisecond), slices.Max(times).Round(time.Millisecond), slowest.Row, slowest.Col, flipped)
+	return &report.Change{Cells: len(times), Median: report.Median(times), Slowest: slices.Max(times), SlowestCell: slowest, FlippedBack: len(out.FlippedBack)}
 }
 
 // Record puts a round into a report step: both matrices, and every probed cell's result,
@@ -591,11 +578,11 @@ func (h *Harness) deleteAdminPolicies(ctx context.Context) error {
 // TCXWindow explains, on eBPF with TCX, an allowed flow seen blocked outside a change:
 // what Calico does there (measured, docs/dataplanes.md "TCX"); empty elsewhere. It changes
 // no verdict.
-func (h *Harness) TCXWindow() string {
+func (h *Harness) TCXWindow() []string {
 	if h.Cfg.Dataplane != calico.BPF || h.Cfg.BPFAttach != calico.AttachTCX {
-		return ""
+		return nil
 	}
-	return "\nOn eBPF with TCX, Calico v3.31.7 to v3.33 re-attach all the programs of every pod a changed policy selects, " +
+	return []string{"On eBPF with TCX, Calico v3.31.7 to v3.33 re-attach all the programs of every pod a changed policy selects, " +
 		"and drop that pod's new connections for a few ms meanwhile (the default-deny program stands in the policy's slot); " +
-		"a connection lost so shows as an allowed cell blocked. -bpf-attach=tc replaces only the policy program (docs/dataplanes.md, \"TCX\")."
+		"a connection lost so shows as an allowed cell blocked. -bpf-attach=tc replaces only the policy program (docs/dataplanes.md, \"TCX\")."}
 }

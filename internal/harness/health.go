@@ -3,7 +3,6 @@ package harness
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/calico"
@@ -42,9 +41,9 @@ func (h *Harness) RemarkCalicoHealthy(ctx context.Context, during string) ([]str
 }
 
 // CalicoProblems lists what is wrong with Calico since the mark: a calico pod restarted,
-// unready or gone, and every error-level log line the allowlist does not explain; notes
-// count what the allowlist explained.
-func (h *Harness) CalicoProblems(ctx context.Context) (problems, notes []string, err error) {
+// unready or gone, and every error-level log line the allowlist does not explain;
+// tolerated counts what the allowlist explained.
+func (h *Harness) CalicoProblems(ctx context.Context) (problems []string, tolerated []report.Tolerated, err error) {
 	if h.health == nil {
 		return nil, nil, fmt.Errorf("no calico health baseline (MarkCalicoHealthy was not called)")
 	}
@@ -53,59 +52,50 @@ func (h *Harness) CalicoProblems(ctx context.Context) (problems, notes []string,
 		return nil, nil, err
 	}
 	problems = calico.CompareStates(h.health.pods, now)
-	logProblems, notes, err := h.calicoLogProblems(ctx, h.health.since)
-	return append(problems, logProblems...), notes, err
+	logProblems, tolerated, err := h.calicoLogProblems(ctx, h.health.since)
+	return append(problems, logProblems...), tolerated, err
 }
 
 // calicoLogProblems lists the error-level log lines of the current calico pods since a
-// moment that the allowlist does not explain; notes count what the allowlist explained.
+// moment that the allowlist does not explain, and what it explained.
 // (A rollout, which replaces pods, follows every pod's log instead: calico.LogFollower.)
-func (h *Harness) calicoLogProblems(ctx context.Context, since time.Time) (problems, notes []string, err error) {
+func (h *Harness) calicoLogProblems(ctx context.Context, since time.Time) ([]string, []report.Tolerated, error) {
 	lines, err := calico.ErrorLines(ctx, h.Kube.Clientset(), since)
 	if err != nil {
 		return nil, nil, err
 	}
-	problems, notes = h.JudgeLogLines(lines, nil)
-	return problems, notes, nil
+	problems, tolerated := h.JudgeLogLines(lines, nil)
+	return problems, tolerated, nil
 }
 
-// JudgeLogLines lists the error lines the allowlist does not explain; notes count what it
+// JudgeLogLines lists the error lines the allowlist does not explain, and counts what it
 // explained.
-func (h *Harness) JudgeLogLines(lines []calico.LogLine, gone map[string]time.Time) (problems, notes []string) {
+func (h *Harness) JudgeLogLines(lines []calico.LogLine, gone map[string]time.Time) (problems []string, tolerated []report.Tolerated) {
 	unexpected, allowed := h.Cfg.CalicoLogAllowlist.Judge(lines, gone)
 	for _, l := range unexpected {
 		problems = append(problems, "calico error log line: "+l.String())
 	}
 	for i, n := range allowed {
 		e := h.Cfg.CalicoLogAllowlist[i]
-		notes = append(notes, fmt.Sprintf("%d calico log line(s) matching %q allowed (%s:%d: %s)", n, e.Pattern, e.File, e.Line, e.Reason))
+		tolerated = append(tolerated, report.Tolerated{Count: n, Pattern: e.Pattern.String(), File: e.File, Line: e.Line, Reason: e.Reason})
 	}
-	return problems, notes
+	return problems, tolerated
 }
 
 // CheckCalicoHealth is the check between rollouts: since the mark, no calico pod
 // restarted or went unready, and no error line outside the allowlist was logged.
 func (h *Harness) CheckCalicoHealth(ctx context.Context, name string) *report.Step {
 	return h.Check(name, func(rs *report.Step) error {
-		problems, notes, err := h.CalicoProblems(ctx)
+		problems, tolerated, err := h.CalicoProblems(ctx)
 		if err != nil {
 			return err
 		}
-		rs.Notes = append(rs.Notes, notes...)
-		rs.Notes = append(rs.Notes, fmt.Sprintf("calico pods since %s: %s", h.health.since.UTC().Format(time.RFC3339), podSummary(h.health.pods)))
+		rs.Health = &report.Health{Since: h.health.since, Pods: h.health.pods, Tolerated: tolerated}
 		if len(problems) > 0 {
-			return fmt.Errorf("%s", strings.Join(problems, "\n"))
+			return report.Problems(problems)
 		}
 		return nil
 	})
-}
-
-func podSummary(pods []calico.PodState) string {
-	var out []string
-	for _, p := range pods {
-		out = append(out, fmt.Sprintf("%s on %s (restarts %d)", p.Name, p.Node, p.Restarts))
-	}
-	return strings.Join(out, ", ")
 }
 
 // Check runs one check as a report step: it times it and records its error as the
@@ -114,7 +104,7 @@ func (h *Harness) Check(name string, fn func(rs *report.Step) error) *report.Ste
 	rs := &report.Step{Name: name, Kind: "check"}
 	t0 := time.Now()
 	if err := fn(rs); err != nil {
-		rs.Failure = err.Error()
+		rs.Fail(err)
 	}
 	rs.Duration = time.Since(t0)
 	return rs

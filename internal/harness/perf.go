@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/matrix"
@@ -20,32 +19,34 @@ func (h *Harness) Soak(ctx context.Context, i, n int) *report.Step {
 	defer func() { rs.Duration = time.Since(t0) }()
 	want, plan, err := h.StateOf(ctx, i)
 	if err != nil {
-		rs.Failure = err.Error()
+		rs.Fail(err)
 		return rs
 	}
-	bad, errorsSeen := 0, 0
+	soak := &report.Soak{Rounds: n, Cells: len(want.ProbedCells())}
+	rs.Soak = soak
 	var durations []time.Duration
 	for r := range n {
 		s := time.Now()
 		obs, details := h.Engine.Round(ctx, plan, want, nil)
 		durations = append(durations, time.Since(s))
 		mm, _ := matrix.Compare(want, obs)
-		errorsSeen += obs.Count(matrix.Error)
+		soak.ProbeErrors += obs.Count(matrix.Error)
 		if len(mm) > 0 {
-			bad++
-			var why []string
+			bad := report.SoakRound{Round: r + 1, Mismatches: mm}
 			for _, m := range mm {
-				d := details[matrix.Cell{Row: m.Row, Col: m.Col}]
-				why = append(why, fmt.Sprintf("%s -> %s: %s after %dms (%s); repro: %s", m.Row, m.Col, d.Verdict, d.Millis, d.Detail, h.Engine.Repro(plan, matrix.Cell{Row: m.Row, Col: m.Col})))
+				c := matrix.Cell{Row: m.Row, Col: m.Col}
+				d := details[c]
+				d.Cell, d.Repro = c, h.Engine.Repro(plan, c)
+				bad.Results = append(bad.Results, d)
 			}
-			rs.Notes = append(rs.Notes, fmt.Sprintf("round %d: %d cells differ:\n%s%s", r+1, len(mm), matrix.RenderDiff(want, mm), strings.Join(why, "\n")))
+			soak.Bad = append(soak.Bad, bad)
 		}
 	}
 	rs.Rounds = n
-	rs.Notes = append(rs.Notes, fmt.Sprintf("%d rounds of %d cells: %d rounds with mismatches, %d probe errors; round time median %s, worst %s",
-		n, len(want.ProbedCells()), bad, errorsSeen, report.Median(durations).Round(time.Millisecond), slices.Max(durations).Round(time.Millisecond)))
-	if bad > 0 || errorsSeen > 0 {
-		rs.Failure = fmt.Sprintf("%d of %d soak rounds mismatched, %d probe errors", bad, n, errorsSeen)
+	rs.Expected = want
+	soak.Median, soak.Worst = report.Median(durations), slices.Max(durations)
+	if len(soak.Bad) > 0 || soak.ProbeErrors > 0 {
+		rs.Failf("%d of %d soak rounds mismatched, %d probe errors", len(soak.Bad), n, soak.ProbeErrors)
 	}
 	return rs
 }

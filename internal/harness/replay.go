@@ -25,10 +25,9 @@ func (h *Harness) ReplayEnforcement(ctx context.Context, end int, name, version 
 	st := h.States[end]
 	fixture, err := h.Expected(&h.Scenario.Steps[end], st)
 	if err != nil {
-		rs.Failure = err.Error()
+		rs.Fail(err)
 		return rs
 	}
-	var failures []string
 	for i := 1; i <= end; i++ {
 		// The admin steps are not replayed: deleting cluster-scoped policies of one form is
 		// the upgrade's admin loss check, not a replay.
@@ -37,15 +36,13 @@ func (h *Harness) ReplayEnforcement(ctx context.Context, end int, name, version 
 		}
 		step := &h.Scenario.Steps[i]
 		sub := h.replayStep(ctx, st, fixture, step)
-		rs.Replay.Steps = append(rs.Replay.Steps, report.ReplayedStep{Step: step.Name, Enforcement: sub.Enforcement, Failed: sub.Failure != ""})
-		if sub.Failure != "" {
+		rs.Replay.Steps = append(rs.Replay.Steps, report.ReplayedStep{Step: step.Name, Enforcement: sub.Enforcement, Failed: sub.Failed()})
+		if sub.Failed() {
 			// The wrong cells with their repro commands, which the rounds recorded.
-			failures = append(failures, step.Name+": "+sub.Failure+"\n"+mismatchList(sub.Mismatches)+sub.Repros())
+			rs.FailFrom(step.Name, sub)
+			rs.Evidence(strings.Split(strings.TrimSpace(mismatchList(sub.Mismatches)+sub.Repros()), "\n")...)
 			break // the end state is not known to hold any more
 		}
-	}
-	if len(failures) > 0 {
-		rs.Failure = strings.Join(failures, "\n")
 	}
 	return rs
 }
@@ -56,7 +53,7 @@ func (h *Harness) ReplayEnforcement(ctx context.Context, end int, name, version 
 func (h *Harness) replayStep(ctx context.Context, st *scenario.State, fixture *matrix.Matrix, step *scenario.Step) *report.Step {
 	sub := &report.Step{Name: step.Name, Kind: "check"}
 	fail := func(what string, err error) *report.Step {
-		sub.Failure = strings.TrimSpace(sub.Failure + "\n" + what + ": " + err.Error())
+		sub.FailIn(what, err)
 		return sub
 	}
 	var refs []string
@@ -88,8 +85,8 @@ func (h *Harness) replayStep(ctx context.Context, st *scenario.State, fixture *m
 		return fail("after the deletion", err)
 	}
 	h.fill(sub, pred.Want, out, plan)
-	if sub.Failure != "" {
-		sub.Failure = withEvidence(sub.Failure, h.conntrackEvidence(ctx, pred.After, sub.Mismatches))
+	if sub.Failed() {
+		sub.Evidence(h.conntrackEvidence(ctx, pred.After, sub.Mismatches)...)
 		if err := h.Apply(ctx, step.Objects); err != nil {
 			return fail("apply again", err)
 		}
@@ -120,8 +117,8 @@ func (h *Harness) replayStep(ctx context.Context, st *scenario.State, fixture *m
 		return fail("after the apply", err)
 	}
 	h.fill(sub, fixture, out, plan)
-	if sub.Failure != "" {
-		sub.Failure = withEvidence(sub.Failure, h.conntrackEvidence(ctx, st, sub.Mismatches))
+	if sub.Failed() {
+		sub.Evidence(h.conntrackEvidence(ctx, st, sub.Mismatches)...)
 	}
 	if ew != nil {
 		h.finishEnforcement(ctx, sub, step.Objects, ew)
@@ -152,11 +149,3 @@ func CompareEnforcement(a, b *report.Replay, budget SlowdownBudget) error {
 }
 
 func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }
-
-// withEvidence appends evidence lines to a failure.
-func withEvidence(failure string, evidence []string) string {
-	if len(evidence) == 0 {
-		return failure
-	}
-	return failure + "\n" + strings.Join(evidence, "\n")
-}

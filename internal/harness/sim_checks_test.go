@@ -19,7 +19,7 @@ func TestSimCalicoHealth(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, h.MarkCalicoHealthy(ctx))
 	rs := h.CheckCalicoHealth(ctx, "calico-health")
-	require.Empty(t, rs.Failure, rs.Text())
+	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.Contains(t, rs.Text(), "calico-node-a on sim-worker (restarts 0)")
 
 	pod, err := twin.Clientset().CoreV1().Pods(calico.Namespace).Get(ctx, "calico-node-a", metav1.GetOptions{})
@@ -28,7 +28,7 @@ func TestSimCalicoHealth(t *testing.T) {
 	_, err = twin.Clientset().CoreV1().Pods(calico.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	rs = h.CheckCalicoHealth(ctx, "calico-health")
-	require.Contains(t, rs.Failure, "calico-node-a on sim-worker restarted 1 time(s)")
+	require.Contains(t, rs.Failure.String(), "calico-node-a on sim-worker restarted 1 time(s)")
 }
 
 // Probing by pod IP: the same workshop, no DNS involved for services.
@@ -38,7 +38,7 @@ func TestSimWorkshopByPodIP(t *testing.T) {
 	ctx := context.Background()
 	for i := range h.Scenario.Steps {
 		rs := h.RunStep(ctx, i)
-		require.Empty(t, rs.Failure, rs.Text())
+		require.Empty(t, rs.Failure.String(), rs.Text())
 	}
 }
 
@@ -52,7 +52,7 @@ func TestSimDataplaneCheck(t *testing.T) {
 	for _, dp := range calico.Dataplanes {
 		twin.Dataplane = dp
 		ok := h.CheckDataplane(ctx, "dataplane-"+string(dp), dp)
-		require.Empty(t, ok.Failure)
+		require.Empty(t, ok.Failure.String())
 		require.Contains(t, ok.Text(), "every node (1, 1 workload interfaces): "+dp.Evidence(calico.AttachTCX))
 		for _, other := range calico.Dataplanes {
 			if other == dp {
@@ -61,15 +61,15 @@ func TestSimDataplaneCheck(t *testing.T) {
 			bad := h.CheckDataplane(ctx, "dataplane-"+string(other), other)
 			switch {
 			case other == calico.BPF:
-				require.Contains(t, bad.Failure, "node sim-worker: workload interface cali1 has no Calico BPF program on ingress")
-				require.Contains(t, bad.Failure, "node sim-worker: Calico policy in iptables or nftables on eBPF")
-				require.Contains(t, bad.Failure, "node sim-worker: kube-proxy rules on eBPF")
+				require.Contains(t, bad.Failure.String(), "node sim-worker: workload interface cali1 has no Calico BPF program on ingress")
+				require.Contains(t, bad.Failure.String(), "node sim-worker: Calico policy in iptables or nftables on eBPF")
+				require.Contains(t, bad.Failure.String(), "node sim-worker: kube-proxy rules on eBPF")
 			case dp == calico.BPF:
-				require.Contains(t, bad.Failure, "node sim-worker: Calico BPF programs attached on "+string(other)+": cali1 tcx/ingress,tcx/egress; eth0 tcx/ingress,tcx/egress (want none)")
-				require.Contains(t, bad.Failure, "node sim-worker: kube-proxy is not on "+string(other))
+				require.Contains(t, bad.Failure.String(), "node sim-worker: Calico BPF programs attached on "+string(other)+": cali1 tcx/ingress,tcx/egress; eth0 tcx/ingress,tcx/egress (want none)")
+				require.Contains(t, bad.Failure.String(), "node sim-worker: kube-proxy is not on "+string(other))
 			default:
-				require.Contains(t, bad.Failure, "node sim-worker: Calico (Felix) is not on "+string(other))
-				require.Contains(t, bad.Failure, "node sim-worker: kube-proxy is not on "+string(other))
+				require.Contains(t, bad.Failure.String(), "node sim-worker: Calico (Felix) is not on "+string(other))
+				require.Contains(t, bad.Failure.String(), "node sim-worker: kube-proxy is not on "+string(other))
 			}
 		}
 	}
@@ -77,12 +77,12 @@ func TestSimDataplaneCheck(t *testing.T) {
 	for _, c := range []struct{ want, have calico.BPFAttach }{{calico.AttachTCX, calico.AttachTC}, {calico.AttachTC, calico.AttachTCX}} {
 		twin.BPFAttach, h.Cfg.BPFAttach = c.want, c.want
 		ok := h.CheckDataplane(ctx, "dataplane-bpf", calico.BPF)
-		require.Empty(t, ok.Failure)
+		require.Empty(t, ok.Failure.String())
 		require.Contains(t, ok.Text(), "attached by "+c.want.Kind()+",")
 		twin.BPFAttach = c.have
 		bad := h.CheckDataplane(ctx, "dataplane-bpf", calico.BPF)
-		require.Contains(t, bad.Failure, fmt.Sprintf("node sim-worker: workload interface cali1 has no Calico BPF program on ingress attached by %s (attached: [%s/ingress %s/egress])", c.want.Kind(), c.have.Kind(), c.have.Kind()))
-		require.Contains(t, bad.Failure, fmt.Sprintf("node sim-worker: workload interface cali1 has Calico BPF programs attached otherwise than by %s: [%s/ingress %s/egress]", c.want.Kind(), c.have.Kind(), c.have.Kind()))
+		require.Contains(t, bad.Failure.String(), fmt.Sprintf("node sim-worker: workload interface cali1 has no Calico BPF program on ingress attached by %s (attached: [%s/ingress %s/egress])", c.want.Kind(), c.have.Kind(), c.have.Kind()))
+		require.Contains(t, bad.Failure.String(), fmt.Sprintf("node sim-worker: workload interface cali1 has Calico BPF programs attached otherwise than by %s: [%s/ingress %s/egress]", c.want.Kind(), c.have.Kind(), c.have.Kind()))
 	}
 	twin.BPFAttach, h.Cfg.BPFAttach = "", ""
 }

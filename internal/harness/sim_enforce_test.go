@@ -44,7 +44,7 @@ func TestSimEnforcementLatencyPerCell(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // the earlier steps' policies in effect
 	twin.EnforceAfter = 150 * time.Millisecond
 	rs := h.RunStep(context.Background(), 2)
-	require.Empty(t, rs.Failure, rs.Text())
+	require.Empty(t, rs.Failure.String(), rs.Text())
 	e := rs.Enforcement
 	require.NotNil(t, e, "02-allow-management-ui is a policy step")
 	require.NotEmpty(t, e.Cells)
@@ -73,7 +73,7 @@ func TestSimEnforcementNewVerdictBeforeTheApplyFails(t *testing.T) {
 	twin.Leak[c] = true // allowed before 02-allow-management-ui allows it
 	rs := h.RunStep(context.Background(), 2)
 	require.True(t, rs.Converged)
-	require.Contains(t, rs.Failure, c.Row+" -> "+c.Col, rs.Text())
-	require.Contains(t, rs.Failure, "a probe showed allowed")
-	require.Contains(t, rs.Failure, "before the apply began")
+	require.Contains(t, rs.Failure.String(), c.Row+" -> "+c.Col, rs.Text())
+	require.Contains(t, rs.Failure.String(), "a probe showed allowed")
+	require.Contains(t, rs.Failure.String(), "before the apply began")
 }

@@ -42,7 +42,7 @@ func endStateOnSim(t *testing.T) (*Harness, *sim.Cluster) {
 	twin.WithCalico(t, "v1")
 	ctx := context.Background()
 	for i := range 9 {
-		require.Empty(t, h.RunStep(ctx, i).Failure)
+		require.Empty(t, h.RunStep(ctx, i).Failure.String())
 	}
 	require.NoError(t, h.MarkCalicoHealthy(ctx))
 	return h, twin
@@ -55,7 +55,7 @@ func TestSimWorkshopPasses(t *testing.T) {
 	ctx := context.Background()
 	for i, step := range h.Scenario.Steps {
 		rs := h.RunStep(ctx, i)
-		require.Empty(t, rs.Failure, "%s:\n%s", step.Name, rs.Text())
+		require.Empty(t, rs.Failure.String(), "%s:\n%s", step.Name, rs.Text())
 		if step.Fixture != "" {
 			require.True(t, rs.Converged, step.Name)
 			require.Zero(t, rs.FirstTry, step.Name)
@@ -63,14 +63,14 @@ func TestSimWorkshopPasses(t *testing.T) {
 		switch step.Name {
 		case "06-pci-policy":
 			rs := h.Control(ctx, "06-control-pci-without-dns", i, filepath.Join("../..", "policies/controls/pci-policy-without-dns.yaml"))
-			require.Empty(t, rs.Failure, rs.Text())
+			require.Empty(t, rs.Failure.String(), rs.Text())
 		case "08-payments-policy":
 			rs := h.Control(ctx, "08-self-check-wrong-policy", i, filepath.Join("../..", "policies/controls/backend-policy-wrong-port.yaml"))
-			require.Empty(t, rs.Failure, rs.Text())
+			require.Empty(t, rs.Failure.String(), rs.Text())
 			rs = h.Soak(ctx, i, 3)
-			require.Empty(t, rs.Failure, rs.Text())
+			require.Empty(t, rs.Failure.String(), rs.Text())
 			rs = h.Verify(ctx, i, "after-nothing")
-			require.Empty(t, rs.Failure, rs.Text())
+			require.Empty(t, rs.Failure.String(), rs.Text())
 		}
 	}
 	require.Empty(t, twin.State().Namespaces, "cleanup deleted every namespace")
@@ -84,12 +84,12 @@ func TestSimLeakFailsTheStepOnThatCell(t *testing.T) {
 	h, twin := simHarness(t)
 	ctx := context.Background()
 	for i := range 8 {
-		require.Empty(t, h.RunStep(ctx, i).Failure)
+		require.Empty(t, h.RunStep(ctx, i).Failure.String())
 	}
 	twin.Leak[matrix.Cell{Row: "frontend/client", Col: "payments:6380"}] = true
 	rs := h.RunStep(ctx, 8)
-	require.Contains(t, rs.Failure, "1 cells seen wrong in the round that started")
-	require.Contains(t, rs.Failure, "a leak is never retried")
+	require.Contains(t, rs.Failure.String(), "1 cells seen wrong in the round that started")
+	require.Contains(t, rs.Failure.String(), "a leak is never retried")
 	require.Equal(t, 1, rs.Rounds, "no second round for a leak")
 	require.Contains(t, rs.Text(), "diff:")
 	require.Equal(t, []matrix.Mismatch{{Row: "frontend/client", Col: "payments:6380", Want: matrix.Blocked, Got: matrix.Allowed}}, rs.Mismatches)
@@ -107,10 +107,10 @@ func TestSimLeakFailsTheStepOnThatCell(t *testing.T) {
 func TestSimDeadExecIsABrokenTest(t *testing.T) {
 	h, twin := simHarness(t)
 	ctx := context.Background()
-	require.Empty(t, h.RunStep(ctx, 0).Failure)
+	require.Empty(t, h.RunStep(ctx, 0).Failure.String())
 	twin.DeadPod["backend/facade-sim"] = true
 	rs := h.RunStep(ctx, 1)
-	require.Contains(t, rs.Failure, "broken test")
+	require.Contains(t, rs.Failure.String(), "broken test")
 	require.True(t, strings.Contains(rs.Text(), "probe from pod backend/facade-sim could not run"), rs.Text())
 }
 
@@ -120,14 +120,14 @@ func TestSimControlFailsWhenThePredictedChangeDoesNotShow(t *testing.T) {
 	h, twin := simHarness(t)
 	ctx := context.Background()
 	for i := range 9 {
-		require.Empty(t, h.RunStep(ctx, i).Failure)
+		require.Empty(t, h.RunStep(ctx, i).Failure.String())
 	}
 	twin.Leak[matrix.Cell{Row: "backend/facade", Col: "backend:6379"}] = true
 	c := h.SetupControl(ctx, "08-self-check-wrong-policy", 8, filepath.Join("../..", "policies/controls/backend-policy-wrong-port.yaml"))
-	require.Empty(t, c.Report.Failure)
+	require.Empty(t, c.Report.Failure.String())
 	require.Equal(t, int32(6380), twin.Pols["backend/backend-policy"].Spec.Ingress[0].Ports[0].Port.IntVal, "setup applied the variant")
 	c.Assess(ctx)
-	require.Contains(t, c.Report.Failure, "cells differ from the expectation", c.Report.Text())
+	require.Contains(t, c.Report.Failure.String(), "cells differ from the expectation", c.Report.Text())
 	// The teardown restores the originals even after the failed assessment.
 	c.Restore(ctx)
 	require.Equal(t, int32(6379), twin.Pols["backend/backend-policy"].Spec.Ingress[0].Ports[0].Port.IntVal, "restore put the original back")
@@ -141,16 +141,16 @@ func TestSimControlExactlyThePredictedCellsCanFail(t *testing.T) {
 	h, _ := simHarness(t)
 	ctx := context.Background()
 	for i := range 9 {
-		require.Empty(t, h.RunStep(ctx, i).Failure)
+		require.Empty(t, h.RunStep(ctx, i).Failure.String())
 	}
 	c := h.SetupControl(ctx, "08-self-check-wrong-policy", 8, filepath.Join("../..", "policies/controls/backend-policy-wrong-port.yaml"))
-	require.Empty(t, c.Report.Failure)
+	require.Empty(t, c.Report.Failure.String())
 	require.Len(t, c.pred.Changed, 1)
 	rs := &report.Step{Name: "short-prediction"}
 	h.assessVariant(ctx, rs, c.step, c.pred.After, c.fixture, c.pred.Want, nil, c.applied)
-	require.Contains(t, rs.Failure, "the harness flagged 1 cells, the variant changes 0")
+	require.Contains(t, rs.Failure.String(), "the harness flagged 1 cells, the variant changes 0")
 	c.Restore(ctx)
-	require.Empty(t, c.Report.Failure, c.Report.Text())
+	require.Empty(t, c.Report.Failure.String(), c.Report.Text())
 }
 
 // A step that rolls out a Deployment (05 replaces the management UI with v2) may find its
@@ -160,24 +160,24 @@ func TestSimReplacedPodsMayConvergeOthersMayNot(t *testing.T) {
 	h, twin := simHarness(t)
 	ctx := context.Background()
 	for i := range 5 {
-		require.Empty(t, h.RunStep(ctx, i).Failure)
+		require.Empty(t, h.RunStep(ctx, i).Failure.String())
 	}
 	twin.Mu.Lock()
 	twin.Unreachable[matrix.Cell{Row: "frontend/client", Col: "management-ui:9001"}] = 1
 	twin.Mu.Unlock()
 	rs := h.RunStep(ctx, 5)
-	require.Empty(t, rs.Failure, rs.Text())
+	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.Positive(t, rs.FirstTry)
 
 	h2, twin2 := simHarness(t)
 	for i := range 5 {
-		require.Empty(t, h2.RunStep(ctx, i).Failure)
+		require.Empty(t, h2.RunStep(ctx, i).Failure.String())
 	}
 	twin2.Mu.Lock()
 	twin2.Unreachable[matrix.Cell{Row: "frontend/client", Col: "facade:80"}] = 1
 	twin2.Mu.Unlock()
 	rs = h2.RunStep(ctx, 5)
-	require.Contains(t, rs.Failure, "frontend/client -> facade:80: expected . (allowed), observed X (blocked)", rs.Text())
+	require.Contains(t, rs.Failure.String(), "frontend/client -> facade:80: expected . (allowed), observed X (blocked)", rs.Text())
 }
 
 // The peer engine judges the policies as the API server holds them: a server that changed
@@ -187,7 +187,7 @@ func TestSimPeerJudgesThePoliciesTheServerHolds(t *testing.T) {
 	h, twin := simHarness(t)
 	ctx := context.Background()
 	for i := range 4 {
-		require.Empty(t, h.RunStep(ctx, i).Failure)
+		require.Empty(t, h.RunStep(ctx, i).Failure.String())
 	}
 	api := twin.Clientset().NetworkingV1().NetworkPolicies("backend")
 	p, err := api.Get(ctx, "backend-policy", metav1.GetOptions{})
@@ -197,15 +197,15 @@ func TestSimPeerJudgesThePoliciesTheServerHolds(t *testing.T) {
 	_, err = api.Update(ctx, p, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	rs := h.RunStep(ctx, 4)
-	require.Contains(t, rs.Failure, "on the policies as the API server holds them, the peer engine (cyclonus) disagrees with the expectation")
-	require.Contains(t, rs.Failure, "backend/facade -> backend:6379: expected . (allowed), observed X (blocked)")
+	require.Contains(t, rs.Failure.String(), "on the policies as the API server holds them, the peer engine (cyclonus) disagrees with the expectation")
+	require.Contains(t, rs.Failure.String(), "backend/facade -> backend:6379: expected . (allowed), observed X (blocked)")
 }
 
 // Each step says from when the cells it had to change showed their new verdict.
 func TestSimStepReportsPerCellEnforcementLatency(t *testing.T) {
 	h, _ := simHarness(t)
 	ctx := context.Background()
-	require.Empty(t, h.RunStep(ctx, 0).Failure)
+	require.Empty(t, h.RunStep(ctx, 0).Failure.String())
 	rs := h.RunStep(ctx, 1)
 	require.Contains(t, rs.Text(), "9 cells had to change: each showed its new verdict in every round from median")
 	require.Contains(t, rs.Text(), "none flipped back")
@@ -216,7 +216,7 @@ func TestSimControlRefusesAVariantThatChangesNothing(t *testing.T) {
 	h, twin := simHarness(t)
 	ctx := context.Background()
 	for i := range 9 {
-		require.Empty(t, h.RunStep(ctx, i).Failure)
+		require.Empty(t, h.RunStep(ctx, i).Failure.String())
 	}
 	same := filepath.Join(t.TempDir(), "same.yaml")
 	data, err := os.ReadFile("../../policies/ingress/backend-policy.yaml")
@@ -224,10 +224,10 @@ func TestSimControlRefusesAVariantThatChangesNothing(t *testing.T) {
 	require.NoError(t, os.WriteFile(same, data, 0o644))
 	applied := len(twin.Pols)
 	rs := h.Control(ctx, "08-control-same", 8, same)
-	require.Contains(t, rs.Failure, "changes no cell of 08-payments-policy: it proves nothing")
+	require.Contains(t, rs.Failure.String(), "changes no cell of 08-payments-policy: it proves nothing")
 	require.Len(t, twin.Pols, applied)
 	rs = h.Control(ctx, "08-control-missing", 8, filepath.Join(t.TempDir(), "missing.yaml"))
-	require.Contains(t, rs.Failure, "missing.yaml")
+	require.Contains(t, rs.Failure.String(), "missing.yaml")
 }
 
 // Faults against the twin: a slow source is waited for; lost DNS answers on a verify (no
@@ -237,31 +237,31 @@ func TestSimFaults(t *testing.T) {
 	h, twin := simHarness(t)
 	ctx := context.Background()
 	for i := range 9 {
-		require.Empty(t, h.RunStep(ctx, i).Failure)
+		require.Empty(t, h.RunStep(ctx, i).Failure.String())
 	}
 
 	twin.Slow["pci/payments"] = 300 * time.Millisecond
 	rs := h.Verify(ctx, 8, "verify-slow-source")
-	require.Empty(t, rs.Failure, rs.Text())
+	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.Regexp(t, `rounds; first 3\d\dms`, rs.Text(), "the round waited for the slow source")
 	delete(twin.Slow, "pci/payments")
 
 	twin.LostDNS["frontend/client"] = 2
 	rs = h.Verify(ctx, 8, "verify-lost-dns")
-	require.Contains(t, rs.Failure, "2 cells seen wrong in the round that started", rs.Text())
+	require.Contains(t, rs.Failure.String(), "2 cells seen wrong in the round that started", rs.Text())
 	require.Equal(t, 1, rs.Rounds, "never retried away")
 	require.Equal(t, 2, rs.FirstTry, "both DNS cells of the client")
-	require.NotContains(t, rs.Failure, "TCX", "explained only on eBPF with TCX")
+	require.NotContains(t, rs.Failure.String(), "TCX", "explained only on eBPF with TCX")
 	rs = h.Verify(ctx, 8, "verify-dns-back")
-	require.Empty(t, rs.Failure, rs.Text())
+	require.Empty(t, rs.Failure.String(), rs.Text())
 	// On eBPF with TCX the failure names what Calico does there; with tc it does not.
 	for _, attach := range []calico.BPFAttach{calico.AttachTCX, calico.AttachTC} {
 		h.Cfg.Dataplane, h.Cfg.BPFAttach = calico.BPF, attach
 		twin.LostDNS["frontend/client"] = 2
 		rs = h.Verify(ctx, 8, "verify-lost-dns-"+string(attach))
-		require.Contains(t, rs.Failure, "2 cells seen wrong in the round that started", rs.Text())
-		require.Equal(t, attach == calico.AttachTCX, strings.Contains(rs.Failure, "On eBPF with TCX, Calico v3.31.7 to v3.33 re-attach"), rs.Failure)
-		require.Empty(t, h.Verify(ctx, 8, "verify-dns-back").Failure)
+		require.Contains(t, rs.Failure.String(), "2 cells seen wrong in the round that started", rs.Text())
+		require.Equal(t, attach == calico.AttachTCX, strings.Contains(rs.Failure.String(), "On eBPF with TCX, Calico v3.31.7 to v3.33 re-attach"), rs.Text())
+		require.Empty(t, h.Verify(ctx, 8, "verify-dns-back").Failure.String())
 	}
 	h.Cfg.Dataplane, h.Cfg.BPFAttach = "", ""
 
@@ -269,7 +269,7 @@ func TestSimFaults(t *testing.T) {
 	twin.Generation["frontend/client"]++
 	twin.Mu.Unlock()
 	rs = h.Verify(ctx, 8, "verify-replaced-pod")
-	require.Empty(t, rs.Failure, rs.Text())
+	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.Contains(t, twin.Opened, "frontend/client-g1-sim", "the new pod got a session of its own")
 }
 
@@ -290,10 +290,10 @@ func simWorkshopDualStack(t *testing.T, by string) {
 	ctx := context.Background()
 	for i := range 9 {
 		rs := h.RunStep(ctx, i)
-		require.Empty(t, rs.Failure, rs.Text())
+		require.Empty(t, rs.Failure.String(), rs.Text())
 		if i == 6 {
 			rs = h.Control(ctx, "06-control-pci-without-dns", 6, "../../policies/controls/pci-policy-without-dns.yaml")
-			require.Empty(t, rs.Failure, rs.Text())
+			require.Empty(t, rs.Failure.String(), rs.Text())
 			if by == "name" {
 				require.Contains(t, rs.Text(), "pci/payments -> facade:80@ipv6: expected X (blocked), observed D (dns-failure)", "names need DNS over both families")
 			} else {
@@ -322,7 +322,7 @@ func simWorkshopDualStack(t *testing.T, by string) {
 		"08-self-check-wrong-policy": "backend-policy-wrong-port.yaml",
 	} {
 		rs := h.Control(ctx, name, 8, filepath.Join("../../policies/controls", file))
-		require.Empty(t, rs.Failure, rs.Text())
+		require.Empty(t, rs.Failure.String(), rs.Text())
 	}
 }
 
@@ -335,11 +335,11 @@ func TestSimControlFlushesTrackedDNSFlows(t *testing.T) {
 	twin.WithCalico(t, "v1")
 	ctx := context.Background()
 	for i := range 7 {
-		require.Empty(t, h.RunStep(ctx, i).Failure)
+		require.Empty(t, h.RunStep(ctx, i).Failure.String())
 	}
 	twin.TrackedDNS["pci/payments"] = 100 // would outlast the control without the flush
 	rs := h.Control(ctx, "06-control-pci-without-dns", 6, filepath.Join("../..", "policies/controls/pci-policy-without-dns.yaml"))
-	require.Empty(t, rs.Failure, rs.Text())
+	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.Equal(t, 1, twin.Flushes)
 	require.Contains(t, rs.Text(), "pci/payments's nodes tracked 1 flows of theirs to port 53 (the longest for 3m19s more")
 	require.Contains(t, rs.Text(), "deleted (conntrack -D, 1 flushes)")
@@ -352,9 +352,9 @@ func TestSimControlFailsWithoutConntrack(t *testing.T) {
 	h.Cfg.NodeConntrack = true
 	ctx := context.Background()
 	for i := range 7 {
-		require.Empty(t, h.RunStep(ctx, i).Failure)
+		require.Empty(t, h.RunStep(ctx, i).Failure.String())
 	}
 	rs := h.Control(ctx, "06-control-pci-without-dns", 6, filepath.Join("../..", "policies/controls/pci-policy-without-dns.yaml"))
-	require.Contains(t, rs.Failure, "what pci/payments's node tracks of them cannot be read: no calico-node pod")
+	require.Contains(t, rs.Failure.String(), "what pci/payments's node tracks of them cannot be read: no calico-node pod")
 	require.Contains(t, rs.Text(), "originals restored", "the restore still runs")
 }

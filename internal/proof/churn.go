@@ -38,7 +38,7 @@ func Churn(ctx context.Context, h *harness.Harness, repo string, spec ChurnSpec)
 	rs := &report.Step{Name: "proof-policy-churn", Kind: "check"}
 	t0 := time.Now()
 	defer func() { rs.Duration = time.Since(t0) }()
-	fail := func(err error) *report.Step { rs.Failure = err.Error(); return rs }
+	fail := func(err error) *report.Step { rs.Fail(err); return rs }
 	defer removeProof(ctx, h)
 	deny, a, _, err := deploy(ctx, h, repo)
 	if err != nil {
@@ -141,8 +141,9 @@ func judgeChurn(rs *report.Step, h *harness.Harness, spec ChurnSpec, cells []mat
 	rs.Notes = append(rs.Notes, fmt.Sprintf("%d changes of %s (apply, delete, ...) %s apart over %s; probes of a's allowed egress during them: %s; %d probes in all",
 		len(changes), "netpol-proof/default-deny", spec.Gap, last.Sub(first).Round(time.Millisecond), strings.Join(counts, ", "), len(obs)))
 	if len(wrong) > 0 {
-		rs.Failure = fmt.Sprintf("a policy change disturbed traffic it does not concern: %d of %d changes were followed by a lost connection of a (every probe is a new connection, allowed throughout):\n  %s",
-			len(lost), len(changes), strings.Join(wrong, "\n  ")) + h.TCXWindow()
+		rs.Failf("a policy change disturbed traffic it does not concern: %d of %d changes were followed by a lost connection of a (every probe is a new connection, allowed throughout):\n  %s",
+			len(lost), len(changes), strings.Join(wrong, "\n  "))
+		rs.Evidence(h.TCXWindow()...)
 	}
 	return rs
 }

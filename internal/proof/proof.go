@@ -27,7 +27,7 @@ func Run(ctx context.Context, h *harness.Harness, repo string) *report.Step {
 	rs := &report.Step{Name: "proof-cross-node-dataplane", Kind: "check"}
 	t0 := time.Now()
 	defer func() { rs.Duration = time.Since(t0) }()
-	fail := func(err error) *report.Step { rs.Failure = err.Error(); return rs }
+	fail := func(err error) *report.Step { rs.Fail(err); return rs }
 	defer removeProof(ctx, h)
 	deny, a, b, err := deploy(ctx, h, repo)
 	if err != nil {

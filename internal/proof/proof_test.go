@@ -18,12 +18,12 @@ func TestSimProof(t *testing.T) {
 	h, twin := harnesstest.New(t, "../../scenario.yaml")
 	ctx := context.Background()
 	rs := Run(ctx, h, "../..")
-	require.Empty(t, rs.Failure, rs.Text())
+	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.Contains(t, rs.Text(), "default-deny ingress applied: blocked by b-by-ip, b-by-name after")
 
 	twin.Leak[matrix.Cell{Row: "netpol-proof/a", Col: "b:8080"}] = true
 	rs = Run(ctx, h, "../..")
-	require.Contains(t, rs.Failure, "default-deny ingress applied: expected blocked")
+	require.Contains(t, rs.Failure.String(), "default-deny ingress applied: expected blocked")
 }
 
 // On a dual-stack twin the proof also probes over IPv6: b by its IPv6 pod IP, its IPv6
@@ -35,11 +35,11 @@ func TestSimProofDualStack(t *testing.T) {
 	h.Cfg.Dual, h.Cfg.ExternalIPv6 = true, twin.ExternalIPv6
 	ctx := context.Background()
 	rs := Run(ctx, h, "../..")
-	require.Empty(t, rs.Failure, rs.Text())
+	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.Contains(t, rs.Text(), "default-deny ingress applied: blocked by b-by-ip, b-by-name, b-by-ipv6, b-by-clusterip-ipv6, b-by-name-ipv6; external-by-ipv6 allowed after")
 
 	h.Cfg.ExternalIPv6 = ""
-	require.Contains(t, Run(ctx, h, "../..").Failure, "the external host has no IPv6 address")
+	require.Contains(t, Run(ctx, h, "../..").Failure.String(), "the external host has no IPv6 address")
 }
 
 // The policy-churn check: a's egress to the external host (each family) stays connected
@@ -54,7 +54,7 @@ func TestSimChurn(t *testing.T) {
 	h.Cfg.ProbeTimeout = 100 * time.Millisecond
 	spec := ChurnSpec{Changes: 6, Gap: 100 * time.Millisecond, Interval: 10 * time.Millisecond, Lead: 50 * time.Millisecond}
 	rs := Churn(ctx, h, "../..", spec)
-	require.Empty(t, rs.Failure, rs.Text())
+	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.Contains(t, rs.Text(), "6 changes of netpol-proof/default-deny (apply, delete, ...) 100ms apart")
 	require.Contains(t, rs.Text(), "probes of a's allowed egress during them: external ")
 
@@ -63,14 +63,14 @@ func TestSimChurn(t *testing.T) {
 	twin.DropAfterChange = 90 * time.Millisecond
 	h.Cfg.Dataplane, h.Cfg.BPFAttach = calico.BPF, calico.AttachTCX
 	rs = Churn(ctx, h, "../..", spec)
-	require.Contains(t, rs.Failure, "a policy change disturbed traffic it does not concern: 6 of 6 changes were followed by a lost connection of a")
-	require.Regexp(t, `netpol-proof/a -> external(-by-ipv6)?: blocked \(.*\), probe started \d+ms after change 1 \(apply\)`, rs.Failure)
-	require.Contains(t, rs.Failure, "after change 2 (delete)")
-	require.Contains(t, rs.Failure, "On eBPF with TCX")
+	require.Contains(t, rs.Failure.String(), "a policy change disturbed traffic it does not concern: 6 of 6 changes were followed by a lost connection of a")
+	require.Regexp(t, `netpol-proof/a -> external(-by-ipv6)?: blocked \(.*\), probe started \d+ms after change 1 \(apply\)`, rs.Failure.String())
+	require.Contains(t, rs.Failure.String(), "after change 2 (delete)")
+	require.Contains(t, rs.Failure.String(), "On eBPF with TCX")
 
 	// Too few probes to judge is a failure, not a pass.
 	twin.DropAfterChange = 0
 	twin.Slow["netpol-proof/a"] = 80 * time.Millisecond
 	rs = Churn(ctx, h, "../..", spec)
-	require.Contains(t, rs.Failure, "too few to judge")
+	require.Contains(t, rs.Failure.String(), "too few to judge")
 }

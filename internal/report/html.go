@@ -80,7 +80,7 @@ tr.calico td{color:#225}tr.harness td{color:#555;font-style:italic}img.shot{bord
 		if s.Expected != nil && s.Observed != nil {
 			fmt.Fprintf(&b, `<div class="pair"><div><h4>expected</h4>%s</div><div><h4>observed</h4>%s</div></div>`, grid(s, s.Expected), grid(s, s.Observed))
 		}
-		for _, n := range s.Notes {
+		for _, n := range s.lines() {
 			fmt.Fprintf(&b, "<p>%s</p>", html.EscapeString(n))
 		}
 		if s.Enforcement != nil {
@@ -108,7 +108,7 @@ tr.calico td{color:#225}tr.harness td{color:#555;font-style:italic}img.shot{bord
 		if len(s.Screenshot) > 0 {
 			fmt.Fprintf(&b, `<p><img class="shot" alt="screenshot of %s" src="data:image/png;base64,%s"></p>`, html.EscapeString(s.Name), base64.StdEncoding.EncodeToString(s.Screenshot))
 		}
-		if s.Failure != "" {
+		if s.Failed() {
 			fmt.Fprintf(&b, "<pre>%s</pre>", html.EscapeString(s.Text()))
 		}
 	}
@@ -117,7 +117,7 @@ tr.calico td{color:#225}tr.harness td{color:#555;font-style:italic}img.shot{bord
 }
 
 func verdict(s *Step) (class, text string) {
-	if s.Failure != "" {
+	if s.Failed() {
 		return "fail", "FAIL"
 	}
 	return "pass", "PASS"
@@ -192,7 +192,7 @@ func rolloutHTML(r *Rollout) string {
 	if cs := r.ConnSummary(); cs != "" {
 		fmt.Fprintf(&b, "<p>%s</p>", html.EscapeString(cs))
 	}
-	for _, v := range append(slices.Clone(r.Health), r.Versions...) {
+	for _, v := range append(r.health(), r.Versions...) {
 		fmt.Fprintf(&b, "<div><small>%s</small></div>", html.EscapeString(v))
 	}
 	b.WriteString(strip(r))

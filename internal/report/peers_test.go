@@ -25,7 +25,7 @@ func samplePeer() *PeerSuite {
 // failures and skips kept.
 func TestJUnitMergesPeerSuites(t *testing.T) {
 	r := sampleRun()
-	r.Steps = append(r.Steps, &Step{Name: "peers-kubernetes-netpol", Kind: "peer", Peer: samplePeer(), Failure: "1 of 3 specs failed"})
+	r.Steps = append(r.Steps, &Step{Name: "peers-kubernetes-netpol", Kind: "peer", Peer: samplePeer(), Failure: &Failure{Problems: []Problem{{What: "1 of 3 specs failed"}}}})
 	x, err := r.JUnit()
 	require.NoError(t, err)
 	var got struct {

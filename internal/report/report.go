@@ -30,8 +30,17 @@ type Step struct {
 	Rounds    int             `json:"rounds"`
 	Latency   time.Duration   `json:"enforcementLatencyNs"`
 	Duration  time.Duration   `json:"durationNs"`
-	Failure   string          `json:"failure,omitempty"`
+	Failure   *Failure        `json:"failure,omitempty"`
 	Notes     []string        `json:"notes,omitempty"`
+	// The typed results of the checks that have them (results.go).
+	RoundTimes *RoundTimes  `json:"roundTimes,omitempty"`
+	Change     *Change      `json:"change,omitempty"`
+	Deletion   *Deletion    `json:"deletion,omitempty"`
+	UDPSettles []*UDPSettle `json:"udpSettles,omitempty"`
+	Control    *Control     `json:"control,omitempty"`
+	Soak       *Soak        `json:"soak,omitempty"`
+	Health     *Health      `json:"health,omitempty"`
+	Dataplane  *Dataplane   `json:"dataplane,omitempty"`
 	// Enforcement is set for policy steps: per changed cell, when it took its new verdict.
 	Enforcement *Enforcement `json:"enforcement,omitempty"`
 	// Replay is set for a replay of the policy steps on one Calico version; Compared for
@@ -75,14 +84,14 @@ type Run struct {
 
 // Failed reports whether any step failed.
 func (r *Run) Failed() bool {
-	return slices.ContainsFunc(r.Steps, func(s *Step) bool { return s.Failure != "" })
+	return slices.ContainsFunc(r.Steps, (*Step).Failed)
 }
 
 // Text renders a step for the terminal.
 func (s *Step) Text() string {
 	var b strings.Builder
 	status := "PASS"
-	if s.Failure != "" {
+	if s.Failed() {
 		status = "FAIL"
 	}
 	fmt.Fprintf(&b, "=== %s %s", status, s.Name)
@@ -106,7 +115,7 @@ func (s *Step) Text() string {
 		fmt.Fprintf(&b, "diff:\n%s", matrix.RenderDiff(s.Expected, s.Mismatches))
 		b.WriteString(s.Repros())
 	}
-	for _, n := range s.Notes {
+	for _, n := range s.lines() {
 		fmt.Fprintf(&b, "  %s\n", n)
 	}
 	if s.Enforcement != nil {
@@ -127,7 +136,7 @@ func (s *Step) Text() string {
 	if s.Comparison != nil {
 		b.WriteString(s.Comparison.Text())
 	}
-	if s.Failure != "" {
+	if s.Failed() {
 		fmt.Fprintf(&b, "failure: %s\n", s.Failure)
 	}
 	return b.String()
@@ -151,7 +160,7 @@ func (r *Run) Summary() string {
 	var lat []time.Duration
 	for _, s := range r.Steps {
 		res := "PASS"
-		if s.Failure != "" {
+		if s.Failed() {
 			res = "FAIL"
 		}
 		l := "-"
@@ -173,10 +182,10 @@ func (r *Run) Summary() string {
 	fmt.Fprintf(&b, "total %s\n", r.Finished.Sub(r.Started).Round(time.Second))
 	// The failures last, where a log's tail (all a CI page may keep) still shows them.
 	for _, s := range r.Steps {
-		if s.Failure == "" {
+		if !s.Failed() {
 			continue
 		}
-		lines := strings.Split(s.Failure, "\n")
+		lines := strings.Split(s.Failure.String(), "\n")
 		if len(lines) > failureLines {
 			lines = append(lines[:failureLines], fmt.Sprintf("... %d more lines in summary.txt", len(lines)-failureLines))
 		}
@@ -281,8 +290,8 @@ func (r *Run) JUnit() ([]byte, error) {
 			peers = append(peers, ps)
 		}
 		c := junitCase{Name: st.Name, Classname: r.Suite + "." + st.Kind, Time: secs(st.Duration), SystemOut: st.Text()}
-		if st.Failure != "" {
-			c.Failure = &junitFailure{Message: st.Failure, Text: st.Text()}
+		if st.Failed() {
+			c.Failure = &junitFailure{Message: st.Failure.First(), Text: st.Text()}
 			s.Failures++
 		}
 		s.Cases = append(s.Cases, c)

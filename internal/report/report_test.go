@@ -31,7 +31,7 @@ func sampleRun() *Run {
 			},
 			{
 				Name: "01-default-deny", Kind: "step", Expected: table(matrix.Blocked), Observed: table(matrix.Allowed), Latency: 4 * time.Second, Rounds: 9,
-				Mismatches: []matrix.Mismatch{{Row: "x/y", Col: "a:1", Want: matrix.Blocked, Got: matrix.Allowed}}, Failure: "1 cells differ",
+				Mismatches: []matrix.Mismatch{{Row: "x/y", Col: "a:1", Want: matrix.Blocked, Got: matrix.Allowed}}, Failure: &Failure{Problems: []Problem{{What: "1 cells differ"}}},
 				Results: []matrix.Result{{Cell: cell, Verdict: matrix.Allowed, Repro: "kubectl exec -n x y -- /star check http://a:1/status"}},
 			},
 			{Name: "proof", Kind: "check", Notes: []string{"a on node1, b on node2"}},
@@ -77,7 +77,7 @@ func TestRolloutRendering(t *testing.T) {
 	t0 := time.Unix(100, 0)
 	at := func(ms int64) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	r := &Run{Suite: "s", Started: time.Unix(0, 0), Finished: time.Unix(60, 0), Steps: []*Step{{
-		Name: "upgrade", Kind: "check", Failure: "LEAK: a -> b",
+		Name: "upgrade", Kind: "check", Failure: &Failure{Problems: []Problem{{What: "LEAK: a -> b"}}},
 		Rollout: &Rollout{
 			From: "v1", To: "v2", Note: "offline: two builds", IntervalMs: 250, Cells: 2, Observations: 40, Leaks: 1,
 			Applied:    t0,

@@ -2,9 +2,11 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/rollout"
 )
 
@@ -48,8 +50,68 @@ type Rollout struct {
 	Conns          []*rollout.Conn `json:"connections,omitempty"`
 	ConnIntervalMs int64           `json:"connIntervalMs,omitempty"`
 	ReplyBudgetMs  int64           `json:"replyBudgetMs,omitempty"`
-	// Health is what was found in Calico's own logs during the rollout.
-	Health []string `json:"calicoHealth,omitempty"`
+	// What Calico's own logs showed during the rollout: the error lines the allowlist
+	// does not explain, what it explained, and the pods whose logs were read.
+	LogErrors []string    `json:"calicoLogErrors,omitempty"`
+	Tolerated []Tolerated `json:"calicoLogTolerated,omitempty"`
+	LogPods   []string    `json:"calicoLogPods,omitempty"`
+	// Before is what each calico component said before the rollout, ToleratedBefore the
+	// log lines the allowlist explained up to then.
+	Before          []string    `json:"versionsBefore,omitempty"`
+	ToleratedBefore []Tolerated `json:"calicoLogToleratedBefore,omitempty"`
+	// Injected is the negative control's result, AdminLoss the admin policies' loss.
+	Injected  *Injected  `json:"injected,omitempty"`
+	AdminLoss *AdminLoss `json:"adminLoss,omitempty"`
+}
+
+// Injected is the negative control: a policy deleted during the rollout and the cells it
+// makes allowed meanwhile. Confirmed: the suite reported exactly that leak (LeakRuns on
+// the predicted cells) and nothing else.
+type Injected struct {
+	Deleted   string        `json:"deleted"`
+	Predicted []matrix.Cell `json:"predicted"`
+	Confirmed bool          `json:"confirmed"`
+	LeakRuns  int           `json:"leakRuns,omitempty"`
+}
+
+// AdminLoss is the admin policies' loss across a rollout to a Calico that does not
+// enforce their form: per predicted cell, the end state's verdict (Want) and the loss's
+// (Got). Confirmed: every one changed so once the rollout was done and stayed so.
+type AdminLoss struct {
+	Predicted []matrix.Mismatch `json:"predicted"`
+	Confirmed bool              `json:"confirmed"`
+}
+
+// controls are the controls' lines: what they predict and, once judged, what was seen.
+func (r *Rollout) controls() []string {
+	var out []string
+	if i := r.Injected; i != nil {
+		for _, c := range i.Predicted {
+			out = append(out, fmt.Sprintf("control: deleting %s makes %s -> %s allowed", i.Deleted, c.Row, c.Col))
+		}
+		if i.Confirmed {
+			out = append(out, fmt.Sprintf("control: the suite reported exactly the injected leak: %d leak runs on the %d predicted cells while %s were deleted, nothing else; without the control this rollout would have failed", i.LeakRuns, len(i.Predicted), i.Deleted))
+		}
+	}
+	if l := r.AdminLoss; l != nil {
+		for _, m := range l.Predicted {
+			kind := rollout.Down
+			if m.Got == matrix.Allowed {
+				kind = rollout.Leak
+			}
+			out = append(out, fmt.Sprintf("admin loss: predicted %s %s -> %s (the end state says %s)", kind, m.Row, m.Col, m.Want))
+		}
+		if l.Confirmed {
+			out = append(out, fmt.Sprintf("admin loss: every one of the %d predicted cells changed as predicted once %s rolled out and stayed so to the end; nothing else deviated unexplained", len(l.Predicted), r.To))
+		}
+	}
+	if len(r.Before) > 0 {
+		out = append(out, "before: "+strings.Join(r.Before, "; "))
+	}
+	for _, t := range r.ToleratedBefore {
+		out = append(out, t.String())
+	}
+	return out
 }
 
 // ConnSummary is one line about the held connections: how many, exchanges, the worst
@@ -84,6 +146,9 @@ func (r *Rollout) Ms(t time.Time) int64 { return t.Sub(r.Applied).Milliseconds()
 // Text renders the rollout: the verdict numbers, then the timeline.
 func (r *Rollout) Text() string {
 	var b strings.Builder
+	for _, l := range r.controls() {
+		fmt.Fprintf(&b, "  %s\n", l)
+	}
 	fmt.Fprintf(&b, "rollout %s -> %s", r.From, r.To)
 	if r.Note != "" {
 		fmt.Fprintf(&b, " (%s)", r.Note)
@@ -98,7 +163,7 @@ func (r *Rollout) Text() string {
 	if cs := r.ConnSummary(); cs != "" {
 		fmt.Fprintf(&b, "  %s\n", cs)
 	}
-	for _, hl := range r.Health {
+	for _, hl := range r.health() {
 		fmt.Fprintf(&b, "  calico health: %s\n", hl)
 	}
 	for _, v := range r.Versions {
@@ -118,4 +183,13 @@ func cellSuffix(c string) string {
 		return ""
 	}
 	return " (" + c + ")"
+}
+
+// health is what Calico's logs showed, a line each.
+func (r *Rollout) health() []string {
+	out := slices.Clone(r.LogErrors)
+	for _, t := range r.Tolerated {
+		out = append(out, t.String())
+	}
+	return append(out, fmt.Sprintf("logs read of %d calico pods that lived in the rollout: %s", len(r.LogPods), strings.Join(r.LogPods, ", ")))
 }

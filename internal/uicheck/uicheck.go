@@ -28,7 +28,7 @@ func Run(ctx context.Context, h *harness.Harness, i int, nodeIP, chromium string
 	t0 := time.Now()
 	defer func() { rs.Duration = time.Since(t0) }()
 	fail := func(format string, args ...any) *report.Step {
-		rs.Failure = fmt.Sprintf(format, args...)
+		rs.Failf(format, args...)
 		return rs
 	}
 	step, st := &h.Scenario.Steps[i], h.States[i]

@@ -2,10 +2,8 @@ package upgrade
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/matrix"
@@ -30,10 +28,9 @@ func (ro *rolloutRun) judge(ctx context.Context) error {
 	if ro.tracker != nil {
 		gone = ro.tracker.Gone()
 	}
-	logProblems, notes := h.JudgeLogLines(ro.logLines, gone)
+	logProblems, tolerated := h.JudgeLogLines(ro.logLines, gone)
 	problems = append(problems, logProblems...)
-	r.Health = append(slices.Clone(logProblems), notes...)
-	r.Health = append(r.Health, fmt.Sprintf("logs read of %d calico pods that lived in the rollout: %s", len(ro.logPods), strings.Join(ro.logPods, ", ")))
+	r.LogErrors, r.Tolerated, r.LogPods = logProblems, tolerated, ro.logPods
 	// The new mark's snapshot also says which pods restarted since the one before.
 	restarted, err := h.RemarkCalicoHealthy(ctx, "during the rollout")
 	if err != nil {
@@ -57,19 +54,17 @@ func (ro *rolloutRun) judge(ctx context.Context) error {
 	}
 	if ro.inj != nil {
 		problems = append(problems, ro.inj.judge(a, h.Cfg)...)
-		if len(problems) == 0 {
-			ro.rs.Notes = append(ro.rs.Notes, fmt.Sprintf("control: the suite reported exactly the injected leak: %d leak runs on the %d predicted cells while %s were deleted, nothing else; without the control this rollout would have failed", a.Leaks, len(ro.inj.predicted), ro.inj.name()))
-		}
+		r.Injected.Confirmed, r.Injected.LeakRuns = len(problems) == 0, a.Leaks
 	}
 	if ro.loss != nil {
 		lost := ro.loss.judge(a)
 		problems = append(problems, lost...)
 		if len(lost) == 0 {
-			ro.rs.Notes = append(ro.rs.Notes, fmt.Sprintf("admin loss: every one of the %d predicted cells changed as predicted once %s rolled out and stayed so to the end; nothing else deviated unexplained", len(ro.loss.predicted), spec.To))
+			r.AdminLoss.Confirmed = true
 		}
 	}
 	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "\n"))
+		return report.Problems(problems)
 	}
 	return nil
 }
@@ -87,6 +82,13 @@ func (ro *rolloutRun) report(a *rollout.Analysis) *report.Rollout {
 		SlowProbes: a.Slow, SlowestMs: a.Slowest.Milliseconds(),
 		SlowestCell: cellNameIf(a.Slow > 0, a.SlowestCell), WorstDownCell: cellNameIf(a.WorstDown > 0, a.WorstDownCell),
 		LongestHoleCell: cellNameIf(a.LongestHole > 0, a.LongestHoleCell),
+		Before:          ro.before, ToleratedBefore: ro.toleratedBefore,
+	}
+	if ro.inj != nil {
+		r.Injected = &report.Injected{Deleted: ro.inj.name(), Predicted: ro.inj.predicted}
+	}
+	if ro.loss != nil {
+		r.AdminLoss = &report.AdminLoss{Predicted: ro.loss.predicted}
 	}
 	if ro.hs != nil {
 		for _, c := range ro.conns {

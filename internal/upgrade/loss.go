@@ -88,12 +88,3 @@ func (l *adminLoss) judge(a *rollout.Analysis) []string {
 	}
 	return out
 }
-
-// notes say what was predicted (before) and, after a passing judge, what was seen.
-func (l *adminLoss) notes() []string {
-	var out []string
-	for _, m := range l.predicted {
-		out = append(out, fmt.Sprintf("admin loss: predicted %s %s -> %s (the end state says %s)", lossKind(m), m.Row, m.Col, m.Want))
-	}
-	return out
-}

@@ -24,33 +24,27 @@ func (ro *rolloutRun) prepare(ctx context.Context, step *scenario.Step) error {
 		if ro.spec.ControlsAfter > 0 {
 			ro.inj.after = ro.spec.ControlsAfter
 		}
-		for _, c := range ro.inj.predicted {
-			ro.rs.Notes = append(ro.rs.Notes, fmt.Sprintf("control: deleting %s makes %s allowed", ro.inj.name(), cellName(c)))
-		}
 	}
 	if ro.spec.LosesAdmin {
 		if ro.loss, err = newAdminLoss(h, ro.st); err != nil {
 			return err
 		}
-		ro.rs.Notes = append(ro.rs.Notes, ro.loss.notes()...)
 	}
 	if ro.plan, err = h.Plan(ctx, ro.st); err != nil {
 		return err
 	}
-	before, err := calico.Versions(ctx, h.Kube, ro.spec.From)
-	if err != nil {
+	if ro.before, err = calico.Versions(ctx, h.Kube, ro.spec.From); err != nil {
 		return fmt.Errorf("before the rollout: %w", err)
 	}
-	ro.rs.Notes = append(ro.rs.Notes, "before: "+strings.Join(before, "; "))
 	// Calico's health up to now: pods neither restarted nor unready since the last mark.
-	problems, notes, err := h.CalicoProblems(ctx)
+	problems, tolerated, err := h.CalicoProblems(ctx)
+	ro.toleratedBefore = tolerated
 	if err == nil && len(problems) > 0 {
 		err = errors.New(strings.Join(problems, "\n"))
 	}
 	if err != nil {
 		return fmt.Errorf("calico unhealthy before the rollout: %w", err)
 	}
-	ro.rs.Notes = append(ro.rs.Notes, notes...)
 	ro.healthFrom = time.Now()
 	// From here every calico pod's log is followed, the replaced ones to their end.
 	ro.logs = calico.NewLogFollower(h.Kube.Clientset(), ro.healthFrom)

@@ -55,6 +55,11 @@ type rolloutRun struct {
 	want *matrix.Matrix
 	plan probe.Plan
 
+	// before is what each calico component said before the rollout, toleratedBefore the
+	// log lines the allowlist explained up to then.
+	before          []string
+	toleratedBefore []report.Tolerated
+
 	inj  *injection     // the policy-deletion control, if any
 	loss *adminLoss     // the admin policies' expected loss, if any
 	ctl  *serverRestart // the connection control, if any

@@ -31,7 +31,7 @@ func simRollout(name string, inject []string, restartServer string) Spec {
 func TestSimRolloutClean(t *testing.T) {
 	h, _ := harnesstest.EndState(t, "../../scenario.yaml")
 	rs := Run(context.Background(), h, 8, simRollout("rollout", nil, ""))
-	require.Empty(t, rs.Failure, rs.Text())
+	require.Empty(t, rs.Failure.String(), rs.Text())
 	r := rs.Rollout
 	require.NotNil(t, r)
 	require.Zero(t, r.Leaks)
@@ -59,7 +59,7 @@ func TestSimRolloutNewPodThatRestartsFails(t *testing.T) {
 		}, metav1.CreateOptions{})
 	}()
 	rs := Run(context.Background(), h, 8, simRollout("rollout", nil, ""))
-	require.Contains(t, rs.Failure, "calico-node-b on sim-worker2 restarted 1 time(s) during the rollout", rs.Text())
+	require.Contains(t, rs.Failure.String(), "calico-node-b on sim-worker2 restarted 1 time(s) during the rollout", rs.Text())
 }
 
 // DNS cells are judged on the rollout's clock: a lookup gets the probe timeout, not the
@@ -69,7 +69,7 @@ func TestSimRolloutJudgesDNSOnTheProbeClock(t *testing.T) {
 	h.Cfg.DNSTimeout = 5 * time.Second
 	spec := simRollout("rollout", nil, "")
 	rs := Run(context.Background(), h, 8, spec)
-	require.Empty(t, rs.Failure, rs.Text())
+	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.NotEmpty(t, twin.Watches)
 	for _, w := range twin.Watches {
 		require.Equal(t, spec.ProbeTimeout, w.DNSTimeout)
@@ -89,7 +89,7 @@ func TestSimRolloutLeakFails(t *testing.T) {
 	spec := simRollout("rollout", nil, "")
 	spec.Tail = time.Second
 	rs := Run(context.Background(), h, 8, spec)
-	require.Contains(t, rs.Failure, "LEAK: frontend/client -> backend:6379 denied but seen allowed")
+	require.Contains(t, rs.Failure.String(), "LEAK: frontend/client -> backend:6379 denied but seen allowed")
 }
 
 // The controls: two policies deleted mid-rollout and one server restarted must be reported
@@ -99,7 +99,7 @@ func TestSimRolloutControls(t *testing.T) {
 	spec := simRollout("upgrade-control", []string{"pci/default-deny-pci", "pci/allow-management-ui"}, "client:9000")
 	spec.Tail = time.Second
 	rs := Run(context.Background(), h, 8, spec)
-	require.Empty(t, rs.Failure, rs.Text())
+	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.True(t, twin.Restarted["frontend/client-sim"])
 	require.Equal(t, 4, countInjected(rs.Rollout.Deviations), rs.Text())
 	disrupted := 0
@@ -123,7 +123,7 @@ func TestSimRolloutControlRestoreErrorFails(t *testing.T) {
 	spec := simRollout("upgrade-control", []string{"pci/default-deny-pci", "pci/allow-management-ui"}, "")
 	spec.Tail = time.Second
 	rs := Run(context.Background(), h, 8, spec)
-	require.Contains(t, rs.Failure, "restore pci/default-deny-pci: admission webhook denied the request", rs.Text())
+	require.Contains(t, rs.Failure.String(), "restore pci/default-deny-pci: admission webhook denied the request", rs.Text())
 }
 
 func countInjected(ds []rollout.Deviation) int {
@@ -142,7 +142,7 @@ func TestSimRolloutWrongVersionFails(t *testing.T) {
 	spec := simRollout("upgrade", nil, "")
 	spec.To = "v2"
 	rs := Run(context.Background(), h, 8, spec)
-	require.Contains(t, rs.Failure, `every calico pod should be v2: calico-kube-controllers-a says "v1", calico-node-a says "v1"`)
+	require.Contains(t, rs.Failure.String(), `every calico pod should be v2: calico-kube-controllers-a says "v1", calico-node-a says "v1"`)
 }
 
 // The connection control needs a target some allowed app cell holds a connection to.
