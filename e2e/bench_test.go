@@ -30,8 +30,7 @@ func BenchmarkScale(b *testing.B) {
 	if err != nil {
 		rs.Fail(err)
 	}
-	rs.Notes = append(rs.Notes, fmt.Sprintf("%d rounds per size through the probe sessions; table (also bench.svg):", *flagBenchRounds))
-	rs.Notes = append(rs.Notes, strings.Split(strings.TrimRight(report.BenchTable(points), "\n"), "\n")...)
+	rs.Scale = &report.Scale{Rounds: *flagBenchRounds, Points: points}
 	run.Steps = append(run.Steps, rs)
 	b.Log("\n" + rs.Text())
 	if len(points) > 0 {
@@ -64,8 +63,7 @@ func BenchmarkEnforcement(b *testing.B) {
 	if err != nil {
 		rs.Fail(err)
 	}
-	rs.Notes = append(rs.Notes, fmt.Sprintf("policies applied one after another, %d sources, each cell timed from its own policy's apply (probes every 100 ms); calico %s, dataplane %s:", *flagBenchPolSources, versions.CalicoLabel(calicoVersion()), *flagDataplane))
-	rs.Notes = append(rs.Notes, strings.Split(strings.TrimRight(report.EnforceTable(points), "\n"), "\n")...)
+	rs.EnforceBench = &report.EnforceBench{Sources: *flagBenchPolSources, Calico: versions.CalicoLabel(calicoVersion()), Dataplane: *flagDataplane, Points: points}
 	run.Steps = append(run.Steps, rs)
 	b.Log("\n" + rs.Text())
 	for _, p := range points {

@@ -492,7 +492,7 @@ func installCalico(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if did != "" {
+	if did != nil {
 		fmt.Println(did)
 	}
 	run.Environment["calico"] = versions.CalicoLabel(calicoVersion()) + " from " + src

@@ -269,24 +269,23 @@ func calicoManifest(ctx context.Context, version, src string) (string, []byte, e
 
 // deliverCalico makes a Calico build's images available to the nodes: pushed to the
 // registry under their upstream names (the nodes pull them when the pods start), or
-// kind-loaded. Upstream images are the nodes' to pull. It says what it did.
-func deliverCalico(ctx context.Context, version string) (string, error) {
+// kind-loaded. Upstream images are the nodes' to pull (nil: nothing delivered).
+func deliverCalico(ctx context.Context, version string) (*report.ImageDelivery, error) {
 	if !builtHere() {
-		return "", nil
+		return nil, nil
 	}
 	t0 := time.Now()
 	if !viaRegistry() {
 		if err := kindLoadCalico(ctx, version); err != nil {
-			return "", err
+			return nil, err
 		}
-		return fmt.Sprintf("calico %s images kind-loaded into every node in %s", version, time.Since(t0).Round(100*time.Millisecond)), nil
+		return &report.ImageDelivery{Version: version, KindLoad: true, Took: time.Since(t0)}, nil
 	}
 	up, layers, err := pushCalico(ctx, version)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return fmt.Sprintf("calico %s images pushed to the local registry as %s in %s (%s); the nodes pull them as the pods start",
-		version, strings.Join(up, ", "), time.Since(t0).Round(100*time.Millisecond), layers), nil
+	return &report.ImageDelivery{Version: version, Pushed: up, Layers: layers, Took: time.Since(t0)}, nil
 }
 
 // kindLoadCalico copies a build's three images, under their local names, into every node.
@@ -300,23 +299,23 @@ func kindLoadCalico(ctx context.Context, version string) error {
 }
 
 // pushCalico pushes a build's three images under their upstream names.
-func pushCalico(ctx context.Context, version string) ([]string, string, error) {
+func pushCalico(ctx context.Context, version string) ([]string, report.Layers, error) {
+	var layers report.Layers
 	local := versions.CalicoImages(version)
 	upstream, err := versions.CalicoUpstreamImages(version)
 	if err != nil {
-		return nil, "", err
+		return nil, layers, err
 	}
 	var names []string
-	var sent, had int
 	for _, comp := range slices.Sorted(maps.Keys(local)) {
 		p, err := registry.Push(ctx, local[comp], upstream[comp])
 		if err != nil {
-			return nil, "", err
+			return nil, layers, err
 		}
 		names = append(names, upstream[comp])
-		sent, had = sent+p.Uploaded, had+p.Present
+		layers.Sent, layers.Had = layers.Sent+p.Uploaded, layers.Had+p.Present
 	}
-	return names, fmt.Sprintf("%d layers sent, %d already there", sent, had), nil
+	return names, layers, nil
 }
 
 // deliverStar makes the demo app's image available to every node.
@@ -373,26 +372,27 @@ func measureDelivery(ctx context.Context) error {
 		if err != nil {
 			break
 		}
-		var note string
-		note, err = measureVersion(ctx, v, base)
-		rs.Notes = append(rs.Notes, note)
-		run.Timings["calico "+v+" images onto the nodes"] = note
+		var m *report.ImageMeasurement
+		if m, err = measureVersion(ctx, v, base); err == nil {
+			rs.ImageMeasurements = append(rs.ImageMeasurements, *m)
+			run.Timings["calico "+v+" images onto the nodes"] = m.String()
+		}
 	}
 	if err != nil {
 		rs.Fail(err)
 	}
 	rs.Duration = time.Since(t0)
 	run.Steps = append(run.Steps, rs)
-	fmt.Fprintln(os.Stdout, strings.Join(rs.Notes, "\n"))
+	fmt.Fprint(os.Stdout, rs.Text())
 	return err
 }
 
 // measureVersion measures one version's images (see measureDelivery); base is the nodes'
 // snapshot count without them.
-func measureVersion(ctx context.Context, v string, base int) (string, error) {
+func measureVersion(ctx context.Context, v string, base int) (*report.ImageMeasurement, error) {
 	up, err := versions.CalicoUpstreamImages(v)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	local, upstream := sortedValues(versions.CalicoImages(v)), sortedValues(up)
 	removed := func(imgs []string) error {
@@ -406,33 +406,31 @@ func measureVersion(ctx context.Context, v string, base int) (string, error) {
 		return err
 	}
 	if err := removed(append(local, upstream...)); err != nil {
-		return "", err
+		return nil, err
 	}
 	tk := time.Now()
 	if err := kindLoadCalico(ctx, v); err != nil {
-		return "", err
+		return nil, err
 	}
 	kindLoad := time.Since(tk)
 	if err := removed(local); err != nil {
-		return "", err
+		return nil, err
 	}
 	tp := time.Now()
 	_, layers, err := pushCalico(ctx, v)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	push := time.Since(tp)
 	tl := time.Now()
 	if err := kindC.Pull(ctx, upstream...); err != nil {
-		return "", err
+		return nil, err
 	}
 	pull := time.Since(tl)
 	if err := removed(upstream); err != nil {
-		return "", err
+		return nil, err
 	}
-	r := func(d time.Duration) string { return d.Round(100 * time.Millisecond).String() }
-	return fmt.Sprintf("calico %s, 3 images onto %d nodes: kind load %s; registry %s = push %s (%s) + every node pulls %s; registry/kind load %.2f, its pull alone %.2f",
-		v, 1+*flagWorkers, r(kindLoad), r(push+pull), r(push), layers, r(pull), (push+pull).Seconds()/kindLoad.Seconds(), pull.Seconds()/kindLoad.Seconds()), nil
+	return &report.ImageMeasurement{Version: v, Nodes: 1 + *flagWorkers, KindLoad: kindLoad, Push: push, Pull: pull, Layers: layers}, nil
 }
 
 // sortedValues are a map's values in the order of its keys.

@@ -91,8 +91,8 @@ func upgradeFeatures() []features.Feature {
 					continue // installed by TestMain
 				}
 				did, err := deliverCalico(ctx, v)
-				if did != "" {
-					rs.Notes = append(rs.Notes, "version "+v+": "+did)
+				if did != nil {
+					rs.Images = append(rs.Images, *did)
 				}
 				if err != nil {
 					return err
@@ -101,7 +101,7 @@ func upgradeFeatures() []features.Feature {
 			return nil
 		}()
 		if note != "" {
-			rs.Notes = append(rs.Notes, note)
+			run.Environment["upgrade path"] = note
 		}
 		if err != nil {
 			rs.Fail(err)
@@ -255,7 +255,7 @@ func migrationForms(path []string) map[string]string {
 // migration (both forms side by side, so every calico-node, old or new, finds the one it
 // knows) and the loss checks' setup.
 func changeAdminForms(ctx context.Context, end int, name string, apply map[string]string, remove string, restores bool, manifests map[string][]*unstructured.Unstructured) *report.Step {
-	var notes []string
+	forms := &report.AdminForms{}
 	err := func() error {
 		for api, version := range apply {
 			var crds []*unstructured.Unstructured
@@ -287,7 +287,7 @@ func changeAdminForms(ctx context.Context, end int, name string, apply map[strin
 			for _, u := range crds {
 				names = append(names, u.GetName())
 			}
-			notes = append(notes, fmt.Sprintf("applied the %s form (%d objects; CRDs %s from the %s manifest)", api, len(objs), strings.Join(names, ", "), version))
+			forms.Applied = append(forms.Applied, report.AdminForm{API: api, Objects: len(objs), CRDs: names, From: version})
 		}
 		if remove != "" {
 			objs := scen.AdminForm(remove)
@@ -298,13 +298,13 @@ func changeAdminForms(ctx context.Context, end int, name string, apply map[strin
 			if err := h.Kube.Delete(ctx, us...); err != nil {
 				return err
 			}
-			notes = append(notes, fmt.Sprintf("deleted the %s form (%d objects)", remove, len(objs)))
+			forms.Deleted = &report.AdminForm{API: remove, Objects: len(objs)}
 		}
 		return nil
 	}()
 	if err != nil {
 		rs := report.Failing(name, "step", err)
-		rs.Notes = notes
+		rs.AdminForms = forms
 		return rs
 	}
 	verify := h.Verify
@@ -314,6 +314,6 @@ func changeAdminForms(ctx context.Context, end int, name string, apply map[strin
 		verify = h.VerifyAdminRestored
 	}
 	rs := verify(ctx, end, name)
-	rs.Notes = append(notes, rs.Notes...)
+	rs.AdminForms = forms
 	return rs
 }

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/harness"
@@ -23,9 +22,10 @@ func Perf(ctx context.Context, h *harness.Harness, i, rounds int) *report.Step {
 		if err != nil {
 			return err
 		}
-		var session, perSource, perCell, upstream []time.Duration
-		var slowest []time.Duration // the longest probe of each session round: its floor
-		baselineWrong := 0
+		d := &report.Delivery{
+			Sources: len(want.Rows), Targets: len(want.Cols), Cells: len(want.ProbedCells()), Rounds: rounds,
+			ProbeTimeout: h.Cfg.ProbeTimeout, Workers: len(plan.Sources), UpstreamWorkers: upstreamWorkers,
+		}
 		timed := func(list *[]time.Duration, round func() (*matrix.Matrix, map[matrix.Cell]matrix.Result)) (*matrix.Matrix, map[matrix.Cell]matrix.Result) {
 			t0 := time.Now()
 			obs, details := round()
@@ -33,48 +33,39 @@ func Perf(ctx context.Context, h *harness.Harness, i, rounds int) *report.Step {
 			return obs, details
 		}
 		for range rounds {
-			obs, details := timed(&session, func() (*matrix.Matrix, map[matrix.Cell]matrix.Result) { return h.Engine.Round(ctx, plan, want, nil) })
+			obs, details := timed(&d.Session, func() (*matrix.Matrix, map[matrix.Cell]matrix.Result) { return h.Engine.Round(ctx, plan, want, nil) })
 			if mm, _ := matrix.Compare(want, obs); len(mm) > 0 {
 				return fmt.Errorf("a session round differs from %s:\n%s", step.Fixture, matrix.RenderDiff(want, mm))
 			}
 			var longest int64
-			for _, d := range details {
-				longest = max(longest, d.Millis)
+			for _, r := range details {
+				longest = max(longest, r.Millis)
 			}
-			slowest = append(slowest, time.Duration(longest)*time.Millisecond)
+			d.Slowest = append(d.Slowest, time.Duration(longest)*time.Millisecond)
 			for _, way := range []struct {
 				list  *[]time.Duration
 				name  string
 				round func() (*matrix.Matrix, map[matrix.Cell]matrix.Result)
 			}{
-				{&perSource, "one exec per source", func() (*matrix.Matrix, map[matrix.Cell]matrix.Result) {
+				{&d.PerSource, "one exec per source", func() (*matrix.Matrix, map[matrix.Cell]matrix.Result) {
 					return h.Engine.RoundPerSource(ctx, plan, want)
 				}},
-				{&perCell, "one exec per cell", func() (*matrix.Matrix, map[matrix.Cell]matrix.Result) {
+				{&d.PerCell, "one exec per cell", func() (*matrix.Matrix, map[matrix.Cell]matrix.Result) {
 					return h.Engine.RoundPerCell(ctx, plan, want, len(plan.Sources))
 				}},
 				// The upstream NetworkPolicy e2e's way: one exec per cell, 3 workers.
-				{&upstream, "upstream's way", func() (*matrix.Matrix, map[matrix.Cell]matrix.Result) {
+				{&d.Upstream, "upstream's way", func() (*matrix.Matrix, map[matrix.Cell]matrix.Result) {
 					return h.Engine.RoundPerCell(ctx, plan, want, upstreamWorkers)
 				}},
 			} {
 				obs, details := timed(way.list, way.round)
 				mm, _ := matrix.Compare(want, obs)
-				baselineWrong += len(mm)
 				for _, m := range mm {
-					rs.Notes = append(rs.Notes, fmt.Sprintf("%s baseline: %s: %s", way.name, m, details[matrix.Cell{Row: m.Row, Col: m.Col}].Detail))
+					d.BaselineWrong = append(d.BaselineWrong, report.BaselineWrong{Way: way.name, Mismatch: m, Detail: details[matrix.Cell{Row: m.Row, Col: m.Col}].Detail})
 				}
 			}
 		}
-		ms := report.Median(session)
-		rs.Notes = append(rs.Notes,
-			fmt.Sprintf("full matrix of %d sources x %d targets (%d cells), probe timeout %s, %d rounds each way", len(want.Rows), len(want.Cols), len(want.ProbedCells()), h.Cfg.ProbeTimeout, rounds),
-			fmt.Sprintf("sessions (one long-lived exec per source): median %s, worst %s; the slowest probe of each round (its floor): median %s, so %s above it",
-				ms.Round(time.Millisecond), slices.Max(session).Round(time.Millisecond), report.Median(slowest).Round(time.Millisecond), (ms-report.Median(slowest)).Round(time.Millisecond)),
-			fmt.Sprintf("one exec per source per round: median %s, worst %s: %.1fx the session round", report.Median(perSource).Round(time.Millisecond), slices.Max(perSource).Round(time.Millisecond), report.Median(perSource).Seconds()/ms.Seconds()),
-			fmt.Sprintf("one exec per cell (%d at a time): median %s, worst %s: %.1fx the session round", len(plan.Sources), report.Median(perCell).Round(time.Millisecond), slices.Max(perCell).Round(time.Millisecond), report.Median(perCell).Seconds()/ms.Seconds()),
-			fmt.Sprintf("one exec per cell, %d at a time (the upstream NetworkPolicy e2e's way): median %s, worst %s: %.1fx the session round", upstreamWorkers, report.Median(upstream).Round(time.Millisecond), slices.Max(upstream).Round(time.Millisecond), report.Median(upstream).Seconds()/ms.Seconds()),
-			fmt.Sprintf("baselines' wrong cells: %d", baselineWrong))
+		rs.Delivery = d
 		return nil
 	})
 }

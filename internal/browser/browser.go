@@ -143,3 +143,13 @@ func (p Page) Describe() string {
 	slices.Sort(es)
 	return fmt.Sprintf("%d apps %v (not answering: %v), %d arrows [%s], header %q", len(p.Nodes), p.Nodes, p.Unseen, len(p.Edges), strings.Join(es, " "), p.Meta)
 }
+
+// EdgeList is edges as sorted "from->to" words, one space apart.
+func EdgeList(es []Edge) string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.String()
+	}
+	slices.Sort(s)
+	return strings.Join(s, " ")
+}

@@ -134,12 +134,10 @@ func judgeChurn(rs *report.Step, h *harness.Harness, spec ChurnSpec, cells []mat
 			wrong = append(wrong, fmt.Sprintf("%s -> %s: %d probes during the %s of changes, want at least %d (one per %s scheduled): too few to judge", c.Row, c.Col, per[c], last.Sub(first).Round(time.Millisecond), want, spec.Interval))
 		}
 	}
-	counts := make([]string, 0, len(cells))
+	rs.Churn = &report.Churn{Policy: "netpol-proof/default-deny", Changes: len(changes), Gap: spec.Gap, Span: last.Sub(first), Total: len(obs)}
 	for _, c := range cells {
-		counts = append(counts, fmt.Sprintf("%s %d", c.Col, per[c]))
+		rs.Churn.Probes = append(rs.Churn.Probes, report.CellProbes{Col: c.Col, N: per[c]})
 	}
-	rs.Notes = append(rs.Notes, fmt.Sprintf("%d changes of %s (apply, delete, ...) %s apart over %s; probes of a's allowed egress during them: %s; %d probes in all",
-		len(changes), "netpol-proof/default-deny", spec.Gap, last.Sub(first).Round(time.Millisecond), strings.Join(counts, ", "), len(obs)))
 	if len(wrong) > 0 {
 		rs.Failf("a policy change disturbed traffic it does not concern: %d of %d changes were followed by a lost connection of a (every probe is a new connection, allowed throughout):\n  %s",
 			len(lost), len(changes), strings.Join(wrong, "\n  "))

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -33,19 +32,17 @@ func Run(ctx context.Context, h *harness.Harness, repo string) *report.Step {
 	if err != nil {
 		return fail(err)
 	}
-	rs.Notes = append(rs.Notes, fmt.Sprintf("a (%s) on %s, b (%s) on %s", a.Status.PodIP, a.Spec.NodeName, b.Status.PodIP, b.Spec.NodeName))
+	proof := &report.Proof{A: report.Placement{IP: a.Status.PodIP, Node: a.Spec.NodeName}, B: report.Placement{IP: b.Status.PodIP, Node: b.Spec.NodeName}, Dual: h.Cfg.Dual}
+	rs.Proof = proof
 	plan, external, err := plan(ctx, h, a, b)
 	if err != nil {
 		return fail(err)
 	}
-	if h.Cfg.Dual {
-		rs.Notes = append(rs.Notes, "dual-stack: b also by its IPv6 pod IP, its IPv6 ClusterIP and by name with an AAAA lookup; the external host by its IPv6 address (allowed throughout: the policy is b's ingress)")
-	}
 	var before *matrix.Matrix // the previous phase's matrix: the cells a phase changes
 	phase := func(name string, want matrix.Verdict, since time.Time) error {
-		note, m, err := phase(ctx, h, plan, external, name, want, before, since)
+		done, m, err := phase(ctx, h, plan, external, name, want, before, since)
 		if err == nil {
-			rs.Notes = append(rs.Notes, note)
+			proof.Phases = append(proof.Phases, done)
 		}
 		before = m
 		return err
@@ -131,7 +128,8 @@ func plan(ctx context.Context, h *harness.Harness, a, b *corev1.Pod) (probe.Plan
 // phase requires every b column to show want (the external ones: allowed) and says
 // how long that took; only the cells that differ from before may converge. It returns the
 // phase's expected matrix.
-func phase(ctx context.Context, h *harness.Harness, plan probe.Plan, external []string, name string, want matrix.Verdict, before *matrix.Matrix, since time.Time) (string, *matrix.Matrix, error) {
+func phase(ctx context.Context, h *harness.Harness, plan probe.Plan, external []string, name string, want matrix.Verdict, before *matrix.Matrix, since time.Time) (report.ProofPhase, *matrix.Matrix, error) {
+	done := report.ProofPhase{Name: name, Want: want, External: external}
 	var cols []string
 	for _, t := range plan.Targets {
 		cols = append(cols, t.ID)
@@ -142,20 +140,17 @@ func phase(ctx context.Context, h *harness.Harness, plan probe.Plan, external []
 	}
 	out, err := h.Engine.Converge(ctx, plan, m, before, since, h.Cfg.ConvergeDeadline)
 	if err != nil {
-		return "", m, err
+		return done, m, err
 	}
 	if len(out.Leaks) > 0 {
-		return "", m, fmt.Errorf("%s: cells seen wrong %s after the change, outside what it changes (a leak is never retried):\n%s", name, out.LeakAt.Round(time.Millisecond), matrix.RenderDiff(m, out.Leaks))
+		return done, m, fmt.Errorf("%s: cells seen wrong %s after the change, outside what it changes (a leak is never retried):\n%s", name, out.LeakAt.Round(time.Millisecond), matrix.RenderDiff(m, out.Leaks))
 	}
 	if !out.Converged {
-		return "", m, fmt.Errorf("%s: expected %s:\n%s", name, want, matrix.RenderDiff(m, out.Mismatches))
+		return done, m, fmt.Errorf("%s: expected %s:\n%s", name, want, matrix.RenderDiff(m, out.Mismatches))
 	}
-	b := slices.DeleteFunc(slices.Clone(cols), func(c string) bool { return slices.Contains(external, c) })
-	note := fmt.Sprintf("%s: %s by %s", name, want, strings.Join(b, ", "))
-	if len(external) > 0 {
-		note += fmt.Sprintf("; %s allowed", strings.Join(external, ", "))
-	}
-	return note + " after " + out.Latency.Round(time.Millisecond).String(), m, nil
+	done.Targets = slices.DeleteFunc(slices.Clone(cols), func(c string) bool { return slices.Contains(external, c) })
+	done.After = out.Latency
+	return done, m, nil
 }
 
 // ipv6Targets are the proof's IPv6 columns: b by its IPv6 pod IP, by its Service's

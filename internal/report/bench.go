@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/netpol-e2e/harness/internal/matrix"
 )
 
 // BenchPoint is one size of the scale benchmark.
@@ -89,4 +91,72 @@ func Median(d []time.Duration) time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// Scale is the scale benchmark's result: per size, the session rounds' time (Rounds
+// each) and the harness's cost.
+type Scale struct {
+	Rounds int          `json:"rounds"`
+	Points []BenchPoint `json:"points"`
+}
+
+func (s *Scale) lines() []string {
+	return append([]string{fmt.Sprintf("%d rounds per size through the probe sessions; table (also bench.svg):", s.Rounds)}, tableLines(BenchTable(s.Points))...)
+}
+
+// EnforceBench is the enforcement benchmark's result: Sources per policy, on one Calico
+// and dataplane, per count of policies.
+type EnforceBench struct {
+	Sources   int            `json:"sources"`
+	Calico    string         `json:"calico"`
+	Dataplane string         `json:"dataplane"`
+	Points    []EnforcePoint `json:"points"`
+}
+
+func (e *EnforceBench) lines() []string {
+	return append([]string{fmt.Sprintf("policies applied one after another, %d sources, each cell timed from its own policy's apply (probes every 100 ms); calico %s, dataplane %s:", e.Sources, e.Calico, e.Dataplane)}, tableLines(EnforceTable(e.Points))...)
+}
+
+func tableLines(t string) []string { return strings.Split(strings.TrimRight(t, "\n"), "\n") }
+
+// Delivery is the per-source vs per-cell measurement on one state: each way's round
+// times (the sessions, one exec per source, one exec per cell with Workers at a time,
+// and upstream's way with UpstreamWorkers), the slowest probe of each session round
+// (the floor), and the baselines' wrong cells.
+type Delivery struct {
+	Sources, Targets, Cells, Rounds int
+	ProbeTimeout                    time.Duration
+	Session, PerSource, PerCell     []time.Duration
+	Upstream, Slowest               []time.Duration
+	Workers, UpstreamWorkers        int
+	BaselineWrong                   []BaselineWrong
+}
+
+// BaselineWrong is a cell a baseline way saw wrong.
+type BaselineWrong struct {
+	Way      string
+	Mismatch matrix.Mismatch
+	Detail   string
+}
+
+func (d *Delivery) lines() []string {
+	var out []string
+	for _, w := range d.BaselineWrong {
+		out = append(out, fmt.Sprintf("%s baseline: %s: %s", w.Way, w.Mismatch, w.Detail))
+	}
+	if len(d.Session) == 0 || len(d.PerSource) == 0 || len(d.PerCell) == 0 || len(d.Upstream) == 0 {
+		return out
+	}
+	m := Median(d.Session)
+	way := func(name string, ts []time.Duration) string {
+		return fmt.Sprintf("%s: median %s, worst %s: %.1fx the session round", name, ms(Median(ts)), ms(slices.Max(ts)), Median(ts).Seconds()/m.Seconds())
+	}
+	return append(out,
+		fmt.Sprintf("full matrix of %d sources x %d targets (%d cells), probe timeout %s, %d rounds each way", d.Sources, d.Targets, d.Cells, d.ProbeTimeout, d.Rounds),
+		fmt.Sprintf("sessions (one long-lived exec per source): median %s, worst %s; the slowest probe of each round (its floor): median %s, so %s above it",
+			ms(m), ms(slices.Max(d.Session)), ms(Median(d.Slowest)), ms(m-Median(d.Slowest))),
+		way("one exec per source per round", d.PerSource),
+		way(fmt.Sprintf("one exec per cell (%d at a time)", d.Workers), d.PerCell),
+		way(fmt.Sprintf("one exec per cell, %d at a time (the upstream NetworkPolicy e2e's way)", d.UpstreamWorkers), d.Upstream),
+		fmt.Sprintf("baselines' wrong cells: %d", len(d.BaselineWrong)))
 }

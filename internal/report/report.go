@@ -31,7 +31,6 @@ type Step struct {
 	Latency   time.Duration   `json:"enforcementLatencyNs"`
 	Duration  time.Duration   `json:"durationNs"`
 	Failure   *Failure        `json:"failure,omitempty"`
-	Notes     []string        `json:"notes,omitempty"`
 	// The typed results of the checks that have them (results.go).
 	RoundTimes *RoundTimes  `json:"roundTimes,omitempty"`
 	Change     *Change      `json:"change,omitempty"`
@@ -41,6 +40,18 @@ type Step struct {
 	Soak       *Soak        `json:"soak,omitempty"`
 	Health     *Health      `json:"health,omitempty"`
 	Dataplane  *Dataplane   `json:"dataplane,omitempty"`
+	Proof      *Proof       `json:"proof,omitempty"`
+	Churn      *Churn       `json:"churn,omitempty"`
+	UI         *UI          `json:"ui,omitempty"`
+	// How Calico's images reached the nodes, their measurement, and the admin forms a
+	// step changed (images.go).
+	Images            []ImageDelivery    `json:"images,omitempty"`
+	ImageMeasurements []ImageMeasurement `json:"imageMeasurements,omitempty"`
+	AdminForms        *AdminForms        `json:"adminForms,omitempty"`
+	// The benchmarks' and the delivery measurement's results (bench.go).
+	Delivery     *Delivery     `json:"delivery,omitempty"`
+	Scale        *Scale        `json:"scale,omitempty"`
+	EnforceBench *EnforceBench `json:"enforceBench,omitempty"`
 	// Enforcement is set for policy steps: per changed cell, when it took its new verdict.
 	Enforcement *Enforcement `json:"enforcement,omitempty"`
 	// Replay is set for a replay of the policy steps on one Calico version; Compared for

@@ -34,7 +34,7 @@ func sampleRun() *Run {
 				Mismatches: []matrix.Mismatch{{Row: "x/y", Col: "a:1", Want: matrix.Blocked, Got: matrix.Allowed}}, Failure: &Failure{Problems: []Problem{{What: "1 cells differ"}}},
 				Results: []matrix.Result{{Cell: cell, Verdict: matrix.Allowed, Repro: "kubectl exec -n x y -- /star check http://a:1/status"}},
 			},
-			{Name: "proof", Kind: "check", Notes: []string{"a on node1, b on node2"}},
+			{Name: "proof", Kind: "check", Proof: &Proof{A: Placement{IP: "10.244.1.2", Node: "node1"}, B: Placement{IP: "10.244.2.3", Node: "node2"}}},
 		},
 	}
 }

@@ -221,6 +221,15 @@ func (d *Dataplane) lines() []string {
 // lines are the typed results' lines, in the order Text shows them.
 func (s *Step) lines() []string {
 	var out []string
+	if s.AdminForms != nil {
+		out = append(out, s.AdminForms.lines()...)
+	}
+	for _, d := range s.Images {
+		out = append(out, d.String())
+	}
+	for _, m := range s.ImageMeasurements {
+		out = append(out, m.String())
+	}
 	if s.RoundTimes != nil {
 		out = append(out, s.RoundTimes.lines()...)
 	}
@@ -245,5 +254,23 @@ func (s *Step) lines() []string {
 	if s.Dataplane != nil {
 		out = append(out, s.Dataplane.lines()...)
 	}
-	return append(out, s.Notes...)
+	if s.Proof != nil {
+		out = append(out, s.Proof.lines()...)
+	}
+	if s.Churn != nil {
+		out = append(out, s.Churn.lines()...)
+	}
+	if s.UI != nil {
+		out = append(out, s.UI.lines()...)
+	}
+	if s.Delivery != nil {
+		out = append(out, s.Delivery.lines()...)
+	}
+	if s.Scale != nil {
+		out = append(out, s.Scale.lines()...)
+	}
+	if s.EnforceBench != nil {
+		out = append(out, s.EnforceBench.lines()...)
+	}
+	return out
 }

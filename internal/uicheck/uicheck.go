@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -68,12 +67,11 @@ func Run(ctx context.Context, h *harness.Harness, i int, nodeIP, chromium string
 		rs.Screenshot = page.Screenshot
 		last = *page
 	}
-	rs.Notes = append(rs.Notes, fmt.Sprintf("%s in %s: %s", url, chromium, last.Describe()))
-	rs.Notes = append(rs.Notes, fmt.Sprintf("arrows the observed matrix implies (%d): %s", len(expect), edgeList(expect)))
+	rs.UI = &report.UI{URL: url, Browser: chromium, Page: last, Expected: expect, Apps: len(apps)}
 	if err != nil {
 		return fail("the management UI does not show the observed matrix: %v", err)
 	}
-	rs.Notes = append(rs.Notes, fmt.Sprintf("the page drew exactly the %d arrows of the observed matrix between its %d apps, every app answering", len(expect), len(apps)))
+	rs.UI.Matched = true
 	return rs
 }
 
@@ -142,14 +140,5 @@ func edges(obs *matrix.Matrix, apps []app) ([]browser.Edge, error) {
 }
 
 func sameEdges(a, b []browser.Edge) bool {
-	return edgeList(a) == edgeList(b)
-}
-
-func edgeList(es []browser.Edge) string {
-	var s []string
-	for _, e := range es {
-		s = append(s, e.String())
-	}
-	slices.Sort(s)
-	return strings.Join(s, " ")
+	return browser.EdgeList(a) == browser.EdgeList(b)
 }

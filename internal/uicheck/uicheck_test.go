@@ -19,7 +19,7 @@ func TestUIEdgesFromTheObservedMatrix(t *testing.T) {
 	require.NoError(t, err)
 	edges, err := edges(want, apps)
 	require.NoError(t, err)
-	require.Equal(t, "backend->queue client->facade facade->backend facade->queue payments->queue", edgeList(edges))
+	require.Equal(t, "backend->queue client->facade facade->backend facade->queue payments->queue", browser.EdgeList(edges))
 	require.True(t, sameEdges(edges, []browser.Edge{{From: "payments", To: "queue"}, {From: "backend", To: "queue"}, {From: "client", To: "facade"}, {From: "facade", To: "queue"}, {From: "facade", To: "backend"}}))
 	_, err = probes(h.States[0].Sources()[1:])
 	require.ErrorContains(t, err, "no deployment of this state runs the management UI")
