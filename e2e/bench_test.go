@@ -8,9 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/netpol-e2e/harness/internal/bench"
+	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/versions"
 )
@@ -24,13 +24,12 @@ func BenchmarkScale(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	t0 := time.Now()
-	points, err := bench.Scale(context.Background(), h, sizes, *flagBenchTargets, *flagBenchRounds)
-	rs := &report.Step{Name: "bench-scale", Kind: "check", Duration: time.Since(t0)}
-	if err != nil {
-		rs.Fail(err)
-	}
-	rs.Scale = &report.Scale{Rounds: *flagBenchRounds, Points: points}
+	var points []report.BenchPoint
+	rs := harness.NewCheck("bench-scale", func(ctx context.Context, rs *report.Step) (err error) {
+		points, err = bench.Scale(ctx, h, sizes, *flagBenchTargets, *flagBenchRounds)
+		rs.Scale = &report.Scale{Rounds: *flagBenchRounds, Points: points}
+		return err
+	}).Run(context.Background())
 	run.Steps = append(run.Steps, rs)
 	b.Log("\n" + rs.Text())
 	if len(points) > 0 {
@@ -41,9 +40,9 @@ func BenchmarkScale(b *testing.B) {
 			b.ReportMetric(p.Median.Seconds(), fmt.Sprintf("s/round@%d", p.Sources))
 		}
 	}
-	if err != nil {
+	if rs.Failed() {
 		failed = true
-		b.Fatal(err)
+		b.Fatal(rs.Failure)
 	}
 }
 
@@ -57,22 +56,21 @@ func BenchmarkEnforcement(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	t0 := time.Now()
-	points, err := bench.Enforcement(context.Background(), h, *flagBenchPolSources, counts)
-	rs := &report.Step{Name: "bench-enforcement", Kind: "check", Duration: time.Since(t0)}
-	if err != nil {
-		rs.Fail(err)
-	}
-	rs.EnforceBench = &report.EnforceBench{Sources: *flagBenchPolSources, Calico: versions.CalicoLabel(calicoVersion()), Dataplane: *flagDataplane, Points: points}
+	var points []report.EnforcePoint
+	rs := harness.NewCheck("bench-enforcement", func(ctx context.Context, rs *report.Step) (err error) {
+		points, err = bench.Enforcement(ctx, h, *flagBenchPolSources, counts)
+		rs.EnforceBench = &report.EnforceBench{Sources: *flagBenchPolSources, Calico: versions.CalicoLabel(calicoVersion()), Dataplane: *flagDataplane, Points: points}
+		return err
+	}).Run(context.Background())
 	run.Steps = append(run.Steps, rs)
 	b.Log("\n" + rs.Text())
 	for _, p := range points {
 		_, p95, _, _ := p.All.Quantiles()
 		b.ReportMetric(p95.Seconds(), fmt.Sprintf("s-p95@%dpolicies", p.Policies))
 	}
-	if err != nil {
+	if rs.Failed() {
 		failed = true
-		b.Fatal(err)
+		b.Fatal(rs.Failure)
 	}
 }
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/netpol-e2e/harness/internal/calico"
 	"github.com/netpol-e2e/harness/internal/cluster"
 	"github.com/netpol-e2e/harness/internal/docker"
+	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/imagebuild"
 	"github.com/netpol-e2e/harness/internal/kube"
 	"github.com/netpol-e2e/harness/internal/mirror"
@@ -356,8 +358,17 @@ func measureDelivery(ctx context.Context) error {
 		fmt.Println("-measure-delivery: not measured on a reused cluster (its nodes hold what earlier runs put there)")
 		return nil
 	}
-	t0 := time.Now()
-	rs := &report.Step{Name: "image-delivery", Kind: "check"}
+	rs := harness.NewCheck("image-delivery", measureImages).Run(ctx)
+	run.Steps = append(run.Steps, rs)
+	fmt.Fprint(os.Stdout, rs.Text())
+	if rs.Failed() {
+		return errors.New(rs.Failure.String())
+	}
+	return nil
+}
+
+// measureImages measures each version's images onto nodes that hold none of them.
+func measureImages(ctx context.Context, rs *report.Step) error {
 	// The nodes settle first: kube-proxy's containers unpack their image as the workers
 	// join, which would move the snapshot count the measurement checks itself against.
 	k, err := kube.NewFromKubeconfig(kindC.Kubeconfig())
@@ -378,12 +389,6 @@ func measureDelivery(ctx context.Context) error {
 			run.Timings["calico "+v+" images onto the nodes"] = m.String()
 		}
 	}
-	if err != nil {
-		rs.Fail(err)
-	}
-	rs.Duration = time.Since(t0)
-	run.Steps = append(run.Steps, rs)
-	fmt.Fprint(os.Stdout, rs.Text())
 	return err
 }
 

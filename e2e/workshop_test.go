@@ -15,16 +15,30 @@ import (
 	"github.com/netpol-e2e/harness/internal/cluster"
 	"github.com/netpol-e2e/harness/internal/docker"
 	"github.com/netpol-e2e/harness/internal/harness"
-	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/uicheck"
 )
 
-// feature is one assessed harness result: one subtest, one JUnit case.
-func feature(name, assessment string, fn func(ctx context.Context) *report.Step) features.Feature {
-	return features.New(name).Assess(assessment, func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-		record(t, fn(ctx))
-		return ctx
-	}).Feature()
+// checkFeature is one check as an e2e-framework feature, one subtest and one JUnit case:
+// its setup, its assessment (named), and its teardown, which runs also after a failed
+// setup or assessment and records the check's step. The check is made as its setup
+// begins: the harness it runs on exists only once TestMain's setup has run, and
+// checkInput reads the features' names before that.
+func checkFeature(name, assessment string, check func() *harness.Check) features.Feature {
+	var c *harness.Check
+	return features.New(name).
+		Setup(func(ctx context.Context, _ *testing.T, _ *envconf.Config) context.Context {
+			c = check()
+			c.RunSetup(ctx)
+			return ctx
+		}).
+		Assess(assessment, func(ctx context.Context, _ *testing.T, _ *envconf.Config) context.Context {
+			c.RunAssess(ctx)
+			return ctx
+		}).
+		Teardown(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			record(t, c.RunTeardown(ctx))
+			return ctx
+		}).Feature()
 }
 
 // TestWorkshop runs the workshop's steps in order, one feature (and one JUnit case) per
@@ -45,25 +59,11 @@ func workshopFeatures() []features.Feature {
 	// A control: setup applies the variant, assess requires exactly the predicted cells,
 	// teardown restores the originals (also after a failed assessment) and reports.
 	control := func(name string, i int, variant string) features.Feature {
-		var c *harness.ControlRun
-		return features.New(name).
-			Setup(func(ctx context.Context, _ *testing.T, _ *envconf.Config) context.Context {
-				c = h.SetupControl(ctx, name, i, filepath.Join(repoRoot, variant))
-				return ctx
-			}).
-			Assess("the live matrix changes exactly as the evaluator predicts", func(ctx context.Context, _ *testing.T, _ *envconf.Config) context.Context {
-				c.Assess(ctx)
-				return ctx
-			}).
-			Teardown(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-				c.Restore(ctx)
-				record(t, c.Report)
-				return ctx
-			}).Feature()
+		return checkFeature(name, "the live matrix changes exactly as the evaluator predicts", func() *harness.Check { return h.Control(name, i, filepath.Join(repoRoot, variant)) })
 	}
 	for i := range scen.Steps {
 		name := scen.Steps[i].Name
-		feats = append(feats, feature(name, "matrix", func(ctx context.Context) *report.Step { return h.RunStep(ctx, i) }))
+		feats = append(feats, checkFeature(name, "matrix", func() *harness.Check { return h.Step(i) }))
 		if i == 0 {
 			// The dataplane is the one asked for, on every node, with the app's pods deployed.
 			feats = append(feats, dataplaneFeature(""))
@@ -89,46 +89,31 @@ func workshopFeatures() []features.Feature {
 					control("08-control-ipblock-ipv4", i, "policies/controls/frontend-egress-without-external-ipv4.yaml"))
 			}
 			if *flagPerfRounds > 0 {
-				feats = append(feats, feature("08-perf", "one exec per source vs one exec per cell", func(ctx context.Context) *report.Step {
-					return bench.Perf(ctx, h, i, *flagPerfRounds)
-				}))
+				feats = append(feats, checkFeature("08-perf", "one exec per source vs one exec per cell", func() *harness.Check { return bench.Perf(h, i, *flagPerfRounds) }))
 			}
 			// The workshop's visual: the management UI, in a real browser, draws what the
 			// harness observes.
 			if *flagUICheck {
-				feats = append(feats, feature("08-management-ui-in-browser", "headless Chromium shows the observed matrix's arrows", func(ctx context.Context) *report.Step {
-					return uiCheck(ctx, i)
-				}))
+				feats = append(feats, checkFeature("08-management-ui-in-browser", "headless Chromium shows the observed matrix's arrows", func() *harness.Check { return uicheck.Check(h, i, locateUI) }))
 			}
 			if *flagSoak > 0 {
-				feats = append(feats, feature("08-soak", "repeated full rounds never mismatch", func(ctx context.Context) *report.Step {
-					return h.Soak(ctx, i, *flagSoak)
-				}))
+				feats = append(feats, checkFeature("08-soak", "repeated full rounds never mismatch", func() *harness.Check { return h.Soak(i, *flagSoak) }))
 			}
 		}
 	}
 	// Calico's own health over the whole workshop: no restart, no unready pod, no error
 	// line outside the allowlist.
-	feats = append(feats, feature("calico-health-workshop", "calico pods neither restarted nor logged unexplained errors", func(ctx context.Context) *report.Step {
-		return h.CheckCalicoHealth(ctx, "calico-health-workshop")
-	}))
+	feats = append(feats, checkFeature("calico-health-workshop", "calico pods neither restarted nor logged unexplained errors", func() *harness.Check { return h.CalicoHealth("calico-health-workshop") }))
 	return feats
 }
 
-// uiCheck finds Chromium and a node address for the UI's NodePort.
-func uiCheck(ctx context.Context, i int) *report.Step {
-	fail := func(err error) *report.Step {
-		return report.Failing(scen.Steps[i].Name+"-management-ui-in-browser", "check", err)
+// locateUI finds Chromium and a node address for the UI's NodePort.
+func locateUI(ctx context.Context) (nodeIP, chromium string, err error) {
+	if chromium, err = browser.Executable(os.Getenv("NETPOL_CHROMIUM")); err != nil {
+		return "", "", err
 	}
-	exe, err := browser.Executable(os.Getenv("NETPOL_CHROMIUM"))
-	if err != nil {
-		return fail(err)
-	}
-	ip, err := docker.ContainerIP(ctx, *flagClusterName+"-control-plane", cluster.Network)
-	if err != nil {
-		return fail(err)
-	}
-	return uicheck.Run(ctx, h, i, ip, exe)
+	nodeIP, err = docker.ContainerIP(ctx, *flagClusterName+"-control-plane", cluster.Network)
+	return nodeIP, chromium, err
 }
 
 // dataplaneFeature proves the dataplane asked for on every node (prefix names the point
@@ -136,7 +121,5 @@ func uiCheck(ctx context.Context, i int) *report.Step {
 func dataplaneFeature(prefix string) features.Feature {
 	dp := dataplane()
 	name := prefix + "dataplane-" + string(dp)
-	return feature(name, dp.Evidence(bpfAttach())+", on every node", func(ctx context.Context) *report.Step {
-		return h.CheckDataplane(ctx, name, dp)
-	})
+	return checkFeature(name, dp.Evidence(bpfAttach())+", on every node", func() *harness.Check { return h.Dataplane(name, dp) })
 }

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
+	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/inputcheck"
 	"github.com/netpol-e2e/harness/internal/peers"
 	"github.com/netpol-e2e/harness/internal/report"
@@ -45,23 +45,25 @@ var workshopSpan struct {
 // (the image its specs run) and whose assessment is the suite's own verdict per spec.
 func peerFeatures() []features.Feature {
 	var env peers.Env
-	setup := func(name, image string) features.Func {
-		return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			env.Kubeconfig, env.Dir = kindC.Kubeconfig(), filepath.Join(reportDir(), "peers")
-			env.SCTP, env.SCTPReason = peers.SCTPSupport()
-			if err := deliverBuilt(ctx, image); err != nil {
-				record(t, report.Failing(name, "peer", fmt.Errorf("delivering %s: %w", image, err)))
-				t.FailNow()
-			}
-			return ctx
-		}
-	}
 	suite := func(name, image, assessment string, fn func(ctx context.Context) (*report.PeerSuite, error)) features.Feature {
-		return features.New(name).Setup(setup(name, image)).Assess(assessment, func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			ps, err := fn(ctx)
-			record(t, peerStep(name, ps, err))
-			return ctx
-		}).Feature()
+		return checkFeature(name, assessment, func() *harness.Check {
+			return &harness.Check{
+				Name: name, Kind: "peer",
+				Setup: func(ctx context.Context, _ *report.Step) error {
+					env.Kubeconfig, env.Dir = kindC.Kubeconfig(), filepath.Join(reportDir(), "peers")
+					env.SCTP, env.SCTPReason = peers.SCTPSupport()
+					if err := deliverBuilt(ctx, image); err != nil {
+						return fmt.Errorf("delivering %s: %w", image, err)
+					}
+					return nil
+				},
+				Assess: func(ctx context.Context, rs *report.Step) error {
+					ps, err := fn(ctx)
+					rs.Peer = ps
+					return judgePeer(ps, err)
+				},
+			}
+		})
 	}
 	var netpol *report.PeerSuite
 	feats := []features.Feature{suite("peers-kubernetes-netpol", versions.AgnhostImage(versions.AgnhostNetpol),
@@ -78,40 +80,34 @@ func peerFeatures() []features.Feature {
 	} else {
 		run.Environment["network-policy-api conformance"] = "not run: " + err.Error()
 	}
-	feats = append(feats, feature("peers-vs-workshop", "cells proven per minute, one cluster", func(context.Context) *report.Step {
-		return peerComparison(netpol)
+	feats = append(feats, checkFeature("peers-vs-workshop", "cells proven per minute, one cluster", func() *harness.Check {
+		return harness.NewCheck("peers-vs-workshop", func(_ context.Context, rs *report.Step) error { return peerComparison(rs, netpol) })
 	}))
 	return feats
 }
 
-// peerStep is a suite's report step: it fails on a failed spec, or on a run that
-// produced no result.
-func peerStep(name string, s *report.PeerSuite, err error) *report.Step {
-	st := &report.Step{Name: name, Kind: "peer", Peer: s}
-	if s != nil {
-		st.Duration = s.Wall
-	}
+// judgePeer fails a suite's run on a failed spec, or on a run that produced no result.
+func judgePeer(s *report.PeerSuite, err error) error {
 	switch {
 	case err != nil:
-		st.Fail(err)
+		return err
 	case len(s.Specs) == 0:
-		st.Fail(errors.New("the suite ran no spec"))
+		return errors.New("the suite ran no spec")
 	case len(s.Failed()) > 0:
 		var names []string
 		for _, f := range s.Failed() {
 			names = append(names, f.Name)
 		}
-		st.Failf("%d of %d specs failed: %s", len(names), len(s.Specs), strings.Join(names, "; "))
+		return fmt.Errorf("%d of %d specs failed: %s", len(names), len(s.Specs), strings.Join(names, "; "))
 	}
-	return st
+	return nil
 }
 
 // peerComparison sets the workshop (when it ran in this run) beside the Netpol specs.
-func peerComparison(netpol *report.PeerSuite) *report.Step {
-	st := &report.Step{Name: "peers-vs-workshop", Kind: "check", Comparison: &report.PeerComparison{}}
+func peerComparison(st *report.Step, netpol *report.PeerSuite) error {
+	st.Comparison = &report.PeerComparison{}
 	if netpol == nil || netpol.Probes == 0 {
-		st.Fail(errors.New("the upstream Netpol suite logged no probe: nothing to compare"))
-		return st
+		return errors.New("the upstream Netpol suite logged no probe: nothing to compare")
 	}
 	if workshopSpan.wall > 0 {
 		cells := 0
@@ -125,7 +121,7 @@ func peerComparison(netpol *report.PeerSuite) *report.Step {
 		run.Environment["peers vs workshop"] = "the workshop did not run in this run: the upstream suite alone"
 	}
 	st.Comparison.Rows = append(st.Comparison.Rows, report.ComparisonRow{Suite: netpol.Title() + ": probes logged", Cells: netpol.Probes, Wall: netpol.Wall})
-	return st
+	return nil
 }
 
 // checkPeers: -peers needs the suites' binaries (built by make images PEERS=1), and a

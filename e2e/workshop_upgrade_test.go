@@ -70,10 +70,11 @@ func upgradeFeatures() []features.Feature {
 	var feats []features.Feature
 	// Setup: every manifest read and every later version's images where the nodes get
 	// them, before anything is rolled.
-	feats = append(feats, feature("upgrade-prepare", "every Calico manifest loads; each later version's images are where the nodes get them", func(ctx context.Context) *report.Step {
-		rs := &report.Step{Name: "upgrade-prepare", Kind: "check"}
-		t0 := time.Now()
-		err := func() error {
+	feats = append(feats, checkFeature("upgrade-prepare", "every Calico manifest loads; each later version's images are where the nodes get them", func() *harness.Check {
+		return harness.NewCheck("upgrade-prepare", func(ctx context.Context, rs *report.Step) error {
+			if note != "" {
+				run.Environment["upgrade path"] = note
+			}
 			for i, v := range path {
 				if _, ok := manifests[v]; ok {
 					continue
@@ -99,23 +100,11 @@ func upgradeFeatures() []features.Feature {
 				}
 			}
 			return nil
-		}()
-		if note != "" {
-			run.Environment["upgrade path"] = note
-		}
-		if err != nil {
-			rs.Fail(err)
-		}
-		rs.Duration = time.Since(t0)
-		return rs
+		})
 	}))
 	// The scenario to its end state, every step verified.
 	for i := 0; i <= end; i++ {
-		feats = append(feats, feature("upgrade-"+scen.Steps[i].Name, "matrix", func(ctx context.Context) *report.Step {
-			rs := h.RunStep(ctx, i)
-			rs.Name = "upgrade-" + rs.Name
-			return rs
-		}))
+		feats = append(feats, checkFeature("upgrade-"+scen.Steps[i].Name, "matrix", func() *harness.Check { return upgradeStep(i) }))
 	}
 	// The policy steps replayed on each version, each compared with the one before it.
 	var replayed *report.Replay
@@ -126,44 +115,50 @@ func upgradeFeatures() []features.Feature {
 		}
 		name := fmt.Sprintf("enforce-replay-%d-%s", replays, version)
 		replays++
-		feats = append(feats, feature(name, "each policy step deleted and applied again on the end state, its changed cells timed", func(ctx context.Context) *report.Step {
-			rs := h.ReplayEnforcement(ctx, end, name, versions.CalicoLabel(version))
-			prev := replayed
-			replayed = rs.Replay
-			if !rs.Failed() && prev != nil {
-				rs.Compared = []*report.Replay{prev, rs.Replay}
-				if err := harness.CompareEnforcement(prev, rs.Replay, harness.SlowdownBudget{Factor: *flagSlowFactor, Min: *flagSlowMin}); err != nil {
-					rs.Fail(err)
+		feats = append(feats, checkFeature(name, "each policy step deleted and applied again on the end state, its changed cells timed", func() *harness.Check {
+			c := h.ReplayEnforcement(end, name, versions.CalicoLabel(version))
+			replayOnly := c.Assess
+			// Then compared with the replay before it.
+			c.Assess = func(ctx context.Context, rs *report.Step) error {
+				err := replayOnly(ctx, rs)
+				prev := replayed
+				replayed = rs.Replay
+				if err != nil || rs.Failed() || prev == nil {
+					return err
 				}
+				rs.Compared = []*report.Replay{prev, rs.Replay}
+				return harness.CompareEnforcement(prev, rs.Replay, harness.SlowdownBudget{Factor: *flagSlowFactor, Min: *flagSlowMin})
 			}
-			return rs
+			return c
 		}))
 	}
 	replay(path[0])
 	forms := migrationForms(path)
 	if len(forms) > 0 {
-		feats = append(feats, feature("upgrade-admin-migrate", "the admin policies also in the form each later version enforces; the end state unchanged", func(ctx context.Context) *report.Step {
-			return changeAdminForms(ctx, end, "upgrade-admin-migrate", forms, "", false, manifests)
-		}))
+		feats = append(feats, checkFeature("upgrade-admin-migrate", "the admin policies also in the form each later version enforces; the end state unchanged",
+			func() *harness.Check {
+				return changeAdminForms(end, "upgrade-admin-migrate", forms, "", false, manifests)
+			}))
 	}
 	roll := func(name, a, b string, control []string) {
-		feats = append(feats, feature(name, "no denied cell leaks, no allowed cell goes down, every cell probed throughout", func(ctx context.Context) *report.Step {
-			var manifest []*unstructured.Unstructured
-			if control == nil {
-				if manifest = manifests[b]; manifest == nil {
-					return report.Failing(name, "check", fmt.Errorf("no manifest of %s (upgrade-prepare failed)", b))
+		// The rollout is made when it runs: from the manifest upgrade-prepare loaded.
+		feats = append(feats, checkFeature(name, "no denied cell leaks, no allowed cell goes down, every cell probed throughout", func() *harness.Check {
+			return harness.Later(name, "check", func() (*harness.Check, error) {
+				var manifest []*unstructured.Unstructured
+				if control == nil {
+					if manifest = manifests[b]; manifest == nil {
+						return nil, fmt.Errorf("no manifest of %s (upgrade-prepare failed)", b)
+					}
 				}
-			}
-			s := spec(name, a, b, manifest)
-			s.Inject = control
-			if control != nil {
-				s.Hold.RestartServer = *flagConnControl
-			}
-			return upgrade.Run(ctx, h, end, s)
+				s := spec(name, a, b, manifest)
+				s.Inject = control
+				if control != nil {
+					s.Hold.RestartServer = *flagConnControl
+				}
+				return upgrade.Rollout(h, end, s), nil
+			})
 		}))
-		feats = append(feats, feature(name+"-end-state", "the end-state matrix again, DNS and external included", func(ctx context.Context) *report.Step {
-			return h.Verify(ctx, end, "after-"+name+"-"+endName)
-		}))
+		feats = append(feats, checkFeature(name+"-end-state", "the end-state matrix again, DNS and external included", func() *harness.Check { return h.Verify(end, "after-"+name+"-"+endName) }))
 		// The rolled-out calico-node still programs the dataplane asked for, on every node.
 		feats = append(feats, dataplaneFeature(name+"-"))
 		if control == nil {
@@ -182,39 +177,45 @@ func upgradeFeatures() []features.Feature {
 	if a, b := path[0], path[1]; len(forms) > 0 && *flagUpgradePath == "" && *flagAdminLoss {
 		apiA, apiB := adminAPI(a), adminAPI(b)
 		lose := func(name, from, to string) {
-			feats = append(feats, feature(name, "the admin policies not enforced by "+to+": exactly the predicted cells change, and stay changed", func(ctx context.Context) *report.Step {
-				s := spec(name, from, to, manifests[to])
-				s.LosesAdmin = true
-				return upgrade.Run(ctx, h, end, s)
+			feats = append(feats, checkFeature(name, "the admin policies not enforced by "+to+": exactly the predicted cells change, and stay changed", func() *harness.Check {
+				return harness.Later(name, "check", func() (*harness.Check, error) {
+					s := spec(name, from, to, manifests[to])
+					s.LosesAdmin = true
+					return upgrade.Rollout(h, end, s), nil
+				})
 			}))
 		}
-		feats = append(feats, feature("upgrade-admin-loss-prepare", "only "+a+"'s admin form left; the end state unchanged", func(ctx context.Context) *report.Step {
-			return changeAdminForms(ctx, end, "upgrade-admin-loss-prepare", nil, apiB, false, manifests)
-		}))
+		feats = append(feats, checkFeature("upgrade-admin-loss-prepare", "only "+a+"'s admin form left; the end state unchanged",
+			func() *harness.Check {
+				return changeAdminForms(end, "upgrade-admin-loss-prepare", nil, apiB, false, manifests)
+			}))
 		lose("upgrade-admin-loss", a, b)
-		feats = append(feats, feature("upgrade-admin-loss-repair", "the form "+b+" enforces applied, "+a+"'s deleted; the end state again", func(ctx context.Context) *report.Step {
-			return changeAdminForms(ctx, end, "upgrade-admin-loss-repair", map[string]string{apiB: b}, apiA, true, manifests)
-		}))
+		feats = append(feats, checkFeature("upgrade-admin-loss-repair", "the form "+b+" enforces applied, "+a+"'s deleted; the end state again",
+			func() *harness.Check {
+				return changeAdminForms(end, "upgrade-admin-loss-repair", map[string]string{apiB: b}, apiA, true, manifests)
+			}))
 		lose("downgrade-admin-loss", b, a)
-		feats = append(feats, feature("downgrade-admin-loss-repair", a+"'s form applied again; the end state again", func(ctx context.Context) *report.Step {
-			return changeAdminForms(ctx, end, "downgrade-admin-loss-repair", map[string]string{apiA: a}, "", true, manifests)
-		}))
+		feats = append(feats, checkFeature("downgrade-admin-loss-repair", a+"'s form applied again; the end state again",
+			func() *harness.Check {
+				return changeAdminForms(end, "downgrade-admin-loss-repair", map[string]string{apiA: a}, "", true, manifests)
+			}))
 	}
 	if *flagUpgradeControl != "" {
 		roll("upgrade-control", last, last, strings.Split(*flagUpgradeControl, ","))
 	}
 	// Leave the cluster as TestWorkshop expects it: no app.
 	for i := end + 1; i < len(scen.Steps); i++ {
-		feats = append(feats, feature("upgrade-"+scen.Steps[i].Name, "cleanup", func(ctx context.Context) *report.Step {
-			rs := h.RunStep(ctx, i)
-			rs.Name = "upgrade-" + rs.Name
-			return rs
-		}))
+		feats = append(feats, checkFeature("upgrade-"+scen.Steps[i].Name, "cleanup", func() *harness.Check { return upgradeStep(i) }))
 	}
-	feats = append(feats, feature("calico-health-upgrade", "calico pods neither restarted nor logged unexplained errors since the last rollout", func(ctx context.Context) *report.Step {
-		return h.CheckCalicoHealth(ctx, "calico-health-upgrade")
-	}))
+	feats = append(feats, checkFeature("calico-health-upgrade", "calico pods neither restarted nor logged unexplained errors since the last rollout", func() *harness.Check { return h.CalicoHealth("calico-health-upgrade") }))
 	return feats
+}
+
+// upgradeStep is workshop step i as TestUpgrade runs it (its report named upgrade-...).
+func upgradeStep(i int) *harness.Check {
+	c := h.Step(i)
+	c.Name = "upgrade-" + c.Name
+	return c
 }
 
 // hopName names hop i of a path: "upgrade" and "downgrade" for A -> B -> A, else
@@ -254,9 +255,17 @@ func migrationForms(path []string) map[string]string {
 // remove, then verifies the end state (restores: after an admin loss): the documented
 // migration (both forms side by side, so every calico-node, old or new, finds the one it
 // knows) and the loss checks' setup.
-func changeAdminForms(ctx context.Context, end int, name string, apply map[string]string, remove string, restores bool, manifests map[string][]*unstructured.Unstructured) *report.Step {
-	forms := &report.AdminForms{}
-	err := func() error {
+func changeAdminForms(end int, name string, apply map[string]string, remove string, restores bool, manifests map[string][]*unstructured.Unstructured) *harness.Check {
+	verify := h.Verify
+	if restores {
+		// After an admin loss: the cells the loss changed come back as the form applied
+		// is enforced; every other cell is judged at once.
+		verify = h.VerifyAdminRestored
+	}
+	c := verify(end, name)
+	c.Setup = func(ctx context.Context, rs *report.Step) error {
+		forms := &report.AdminForms{}
+		rs.AdminForms = forms
 		for api, version := range apply {
 			var crds []*unstructured.Unstructured
 			for _, u := range manifests[version] {
@@ -301,19 +310,6 @@ func changeAdminForms(ctx context.Context, end int, name string, apply map[strin
 			forms.Deleted = &report.AdminForm{API: remove, Objects: len(objs)}
 		}
 		return nil
-	}()
-	if err != nil {
-		rs := report.Failing(name, "step", err)
-		rs.AdminForms = forms
-		return rs
 	}
-	verify := h.Verify
-	if restores {
-		// After an admin loss: the cells the loss changed come back as the form applied
-		// is enforced; every other cell is judged at once.
-		verify = h.VerifyAdminRestored
-	}
-	rs := verify(ctx, end, name)
-	rs.AdminForms = forms
-	return rs
+	return c
 }

@@ -79,7 +79,7 @@ func TestSimBenchEnforcement(t *testing.T) {
 func TestSimPerf(t *testing.T) {
 	h, twin := harnesstest.EndState(t, "../../scenario.yaml")
 	execs := twin.Execs
-	rs := Perf(context.Background(), h, 8, 1)
+	rs := Perf(h, 8, 1).Run(context.Background())
 	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.Equal(t, 6+48+48, twin.Execs-execs)
 	require.Contains(t, rs.Text(), "sessions (one long-lived exec per source)")

@@ -15,9 +15,9 @@ import (
 // exec per source per round, and one exec per cell (the upstream NetworkPolicy e2e's way)
 // at the per-source parallelism. It records numbers; it fails only if a session round does
 // not match the fixture (the other ways' own mismatches are reported: they are baselines).
-func Perf(ctx context.Context, h *harness.Harness, i, rounds int) *report.Step {
+func Perf(h *harness.Harness, i, rounds int) *harness.Check {
 	step := &h.Scenario.Steps[i]
-	return h.Check("perf-"+step.Name, func(rs *report.Step) error {
+	return harness.NewCheck("perf-"+step.Name, func(ctx context.Context, rs *report.Step) error {
 		want, plan, err := h.StateOf(ctx, i)
 		if err != nil {
 			return err

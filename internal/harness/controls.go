@@ -16,14 +16,14 @@ import (
 	"github.com/netpol-e2e/harness/internal/scenario"
 )
 
-// ControlRun is one control, in the lifecycle every control shares: Setup predicts with
+// control is one control, in the lifecycle every control shares: setup predicts with
 // the evaluator which cells a variant of the policies changes at a step and applies it;
-// Assess requires the cluster to show exactly those changes; Restore puts the originals
-// back and requires the step's fixture again, whatever Setup and Assess found (a failed
-// control never leaks into the following steps). It is the proof that the harness can
-// fail: the predicted cells must be non-empty, and a harness that saw nothing would
-// report them as missing.
-type ControlRun struct {
+// assess requires the cluster to show exactly those changes; restore (the teardown) puts
+// the originals back and requires the step's fixture again, whatever setup and assess
+// found (a failed control never leaks into the following steps). It is the proof that
+// the harness can fail: the predicted cells must be non-empty, and a harness that saw
+// nothing would report them as missing.
+type control struct {
 	h       *Harness
 	step    *scenario.Step
 	st      *scenario.State
@@ -31,72 +31,67 @@ type ControlRun struct {
 	pred    *scenario.Prediction
 	fixture *matrix.Matrix
 	applied time.Time
-	t0      time.Time
-	// Report is the control's result, complete after Restore.
-	Report *report.Step
 }
 
-// Control runs a whole control (Setup, Assess, Restore).
-func (h *Harness) Control(ctx context.Context, name string, i int, variantFile string) *report.Step {
-	c := h.SetupControl(ctx, name, i, variantFile)
-	c.Assess(ctx)
-	c.Restore(ctx)
-	return c.Report
+// Control is the control name: the variant file's policies in place of step i's.
+func (h *Harness) Control(name string, i int, variantFile string) *Check {
+	_, ck := h.newControl(name, i, variantFile)
+	return ck
 }
 
-// SetupControl predicts what the variant file changes at step i and applies it.
-func (h *Harness) SetupControl(ctx context.Context, name string, i int, variantFile string) *ControlRun {
-	c := &ControlRun{h: h, step: &h.Scenario.Steps[i], st: h.States[i], t0: time.Now(), Report: &report.Step{Name: name, Kind: "check"}}
-	fail := func(err error) *ControlRun { c.Report.Fail(err); return c }
+func (h *Harness) newControl(name string, i int, variantFile string) (*control, *Check) {
+	c := &control{h: h, step: &h.Scenario.Steps[i], st: h.States[i]}
+	return c, &Check{
+		Name: name, Kind: "check",
+		Setup:  func(ctx context.Context, rs *report.Step) error { return c.setup(ctx, rs, name, variantFile) },
+		Assess: c.assess, Teardown: c.restore,
+	}
+}
+
+// setup predicts what the variant file changes at the step and applies it.
+func (c *control) setup(ctx context.Context, rs *report.Step, name, variantFile string) error {
+	h := c.h
 	var err error
 	if c.fixture, err = h.Expected(c.step, c.st); err != nil {
-		return fail(err)
+		return err
 	}
 	variant, err := scenario.LoadObjects(variantFile)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	if c.pred, err = c.st.Predict(h.Scenario, h.Externals(), scenario.Change{Name: name, Apply: variant}, h.ByName()); err != nil {
-		return fail(err)
+		return err
 	}
 	if len(c.pred.Changed) == 0 {
-		return fail(fmt.Errorf("variant %s changes no cell of %s: it proves nothing", variantFile, c.step.Name))
+		return fmt.Errorf("variant %s changes no cell of %s: it proves nothing", variantFile, c.step.Name)
 	}
-	c.Report.Control = &report.Control{Fixture: c.step.Fixture, Predicted: c.pred.Changed}
+	rs.Control = &report.Control{Fixture: c.step.Fixture, Predicted: c.pred.Changed}
 	c.variant, c.applied = variant, time.Now()
-	if err := h.Apply(ctx, variant); err != nil {
-		return fail(err)
-	}
-	return c
+	return h.Apply(ctx, variant)
 }
 
-// Assess probes until the cluster shows the variant's matrix (after the UDP conntrack
+// assess probes until the cluster shows the variant's matrix (after the UDP conntrack
 // settling the variant needs), then requires that exactly the predicted cells differ
-// from the unchanged fixture. It does nothing after a failed Setup.
-func (c *ControlRun) Assess(ctx context.Context) {
-	if c.Report.Failed() {
-		return
-	}
-	since, err := c.h.settleUDP(ctx, c.Report, c.pred.After, c.pred.Changed, c.applied)
+// from the unchanged fixture.
+func (c *control) assess(ctx context.Context, rs *report.Step) error {
+	since, err := c.h.settleUDP(ctx, rs, c.pred.After, c.pred.Changed, c.applied)
 	if err != nil {
-		c.Report.Fail(err)
-		return
+		return err
 	}
-	c.h.assessVariant(ctx, c.Report, c.step, c.pred.After, c.fixture, c.pred.Want, c.pred.Changed, since)
+	c.h.assessVariant(ctx, rs, c.step, c.pred.After, c.fixture, c.pred.Want, c.pred.Changed, since)
+	return nil
 }
 
-// Restore re-applies the step's own policies in place of the variant (what Setup applied,
-// if anything) and requires the step's fixture again.
-func (c *ControlRun) Restore(ctx context.Context) {
-	defer func() { c.Report.Duration = time.Since(c.t0) }()
+// restore re-applies the step's own policies in place of the variant (what setup applied,
+// if anything) and requires the step's fixture again; its problems are the restore's.
+func (c *control) restore(ctx context.Context, rs *report.Step) error {
 	if c.variant == nil {
-		return
+		return nil
 	}
-	rs := c.Report
 	restored := time.Now()
 	if err := c.h.restore(ctx, c.st, c.variant); err != nil {
 		rs.FailIn("restore", err)
-		return
+		return nil
 	}
 	back, _, err := c.h.converge(ctx, c.st, c.fixture, c.pred.Want, restored)
 	switch {
@@ -111,6 +106,7 @@ func (c *ControlRun) Restore(ctx context.Context) {
 	default:
 		rs.Control.Restored = back.Latency
 	}
+	return nil
 }
 
 // confirmOrDeadline says why a convergence that did not converge ended: its confirming

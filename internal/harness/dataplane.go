@@ -8,13 +8,13 @@ import (
 	"github.com/netpol-e2e/harness/internal/report"
 )
 
-// CheckDataplane proves the dataplane is the one asked for, not just that a setting was
+// Dataplane proves the dataplane is the one asked for, not just that a setting was
 // passed: on every node (through its calico-node pod, which shares the node's network
 // namespace) what calico.Dataplane.Evidence says. Run it with pods deployed: workload
 // interfaces are where policy is judged. On eBPF, the programs must be attached as
 // Cfg.BPFAttach says.
-func (h *Harness) CheckDataplane(ctx context.Context, name string, want calico.Dataplane) *report.Step {
-	return h.Check(name, func(rs *report.Step) error {
+func (h *Harness) Dataplane(name string, want calico.Dataplane) *Check {
+	return NewCheck(name, func(ctx context.Context, rs *report.Step) error {
 		pods, err := calico.NodePods(ctx, h.Kube.Clientset(), "")
 		if err != nil {
 			return err

@@ -123,55 +123,70 @@ func (h *Harness) Apply(ctx context.Context, objs []scenario.Object) error {
 }
 
 // RunStep runs step i of the scenario and returns its report.
-func (h *Harness) RunStep(ctx context.Context, i int) *report.Step {
+func (h *Harness) RunStep(ctx context.Context, i int) *report.Step { return h.Step(i).Run(ctx) }
+
+// Step is step i of the scenario as a check: Setup starts a policy step's enforcement
+// watch and applies the step's objects (or deletes its namespaces), Assess probes until
+// its fixture shows and times each changed cell.
+func (h *Harness) Step(i int) *Check {
 	step := &h.Scenario.Steps[i]
-	rs := &report.Step{Name: step.Name, Kind: "step"}
-	t0 := time.Now()
-	defer func() { rs.Duration = time.Since(t0) }()
-	fail := func(err error) *report.Step {
-		rs.Fail(err)
-		return rs
+	var ew *enforcementWatch
+	var t0 time.Time
+	return &Check{
+		Name: step.Name, Kind: "step",
+		Setup: func(ctx context.Context, rs *report.Step) error {
+			t0 = time.Now()
+			// A policy step's changed cells are watched on a fixed schedule from before the apply.
+			var err error
+			if ew, err = h.startEnforcementWatch(ctx, i); err != nil {
+				return err
+			}
+			// Apply the step's objects, or delete its namespaces.
+			if len(step.Objects) > 0 {
+				if _, err := h.applyWatched(ctx, step.Objects, ew); err != nil {
+					return err
+				}
+				fmt.Fprintf(h.Log, "%s: applied %d objects from %s\n", step.Name, len(step.Objects), strings.Join(step.Apply, ", "))
+			}
+			if step.DeleteAdminPolicies {
+				if err := h.deleteAdminPolicies(ctx); err != nil {
+					return err
+				}
+			}
+			if len(step.DeleteNamespaces) > 0 {
+				if err := h.Kube.DeleteNamespaces(ctx, 3*time.Minute, step.DeleteNamespaces...); err != nil {
+					return err
+				}
+				rs.Deletion = &report.Deletion{Namespaces: step.DeleteNamespaces, Gone: time.Since(t0)}
+			}
+			return nil
+		},
+		Assess: func(ctx context.Context, rs *report.Step) error {
+			if step.Fixture == "" {
+				return nil
+			}
+			h.assess(ctx, rs, i, t0, true)
+			if ew != nil {
+				h.finishEnforcement(ctx, rs, step.Objects, ew)
+			}
+			return nil
+		},
+		Teardown: func(context.Context, *report.Step) error {
+			if ew != nil {
+				ew.sess.Stop() // a no-op after finishEnforcement
+			}
+			return nil
+		},
 	}
-	// A policy step's changed cells are watched on a fixed schedule from before the apply.
-	ew, err := h.startEnforcementWatch(ctx, i)
-	if err != nil {
-		return fail(err)
-	}
-	// Apply the step's objects, or delete its namespaces.
-	if len(step.Objects) > 0 {
-		if _, err := h.applyWatched(ctx, step.Objects, ew); err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(h.Log, "%s: applied %d objects from %s\n", step.Name, len(step.Objects), strings.Join(step.Apply, ", "))
-	}
-	if step.DeleteAdminPolicies {
-		if err := h.deleteAdminPolicies(ctx); err != nil {
-			return fail(err)
-		}
-	}
-	if len(step.DeleteNamespaces) > 0 {
-		if err := h.Kube.DeleteNamespaces(ctx, 3*time.Minute, step.DeleteNamespaces...); err != nil {
-			return fail(err)
-		}
-		rs.Deletion = &report.Deletion{Namespaces: step.DeleteNamespaces, Gone: time.Since(t0)}
-	}
-	if step.Fixture == "" {
-		return rs
-	}
-	h.assess(ctx, rs, i, t0, true)
-	if ew != nil {
-		h.finishEnforcement(ctx, rs, step.Objects, ew)
-	}
-	return rs
 }
 
 // Verify probes the state after step i again, applying nothing: after a Calico rollout,
 // the end-state matrix (DNS and external columns included) must still hold.
-func (h *Harness) Verify(ctx context.Context, i int, name string) *report.Step {
-	rs := &report.Step{Name: name, Kind: "step"}
-	t0 := time.Now()
-	defer func() { rs.Duration = time.Since(t0) }()
-	return h.assess(ctx, rs, i, t0, false)
+func (h *Harness) Verify(i int, name string) *Check {
+	return &Check{Name: name, Kind: "step", Assess: func(ctx context.Context, rs *report.Step) error {
+		h.assess(ctx, rs, i, time.Now(), false)
+		return nil
+	}}
 }
 
 // assess waits for the app's pods and probes until the state after step i shows; for a
@@ -213,22 +228,21 @@ func (h *Harness) assess(ctx context.Context, rs *report.Step, i int, since time
 // VerifyAdminRestored checks step i's matrix again right after its admin policies were
 // applied to a cluster that enforced none of them (after an admin loss): the cells their
 // loss changed may converge, every other cell is judged at once.
-func (h *Harness) VerifyAdminRestored(ctx context.Context, i int, name string) *report.Step {
-	rs := &report.Step{Name: name, Kind: "step"}
-	t0 := time.Now()
-	defer func() { rs.Duration = time.Since(t0) }()
-	st := h.States[i]
-	want, err := h.Expected(&h.Scenario.Steps[i], st)
-	if err != nil {
-		rs.Fail(err)
-		return rs
-	}
-	before, err := st.WithoutAdmin().ExpectedFamilies(h.Scenario, h.Externals(), false)
-	if err != nil {
-		rs.Fail(err)
-		return rs
-	}
-	return h.assessFrom(ctx, rs, i, t0, want, before)
+func (h *Harness) VerifyAdminRestored(i int, name string) *Check {
+	return &Check{Name: name, Kind: "step", Assess: func(ctx context.Context, rs *report.Step) error {
+		t0 := time.Now()
+		st := h.States[i]
+		want, err := h.Expected(&h.Scenario.Steps[i], st)
+		if err != nil {
+			return err
+		}
+		before, err := st.WithoutAdmin().ExpectedFamilies(h.Scenario, h.Externals(), false)
+		if err != nil {
+			return err
+		}
+		h.assessFrom(ctx, rs, i, t0, want, before)
+		return nil
+	}}
 }
 
 // assessFrom checks the policies the server holds with the peer engine and converges from

@@ -82,10 +82,10 @@ func (h *Harness) JudgeLogLines(lines []calico.LogLine, gone map[string]time.Tim
 	return problems, tolerated
 }
 
-// CheckCalicoHealth is the check between rollouts: since the mark, no calico pod
+// CalicoHealth is the check between rollouts: since the mark, no calico pod
 // restarted or went unready, and no error line outside the allowlist was logged.
-func (h *Harness) CheckCalicoHealth(ctx context.Context, name string) *report.Step {
-	return h.Check(name, func(rs *report.Step) error {
+func (h *Harness) CalicoHealth(name string) *Check {
+	return NewCheck(name, func(ctx context.Context, rs *report.Step) error {
 		problems, tolerated, err := h.CalicoProblems(ctx)
 		if err != nil {
 			return err
@@ -96,16 +96,4 @@ func (h *Harness) CheckCalicoHealth(ctx context.Context, name string) *report.St
 		}
 		return nil
 	})
-}
-
-// Check runs one check as a report step: it times it and records its error as the
-// step's failure (the boilerplate every check shares).
-func (h *Harness) Check(name string, fn func(rs *report.Step) error) *report.Step {
-	rs := &report.Step{Name: name, Kind: "check"}
-	t0 := time.Now()
-	if err := fn(rs); err != nil {
-		rs.Fail(err)
-	}
-	rs.Duration = time.Since(t0)
-	return rs
 }

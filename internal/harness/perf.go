@@ -12,15 +12,16 @@ import (
 )
 
 // Soak runs n full rounds on the state after step i; any mismatch or probe error fails.
-func (h *Harness) Soak(ctx context.Context, i, n int) *report.Step {
-	step := &h.Scenario.Steps[i]
-	rs := &report.Step{Name: fmt.Sprintf("soak-%d-%s", n, step.Name), Kind: "check"}
-	t0 := time.Now()
-	defer func() { rs.Duration = time.Since(t0) }()
+func (h *Harness) Soak(i, n int) *Check {
+	return NewCheck(fmt.Sprintf("soak-%d-%s", n, h.Scenario.Steps[i].Name), func(ctx context.Context, rs *report.Step) error {
+		return h.soak(ctx, rs, i, n)
+	})
+}
+
+func (h *Harness) soak(ctx context.Context, rs *report.Step, i, n int) error {
 	want, plan, err := h.StateOf(ctx, i)
 	if err != nil {
-		rs.Fail(err)
-		return rs
+		return err
 	}
 	soak := &report.Soak{Rounds: n, Cells: len(want.ProbedCells())}
 	rs.Soak = soak
@@ -46,9 +47,9 @@ func (h *Harness) Soak(ctx context.Context, i, n int) *report.Step {
 	rs.Expected = want
 	soak.Median, soak.Worst = report.Median(durations), slices.Max(durations)
 	if len(soak.Bad) > 0 || soak.ProbeErrors > 0 {
-		rs.Failf("%d of %d soak rounds mismatched, %d probe errors", len(soak.Bad), n, soak.ProbeErrors)
+		return fmt.Errorf("%d of %d soak rounds mismatched, %d probe errors", len(soak.Bad), n, soak.ProbeErrors)
 	}
-	return rs
+	return nil
 }
 
 // StateOf returns the expected matrix of step i (its fixture, checked against the

@@ -17,16 +17,18 @@ import (
 // converge to what the evaluator predicts without them), then applied again under the
 // enforcement watch, as the step itself was. Two versions replayed on the same cells
 // are compared by CompareEnforcement.
-func (h *Harness) ReplayEnforcement(ctx context.Context, end int, name, version string) *report.Step {
-	rs := &report.Step{Name: name, Kind: "check"}
-	t0 := time.Now()
-	defer func() { rs.Duration = time.Since(t0) }()
+func (h *Harness) ReplayEnforcement(end int, name, version string) *Check {
+	return NewCheck(name, func(ctx context.Context, rs *report.Step) error {
+		return h.replay(ctx, rs, end, version)
+	})
+}
+
+func (h *Harness) replay(ctx context.Context, rs *report.Step, end int, version string) error {
 	rs.Replay = &report.Replay{Version: version}
 	st := h.States[end]
 	fixture, err := h.Expected(&h.Scenario.Steps[end], st)
 	if err != nil {
-		rs.Fail(err)
-		return rs
+		return err
 	}
 	for i := 1; i <= end; i++ {
 		// The admin steps are not replayed: deleting cluster-scoped policies of one form is
@@ -44,7 +46,7 @@ func (h *Harness) ReplayEnforcement(ctx context.Context, end int, name, version 
 			break // the end state is not known to hold any more
 		}
 	}
-	return rs
+	return nil
 }
 
 // replayStep deletes one policy step's policies and applies them again (see

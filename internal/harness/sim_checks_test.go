@@ -18,7 +18,7 @@ func TestSimCalicoHealth(t *testing.T) {
 	twin.WithCalico(t, "v1")
 	ctx := context.Background()
 	require.NoError(t, h.MarkCalicoHealthy(ctx))
-	rs := h.CheckCalicoHealth(ctx, "calico-health")
+	rs := h.CalicoHealth("calico-health").Run(ctx)
 	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.Contains(t, rs.Text(), "calico-node-a on sim-worker (restarts 0)")
 
@@ -27,7 +27,7 @@ func TestSimCalicoHealth(t *testing.T) {
 	pod.Status.ContainerStatuses[0].RestartCount = 1
 	_, err = twin.Clientset().CoreV1().Pods(calico.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
 	require.NoError(t, err)
-	rs = h.CheckCalicoHealth(ctx, "calico-health")
+	rs = h.CalicoHealth("calico-health").Run(ctx)
 	require.Contains(t, rs.Failure.String(), "calico-node-a on sim-worker restarted 1 time(s)")
 }
 
@@ -51,14 +51,14 @@ func TestSimDataplaneCheck(t *testing.T) {
 	ctx := context.Background()
 	for _, dp := range calico.Dataplanes {
 		twin.Dataplane = dp
-		ok := h.CheckDataplane(ctx, "dataplane-"+string(dp), dp)
+		ok := h.Dataplane("dataplane-"+string(dp), dp).Run(ctx)
 		require.Empty(t, ok.Failure.String())
 		require.Contains(t, ok.Text(), "every node (1, 1 workload interfaces): "+dp.Evidence(calico.AttachTCX))
 		for _, other := range calico.Dataplanes {
 			if other == dp {
 				continue
 			}
-			bad := h.CheckDataplane(ctx, "dataplane-"+string(other), other)
+			bad := h.Dataplane("dataplane-"+string(other), other).Run(ctx)
 			switch {
 			case other == calico.BPF:
 				require.Contains(t, bad.Failure.String(), "node sim-worker: workload interface cali1 has no Calico BPF program on ingress")
@@ -76,11 +76,11 @@ func TestSimDataplaneCheck(t *testing.T) {
 	twin.Dataplane = calico.BPF
 	for _, c := range []struct{ want, have calico.BPFAttach }{{calico.AttachTCX, calico.AttachTC}, {calico.AttachTC, calico.AttachTCX}} {
 		twin.BPFAttach, h.Cfg.BPFAttach = c.want, c.want
-		ok := h.CheckDataplane(ctx, "dataplane-bpf", calico.BPF)
+		ok := h.Dataplane("dataplane-bpf", calico.BPF).Run(ctx)
 		require.Empty(t, ok.Failure.String())
 		require.Contains(t, ok.Text(), "attached by "+c.want.Kind()+",")
 		twin.BPFAttach = c.have
-		bad := h.CheckDataplane(ctx, "dataplane-bpf", calico.BPF)
+		bad := h.Dataplane("dataplane-bpf", calico.BPF).Run(ctx)
 		require.Contains(t, bad.Failure.String(), fmt.Sprintf("node sim-worker: workload interface cali1 has no Calico BPF program on ingress attached by %s (attached: [%s/ingress %s/egress])", c.want.Kind(), c.have.Kind(), c.have.Kind()))
 		require.Contains(t, bad.Failure.String(), fmt.Sprintf("node sim-worker: workload interface cali1 has Calico BPF programs attached otherwise than by %s: [%s/ingress %s/egress]", c.want.Kind(), c.have.Kind(), c.have.Kind()))
 	}

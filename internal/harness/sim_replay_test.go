@@ -17,7 +17,7 @@ import (
 func TestSimReplayCatchesASlowerVersion(t *testing.T) {
 	h, twin := endStateOnSim(t)
 	ctx := context.Background()
-	a := h.ReplayEnforcement(ctx, 8, "replay-a", "v1")
+	a := h.ReplayEnforcement(8, "replay-a", "v1").Run(ctx)
 	require.Empty(t, a.Failure.String(), a.Text())
 	timed := 0
 	for _, s := range a.Replay.Steps {
@@ -27,13 +27,13 @@ func TestSimReplayCatchesASlowerVersion(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, timed, 4, a.Text())
 	budget := SlowdownBudget{Factor: 2, Min: 500 * time.Millisecond}
-	same := h.ReplayEnforcement(ctx, 8, "replay-same", "v1")
+	same := h.ReplayEnforcement(8, "replay-same", "v1").Run(ctx)
 	require.Empty(t, same.Failure.String(), same.Text())
 	require.NoError(t, CompareEnforcement(a.Replay, same.Replay, budget))
 
 	time.Sleep(700 * time.Millisecond) // the policies applied so far in effect under the delay
 	twin.EnforceAfter = 600 * time.Millisecond
-	slow := h.ReplayEnforcement(ctx, 8, "replay-slow", "v2")
+	slow := h.ReplayEnforcement(8, "replay-slow", "v2").Run(ctx)
 	require.Empty(t, slow.Failure.String(), slow.Text())
 	err := CompareEnforcement(a.Replay, slow.Replay, budget)
 	require.ErrorContains(t, err, "calico v2 enforces slower than v1")

@@ -62,14 +62,14 @@ func TestSimWorkshopPasses(t *testing.T) {
 		}
 		switch step.Name {
 		case "06-pci-policy":
-			rs := h.Control(ctx, "06-control-pci-without-dns", i, filepath.Join("../..", "policies/controls/pci-policy-without-dns.yaml"))
+			rs := h.Control("06-control-pci-without-dns", i, filepath.Join("../..", "policies/controls/pci-policy-without-dns.yaml")).Run(ctx)
 			require.Empty(t, rs.Failure.String(), rs.Text())
 		case "08-payments-policy":
-			rs := h.Control(ctx, "08-self-check-wrong-policy", i, filepath.Join("../..", "policies/controls/backend-policy-wrong-port.yaml"))
+			rs := h.Control("08-self-check-wrong-policy", i, filepath.Join("../..", "policies/controls/backend-policy-wrong-port.yaml")).Run(ctx)
 			require.Empty(t, rs.Failure.String(), rs.Text())
-			rs = h.Soak(ctx, i, 3)
+			rs = h.Soak(i, 3).Run(ctx)
 			require.Empty(t, rs.Failure.String(), rs.Text())
-			rs = h.Verify(ctx, i, "after-nothing")
+			rs = h.Verify(i, "after-nothing").Run(ctx)
 			require.Empty(t, rs.Failure.String(), rs.Text())
 		}
 	}
@@ -123,15 +123,17 @@ func TestSimControlFailsWhenThePredictedChangeDoesNotShow(t *testing.T) {
 		require.Empty(t, h.RunStep(ctx, i).Failure.String())
 	}
 	twin.Leak[matrix.Cell{Row: "backend/facade", Col: "backend:6379"}] = true
-	c := h.SetupControl(ctx, "08-self-check-wrong-policy", 8, filepath.Join("../..", "policies/controls/backend-policy-wrong-port.yaml"))
-	require.Empty(t, c.Report.Failure.String())
+	c := h.Control("08-self-check-wrong-policy", 8, filepath.Join("../..", "policies/controls/backend-policy-wrong-port.yaml"))
+	c.RunSetup(ctx)
+	require.Empty(t, c.Report().Failure.String())
 	require.Equal(t, int32(6380), twin.Pols["backend/backend-policy"].Spec.Ingress[0].Ports[0].Port.IntVal, "setup applied the variant")
-	c.Assess(ctx)
-	require.Contains(t, c.Report.Failure.String(), "cells differ from the expectation", c.Report.Text())
+	c.RunAssess(ctx)
+	require.Contains(t, c.Report().Failure.String(), "cells differ from the expectation", c.Report().Text())
 	// The teardown restores the originals even after the failed assessment.
-	c.Restore(ctx)
+	rs := c.RunTeardown(ctx)
 	require.Equal(t, int32(6379), twin.Pols["backend/backend-policy"].Spec.Ingress[0].Ports[0].Port.IntVal, "restore put the original back")
-	require.Contains(t, c.Report.Text(), "originals restored; ../../fixtures/08-payments-policy.txt matched again")
+	require.Contains(t, rs.Text(), "originals restored; ../../fixtures/08-payments-policy.txt matched again")
+	require.Positive(t, rs.Duration)
 }
 
 // The control's last check, "exactly the predicted cells", fails when the cells the
@@ -143,14 +145,14 @@ func TestSimControlExactlyThePredictedCellsCanFail(t *testing.T) {
 	for i := range 9 {
 		require.Empty(t, h.RunStep(ctx, i).Failure.String())
 	}
-	c := h.SetupControl(ctx, "08-self-check-wrong-policy", 8, filepath.Join("../..", "policies/controls/backend-policy-wrong-port.yaml"))
-	require.Empty(t, c.Report.Failure.String())
+	c, ck := h.newControl("08-self-check-wrong-policy", 8, filepath.Join("../..", "policies/controls/backend-policy-wrong-port.yaml"))
+	ck.RunSetup(ctx)
+	require.Empty(t, ck.Report().Failure.String())
 	require.Len(t, c.pred.Changed, 1)
 	rs := &report.Step{Name: "short-prediction"}
 	h.assessVariant(ctx, rs, c.step, c.pred.After, c.fixture, c.pred.Want, nil, c.applied)
 	require.Contains(t, rs.Failure.String(), "the harness flagged 1 cells, the variant changes 0")
-	c.Restore(ctx)
-	require.Empty(t, c.Report.Failure.String(), c.Report.Text())
+	require.Empty(t, ck.RunTeardown(ctx).Failure.String(), ck.Report().Text())
 }
 
 // A step that rolls out a Deployment (05 replaces the management UI with v2) may find its
@@ -223,10 +225,10 @@ func TestSimControlRefusesAVariantThatChangesNothing(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(same, data, 0o644))
 	applied := len(twin.Pols)
-	rs := h.Control(ctx, "08-control-same", 8, same)
+	rs := h.Control("08-control-same", 8, same).Run(ctx)
 	require.Contains(t, rs.Failure.String(), "changes no cell of 08-payments-policy: it proves nothing")
 	require.Len(t, twin.Pols, applied)
-	rs = h.Control(ctx, "08-control-missing", 8, filepath.Join(t.TempDir(), "missing.yaml"))
+	rs = h.Control("08-control-missing", 8, filepath.Join(t.TempDir(), "missing.yaml")).Run(ctx)
 	require.Contains(t, rs.Failure.String(), "missing.yaml")
 }
 
@@ -241,34 +243,34 @@ func TestSimFaults(t *testing.T) {
 	}
 
 	twin.Slow["pci/payments"] = 300 * time.Millisecond
-	rs := h.Verify(ctx, 8, "verify-slow-source")
+	rs := h.Verify(8, "verify-slow-source").Run(ctx)
 	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.Regexp(t, `rounds; first 3\d\dms`, rs.Text(), "the round waited for the slow source")
 	delete(twin.Slow, "pci/payments")
 
 	twin.LostDNS["frontend/client"] = 2
-	rs = h.Verify(ctx, 8, "verify-lost-dns")
+	rs = h.Verify(8, "verify-lost-dns").Run(ctx)
 	require.Contains(t, rs.Failure.String(), "2 cells seen wrong in the round that started", rs.Text())
 	require.Equal(t, 1, rs.Rounds, "never retried away")
 	require.Equal(t, 2, rs.FirstTry, "both DNS cells of the client")
 	require.NotContains(t, rs.Failure.String(), "TCX", "explained only on eBPF with TCX")
-	rs = h.Verify(ctx, 8, "verify-dns-back")
+	rs = h.Verify(8, "verify-dns-back").Run(ctx)
 	require.Empty(t, rs.Failure.String(), rs.Text())
 	// On eBPF with TCX the failure names what Calico does there; with tc it does not.
 	for _, attach := range []calico.BPFAttach{calico.AttachTCX, calico.AttachTC} {
 		h.Cfg.Dataplane, h.Cfg.BPFAttach = calico.BPF, attach
 		twin.LostDNS["frontend/client"] = 2
-		rs = h.Verify(ctx, 8, "verify-lost-dns-"+string(attach))
+		rs = h.Verify(8, "verify-lost-dns-"+string(attach)).Run(ctx)
 		require.Contains(t, rs.Failure.String(), "2 cells seen wrong in the round that started", rs.Text())
 		require.Equal(t, attach == calico.AttachTCX, strings.Contains(rs.Failure.String(), "On eBPF with TCX, Calico v3.31.7 to v3.33 re-attach"), rs.Text())
-		require.Empty(t, h.Verify(ctx, 8, "verify-dns-back").Failure.String())
+		require.Empty(t, h.Verify(8, "verify-dns-back").Run(ctx).Failure.String())
 	}
 	h.Cfg.Dataplane, h.Cfg.BPFAttach = "", ""
 
 	twin.Mu.Lock()
 	twin.Generation["frontend/client"]++
 	twin.Mu.Unlock()
-	rs = h.Verify(ctx, 8, "verify-replaced-pod")
+	rs = h.Verify(8, "verify-replaced-pod").Run(ctx)
 	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.Contains(t, twin.Opened, "frontend/client-g1-sim", "the new pod got a session of its own")
 }
@@ -292,7 +294,7 @@ func simWorkshopDualStack(t *testing.T, by string) {
 		rs := h.RunStep(ctx, i)
 		require.Empty(t, rs.Failure.String(), rs.Text())
 		if i == 6 {
-			rs = h.Control(ctx, "06-control-pci-without-dns", 6, "../../policies/controls/pci-policy-without-dns.yaml")
+			rs = h.Control("06-control-pci-without-dns", 6, "../../policies/controls/pci-policy-without-dns.yaml").Run(ctx)
 			require.Empty(t, rs.Failure.String(), rs.Text())
 			if by == "name" {
 				require.Contains(t, rs.Text(), "pci/payments -> facade:80@ipv6: expected X (blocked), observed D (dns-failure)", "names need DNS over both families")
@@ -301,7 +303,7 @@ func simWorkshopDualStack(t *testing.T, by string) {
 			}
 		}
 	}
-	rs := h.Verify(ctx, 8, "verify")
+	rs := h.Verify(8, "verify").Run(ctx)
 	require.Len(t, rs.Expected.Cols, 18, "9 columns per family")
 	require.Contains(t, rs.Expected.Cols, "dns:53/udp@ipv6")
 	urls := map[string]string{}
@@ -321,7 +323,7 @@ func simWorkshopDualStack(t *testing.T, by string) {
 		"08-control-ipblock-ipv4":    "frontend-egress-without-external-ipv4.yaml",
 		"08-self-check-wrong-policy": "backend-policy-wrong-port.yaml",
 	} {
-		rs := h.Control(ctx, name, 8, filepath.Join("../../policies/controls", file))
+		rs := h.Control(name, 8, filepath.Join("../../policies/controls", file)).Run(ctx)
 		require.Empty(t, rs.Failure.String(), rs.Text())
 	}
 }
@@ -338,7 +340,7 @@ func TestSimControlFlushesTrackedDNSFlows(t *testing.T) {
 		require.Empty(t, h.RunStep(ctx, i).Failure.String())
 	}
 	twin.TrackedDNS["pci/payments"] = 100 // would outlast the control without the flush
-	rs := h.Control(ctx, "06-control-pci-without-dns", 6, filepath.Join("../..", "policies/controls/pci-policy-without-dns.yaml"))
+	rs := h.Control("06-control-pci-without-dns", 6, filepath.Join("../..", "policies/controls/pci-policy-without-dns.yaml")).Run(ctx)
 	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.Equal(t, 1, twin.Flushes)
 	require.Contains(t, rs.Text(), "pci/payments's nodes tracked 1 flows of theirs to port 53 (the longest for 3m19s more")
@@ -354,7 +356,7 @@ func TestSimControlFailsWithoutConntrack(t *testing.T) {
 	for i := range 7 {
 		require.Empty(t, h.RunStep(ctx, i).Failure.String())
 	}
-	rs := h.Control(ctx, "06-control-pci-without-dns", 6, filepath.Join("../..", "policies/controls/pci-policy-without-dns.yaml"))
+	rs := h.Control("06-control-pci-without-dns", 6, filepath.Join("../..", "policies/controls/pci-policy-without-dns.yaml")).Run(ctx)
 	require.Contains(t, rs.Failure.String(), "what pci/payments's node tracks of them cannot be read: no calico-node pod")
 	require.Contains(t, rs.Text(), "originals restored", "the restore still runs")
 }

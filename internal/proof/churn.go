@@ -11,7 +11,9 @@ import (
 	"github.com/netpol-e2e/harness/internal/probe"
 	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/rollout"
+	"github.com/netpol-e2e/harness/internal/scenario"
 	"github.com/netpol-e2e/harness/internal/star"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // ChurnSpec says how the policy-churn check changes a policy and how densely it probes.
@@ -34,60 +36,75 @@ var DefaultChurn = ChurnSpec{Changes: 40, Gap: 300 * time.Millisecond, Interval:
 // while pod a probes the external host (each family) every spec.Interval with a new
 // connection, a default-deny ingress policy that selects a is applied and deleted
 // spec.Changes times; a's egress is allowed throughout, so every probe must connect.
-func Churn(ctx context.Context, h *harness.Harness, repo string, spec ChurnSpec) *report.Step {
-	rs := &report.Step{Name: "proof-policy-churn", Kind: "check"}
-	t0 := time.Now()
-	defer func() { rs.Duration = time.Since(t0) }()
-	fail := func(err error) *report.Step { rs.Fail(err); return rs }
-	defer removeProof(ctx, h)
-	deny, a, _, err := deploy(ctx, h, repo)
-	if err != nil {
-		return fail(err)
-	}
-	us, err := harness.Unstructured(deny)
-	if err != nil {
-		return fail(err)
-	}
-	plan := probe.Plan{
-		Sources: []probe.Source{{ID: "netpol-proof/a", Namespace: "netpol-proof", Pod: a.Name, Container: "star"}},
-		Targets: []probe.Target{externalTarget(h, false)},
-	}
-	if h.Cfg.Dual {
-		plan.Targets = append(plan.Targets, externalTarget(h, true))
-	}
+func Churn(h *harness.Harness, repo string, spec ChurnSpec) *harness.Check {
+	var deny []scenario.Object
 	var cells []matrix.Cell
-	for _, t := range plan.Targets {
-		cells = append(cells, matrix.Cell{Row: "netpol-proof/a", Col: t.ID})
+	var sess *rollout.Session
+	return &harness.Check{
+		Name: "proof-policy-churn", Kind: "check",
+		// Setup: the proof's pods, and the watch of a's egress running for spec.Lead.
+		Setup: func(ctx context.Context, _ *report.Step) error {
+			var a *corev1.Pod
+			var err error
+			if deny, a, _, err = deploy(ctx, h, repo); err != nil {
+				return err
+			}
+			plan := probe.Plan{
+				Sources: []probe.Source{{ID: "netpol-proof/a", Namespace: "netpol-proof", Pod: a.Name, Container: "star"}},
+				Targets: []probe.Target{externalTarget(h, false)},
+			}
+			if h.Cfg.Dual {
+				plan.Targets = append(plan.Targets, externalTarget(h, true))
+			}
+			for _, t := range plan.Targets {
+				cells = append(cells, matrix.Cell{Row: "netpol-proof/a", Col: t.ID})
+			}
+			w := &rollout.Watcher{Stream: h.Kube, Binary: star.Binary, Interval: spec.Interval, Timeout: h.Cfg.ProbeTimeout, DNSTimeout: h.Cfg.ProbeTimeout, Max: 5 * time.Minute}
+			if sess, err = w.Start(ctx, plan, cells); err != nil {
+				return err
+			}
+			harness.Sleep(ctx, spec.Lead) // the watch runs before the first change
+			return nil
+		},
+		// Assess: the changes, then every probe of the watch judged.
+		Assess: func(ctx context.Context, rs *report.Step) error {
+			us, err := harness.Unstructured(deny)
+			if err != nil {
+				return err
+			}
+			var changes []change
+			for i := range spec.Changes {
+				c := change{apply: i%2 == 0, at: time.Now()}
+				if c.apply {
+					err = h.Apply(ctx, deny)
+				} else {
+					err = h.Kube.Delete(ctx, us...)
+				}
+				if err != nil {
+					return fmt.Errorf("change %d: %w", i+1, err)
+				}
+				changes = append(changes, c)
+				harness.Sleep(ctx, spec.Gap)
+			}
+			if len(changes)%2 == 1 {
+				if err := h.Kube.Delete(ctx, us...); err != nil {
+					return err
+				}
+			}
+			harness.Sleep(ctx, h.Cfg.ProbeTimeout+spec.Lead) // the last probes end
+			obs, events := sess.Stop()
+			judgeChurn(rs, h, spec, cells, changes, obs, events)
+			return nil
+		},
+		// Teardown: the watch stopped (a no-op after the assessment's Stop), the pods gone.
+		Teardown: func(ctx context.Context, _ *report.Step) error {
+			if sess != nil {
+				sess.Stop()
+			}
+			removeProof(ctx, h)
+			return nil
+		},
 	}
-	w := &rollout.Watcher{Stream: h.Kube, Binary: star.Binary, Interval: spec.Interval, Timeout: h.Cfg.ProbeTimeout, DNSTimeout: h.Cfg.ProbeTimeout, Max: 5 * time.Minute}
-	sess, err := w.Start(ctx, plan, cells)
-	if err != nil {
-		return fail(err)
-	}
-	defer sess.Stop()             // ends the watch on an early return; Stop again returns the same
-	harness.Sleep(ctx, spec.Lead) // the watch runs before the first change
-	var changes []change
-	for i := range spec.Changes {
-		c := change{apply: i%2 == 0, at: time.Now()}
-		if c.apply {
-			err = h.Apply(ctx, deny)
-		} else {
-			err = h.Kube.Delete(ctx, us...)
-		}
-		if err != nil {
-			return fail(fmt.Errorf("change %d: %w", i+1, err))
-		}
-		changes = append(changes, c)
-		harness.Sleep(ctx, spec.Gap)
-	}
-	if len(changes)%2 == 1 {
-		if err := h.Kube.Delete(ctx, us...); err != nil {
-			return fail(err)
-		}
-	}
-	harness.Sleep(ctx, h.Cfg.ProbeTimeout+spec.Lead) // the last probes end
-	obs, events := sess.Stop()
-	return judgeChurn(rs, h, spec, cells, changes, obs, events)
 }
 
 // change is one apply or delete of the policy, and when its call began.
@@ -105,7 +122,7 @@ func (c change) String() string {
 
 // judgeChurn requires every probe of the watch to have connected, and enough of them to
 // have run during the changes for the check to mean something.
-func judgeChurn(rs *report.Step, h *harness.Harness, spec ChurnSpec, cells []matrix.Cell, changes []change, obs []matrix.Result, events []rollout.StreamEvent) *report.Step {
+func judgeChurn(rs *report.Step, h *harness.Harness, spec ChurnSpec, cells []matrix.Cell, changes []change, obs []matrix.Result, events []rollout.StreamEvent) {
 	first, last := changes[0].at, changes[len(changes)-1].at.Add(spec.Gap)
 	per := map[matrix.Cell]int{}
 	var wrong []string
@@ -143,7 +160,6 @@ func judgeChurn(rs *report.Step, h *harness.Harness, spec ChurnSpec, cells []mat
 			len(lost), len(changes), strings.Join(wrong, "\n  "))
 		rs.Evidence(h.TCXWindow()...)
 	}
-	return rs
 }
 
 // nearest is the index of the last change that began at or before t (-1: none).

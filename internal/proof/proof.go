@@ -19,60 +19,69 @@ import (
 	"github.com/netpol-e2e/harness/internal/star"
 )
 
-// Run shows the cluster's dataplane works before the workshop runs: two pods on two
-// different workers, a reaching b by pod IP and by service name; a default-deny ingress
-// policy turns both into timeouts; deleting it restores both.
-func Run(ctx context.Context, h *harness.Harness, repo string) *report.Step {
-	rs := &report.Step{Name: "proof-cross-node-dataplane", Kind: "check"}
-	t0 := time.Now()
-	defer func() { rs.Duration = time.Since(t0) }()
-	fail := func(err error) *report.Step { rs.Fail(err); return rs }
-	defer removeProof(ctx, h)
-	deny, a, b, err := deploy(ctx, h, repo)
-	if err != nil {
-		return fail(err)
+// CrossNode shows the cluster's dataplane works before the workshop runs: two pods on
+// two different workers (setup), a reaching b by pod IP and by service name; a
+// default-deny ingress policy turns both into timeouts; deleting it restores both
+// (assess). The teardown removes the proof's namespace.
+func CrossNode(h *harness.Harness, repo string) *harness.Check {
+	var deny []scenario.Object
+	var a, b *corev1.Pod
+	return &harness.Check{
+		Name: "proof-cross-node-dataplane", Kind: "check",
+		Setup: func(ctx context.Context, rs *report.Step) error {
+			var err error
+			if deny, a, b, err = deploy(ctx, h, repo); err != nil {
+				return err
+			}
+			rs.Proof = &report.Proof{A: report.Placement{IP: a.Status.PodIP, Node: a.Spec.NodeName}, B: report.Placement{IP: b.Status.PodIP, Node: b.Spec.NodeName}, Dual: h.Cfg.Dual}
+			return nil
+		},
+		Assess: func(ctx context.Context, rs *report.Step) error { return crossNode(ctx, h, rs, deny, a, b) },
+		Teardown: func(ctx context.Context, _ *report.Step) error {
+			removeProof(ctx, h)
+			return nil
+		},
 	}
-	proof := &report.Proof{A: report.Placement{IP: a.Status.PodIP, Node: a.Spec.NodeName}, B: report.Placement{IP: b.Status.PodIP, Node: b.Spec.NodeName}, Dual: h.Cfg.Dual}
-	rs.Proof = proof
+}
+
+// crossNode runs the proof's three phases: no policy, the default-deny, deleted.
+func crossNode(ctx context.Context, h *harness.Harness, rs *report.Step, deny []scenario.Object, a, b *corev1.Pod) error {
 	plan, external, err := plan(ctx, h, a, b)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	var before *matrix.Matrix // the previous phase's matrix: the cells a phase changes
 	phase := func(name string, want matrix.Verdict, since time.Time) error {
 		done, m, err := phase(ctx, h, plan, external, name, want, before, since)
 		if err == nil {
-			proof.Phases = append(proof.Phases, done)
+			rs.Proof.Phases = append(rs.Proof.Phases, done)
 		}
 		before = m
 		return err
 	}
 	if err := phase("no policy", matrix.Allowed, time.Now()); err != nil {
-		return fail(err)
+		return err
 	}
 	applied := time.Now()
 	if err := h.Apply(ctx, deny); err != nil {
-		return fail(err)
+		return err
 	}
 	if err := phase("default-deny ingress applied", matrix.Blocked, applied); err != nil {
-		return fail(err)
+		return err
 	}
 	us, err := harness.Unstructured(deny)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	deleted := time.Now()
 	if err := h.Kube.Delete(ctx, us...); err != nil {
-		return fail(err)
+		return err
 	}
-	if err := phase("default-deny deleted", matrix.Allowed, deleted); err != nil {
-		return fail(err)
-	}
-	return rs
+	return phase("default-deny deleted", matrix.Allowed, deleted)
 }
 
 // deploy applies the proof's pods a and b (on two workers) and returns them, with the
-// default-deny that selects both. Callers defer removeProof first.
+// default-deny that selects both. A check removes the namespace in its teardown.
 func deploy(ctx context.Context, h *harness.Harness, repo string) (deny []scenario.Object, a, b *corev1.Pod, err error) {
 	objs, err := scenario.LoadObjects(filepath.Join(repo, "manifests", "proof", "proof.yaml"))
 	if err != nil {

@@ -17,12 +17,12 @@ import (
 func TestSimProof(t *testing.T) {
 	h, twin := harnesstest.New(t, "../../scenario.yaml")
 	ctx := context.Background()
-	rs := Run(ctx, h, "../..")
+	rs := CrossNode(h, "../..").Run(ctx)
 	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.Contains(t, rs.Text(), "default-deny ingress applied: blocked by b-by-ip, b-by-name after")
 
 	twin.Leak[matrix.Cell{Row: "netpol-proof/a", Col: "b:8080"}] = true
-	rs = Run(ctx, h, "../..")
+	rs = CrossNode(h, "../..").Run(ctx)
 	require.Contains(t, rs.Failure.String(), "default-deny ingress applied: expected blocked")
 }
 
@@ -34,12 +34,12 @@ func TestSimProofDualStack(t *testing.T) {
 	twin.Dual, twin.ExternalIPv6 = true, "fc00:f853:ccd:e793::c8"
 	h.Cfg.Dual, h.Cfg.ExternalIPv6 = true, twin.ExternalIPv6
 	ctx := context.Background()
-	rs := Run(ctx, h, "../..")
+	rs := CrossNode(h, "../..").Run(ctx)
 	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.Contains(t, rs.Text(), "default-deny ingress applied: blocked by b-by-ip, b-by-name, b-by-ipv6, b-by-clusterip-ipv6, b-by-name-ipv6; external-by-ipv6 allowed after")
 
 	h.Cfg.ExternalIPv6 = ""
-	require.Contains(t, Run(ctx, h, "../..").Failure.String(), "the external host has no IPv6 address")
+	require.Contains(t, CrossNode(h, "../..").Run(ctx).Failure.String(), "the external host has no IPv6 address")
 }
 
 // The policy-churn check: a's egress to the external host (each family) stays connected
@@ -53,7 +53,7 @@ func TestSimChurn(t *testing.T) {
 	ctx := context.Background()
 	h.Cfg.ProbeTimeout = 100 * time.Millisecond
 	spec := ChurnSpec{Changes: 6, Gap: 100 * time.Millisecond, Interval: 10 * time.Millisecond, Lead: 50 * time.Millisecond}
-	rs := Churn(ctx, h, "../..", spec)
+	rs := Churn(h, "../..", spec).Run(ctx)
 	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.Contains(t, rs.Text(), "6 changes of netpol-proof/default-deny (apply, delete, ...) 100ms apart")
 	require.Contains(t, rs.Text(), "probes of a's allowed egress during them: external ")
@@ -62,7 +62,7 @@ func TestSimChurn(t *testing.T) {
 	// on a loaded machine (30 ms missed one under CI's package installs).
 	twin.DropAfterChange = 90 * time.Millisecond
 	h.Cfg.Dataplane, h.Cfg.BPFAttach = calico.BPF, calico.AttachTCX
-	rs = Churn(ctx, h, "../..", spec)
+	rs = Churn(h, "../..", spec).Run(ctx)
 	require.Contains(t, rs.Failure.String(), "a policy change disturbed traffic it does not concern: 6 of 6 changes were followed by a lost connection of a")
 	require.Regexp(t, `netpol-proof/a -> external(-by-ipv6)?: blocked \(.*\), probe started \d+ms after change 1 \(apply\)`, rs.Failure.String())
 	require.Contains(t, rs.Failure.String(), "after change 2 (delete)")
@@ -71,6 +71,6 @@ func TestSimChurn(t *testing.T) {
 	// Too few probes to judge is a failure, not a pass.
 	twin.DropAfterChange = 0
 	twin.Slow["netpol-proof/a"] = 80 * time.Millisecond
-	rs = Churn(ctx, h, "../..", spec)
+	rs = Churn(h, "../..", spec).Run(ctx)
 	require.Contains(t, rs.Failure.String(), "too few to judge")
 }

@@ -18,44 +18,56 @@ import (
 	"github.com/netpol-e2e/harness/internal/star"
 )
 
-// Run opens the management UI in headless Chromium (through the service's NodePort on
-// nodeIP) and requires it to draw exactly the arrows the harness observes: app a -> app b
-// for every pair of the UI's probes whose cell a full round observes allowed. The round
-// must match step i's fixture first. The screenshot goes into the report.
-func Run(ctx context.Context, h *harness.Harness, i int, nodeIP, chromium string) *report.Step {
-	rs := &report.Step{Name: h.Scenario.Steps[i].Name + "-management-ui-in-browser", Kind: "check"}
-	t0 := time.Now()
-	defer func() { rs.Duration = time.Since(t0) }()
-	fail := func(format string, args ...any) *report.Step {
-		rs.Failf(format, args...)
-		return rs
+// Locate finds the browser and a node address for the UI's NodePort.
+type Locate func(ctx context.Context) (nodeIP, chromium string, err error)
+
+// Check opens the management UI in headless Chromium (through the service's NodePort on
+// the node locate finds, in its setup) and requires it to draw exactly the arrows the
+// harness observes: app a -> app b for every pair of the UI's probes whose cell a full
+// round observes allowed. The round must match step i's fixture first. The screenshot
+// goes into the report.
+func Check(h *harness.Harness, i int, locate Locate) *harness.Check {
+	var nodeIP, chromium string
+	return &harness.Check{
+		Name: h.Scenario.Steps[i].Name + "-management-ui-in-browser", Kind: "check",
+		Setup: func(ctx context.Context, _ *report.Step) (err error) {
+			nodeIP, chromium, err = locate(ctx)
+			return err
+		},
+		Assess: func(ctx context.Context, rs *report.Step) error { return run(ctx, h, rs, i, nodeIP, chromium) },
 	}
+}
+
+func run(ctx context.Context, h *harness.Harness, rs *report.Step, i int, nodeIP, chromium string) error {
 	step, st := &h.Scenario.Steps[i], h.States[i]
 	want, err := h.Expected(step, st)
 	if err != nil {
-		return fail("%v", err)
+		return err
 	}
 	apps, err := probes(st.Sources())
 	if err != nil {
-		return fail("%v", err)
+		return err
 	}
 	// The observed matrix the page is compared with.
 	plan, err := h.Plan(ctx, st)
 	if err != nil {
-		return fail("%v", err)
+		return err
 	}
 	obs, details := h.Engine.Round(ctx, plan, want, nil)
 	if mm, err := matrix.Compare(want, obs); err != nil || len(mm) > 0 {
-		return fail("the cluster is not at %s before the browser check:\n%s", step.Name, matrix.RenderDiff(want, mm))
+		return fmt.Errorf("the cluster is not at %s before the browser check:\n%s", step.Name, matrix.RenderDiff(want, mm))
 	}
 	h.Record(rs, want, obs, details, plan)
 	expect, err := edges(obs, apps)
 	if err != nil {
-		return fail("%v", err)
+		return err
 	}
 	svc, err := h.Kube.Clientset().CoreV1().Services("management-ui").Get(ctx, "management-ui", metav1.GetOptions{})
-	if err != nil || len(svc.Spec.Ports) == 0 || svc.Spec.Ports[0].NodePort == 0 {
-		return fail("management-ui service has no NodePort: %v", err)
+	if err != nil {
+		return fmt.Errorf("management-ui service: %w", err)
+	}
+	if len(svc.Spec.Ports) == 0 || svc.Spec.Ports[0].NodePort == 0 {
+		return fmt.Errorf("management-ui service has no NodePort")
 	}
 	url := "http://" + net.JoinHostPort(nodeIP, strconv.Itoa(int(svc.Spec.Ports[0].NodePort))) + "/"
 	var last browser.Page
@@ -69,10 +81,10 @@ func Run(ctx context.Context, h *harness.Harness, i int, nodeIP, chromium string
 	}
 	rs.UI = &report.UI{URL: url, Browser: chromium, Page: last, Expected: expect, Apps: len(apps)}
 	if err != nil {
-		return fail("the management UI does not show the observed matrix: %v", err)
+		return fmt.Errorf("the management UI does not show the observed matrix: %w", err)
 	}
 	rs.UI.Matched = true
-	return rs
+	return nil
 }
 
 // app is one of the UI's probes: its name and its row and column in the matrix.

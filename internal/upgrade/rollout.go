@@ -15,35 +15,44 @@ import (
 	"github.com/netpol-e2e/harness/internal/scenario"
 )
 
-// Run rolls Calico while the end state of step end is probed continuously from every
+// Rollout rolls Calico while the end state of step end is probed continuously from every
 // source and connections are held open on every allowed app cell, and judges everything
 // seen: a denied cell seen allowed is a leak, an allowed cell seen down longer than the
 // budget is a gap, a cell left unprobed too long is a hole in the proof, a held connection
 // broken or answering late is a disruption, and Calico's own error lines count. The
 // timeline puts each calico pod's restart next to any deviation.
-func Run(ctx context.Context, h *harness.Harness, end int, spec Spec) *report.Step {
-	return h.Check(spec.Name, func(rs *report.Step) error {
-		ro := &rolloutRun{h: h, spec: spec, rs: rs, st: h.States[end]}
-		if spec.ProbeTimeout <= 0 {
-			ro.spec.ProbeTimeout = h.Cfg.ProbeTimeout
-		}
-		defer ro.stop()
-		// What must hold, the controls' predictions, and Calico as it is before.
-		if err := ro.prepare(ctx, &h.Scenario.Steps[end]); err != nil {
-			return err
-		}
-		// Continuous probes and held connections, each seen right before Calico is touched.
-		if err := ro.startTraffic(ctx); err != nil {
-			return err
-		}
-		// Roll Calico (with the controls' injections) and wait until it is rolled out.
-		if err := ro.roll(ctx); err != nil {
-			return err
-		}
-		// Stop the traffic and judge everything seen.
-		ro.collect()
-		return ro.judge(ctx)
-	})
+func Rollout(h *harness.Harness, end int, spec Spec) *harness.Check {
+	ro := &rolloutRun{h: h, spec: spec, st: h.States[end]}
+	if spec.ProbeTimeout <= 0 {
+		ro.spec.ProbeTimeout = h.Cfg.ProbeTimeout
+	}
+	return &harness.Check{
+		Name: spec.Name, Kind: "check",
+		// Setup: what must hold, the controls' predictions, and Calico as it is before;
+		// then the continuous probes and held connections, each seen right before Calico
+		// is touched.
+		Setup: func(ctx context.Context, rs *report.Step) error {
+			ro.rs = rs
+			if err := ro.prepare(ctx, &h.Scenario.Steps[end]); err != nil {
+				return err
+			}
+			return ro.startTraffic(ctx)
+		},
+		// Assess: roll Calico (with the controls' injections) and wait until it is rolled
+		// out, then stop the traffic and judge everything seen.
+		Assess: func(ctx context.Context, _ *report.Step) error {
+			if err := ro.roll(ctx); err != nil {
+				return err
+			}
+			ro.collect()
+			return ro.judge(ctx)
+		},
+		// Teardown: the probes, held connections, pod tracker and log followers stopped.
+		Teardown: func(context.Context, *report.Step) error {
+			ro.stop()
+			return nil
+		},
+	}
 }
 
 // rolloutRun is one rollout's state, phase by phase.

@@ -30,7 +30,7 @@ func simRollout(name string, inject []string, restartServer string) Spec {
 // exchanged messages, versions asked before and after, the report filled.
 func TestSimRolloutClean(t *testing.T) {
 	h, _ := harnesstest.EndState(t, "../../scenario.yaml")
-	rs := Run(context.Background(), h, 8, simRollout("rollout", nil, ""))
+	rs := Rollout(h, 8, simRollout("rollout", nil, "")).Run(context.Background())
 	require.Empty(t, rs.Failure.String(), rs.Text())
 	r := rs.Rollout
 	require.NotNil(t, r)
@@ -58,7 +58,7 @@ func TestSimRolloutNewPodThatRestartsFails(t *testing.T) {
 			}}},
 		}, metav1.CreateOptions{})
 	}()
-	rs := Run(context.Background(), h, 8, simRollout("rollout", nil, ""))
+	rs := Rollout(h, 8, simRollout("rollout", nil, "")).Run(context.Background())
 	require.Contains(t, rs.Failure.String(), "calico-node-b on sim-worker2 restarted 1 time(s) during the rollout", rs.Text())
 }
 
@@ -68,7 +68,7 @@ func TestSimRolloutJudgesDNSOnTheProbeClock(t *testing.T) {
 	h, twin := harnesstest.EndState(t, "../../scenario.yaml")
 	h.Cfg.DNSTimeout = 5 * time.Second
 	spec := simRollout("rollout", nil, "")
-	rs := Run(context.Background(), h, 8, spec)
+	rs := Rollout(h, 8, spec).Run(context.Background())
 	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.NotEmpty(t, twin.Watches)
 	for _, w := range twin.Watches {
@@ -88,7 +88,7 @@ func TestSimRolloutLeakFails(t *testing.T) {
 	}()
 	spec := simRollout("rollout", nil, "")
 	spec.Tail = time.Second
-	rs := Run(context.Background(), h, 8, spec)
+	rs := Rollout(h, 8, spec).Run(context.Background())
 	require.Contains(t, rs.Failure.String(), "LEAK: frontend/client -> backend:6379 denied but seen allowed")
 }
 
@@ -98,7 +98,7 @@ func TestSimRolloutControls(t *testing.T) {
 	h, twin := harnesstest.EndState(t, "../../scenario.yaml")
 	spec := simRollout("upgrade-control", []string{"pci/default-deny-pci", "pci/allow-management-ui"}, "client:9000")
 	spec.Tail = time.Second
-	rs := Run(context.Background(), h, 8, spec)
+	rs := Rollout(h, 8, spec).Run(context.Background())
 	require.Empty(t, rs.Failure.String(), rs.Text())
 	require.True(t, twin.Restarted["frontend/client-sim"])
 	require.Equal(t, 4, countInjected(rs.Rollout.Deviations), rs.Text())
@@ -122,7 +122,7 @@ func TestSimRolloutControlRestoreErrorFails(t *testing.T) {
 	twin.Mu.Unlock()
 	spec := simRollout("upgrade-control", []string{"pci/default-deny-pci", "pci/allow-management-ui"}, "")
 	spec.Tail = time.Second
-	rs := Run(context.Background(), h, 8, spec)
+	rs := Rollout(h, 8, spec).Run(context.Background())
 	require.Contains(t, rs.Failure.String(), "restore pci/default-deny-pci: admission webhook denied the request", rs.Text())
 }
 
@@ -141,7 +141,7 @@ func TestSimRolloutWrongVersionFails(t *testing.T) {
 	h, _ := harnesstest.EndState(t, "../../scenario.yaml")
 	spec := simRollout("upgrade", nil, "")
 	spec.To = "v2"
-	rs := Run(context.Background(), h, 8, spec)
+	rs := Rollout(h, 8, spec).Run(context.Background())
 	require.Contains(t, rs.Failure.String(), `every calico pod should be v2: calico-kube-controllers-a says "v1", calico-node-a says "v1"`)
 }
 
