@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/netpol-e2e/harness/internal/bench"
-	"github.com/netpol-e2e/harness/internal/harness"
+	"github.com/netpol-e2e/harness/internal/check"
 	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/versions"
 )
@@ -25,7 +25,7 @@ func BenchmarkScale(b *testing.B) {
 		b.Fatal(err)
 	}
 	var points []report.BenchPoint
-	rs := harness.NewCheck("bench-scale", func(ctx context.Context, rs *report.Step) (err error) {
+	rs := check.New("bench-scale", func(ctx context.Context, rs *report.Step) (err error) {
 		points, err = bench.Scale(ctx, h, sizes, *flagBenchTargets, *flagBenchRounds)
 		rs.Scale = &report.Scale{Rounds: *flagBenchRounds, Points: points}
 		return err
@@ -57,7 +57,7 @@ func BenchmarkEnforcement(b *testing.B) {
 		b.Fatal(err)
 	}
 	var points []report.EnforcePoint
-	rs := harness.NewCheck("bench-enforcement", func(ctx context.Context, rs *report.Step) (err error) {
+	rs := check.New("bench-enforcement", func(ctx context.Context, rs *report.Step) (err error) {
 		points, err = bench.Enforcement(ctx, h, *flagBenchPolSources, counts)
 		rs.EnforceBench = &report.EnforceBench{Sources: *flagBenchPolSources, Calico: versions.CalicoLabel(calicoVersion()), Dataplane: *flagDataplane, Points: points}
 		return err

@@ -6,7 +6,7 @@ import (
 
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
-	"github.com/netpol-e2e/harness/internal/harness"
+	"github.com/netpol-e2e/harness/internal/check"
 	"github.com/netpol-e2e/harness/internal/proof"
 	"github.com/netpol-e2e/harness/internal/report"
 )
@@ -41,8 +41,8 @@ func TestProof(t *testing.T) {
 func proofFeatures() []features.Feature {
 	return []features.Feature{
 		checkFeature("cross-node dataplane", "pod to pod by IP and by name; default deny times out; delete restores",
-			func() *harness.Check { return proof.CrossNode(h, repoRoot) }),
+			func() *check.Check { return proof.CrossNode(h, repoRoot) }),
 		checkFeature("policy churn", fmt.Sprintf("a policy selecting a applied and deleted %d times: a's new connections to the external host, one every %s, all connect", proof.DefaultChurn.Changes, proof.DefaultChurn.Interval),
-			func() *harness.Check { return proof.Churn(h, repoRoot, proof.DefaultChurn) }),
+			func() *check.Check { return proof.Churn(h, repoRoot, proof.DefaultChurn) }),
 	}
 }

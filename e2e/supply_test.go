@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/calico"
+	"github.com/netpol-e2e/harness/internal/check"
 	"github.com/netpol-e2e/harness/internal/cluster"
 	"github.com/netpol-e2e/harness/internal/docker"
-	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/imagebuild"
 	"github.com/netpol-e2e/harness/internal/kube"
 	"github.com/netpol-e2e/harness/internal/mirror"
@@ -358,7 +358,7 @@ func measureDelivery(ctx context.Context) error {
 		fmt.Println("-measure-delivery: not measured on a reused cluster (its nodes hold what earlier runs put there)")
 		return nil
 	}
-	rs := harness.NewCheck("image-delivery", measureImages).Run(ctx)
+	rs := check.New("image-delivery", measureImages).Run(ctx)
 	run.Steps = append(run.Steps, rs)
 	fmt.Fprint(os.Stdout, rs.Text())
 	if rs.Failed() {

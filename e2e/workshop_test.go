@@ -12,9 +12,9 @@ import (
 
 	"github.com/netpol-e2e/harness/internal/bench"
 	"github.com/netpol-e2e/harness/internal/browser"
+	"github.com/netpol-e2e/harness/internal/check"
 	"github.com/netpol-e2e/harness/internal/cluster"
 	"github.com/netpol-e2e/harness/internal/docker"
-	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/uicheck"
 )
 
@@ -23,11 +23,11 @@ import (
 // setup or assessment and records the check's step. The check is made as its setup
 // begins: the harness it runs on exists only once TestMain's setup has run, and
 // checkInput reads the features' names before that.
-func checkFeature(name, assessment string, check func() *harness.Check) features.Feature {
-	var c *harness.Check
+func checkFeature(name, assessment string, build func() *check.Check) features.Feature {
+	var c *check.Check
 	return features.New(name).
 		Setup(func(ctx context.Context, _ *testing.T, _ *envconf.Config) context.Context {
-			c = check()
+			c = build()
 			c.RunSetup(ctx)
 			return ctx
 		}).
@@ -59,11 +59,11 @@ func workshopFeatures() []features.Feature {
 	// A control: setup applies the variant, assess requires exactly the predicted cells,
 	// teardown restores the originals (also after a failed assessment) and reports.
 	control := func(name string, i int, variant string) features.Feature {
-		return checkFeature(name, "the live matrix changes exactly as the evaluator predicts", func() *harness.Check { return h.Control(name, i, filepath.Join(repoRoot, variant)) })
+		return checkFeature(name, "the live matrix changes exactly as the evaluator predicts", func() *check.Check { return h.Control(name, i, filepath.Join(repoRoot, variant)) })
 	}
 	for i := range scen.Steps {
 		name := scen.Steps[i].Name
-		feats = append(feats, checkFeature(name, "matrix", func() *harness.Check { return h.Step(i) }))
+		feats = append(feats, checkFeature(name, "matrix", func() *check.Check { return h.Step(i) }))
 		if i == 0 {
 			// The dataplane is the one asked for, on every node, with the app's pods deployed.
 			feats = append(feats, dataplaneFeature(""))
@@ -89,21 +89,21 @@ func workshopFeatures() []features.Feature {
 					control("08-control-ipblock-ipv4", i, "policies/controls/frontend-egress-without-external-ipv4.yaml"))
 			}
 			if *flagPerfRounds > 0 {
-				feats = append(feats, checkFeature("08-perf", "one exec per source vs one exec per cell", func() *harness.Check { return bench.Perf(h, i, *flagPerfRounds) }))
+				feats = append(feats, checkFeature("08-perf", "one exec per source vs one exec per cell", func() *check.Check { return bench.Perf(h, i, *flagPerfRounds) }))
 			}
 			// The workshop's visual: the management UI, in a real browser, draws what the
 			// harness observes.
 			if *flagUICheck {
-				feats = append(feats, checkFeature("08-management-ui-in-browser", "headless Chromium shows the observed matrix's arrows", func() *harness.Check { return uicheck.Check(h, i, locateUI) }))
+				feats = append(feats, checkFeature("08-management-ui-in-browser", "headless Chromium shows the observed matrix's arrows", func() *check.Check { return uicheck.Check(h, i, locateUI) }))
 			}
 			if *flagSoak > 0 {
-				feats = append(feats, checkFeature("08-soak", "repeated full rounds never mismatch", func() *harness.Check { return h.Soak(i, *flagSoak) }))
+				feats = append(feats, checkFeature("08-soak", "repeated full rounds never mismatch", func() *check.Check { return h.Soak(i, *flagSoak) }))
 			}
 		}
 	}
 	// Calico's own health over the whole workshop: no restart, no unready pod, no error
 	// line outside the allowlist.
-	feats = append(feats, checkFeature("calico-health-workshop", "calico pods neither restarted nor logged unexplained errors", func() *harness.Check { return h.CalicoHealth("calico-health-workshop") }))
+	feats = append(feats, checkFeature("calico-health-workshop", "calico pods neither restarted nor logged unexplained errors", func() *check.Check { return h.CalicoHealth("calico-health-workshop") }))
 	return feats
 }
 
@@ -121,5 +121,5 @@ func locateUI(ctx context.Context) (nodeIP, chromium string, err error) {
 func dataplaneFeature(prefix string) features.Feature {
 	dp := dataplane()
 	name := prefix + "dataplane-" + string(dp)
-	return checkFeature(name, dp.Evidence(bpfAttach())+", on every node", func() *harness.Check { return h.Dataplane(name, dp) })
+	return checkFeature(name, dp.Evidence(bpfAttach())+", on every node", func() *check.Check { return h.Dataplane(name, dp) })
 }

@@ -12,7 +12,7 @@ import (
 
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
-	"github.com/netpol-e2e/harness/internal/harness"
+	"github.com/netpol-e2e/harness/internal/check"
 	"github.com/netpol-e2e/harness/internal/inputcheck"
 	"github.com/netpol-e2e/harness/internal/peers"
 	"github.com/netpol-e2e/harness/internal/report"
@@ -46,8 +46,8 @@ var workshopSpan struct {
 func peerFeatures() []features.Feature {
 	var env peers.Env
 	suite := func(name, image, assessment string, fn func(ctx context.Context) (*report.PeerSuite, error)) features.Feature {
-		return checkFeature(name, assessment, func() *harness.Check {
-			return &harness.Check{
+		return checkFeature(name, assessment, func() *check.Check {
+			return &check.Check{
 				Name: name, Kind: "peer",
 				Setup: func(ctx context.Context, _ *report.Step) error {
 					env.Kubeconfig, env.Dir = kindC.Kubeconfig(), filepath.Join(reportDir(), "peers")
@@ -80,8 +80,8 @@ func peerFeatures() []features.Feature {
 	} else {
 		run.Environment["network-policy-api conformance"] = "not run: " + err.Error()
 	}
-	feats = append(feats, checkFeature("peers-vs-workshop", "cells proven per minute, one cluster", func() *harness.Check {
-		return harness.NewCheck("peers-vs-workshop", func(_ context.Context, rs *report.Step) error { return peerComparison(rs, netpol) })
+	feats = append(feats, checkFeature("peers-vs-workshop", "cells proven per minute, one cluster", func() *check.Check {
+		return check.New("peers-vs-workshop", func(_ context.Context, rs *report.Step) error { return peerComparison(rs, netpol) })
 	}))
 	return feats
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
+	"github.com/netpol-e2e/harness/internal/check"
 	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/kube"
 	"github.com/netpol-e2e/harness/internal/report"
@@ -70,8 +71,8 @@ func upgradeFeatures() []features.Feature {
 	var feats []features.Feature
 	// Setup: every manifest read and every later version's images where the nodes get
 	// them, before anything is rolled.
-	feats = append(feats, checkFeature("upgrade-prepare", "every Calico manifest loads; each later version's images are where the nodes get them", func() *harness.Check {
-		return harness.NewCheck("upgrade-prepare", func(ctx context.Context, rs *report.Step) error {
+	feats = append(feats, checkFeature("upgrade-prepare", "every Calico manifest loads; each later version's images are where the nodes get them", func() *check.Check {
+		return check.New("upgrade-prepare", func(ctx context.Context, rs *report.Step) error {
 			if note != "" {
 				run.Environment["upgrade path"] = note
 			}
@@ -104,7 +105,7 @@ func upgradeFeatures() []features.Feature {
 	}))
 	// The scenario to its end state, every step verified.
 	for i := 0; i <= end; i++ {
-		feats = append(feats, checkFeature("upgrade-"+scen.Steps[i].Name, "matrix", func() *harness.Check { return upgradeStep(i) }))
+		feats = append(feats, checkFeature("upgrade-"+scen.Steps[i].Name, "matrix", func() *check.Check { return upgradeStep(i) }))
 	}
 	// The policy steps replayed on each version, each compared with the one before it.
 	var replayed *report.Replay
@@ -115,7 +116,7 @@ func upgradeFeatures() []features.Feature {
 		}
 		name := fmt.Sprintf("enforce-replay-%d-%s", replays, version)
 		replays++
-		feats = append(feats, checkFeature(name, "each policy step deleted and applied again on the end state, its changed cells timed", func() *harness.Check {
+		feats = append(feats, checkFeature(name, "each policy step deleted and applied again on the end state, its changed cells timed", func() *check.Check {
 			c := h.ReplayEnforcement(end, name, versions.CalicoLabel(version))
 			replayOnly := c.Assess
 			// Then compared with the replay before it.
@@ -136,14 +137,14 @@ func upgradeFeatures() []features.Feature {
 	forms := migrationForms(path)
 	if len(forms) > 0 {
 		feats = append(feats, checkFeature("upgrade-admin-migrate", "the admin policies also in the form each later version enforces; the end state unchanged",
-			func() *harness.Check {
+			func() *check.Check {
 				return changeAdminForms(end, "upgrade-admin-migrate", forms, "", false, manifests)
 			}))
 	}
 	roll := func(name, a, b string, control []string) {
 		// The rollout is made when it runs: from the manifest upgrade-prepare loaded.
-		feats = append(feats, checkFeature(name, "no denied cell leaks, no allowed cell goes down, every cell probed throughout", func() *harness.Check {
-			return harness.Later(name, "check", func() (*harness.Check, error) {
+		feats = append(feats, checkFeature(name, "no denied cell leaks, no allowed cell goes down, every cell probed throughout", func() *check.Check {
+			return check.Later(name, "check", func() (*check.Check, error) {
 				var manifest []*unstructured.Unstructured
 				if control == nil {
 					if manifest = manifests[b]; manifest == nil {
@@ -158,7 +159,7 @@ func upgradeFeatures() []features.Feature {
 				return upgrade.Rollout(h, end, s), nil
 			})
 		}))
-		feats = append(feats, checkFeature(name+"-end-state", "the end-state matrix again, DNS and external included", func() *harness.Check { return h.Verify(end, "after-"+name+"-"+endName) }))
+		feats = append(feats, checkFeature(name+"-end-state", "the end-state matrix again, DNS and external included", func() *check.Check { return h.Verify(end, "after-"+name+"-"+endName) }))
 		// The rolled-out calico-node still programs the dataplane asked for, on every node.
 		feats = append(feats, dataplaneFeature(name+"-"))
 		if control == nil {
@@ -177,8 +178,8 @@ func upgradeFeatures() []features.Feature {
 	if a, b := path[0], path[1]; len(forms) > 0 && *flagUpgradePath == "" && *flagAdminLoss {
 		apiA, apiB := adminAPI(a), adminAPI(b)
 		lose := func(name, from, to string) {
-			feats = append(feats, checkFeature(name, "the admin policies not enforced by "+to+": exactly the predicted cells change, and stay changed", func() *harness.Check {
-				return harness.Later(name, "check", func() (*harness.Check, error) {
+			feats = append(feats, checkFeature(name, "the admin policies not enforced by "+to+": exactly the predicted cells change, and stay changed", func() *check.Check {
+				return check.Later(name, "check", func() (*check.Check, error) {
 					s := spec(name, from, to, manifests[to])
 					s.LosesAdmin = true
 					return upgrade.Rollout(h, end, s), nil
@@ -186,17 +187,17 @@ func upgradeFeatures() []features.Feature {
 			}))
 		}
 		feats = append(feats, checkFeature("upgrade-admin-loss-prepare", "only "+a+"'s admin form left; the end state unchanged",
-			func() *harness.Check {
+			func() *check.Check {
 				return changeAdminForms(end, "upgrade-admin-loss-prepare", nil, apiB, false, manifests)
 			}))
 		lose("upgrade-admin-loss", a, b)
 		feats = append(feats, checkFeature("upgrade-admin-loss-repair", "the form "+b+" enforces applied, "+a+"'s deleted; the end state again",
-			func() *harness.Check {
+			func() *check.Check {
 				return changeAdminForms(end, "upgrade-admin-loss-repair", map[string]string{apiB: b}, apiA, true, manifests)
 			}))
 		lose("downgrade-admin-loss", b, a)
 		feats = append(feats, checkFeature("downgrade-admin-loss-repair", a+"'s form applied again; the end state again",
-			func() *harness.Check {
+			func() *check.Check {
 				return changeAdminForms(end, "downgrade-admin-loss-repair", map[string]string{apiA: a}, "", true, manifests)
 			}))
 	}
@@ -205,14 +206,14 @@ func upgradeFeatures() []features.Feature {
 	}
 	// Leave the cluster as TestWorkshop expects it: no app.
 	for i := end + 1; i < len(scen.Steps); i++ {
-		feats = append(feats, checkFeature("upgrade-"+scen.Steps[i].Name, "cleanup", func() *harness.Check { return upgradeStep(i) }))
+		feats = append(feats, checkFeature("upgrade-"+scen.Steps[i].Name, "cleanup", func() *check.Check { return upgradeStep(i) }))
 	}
-	feats = append(feats, checkFeature("calico-health-upgrade", "calico pods neither restarted nor logged unexplained errors since the last rollout", func() *harness.Check { return h.CalicoHealth("calico-health-upgrade") }))
+	feats = append(feats, checkFeature("calico-health-upgrade", "calico pods neither restarted nor logged unexplained errors since the last rollout", func() *check.Check { return h.CalicoHealth("calico-health-upgrade") }))
 	return feats
 }
 
 // upgradeStep is workshop step i as TestUpgrade runs it (its report named upgrade-...).
-func upgradeStep(i int) *harness.Check {
+func upgradeStep(i int) *check.Check {
 	c := h.Step(i)
 	c.Name = "upgrade-" + c.Name
 	return c
@@ -255,7 +256,7 @@ func migrationForms(path []string) map[string]string {
 // remove, then verifies the end state (restores: after an admin loss): the documented
 // migration (both forms side by side, so every calico-node, old or new, finds the one it
 // knows) and the loss checks' setup.
-func changeAdminForms(end int, name string, apply map[string]string, remove string, restores bool, manifests map[string][]*unstructured.Unstructured) *harness.Check {
+func changeAdminForms(end int, name string, apply map[string]string, remove string, restores bool, manifests map[string][]*unstructured.Unstructured) *check.Check {
 	verify := h.Verify
 	if restores {
 		// After an admin loss: the cells the loss changed come back as the form applied

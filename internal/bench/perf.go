@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/netpol-e2e/harness/internal/check"
 	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/report"
@@ -15,9 +16,9 @@ import (
 // exec per source per round, and one exec per cell (the upstream NetworkPolicy e2e's way)
 // at the per-source parallelism. It records numbers; it fails only if a session round does
 // not match the fixture (the other ways' own mismatches are reported: they are baselines).
-func Perf(h *harness.Harness, i, rounds int) *harness.Check {
+func Perf(h *harness.Harness, i, rounds int) *check.Check {
 	step := &h.Scenario.Steps[i]
-	return harness.NewCheck("perf-"+step.Name, func(ctx context.Context, rs *report.Step) error {
+	return check.New("perf-"+step.Name, func(ctx context.Context, rs *report.Step) error {
 		want, plan, err := h.StateOf(ctx, i)
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/netpol-e2e/harness/internal/check"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/probe"
 	"github.com/netpol-e2e/harness/internal/report"
@@ -34,14 +35,14 @@ type control struct {
 }
 
 // Control is the control name: the variant file's policies in place of step i's.
-func (h *Harness) Control(name string, i int, variantFile string) *Check {
+func (h *Harness) Control(name string, i int, variantFile string) *check.Check {
 	_, ck := h.newControl(name, i, variantFile)
 	return ck
 }
 
-func (h *Harness) newControl(name string, i int, variantFile string) (*control, *Check) {
+func (h *Harness) newControl(name string, i int, variantFile string) (*control, *check.Check) {
 	c := &control{h: h, step: &h.Scenario.Steps[i], st: h.States[i]}
-	return c, &Check{
+	return c, &check.Check{
 		Name: name, Kind: "check",
 		Setup:  func(ctx context.Context, rs *report.Step) error { return c.setup(ctx, rs, name, variantFile) },
 		Assess: c.assess, Teardown: c.restore,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/netpol-e2e/harness/internal/calico"
+	"github.com/netpol-e2e/harness/internal/check"
 	"github.com/netpol-e2e/harness/internal/report"
 )
 
@@ -13,8 +14,8 @@ import (
 // namespace) what calico.Dataplane.Evidence says. Run it with pods deployed: workload
 // interfaces are where policy is judged. On eBPF, the programs must be attached as
 // Cfg.BPFAttach says.
-func (h *Harness) Dataplane(name string, want calico.Dataplane) *Check {
-	return NewCheck(name, func(ctx context.Context, rs *report.Step) error {
+func (h *Harness) Dataplane(name string, want calico.Dataplane) *check.Check {
+	return check.New(name, func(ctx context.Context, rs *report.Step) error {
 		pods, err := calico.NodePods(ctx, h.Kube.Clientset(), "")
 		if err != nil {
 			return err

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/netpol-e2e/harness/internal/calico"
+	"github.com/netpol-e2e/harness/internal/check"
 	"github.com/netpol-e2e/harness/internal/kube"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/probe"
@@ -128,11 +129,11 @@ func (h *Harness) RunStep(ctx context.Context, i int) *report.Step { return h.St
 // Step is step i of the scenario as a check: Setup starts a policy step's enforcement
 // watch and applies the step's objects (or deletes its namespaces), Assess probes until
 // its fixture shows and times each changed cell.
-func (h *Harness) Step(i int) *Check {
+func (h *Harness) Step(i int) *check.Check {
 	step := &h.Scenario.Steps[i]
 	var ew *enforcementWatch
 	var t0 time.Time
-	return &Check{
+	return &check.Check{
 		Name: step.Name, Kind: "step",
 		Setup: func(ctx context.Context, rs *report.Step) error {
 			t0 = time.Now()
@@ -182,8 +183,8 @@ func (h *Harness) Step(i int) *Check {
 
 // Verify probes the state after step i again, applying nothing: after a Calico rollout,
 // the end-state matrix (DNS and external columns included) must still hold.
-func (h *Harness) Verify(i int, name string) *Check {
-	return &Check{Name: name, Kind: "step", Assess: func(ctx context.Context, rs *report.Step) error {
+func (h *Harness) Verify(i int, name string) *check.Check {
+	return &check.Check{Name: name, Kind: "step", Assess: func(ctx context.Context, rs *report.Step) error {
 		h.assess(ctx, rs, i, time.Now(), false)
 		return nil
 	}}
@@ -228,8 +229,8 @@ func (h *Harness) assess(ctx context.Context, rs *report.Step, i int, since time
 // VerifyAdminRestored checks step i's matrix again right after its admin policies were
 // applied to a cluster that enforced none of them (after an admin loss): the cells their
 // loss changed may converge, every other cell is judged at once.
-func (h *Harness) VerifyAdminRestored(i int, name string) *Check {
-	return &Check{Name: name, Kind: "step", Assess: func(ctx context.Context, rs *report.Step) error {
+func (h *Harness) VerifyAdminRestored(i int, name string) *check.Check {
+	return &check.Check{Name: name, Kind: "step", Assess: func(ctx context.Context, rs *report.Step) error {
 		t0 := time.Now()
 		st := h.States[i]
 		want, err := h.Expected(&h.Scenario.Steps[i], st)

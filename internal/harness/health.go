@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/calico"
+	"github.com/netpol-e2e/harness/internal/check"
 	"github.com/netpol-e2e/harness/internal/report"
 )
 
@@ -84,8 +85,8 @@ func (h *Harness) JudgeLogLines(lines []calico.LogLine, gone map[string]time.Tim
 
 // CalicoHealth is the check between rollouts: since the mark, no calico pod
 // restarted or went unready, and no error line outside the allowlist was logged.
-func (h *Harness) CalicoHealth(name string) *Check {
-	return NewCheck(name, func(ctx context.Context, rs *report.Step) error {
+func (h *Harness) CalicoHealth(name string) *check.Check {
+	return check.New(name, func(ctx context.Context, rs *report.Step) error {
 		problems, tolerated, err := h.CalicoProblems(ctx)
 		if err != nil {
 			return err

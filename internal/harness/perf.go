@@ -6,14 +6,15 @@ import (
 	"slices"
 	"time"
 
+	"github.com/netpol-e2e/harness/internal/check"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/probe"
 	"github.com/netpol-e2e/harness/internal/report"
 )
 
 // Soak runs n full rounds on the state after step i; any mismatch or probe error fails.
-func (h *Harness) Soak(i, n int) *Check {
-	return NewCheck(fmt.Sprintf("soak-%d-%s", n, h.Scenario.Steps[i].Name), func(ctx context.Context, rs *report.Step) error {
+func (h *Harness) Soak(i, n int) *check.Check {
+	return check.New(fmt.Sprintf("soak-%d-%s", n, h.Scenario.Steps[i].Name), func(ctx context.Context, rs *report.Step) error {
 		return h.soak(ctx, rs, i, n)
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netpol-e2e/harness/internal/check"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/report"
 	"github.com/netpol-e2e/harness/internal/rollout"
@@ -17,8 +18,8 @@ import (
 // converge to what the evaluator predicts without them), then applied again under the
 // enforcement watch, as the step itself was. Two versions replayed on the same cells
 // are compared by CompareEnforcement.
-func (h *Harness) ReplayEnforcement(end int, name, version string) *Check {
-	return NewCheck(name, func(ctx context.Context, rs *report.Step) error {
+func (h *Harness) ReplayEnforcement(end int, name, version string) *check.Check {
+	return check.New(name, func(ctx context.Context, rs *report.Step) error {
 		return h.replay(ctx, rs, end, version)
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/netpol-e2e/harness/internal/check"
 	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/probe"
@@ -36,11 +37,11 @@ var DefaultChurn = ChurnSpec{Changes: 40, Gap: 300 * time.Millisecond, Interval:
 // while pod a probes the external host (each family) every spec.Interval with a new
 // connection, a default-deny ingress policy that selects a is applied and deleted
 // spec.Changes times; a's egress is allowed throughout, so every probe must connect.
-func Churn(h *harness.Harness, repo string, spec ChurnSpec) *harness.Check {
+func Churn(h *harness.Harness, repo string, spec ChurnSpec) *check.Check {
 	var deny []scenario.Object
 	var cells []matrix.Cell
 	var sess *rollout.Session
-	return &harness.Check{
+	return &check.Check{
 		Name: "proof-policy-churn", Kind: "check",
 		// Setup: the proof's pods, and the watch of a's egress running for spec.Lead.
 		Setup: func(ctx context.Context, _ *report.Step) error {

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/netpol-e2e/harness/internal/check"
 	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/kube"
 	"github.com/netpol-e2e/harness/internal/matrix"
@@ -23,10 +24,10 @@ import (
 // two different workers (setup), a reaching b by pod IP and by service name; a
 // default-deny ingress policy turns both into timeouts; deleting it restores both
 // (assess). The teardown removes the proof's namespace.
-func CrossNode(h *harness.Harness, repo string) *harness.Check {
+func CrossNode(h *harness.Harness, repo string) *check.Check {
 	var deny []scenario.Object
 	var a, b *corev1.Pod
-	return &harness.Check{
+	return &check.Check{
 		Name: "proof-cross-node-dataplane", Kind: "check",
 		Setup: func(ctx context.Context, rs *report.Step) error {
 			var err error

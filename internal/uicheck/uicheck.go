@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netpol-e2e/harness/internal/browser"
+	"github.com/netpol-e2e/harness/internal/check"
 	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/report"
@@ -26,9 +27,9 @@ type Locate func(ctx context.Context) (nodeIP, chromium string, err error)
 // harness observes: app a -> app b for every pair of the UI's probes whose cell a full
 // round observes allowed. The round must match step i's fixture first. The screenshot
 // goes into the report.
-func Check(h *harness.Harness, i int, locate Locate) *harness.Check {
+func Check(h *harness.Harness, i int, locate Locate) *check.Check {
 	var nodeIP, chromium string
-	return &harness.Check{
+	return &check.Check{
 		Name: h.Scenario.Steps[i].Name + "-management-ui-in-browser", Kind: "check",
 		Setup: func(ctx context.Context, _ *report.Step) (err error) {
 			nodeIP, chromium, err = locate(ctx)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/netpol-e2e/harness/internal/calico"
+	"github.com/netpol-e2e/harness/internal/check"
 	"github.com/netpol-e2e/harness/internal/harness"
 	"github.com/netpol-e2e/harness/internal/matrix"
 	"github.com/netpol-e2e/harness/internal/probe"
@@ -21,12 +22,12 @@ import (
 // budget is a gap, a cell left unprobed too long is a hole in the proof, a held connection
 // broken or answering late is a disruption, and Calico's own error lines count. The
 // timeline puts each calico pod's restart next to any deviation.
-func Rollout(h *harness.Harness, end int, spec Spec) *harness.Check {
+func Rollout(h *harness.Harness, end int, spec Spec) *check.Check {
 	ro := &rolloutRun{h: h, spec: spec, st: h.States[end]}
 	if spec.ProbeTimeout <= 0 {
 		ro.spec.ProbeTimeout = h.Cfg.ProbeTimeout
 	}
-	return &harness.Check{
+	return &check.Check{
 		Name: spec.Name, Kind: "check",
 		// Setup: what must hold, the controls' predictions, and Calico as it is before;
 		// then the continuous probes and held connections, each seen right before Calico

@@ -1,4 +1,4 @@
-package harness
+package check
 
 import (
 	"context"
@@ -21,8 +21,8 @@ type Check struct {
 	t0 time.Time
 }
 
-// NewCheck is a check with only an assessment.
-func NewCheck(name string, assess func(ctx context.Context, rs *report.Step) error) *Check {
+// New is a check with only an assessment.
+func New(name string, assess func(ctx context.Context, rs *report.Step) error) *Check {
 	return &Check{Name: name, Kind: "check", Assess: assess}
 }
 
@@ -88,7 +88,8 @@ func Later(name, kind string, build func() (*Check, error)) *Check {
 			return pick(inner)(ctx, rs)
 		}
 	}
-	return &Check{Name: name, Kind: kind,
+	return &Check{
+		Name: name, Kind: kind,
 		Setup: func(ctx context.Context, rs *report.Step) error {
 			var err error
 			if inner, err = build(); err != nil {
