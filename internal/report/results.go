@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -220,57 +221,34 @@ func (d *Dataplane) lines() []string {
 
 // lines are the typed results' lines, in the order Text shows them.
 func (s *Step) lines() []string {
-	var out []string
-	if s.AdminForms != nil {
-		out = append(out, s.AdminForms.lines()...)
-	}
+	out := section(s.AdminForms, (*AdminForms).lines)
 	for _, d := range s.Images {
 		out = append(out, d.String())
 	}
 	for _, m := range s.ImageMeasurements {
 		out = append(out, m.String())
 	}
-	if s.RoundTimes != nil {
-		out = append(out, s.RoundTimes.lines()...)
-	}
-	if s.Change != nil {
-		out = append(out, s.Change.lines()...)
-	}
-	if s.Deletion != nil {
-		out = append(out, s.Deletion.lines()...)
-	}
+	out = slices.Concat(out, section(s.RoundTimes, (*RoundTimes).lines), section(s.Change, (*Change).lines), section(s.Deletion, (*Deletion).lines))
 	for _, u := range s.UDPSettles {
 		out = append(out, u.lines()...)
 	}
-	if s.Control != nil {
-		out = append(out, s.Control.lines()...)
+	return slices.Concat(out,
+		section(s.Control, (*Control).lines),
+		section(s.Soak, func(k *Soak) []string { return k.lines(s.Expected) }),
+		section(s.Health, (*Health).lines),
+		section(s.Dataplane, (*Dataplane).lines),
+		section(s.Proof, (*Proof).lines),
+		section(s.Churn, (*Churn).lines),
+		section(s.UI, (*UI).lines),
+		section(s.Delivery, (*Delivery).lines),
+		section(s.Scale, (*Scale).lines),
+		section(s.EnforceBench, (*EnforceBench).lines))
+}
+
+// section is a typed result's lines (none when the step has no such result).
+func section[T any](r *T, lines func(*T) []string) []string {
+	if r == nil {
+		return nil
 	}
-	if s.Soak != nil {
-		out = append(out, s.Soak.lines(s.Expected)...)
-	}
-	if s.Health != nil {
-		out = append(out, s.Health.lines()...)
-	}
-	if s.Dataplane != nil {
-		out = append(out, s.Dataplane.lines()...)
-	}
-	if s.Proof != nil {
-		out = append(out, s.Proof.lines()...)
-	}
-	if s.Churn != nil {
-		out = append(out, s.Churn.lines()...)
-	}
-	if s.UI != nil {
-		out = append(out, s.UI.lines()...)
-	}
-	if s.Delivery != nil {
-		out = append(out, s.Delivery.lines()...)
-	}
-	if s.Scale != nil {
-		out = append(out, s.Scale.lines()...)
-	}
-	if s.EnforceBench != nil {
-		out = append(out, s.EnforceBench.lines()...)
-	}
-	return out
+	return lines(r)
 }
