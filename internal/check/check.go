@@ -77,27 +77,20 @@ func (c *Check) Run(ctx context.Context) *report.Step {
 }
 
 // Later is a check made only when its setup runs, from what earlier checks prepared (a
-// rollout needs the manifest an earlier check loaded): build's error fails the setup.
+// rollout needs the manifest an earlier check loaded): build's error fails the setup, and
+// the check made then lends its phases.
 func Later(name, kind string, build func() (*Check, error)) *Check {
-	var inner *Check
-	phase := func(pick func(*Check) func(context.Context, *report.Step) error) func(context.Context, *report.Step) error {
-		return func(ctx context.Context, rs *report.Step) error {
-			if inner == nil || pick(inner) == nil {
-				return nil
-			}
-			return pick(inner)(ctx, rs)
+	c := &Check{Name: name, Kind: kind}
+	c.Setup = func(ctx context.Context, rs *report.Step) error {
+		inner, err := build()
+		if err != nil {
+			return err
 		}
+		c.Assess, c.Teardown = inner.Assess, inner.Teardown
+		if inner.Setup == nil {
+			return nil
+		}
+		return inner.Setup(ctx, rs)
 	}
-	return &Check{
-		Name: name, Kind: kind,
-		Setup: func(ctx context.Context, rs *report.Step) error {
-			var err error
-			if inner, err = build(); err != nil {
-				return err
-			}
-			return phase(func(c *Check) func(context.Context, *report.Step) error { return c.Setup })(ctx, rs)
-		},
-		Assess:   phase(func(c *Check) func(context.Context, *report.Step) error { return c.Assess }),
-		Teardown: phase(func(c *Check) func(context.Context, *report.Step) error { return c.Teardown }),
-	}
+	return c
 }

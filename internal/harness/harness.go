@@ -166,7 +166,9 @@ func (h *Harness) Step(i int) *check.Check {
 			if step.Fixture == "" {
 				return nil
 			}
-			h.assess(ctx, rs, i, t0, true)
+			if err := h.assess(ctx, rs, i, t0, true); err != nil {
+				rs.Fail(err) // first: finishing the watch then keeps the rounds' verdict
+			}
 			if ew != nil {
 				h.finishEnforcement(ctx, rs, step.Objects, ew)
 			}
@@ -185,27 +187,22 @@ func (h *Harness) Step(i int) *check.Check {
 // the end-state matrix (DNS and external columns included) must still hold.
 func (h *Harness) Verify(i int, name string) *check.Check {
 	return &check.Check{Name: name, Kind: "step", Assess: func(ctx context.Context, rs *report.Step) error {
-		h.assess(ctx, rs, i, time.Now(), false)
-		return nil
+		return h.assess(ctx, rs, i, time.Now(), false)
 	}}
 }
 
 // assess waits for the app's pods and probes until the state after step i shows; for a
 // step that changed something (not a verify), it says when each cell that had to change
 // first showed its new verdict.
-func (h *Harness) assess(ctx context.Context, rs *report.Step, i int, since time.Time, changed bool) *report.Step {
+func (h *Harness) assess(ctx context.Context, rs *report.Step, i int, since time.Time, changed bool) error {
 	step, st := &h.Scenario.Steps[i], h.States[i]
-	fail := func(err error) *report.Step {
-		rs.Fail(err)
-		return rs
-	}
 	// Wait for the app's pods (all of them: a step may replace a deployment).
 	if err := h.waitApps(ctx, st); err != nil {
-		return fail(err)
+		return err
 	}
 	want, err := h.Expected(step, st)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	// What the step changes: from the previous step's matrix (nothing, for a verify);
 	// nothing is known before the first step. The cells of pods the step rolls out count
@@ -216,10 +213,10 @@ func (h *Harness) assess(ctx context.Context, rs *report.Step, i int, since time
 		if i > 0 && h.Scenario.Steps[i-1].Fixture != "" {
 			prev, err := h.Scenario.LoadFixture(&h.Scenario.Steps[i-1], h.States[i-1])
 			if err != nil {
-				return fail(err)
+				return err
 			}
 			if before, err = h.withoutReplaced(h.families(prev), st, step.Objects); err != nil {
-				return fail(err)
+				return err
 			}
 		}
 	}
@@ -241,31 +238,26 @@ func (h *Harness) VerifyAdminRestored(i int, name string) *check.Check {
 		if err != nil {
 			return err
 		}
-		h.assessFrom(ctx, rs, i, t0, want, before)
-		return nil
+		return h.assessFrom(ctx, rs, i, t0, want, before)
 	}}
 }
 
 // assessFrom checks the policies the server holds with the peer engine and converges from
 // before (the matrix the cluster showed; want for nothing changed) to want.
-func (h *Harness) assessFrom(ctx context.Context, rs *report.Step, i int, since time.Time, want, before *matrix.Matrix) *report.Step {
+func (h *Harness) assessFrom(ctx context.Context, rs *report.Step, i int, since time.Time, want, before *matrix.Matrix) error {
 	st := h.States[i]
-	fail := func(err error) *report.Step {
-		rs.Fail(err)
-		return rs
-	}
 	if err := h.peerOnServer(ctx, st, want); err != nil {
-		return fail(err)
+		return err
 	}
 	out, plan, err := h.converge(ctx, st, want, before, since)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	h.fill(rs, want, out, plan)
 	if before != nil && before != want {
 		rs.Change = changeLatency(before, want, out)
 	}
-	return rs
+	return nil
 }
 
 func (h *Harness) waitApps(ctx context.Context, st *scenario.State) error {

@@ -70,12 +70,17 @@ func (s *Step) FailIn(phase string, err error) {
 	if !ok {
 		ps = Problems{err.Error()}
 	}
+	for _, p := range ps {
+		s.add(Problem{Phase: phase, What: p})
+	}
+}
+
+// add records one problem.
+func (s *Step) add(p Problem) {
 	if s.Failure == nil {
 		s.Failure = &Failure{}
 	}
-	for _, p := range ps {
-		s.Failure.Problems = append(s.Failure.Problems, Problem{Phase: phase, What: p})
-	}
+	s.Failure.Problems = append(s.Failure.Problems, p)
 }
 
 // Failf records a problem of the step's own judgement.
@@ -95,12 +100,9 @@ func (s *Step) FailFrom(phase string, sub *Step) {
 	if !sub.Failed() {
 		return
 	}
-	if s.Failure == nil {
-		s.Failure = &Failure{}
-	}
 	for _, p := range sub.Failure.Problems {
 		p.Phase = strings.TrimSuffix(phase+" "+p.Phase, " ")
-		s.Failure.Problems = append(s.Failure.Problems, p)
+		s.add(p)
 	}
 }
 
